@@ -1,0 +1,42 @@
+# Everyday commands. `make test` is what CI runs (.ci/run); `make demo` is the local pipeline.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+SCORING_PY := .venv-scoring/bin/python
+PIP_VERSION := 26.3
+
+.PHONY: setup test lint test-main test-scoring lock clean
+
+setup: $(VENV)/.installed .venv-scoring/.inputs-sha256
+
+# pip 23 (Python 3.11's own) cannot resolve azure-ai-ml's dependency set: upgrade it first.
+$(VENV)/.installed: requirements.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q pip==$(PIP_VERSION)
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+.venv-scoring/.inputs-sha256: $(VENV)/.installed scoring/conda.yaml scoring/constraints.txt scoring/requirements-test.txt
+	$(PY) -m jobs.scoring_env
+
+lint: $(VENV)/.installed
+	$(PY) -m ruff check .
+
+test-main: setup
+	$(PY) -m pytest tests --ignore=tests/scoring
+
+test-scoring: setup
+	$(SCORING_PY) -m pytest tests/scoring
+
+test: lint test-main test-scoring
+
+# Rebuild the lock files from the direct dependency lists (needs network).
+lock:
+	rm -rf /tmp/lock-venv && $(PYTHON) -m venv /tmp/lock-venv
+	/tmp/lock-venv/bin/pip install -q pip==$(PIP_VERSION) && /tmp/lock-venv/bin/pip install -q -r requirements.in
+	{ sed -n 1,2p requirements.txt; /tmp/lock-venv/bin/pip freeze | grep -vE '^(pip|setuptools|wheel)=='; } > requirements.txt.new
+	mv requirements.txt.new requirements.txt
+
+clean:
+	rm -rf $(VENV) .venv-scoring .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The Pulumi program: settings, naming and the Azure ML platform component."""

@@ -1,0 +1,23 @@
+"""Pulumi entry point: read settings, build the platform, export outputs. Nothing else."""
+
+import sys
+from pathlib import Path
+
+# Pulumi runs this folder as a script (sys.path[0] is infra/); the modules import each other
+# as the `infra` package, the way the tests import them.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import pulumi
+
+from infra.platform import MlPlatform
+from infra.settings import ConfigError, load_settings
+
+try:
+    settings = load_settings(pulumi.Config().get, pulumi.get_project(), pulumi.get_stack())
+except ConfigError as error:
+    # RunError ends the program with this message alone, without a Python stack trace.
+    raise pulumi.RunError(str(error)) from None
+
+platform = MlPlatform("heartfailure", settings)
+for key, value in platform.outputs.as_dict().items():
+    pulumi.export(key, value)

@@ -1,0 +1,176 @@
+"""The stack's settings: read once from Pulumi config, validated, typed.
+
+Nothing else in `infra/` reads `pulumi.Config`. Every value is checked here so that a bad
+value fails at `pulumi preview` with the key, the value and what is allowed, instead of as
+an HTTP 400 from Azure halfway through `pulumi up`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+# Key -> default. Pulumi.yaml declares the same keys with the same defaults (a test holds
+# them together); the defaults are repeated here because mocks and unit tests see no
+# Pulumi.yaml.
+DEFAULTS: dict[str, str] = {
+    "location": "westeurope",
+    "vmSize": "Standard_DS3_v2",
+    "vmPriority": "Dedicated",
+    "minNodes": "0",
+    "maxNodes": "3",
+    "idleSecondsBeforeScaleDown": "120",
+    "endpointAuthMode": "key",
+    "publicNetworkAccess": "Enabled",
+    "keyVaultPurgeProtection": "false",
+    "logRetentionDays": "30",
+    "tags": "{}",
+}
+
+AUTH_MODES = {"key": "Key", "aad_token": "AADToken"}
+VM_PRIORITIES = ("Dedicated", "LowPriority")
+NETWORK_ACCESS = ("Enabled", "Disabled")
+# A cluster larger than this is a typo or a budget accident, not a lesson-sized job.
+MAX_NODES_CAP = 20
+# Azure VM size names: Standard_<family letters><vCPUs>[-<constrained vCPUs>][<features>][_<suffixes>],
+# e.g. Standard_DS3_v2, Standard_NC24ads_A100_v4, Standard_M64-32ms. Whether a region offers a
+# size is Azure's to say; the shape is ours.
+VM_SIZE_PATTERN = re.compile(r"^Standard_[A-Z]{1,4}\d{1,3}(-\d{1,3})?[a-z]*(_[A-Za-z0-9]+)*$")
+LOCATION_PATTERN = re.compile(r"^[a-z][a-z0-9]{2,30}$")
+# Application Insights/Log Analytics accept these retention periods (days).
+RETENTION_DAYS = (30, 60, 90, 120, 180, 270, 365, 550, 730)
+# Azure: tag names up to 512 characters (128 on storage accounts), values up to 256,
+# and none of <>%&\?/ in names.
+TAG_NAME_FORBIDDEN = set('<>%&\\?/')
+
+
+class ConfigError(ValueError):
+    """A config value is wrong; the message names the key, the value and what is allowed."""
+
+
+@dataclass(frozen=True)
+class PlatformSettings:
+    project: str
+    stack: str
+    location: str
+    vm_size: str
+    vm_priority: str
+    min_nodes: int
+    max_nodes: int
+    idle_seconds_before_scale_down: int
+    endpoint_auth_mode: str  # the Azure enum value: "Key" or "AADToken"
+    public_network_access: str
+    key_vault_purge_protection: bool
+    log_retention_days: int
+    extra_tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """Tags for every taggable resource; ours win over config's for the three we own."""
+        return {
+            **self.extra_tags,
+            "project": self.project,
+            "stack": self.stack,
+            "managed-by": "pulumi",
+        }
+
+    @property
+    def idle_time_iso(self) -> str:
+        return f"PT{self.idle_seconds_before_scale_down}S"
+
+
+def _fail(key: str, value: object, allowed: str) -> ConfigError:
+    return ConfigError(f"config '{key}' is {value!r}: {allowed}. Fix it with `pulumi config set {key} <value>`.")
+
+
+def _int(key: str, raw: str, low: int, high: int) -> int:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise _fail(key, raw, f"expected a whole number from {low} to {high}") from None
+    if not low <= value <= high:
+        raise _fail(key, raw, f"expected a whole number from {low} to {high}")
+    return value
+
+
+def _choice(key: str, raw: str, allowed: tuple[str, ...]) -> str:
+    if raw not in allowed:
+        raise _fail(key, raw, "allowed values are " + ", ".join(allowed))
+    return raw
+
+
+def _bool(key: str, raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    raise _fail(key, raw, "expected true or false")
+
+
+def _tags(key: str, raw: str) -> dict[str, str]:
+    try:
+        parsed = json.loads(raw)
+    except json.JSONDecodeError:
+        raise _fail(key, raw, "expected a JSON object of string tags, e.g. {\"owner\": \"ml-team\"}") from None
+    if not isinstance(parsed, dict):
+        raise _fail(key, raw, "expected a JSON object of string tags, e.g. {\"owner\": \"ml-team\"}")
+    tags: dict[str, str] = {}
+    for name, value in parsed.items():
+        if not name or len(name) > 128 or TAG_NAME_FORBIDDEN & set(name):
+            raise _fail(key, raw, f"tag name {name!r} must be 1-128 characters without any of <>%&\\?/")
+        if not isinstance(value, (str, int, float, bool)) or len(str(value)) > 256:
+            raise _fail(key, raw, f"tag {name!r} must have a string value of at most 256 characters")
+        tags[name] = str(value)
+    return tags
+
+
+def load_settings(get: Callable[[str], str | None], project: str, stack: str) -> PlatformSettings:
+    """Build settings from a config getter (`pulumi.Config().get` in the program).
+
+    Raises ConfigError on the first bad value.
+    """
+
+    def raw(key: str) -> str:
+        value = get(key)
+        return DEFAULTS[key] if value is None else str(value)
+
+    location = raw("location").strip().lower().replace(" ", "")
+    if not LOCATION_PATTERN.match(location):
+        raise _fail("location", raw("location"), "expected an Azure region name such as westeurope or eastus2")
+
+    vm_size = raw("vmSize").strip()
+    if not VM_SIZE_PATTERN.match(vm_size):
+        raise _fail("vmSize", vm_size, "expected an Azure VM size name such as Standard_DS3_v2 or Standard_D4s_v5")
+
+    min_nodes = _int("minNodes", raw("minNodes"), 0, MAX_NODES_CAP)
+    max_nodes = _int("maxNodes", raw("maxNodes"), 1, MAX_NODES_CAP)
+    if max_nodes < min_nodes:
+        raise _fail("maxNodes", max_nodes, f"must be at least minNodes ({min_nodes})")
+
+    # Azure wants at least 60 s; a week is already far past any sensible idle window.
+    idle = _int("idleSecondsBeforeScaleDown", raw("idleSecondsBeforeScaleDown"), 60, 7 * 24 * 3600)
+
+    auth = raw("endpointAuthMode").strip()
+    if auth not in AUTH_MODES:
+        raise _fail("endpointAuthMode", auth, "allowed values are " + ", ".join(AUTH_MODES))
+
+    retention = _int("logRetentionDays", raw("logRetentionDays"), 30, 730)
+    if retention not in RETENTION_DAYS:
+        raise _fail("logRetentionDays", retention, "allowed values are " + ", ".join(map(str, RETENTION_DAYS)))
+
+    return PlatformSettings(
+        project=project,
+        stack=stack,
+        location=location,
+        vm_size=vm_size,
+        vm_priority=_choice("vmPriority", raw("vmPriority").strip(), VM_PRIORITIES),
+        min_nodes=min_nodes,
+        max_nodes=max_nodes,
+        idle_seconds_before_scale_down=idle,
+        endpoint_auth_mode=AUTH_MODES[auth],
+        public_network_access=_choice("publicNetworkAccess", raw("publicNetworkAccess").strip(), NETWORK_ACCESS),
+        key_vault_purge_protection=_bool("keyVaultPurgeProtection", raw("keyVaultPurgeProtection")),
+        log_retention_days=retention,
+        extra_tags=_tags("tags", raw("tags")),
+    )

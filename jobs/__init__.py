@@ -1,0 +1,1 @@
+"""Job scripts: drive Azure ML (or the local backend) into the platform that infra/ creates."""

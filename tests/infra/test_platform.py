@@ -1,0 +1,208 @@
+"""The Pulumi program under mocks: what `pulumi up` would create, with what properties."""
+
+import pulumi
+import pytest
+
+from infra.naming import invalid_names
+from tests.fakes import SUBSCRIPTION_ID, run_program
+
+RG = "azure-native:resources:ResourceGroup"
+STORAGE = "azure-native:storage:StorageAccount"
+VAULT = "azure-native:keyvault:Vault"
+LOGS = "azure-native:operationalinsights:Workspace"
+APPI = "azure-native:applicationinsights:Component"
+ACR = "azure-native:containerregistry:Registry"
+WORKSPACE = "azure-native:machinelearningservices:Workspace"
+COMPUTE = "azure-native:machinelearningservices:Compute"
+ENDPOINT = "azure-native:machinelearningservices:OnlineEndpoint"
+ROLE = "azure-native:authorization:RoleAssignment"
+TAGGABLE = (RG, STORAGE, VAULT, LOGS, APPI, ACR, WORKSPACE, COMPUTE, ENDPOINT)
+
+
+@pytest.fixture(scope="module")
+def dev():
+    return run_program(random_suffix="k3x9q2")
+
+
+def test_every_resource_is_created_once(dev):
+    for typ in TAGGABLE:
+        dev.mocks.one(typ)
+    assert len(dev.mocks.of_type(ROLE)) == 4
+
+
+def test_storage_is_locked_down(dev):
+    sa = dev.mocks.one(STORAGE).inputs
+    assert sa["kind"] == "StorageV2"
+    assert sa["enableHttpsTrafficOnly"] is True
+    assert sa["minimumTlsVersion"] == "TLS1_2"
+    assert sa["allowBlobPublicAccess"] is False
+
+
+def test_key_vault_uses_rbac_and_soft_delete_without_purge_protection_on_dev(dev):
+    props = dev.mocks.one(VAULT).inputs["properties"]
+    assert props["enableRbacAuthorization"] is True
+    assert props["enableSoftDelete"] is True
+    # Azure rejects an explicit false: "off" must mean the property is absent.
+    assert "enablePurgeProtection" not in props
+    assert props["softDeleteRetentionInDays"] == 7
+    assert "accessPolicies" not in props
+
+
+def test_purge_protection_comes_from_config():
+    props = run_program({"keyVaultPurgeProtection": "true"}).mocks.one(VAULT).inputs["properties"]
+    assert props["enablePurgeProtection"] is True
+    assert props["softDeleteRetentionInDays"] == 90
+
+
+def test_app_insights_is_workspace_based(dev):
+    appi = dev.mocks.one(APPI).inputs
+    logs = dev.mocks.one(LOGS)
+    assert appi["ingestionMode"] == "LogAnalytics"
+    assert appi["workspaceResourceId"].endswith("/" + logs.outputs["name"])
+
+
+def test_registry_has_no_admin_user(dev):
+    assert dev.mocks.one(ACR).inputs["adminUserEnabled"] is False
+
+
+def test_workspace_is_wired_to_its_dependencies(dev):
+    ws = dev.mocks.one(WORKSPACE).inputs
+    assert ws["identity"]["type"] == "SystemAssigned"
+    for key, typ in (("storageAccount", STORAGE), ("keyVault", VAULT), ("applicationInsights", APPI),
+                     ("containerRegistry", ACR)):
+        dependency_name = dev.mocks.one(typ).outputs["name"]
+        assert ws[key].startswith(f"/subscriptions/{SUBSCRIPTION_ID}/") and ws[key].endswith("/" + dependency_name)
+    assert ws["publicNetworkAccess"] == "Enabled"
+    assert "dev" in ws["friendlyName"]
+    assert ws["description"]
+
+
+def test_cluster_scales_to_zero_without_ssh_or_local_auth(dev):
+    compute = dev.mocks.one(COMPUTE).inputs
+    workspace_name = dev.mocks.one(WORKSPACE).outputs["name"]
+    assert compute["workspaceName"] == workspace_name
+    props = compute["properties"]
+    assert props["computeType"] == "AmlCompute"
+    assert props["disableLocalAuth"] is True
+    aml = props["properties"]
+    assert aml["vmSize"] == "Standard_DS3_v2"
+    assert aml["vmPriority"] == "Dedicated"
+    assert aml["remoteLoginPortPublicAccess"] == "Disabled"
+    scale = aml["scaleSettings"]
+    assert (int(scale["minNodeCount"]), int(scale["maxNodeCount"])) == (0, 3)
+    assert scale["nodeIdleTimeBeforeScaleDown"] == "PT120S"
+
+
+def test_cluster_settings_come_from_config():
+    aml = run_program({"vmSize": "Standard_D4s_v5", "vmPriority": "LowPriority", "maxNodes": "5",
+                       "idleSecondsBeforeScaleDown": "600"}).mocks.one(COMPUTE).inputs["properties"]["properties"]
+    assert (aml["vmSize"], aml["vmPriority"]) == ("Standard_D4s_v5", "LowPriority")
+    assert int(aml["scaleSettings"]["maxNodeCount"]) == 5
+    assert aml["scaleSettings"]["nodeIdleTimeBeforeScaleDown"] == "PT600S"
+
+
+def test_endpoint_uses_key_auth_and_identity_and_leaves_traffic_to_the_jobs(dev):
+    endpoint = dev.mocks.one(ENDPOINT).inputs
+    assert endpoint["workspaceName"] == dev.mocks.one(WORKSPACE).outputs["name"]
+    assert endpoint["identity"]["type"] == "SystemAssigned"
+    assert endpoint["properties"]["authMode"] == "Key"
+    assert "traffic" not in endpoint["properties"]
+
+
+def test_endpoint_ignores_traffic_drift_and_nothing_else_does(dev):
+    assert set(dev.ignore_changes["heartfailure-endpoint"]) == {"properties.traffic", "properties.mirrorTraffic"}
+    assert not any(changes for name, changes in dev.ignore_changes.items() if name != "heartfailure-endpoint")
+
+
+def test_aad_token_auth_from_config():
+    endpoint = run_program({"endpointAuthMode": "aad_token"}).mocks.one(ENDPOINT).inputs
+    assert endpoint["properties"]["authMode"] == "AADToken"
+
+
+def test_role_assignments_let_the_endpoint_pull_images_and_read_models(dev):
+    roles = {
+        (r.inputs["principalId"], r.inputs["roleDefinitionId"].rsplit("/", 1)[1], r.inputs["scope"].rsplit("/", 1)[1])
+        for r in dev.mocks.of_type(ROLE)
+    }
+    acr = dev.mocks.one(ACR).outputs["name"]
+    sa = dev.mocks.one(STORAGE).outputs["name"]
+    endpoint = "principal-of-heartfailure-endpoint"
+    workspace = "principal-of-heartfailure-workspace"
+    assert roles == {
+        (endpoint, "7f951dda-4ed3-4680-a7ca-43fe172d538d", acr),  # AcrPull
+        (endpoint, "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1", sa),  # Storage Blob Data Reader
+        (workspace, "8311e382-0749-4cb8-b61a-304f252e45ec", acr),  # AcrPush
+        (workspace, "ba92f5b4-2d11-453d-a403-e96b0029c9fe", sa),  # Storage Blob Data Contributor
+    }
+    for r in dev.mocks.of_type(ROLE):
+        assert r.inputs["roleDefinitionId"].startswith(f"/subscriptions/{SUBSCRIPTION_ID}/providers/")
+        assert r.inputs["principalType"] == "ServicePrincipal"
+
+
+def test_every_taggable_resource_carries_the_tags():
+    run = run_program({"tags": '{"owner": "ml-team"}'}, stack="prod")
+    for typ in TAGGABLE:
+        tags = run.mocks.one(typ).inputs["tags"]
+        assert tags == {"project": "azureml-heart-failure", "stack": "prod", "managed-by": "pulumi",
+                        "owner": "ml-team"}, typ
+
+
+@pytest.mark.parametrize(("project", "stack"), [
+    ("azureml-heart-failure", "dev"),
+    ("x" * 100, "Feature.Branch_With-Odd.Chars-and-a-very-long-name-" + "z" * 40),
+    ("p", "1"),
+])
+def test_names_are_valid_for_odd_projects_and_stacks(project, stack):
+    run = run_program(project=project, stack=stack)
+    names = {
+        "resource_group": run.mocks.one(RG).outputs["name"],
+        "storage_account": run.mocks.one(STORAGE).outputs["name"],
+        "key_vault": run.mocks.one(VAULT).outputs["name"],
+        "log_analytics": run.mocks.one(LOGS).outputs["name"],
+        "app_insights": run.mocks.one(APPI).outputs["name"],
+        "container_registry": run.mocks.one(ACR).outputs["name"],
+        "ml_workspace": run.mocks.one(WORKSPACE).outputs["name"],
+        "compute_cluster": run.mocks.one(COMPUTE).outputs["name"],
+        "online_endpoint": run.mocks.one(ENDPOINT).outputs["name"],
+    }
+    assert invalid_names(names) == []
+
+
+def test_two_stacks_get_different_globally_unique_names():
+    first = run_program(stack="dev", random_suffix="aaaaaa").mocks
+    second = run_program(stack="dev2", random_suffix="bbbbbb").mocks
+    for typ in (STORAGE, VAULT, ACR, ENDPOINT):
+        assert first.one(typ).outputs["name"] != second.one(typ).outputs["name"]
+
+
+def test_the_random_suffix_is_lowercase_alphanumeric(dev):
+    suffix = dev.mocks.one("random:index/randomString:RandomString").inputs
+    assert (suffix["upper"], suffix["special"], suffix["lower"], suffix["numeric"]) == (False, False, True, True)
+
+
+def test_outputs_give_the_jobs_what_they_need_and_no_secret(dev):
+    out = dev.exports
+    assert set(out) == {"subscription_id", "tenant_id", "resource_group", "workspace_name", "compute_name",
+                        "compute_max_nodes", "endpoint_name", "endpoint_auth_mode", "scoring_uri", "location",
+                        "studio_url"}
+    assert out["subscription_id"] == SUBSCRIPTION_ID
+    assert out["workspace_name"] == dev.mocks.one(WORKSPACE).outputs["name"]
+    assert out["compute_name"] == dev.mocks.one(COMPUTE).outputs["name"]
+    assert out["endpoint_name"] == dev.mocks.one(ENDPOINT).outputs["name"]
+    assert out["scoring_uri"].startswith(f"https://{out['endpoint_name']}.")
+    assert out["studio_url"].startswith("https://ml.azure.com/?wsid=/subscriptions/")
+    assert out["compute_max_nodes"] == 3
+    assert not any("key" in name.lower() and "auth" not in name.lower() for name in out)
+
+
+@pytest.mark.parametrize(("config", "fragment"), [
+    ({"maxNodes": "1", "minNodes": "2"}, "config 'maxNodes' is 1"),
+    ({"vmSize": "huge"}, "config 'vmSize' is 'huge'"),
+    ({"idleSecondsBeforeScaleDown": "-1"}, "config 'idleSecondsBeforeScaleDown' is '-1'"),
+    ({"endpointAuthMode": "none"}, "config 'endpointAuthMode' is 'none'"),
+])
+def test_bad_config_stops_the_program_with_a_clean_message(config, fragment):
+    with pytest.raises(pulumi.RunError) as caught:
+        run_program(config)
+    assert fragment in str(caught.value)
+    assert "Traceback" not in str(caught.value)

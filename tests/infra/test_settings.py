@@ -1,0 +1,80 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra.settings import DEFAULTS, ConfigError, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load(**config):
+    return load_settings(lambda key: config.get(key), "proj", "dev")
+
+
+def test_defaults_are_the_lesson_adapted_for_cost():
+    s = load()
+    assert (s.vm_size, s.min_nodes, s.max_nodes, s.idle_seconds_before_scale_down) == ("Standard_DS3_v2", 0, 3, 120)
+    assert s.endpoint_auth_mode == "Key"
+    assert s.key_vault_purge_protection is False
+    assert s.tags == {"project": "proj", "stack": "dev", "managed-by": "pulumi"}
+
+
+def test_defaults_match_the_ones_pulumi_yaml_declares():
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    assert set(declared) == set(DEFAULTS)
+    for key, spec in declared.items():
+        default = spec["default"]
+        as_text = "{}" if default == {} else str(default).lower() if isinstance(default, bool) else str(default)
+        assert as_text == DEFAULTS[key], key
+
+
+def test_dev_stack_config_is_valid():
+    stack = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
+    values = {key.split(":", 1)[1]: value for key, value in stack.items()}
+    import json
+
+    raw = {k: json.dumps(v) if isinstance(v, dict) else str(v).lower() if isinstance(v, bool) else str(v)
+           for k, v in values.items()}
+    s = load_settings(raw.get, "azureml-heart-failure", "dev")
+    assert s.tags["environment"] == "dev"
+
+
+@pytest.mark.parametrize(
+    ("config", "key", "allowed"),
+    [
+        ({"minNodes": "2", "maxNodes": "1"}, "maxNodes", "at least minNodes (2)"),
+        ({"vmSize": "big"}, "vmSize", "Azure VM size name"),
+        ({"vmSize": "Standard DS3"}, "vmSize", "Azure VM size name"),
+        ({"idleSecondsBeforeScaleDown": "-5"}, "idleSecondsBeforeScaleDown", "from 60"),
+        ({"idleSecondsBeforeScaleDown": "soon"}, "idleSecondsBeforeScaleDown", "whole number"),
+        ({"endpointAuthMode": "password"}, "endpointAuthMode", "key, aad_token"),
+        ({"vmPriority": "Spot"}, "vmPriority", "Dedicated, LowPriority"),
+        ({"publicNetworkAccess": "maybe"}, "publicNetworkAccess", "Enabled, Disabled"),
+        ({"keyVaultPurgeProtection": "yes"}, "keyVaultPurgeProtection", "true or false"),
+        ({"maxNodes": "500"}, "maxNodes", "from 1 to 20"),
+        ({"logRetentionDays": "45"}, "logRetentionDays", "30, 60, 90"),
+        ({"location": "West Europe!"}, "location", "Azure region"),
+        ({"tags": "[1, 2]"}, "tags", "JSON object"),
+        ({"tags": '{"a/b": "x"}'}, "tags", "tag name 'a/b'"),
+    ],
+)
+def test_bad_config_names_the_key_the_value_and_what_is_allowed(config, key, allowed):
+    with pytest.raises(ConfigError) as caught:
+        load(**config)
+    message = str(caught.value)
+    assert f"config '{key}'" in message
+    assert allowed in message
+    assert f"pulumi config set {key}" in message
+
+
+def test_low_priority_and_aad_token_are_accepted():
+    s = load(vmPriority="LowPriority", endpointAuthMode="aad_token", tags='{"owner": "ml-team"}')
+    assert (s.vm_priority, s.endpoint_auth_mode) == ("LowPriority", "AADToken")
+    assert s.tags["owner"] == "ml-team"
+
+
+def test_config_tags_cannot_override_the_ones_we_own():
+    s = load(tags='{"managed-by": "someone", "stack": "other"}')
+    assert s.tags["managed-by"] == "pulumi"
+    assert s.tags["stack"] == "dev"
