@@ -129,7 +129,8 @@ def run_program(
         namespace = runpy.run_path(str(ROOT / "infra" / "__main__.py"), run_name="__pulumi__")
         outputs = namespace["platform"].outputs.as_dict()
         keys = list(outputs)
-        return pulumi.Output.all(*[outputs[k] for k in keys]).apply(lambda values: exports.update(zip(keys, values, strict=True)))
+        values = pulumi.Output.all(*[outputs[k] for k in keys])
+        return values.apply(lambda resolved: exports.update(zip(keys, resolved, strict=True)))
 
     program()
     return ProgramRun(mocks, exports, monitor.ignore_changes)
