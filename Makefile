@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 SCORING_PY := .venv-scoring/bin/python
 PIP_VERSION := 26.3
 
-.PHONY: setup test lint test-main test-scoring lock clean
+.PHONY: setup demo test lint test-main test-scoring bench lock clean
 
 setup: $(VENV)/.installed .venv-scoring/.inputs-sha256
 
@@ -19,6 +19,14 @@ $(VENV)/.installed: requirements.txt
 
 .venv-scoring/.inputs-sha256: $(VENV)/.installed scoring/conda.yaml scoring/constraints.txt scoring/requirements-test.txt
 	$(PY) -m jobs.scoring_env
+
+# The whole local pipeline: train (60 s budget), register, deploy on 127.0.0.1:5001, invoke.
+demo: setup
+	$(PY) -m jobs all --target local
+
+bench: setup
+	$(SCORING_PY) bench/scoring.py
+	$(PY) bench/model_quality.py
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
@@ -39,4 +47,5 @@ lock:
 	mv requirements.txt.new requirements.txt
 
 clean:
-	rm -rf $(VENV) .venv-scoring .pytest_cache .ruff_cache
+	-$(PY) -m jobs stop --target local 2>/dev/null
+	rm -rf $(VENV) .venv-scoring .pytest_cache .ruff_cache .local runs

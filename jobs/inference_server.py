@@ -63,7 +63,7 @@ def log_tail(path: Path, lines: int = 15) -> str:
 
 
 def start(python: Path, model_dir: Path, port: int, log_path: Path, workers: int = 1,
-          timeout_s: float = 60.0) -> RunningServer:
+          timeout_s: float = 60.0, entry_script: Path = ENTRY_SCRIPT) -> RunningServer:
     """Start the server in its own process group and wait until its liveness route answers."""
     if port_in_use(port):
         raise ServerError(f"port {port} on 127.0.0.1 is already in use; choose another with --port")
@@ -76,9 +76,9 @@ def start(python: Path, model_dir: Path, port: int, log_path: Path, workers: int
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(python), "-c", _LAUNCHER, "--entry_script", str(ENTRY_SCRIPT), "--model_dir", str(model_dir),
+            [str(python), "-c", _LAUNCHER, "--entry_script", str(entry_script), "--model_dir", str(model_dir),
              "--port", str(port)],
-            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(ROOT / "scoring"), start_new_session=True,
+            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(entry_script.parent), start_new_session=True,
         )
     server = RunningServer(process.pid, port, log_path)
     deadline = time.monotonic() + timeout_s

@@ -1,0 +1,51 @@
+"""What `invoke` sends and how an answer is checked; the same for both targets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from jobs.errors import JobsError
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_FILE = ROOT / "scoring" / "sample-request.json"
+SAMPLE_REQUEST: dict[str, Any] = json.loads(SAMPLE_FILE.read_text())
+
+
+def build_request(file: Path | None = None, records: list[str] | None = None,
+                  probability: bool = False) -> dict[str, Any]:
+    """The lesson's sample, or records from a JSON file, or one record from key=value arguments."""
+    if file is not None and records:
+        raise JobsError("give either --file or --set, not both")
+    if file is not None:
+        try:
+            payload = json.loads(Path(file).read_text())
+        except OSError as error:
+            raise JobsError(f"cannot read --file {file}: {error.strerror}") from None
+        except ValueError as error:
+            raise JobsError(f"--file {file} is not JSON: {error}") from None
+        if isinstance(payload, list):
+            payload = {"data": payload}
+        if not isinstance(payload, dict):
+            raise JobsError(f"--file {file} must hold a JSON object (a request) or an array of records")
+    elif records:
+        record = dict(SAMPLE_REQUEST["data"][0])
+        for item in records:
+            key, sep, value = item.partition("=")
+            if not sep or key not in record:
+                raise JobsError(f"--set {item!r}: expected FIELD=VALUE with FIELD one of {', '.join(record)}")
+            record[key] = value
+        payload = {"data": [record]}
+    else:
+        payload = json.loads(json.dumps(SAMPLE_REQUEST))
+    if probability:
+        payload["GlobalParameters"] = {"method": "predict_proba"}
+    return payload
+
+
+def check_answer(answer: Any, records: int) -> None:
+    """A smoke test's pass condition: one boolean per record sent."""
+    result = answer.get("result") if isinstance(answer, dict) else None
+    if not (isinstance(result, list) and len(result) == records and all(isinstance(r, bool) for r in result)):
+        raise JobsError(f"unexpected answer to the lesson's sample: {json.dumps(answer)[:300]}")

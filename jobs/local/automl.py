@@ -1,0 +1,184 @@
+"""Local AutoML with FLAML, on the lesson's settings, saved as an MLflow model.
+
+Mapping of the lesson's settings:
+- primary metric AUC_weighted -> FLAML `roc_auc_weighted` (accuracy and average precision map too);
+- timeout -> FLAML `time_budget`, capped by --local-budget-seconds (60 s by default, for the demo);
+- concurrent trials -> `n_jobs` per trial: without Ray, FLAML runs one trial at a time, so the
+  cores go to each trial instead;
+- early termination -> `early_stop`; cross-validation folds -> `eval_method="cv"`, `n_splits`;
+- featurization auto -> a StandardScaler in front of every learner (FLAML itself does not
+  scale, which leaves its linear learners far behind); off -> the raw columns;
+- blocked models -> removed from the learner list; max trials -> `max_iter`;
+  trial timeout -> `train_time_limit`.
+The best pipeline is refitted on all rows and saved as an MLflow sklearn model with the
+features' signature, the format Azure AutoML produces, so scoring/score.py loads either.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from jobs.dataset import content_version, require
+from jobs.errors import JobsError
+from jobs.local.report import write_report
+from jobs.training import TrainingSettings
+
+FLAML_METRICS = {"AUC_weighted": "roc_auc_weighted", "accuracy": "accuracy",
+                 "average_precision_score_weighted": "ap"}
+# Azure AutoML model names -> FLAML learners; the scoring environment has what these need.
+LEARNERS = {"LightGBM": "lgbm", "RandomForest": "rf", "ExtremeRandomTrees": "extra_tree",
+            "LogisticRegression": "lrl1", "KNN": "kneighbor"}
+DEFAULT_BUDGET_S = 60.0
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_id: str
+    run_dir: Path
+    model_dir: Path
+    metrics: dict[str, float]
+    best_learner: str
+    data_version: str
+    leaderboard: list[dict[str, Any]]
+    report: Path
+
+
+def _features(frame: pd.DataFrame, settings: TrainingSettings) -> tuple[pd.DataFrame, pd.Series]:
+    # float64 throughout: the signature then says double for every column, and a request's
+    # 38 and 38.0 are the same input.
+    X = frame.drop(columns=[settings.target, *settings.drop_columns]).astype("float64")
+    y = frame[settings.target].astype("int64")
+    if set(y.unique()) - {0, 1}:
+        raise JobsError(f"the label {settings.target} must be 0/1; found {sorted(y.unique())[:5]}")
+    return X, y
+
+
+def _pipeline(settings: TrainingSettings, estimator: Any) -> Any:
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    featurize = StandardScaler() if settings.featurization == "auto" else "passthrough"
+    return Pipeline([("featurize", featurize), ("model", estimator)])
+
+
+def evaluate(pipeline: Any, X: pd.DataFrame, y: pd.Series, folds: int, seed: int) -> tuple[dict[str, float], np.ndarray]:
+    """Out-of-fold metrics of a pipeline (Azure AutoML's names); also the out-of-fold probabilities."""
+    from sklearn.metrics import (accuracy_score, average_precision_score, f1_score, precision_score,
+                                 recall_score, roc_auc_score)
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    proba = cross_val_predict(pipeline, X, y, cv=cv, method="predict_proba")[:, 1]
+    predicted = (proba >= 0.5).astype(int)
+    metrics = {
+        "AUC_weighted": roc_auc_score(y, proba, average="weighted"),
+        "accuracy": accuracy_score(y, predicted),
+        "precision_score_binary": precision_score(y, predicted, zero_division=0),
+        "recall_score_binary": recall_score(y, predicted),
+        "f1_score_binary": f1_score(y, predicted),
+        "average_precision_score_weighted": average_precision_score(y, proba, average="weighted"),
+    }
+    return {k: float(v) for k, v in metrics.items()}, proba
+
+
+def _leaderboard(log_file: Path, metric: str) -> list[dict[str, Any]]:
+    best: dict[str, dict[str, Any]] = {}
+    for line in log_file.read_text().splitlines():
+        record = json.loads(line)
+        learner, loss = record.get("learner"), record.get("validation_loss")
+        if learner is None or loss is None:
+            continue
+        entry = best.setdefault(learner, {"learner": learner, "trials": 0, "best_loss": float("inf")})
+        entry["trials"] += 1
+        if loss < entry["best_loss"]:
+            entry.update(best_loss=loss, config=record.get("config"))
+    rows = [{"learner": e["learner"], "trials": e["trials"], f"cv_{metric}": round(1 - e["best_loss"], 4),
+             "best_config": e.get("config")} for e in best.values()]
+    return sorted(rows, key=lambda r: -r[f"cv_{metric}"])
+
+
+def pip_requirements() -> list[str]:
+    """The model's runtime dependencies: the scoring environment's pinned list, minus the server."""
+    from jobs.scoring_env import pip_requirements as scoring_pip
+
+    server_only = ("azureml-inference-server-http", "inference-schema")
+    return [req for req in scoring_pip() if not req.startswith(server_only)]
+
+
+def save_mlflow_model(pipeline: Any, X: pd.DataFrame, y: pd.Series, target: Path) -> None:
+    """Write the MLflow model to `target` atomically: a failure leaves no folder behind."""
+    import mlflow.sklearn
+    import skops.io
+    from mlflow.models import infer_signature
+
+    staging = target.with_name(target.name + f".partial-{uuid.uuid4().hex[:6]}")
+    try:
+        mlflow.sklearn.save_model(
+            pipeline, str(staging),
+            signature=infer_signature(X, y),
+            input_example=X.head(1),
+            pip_requirements=pip_requirements(),
+            # We trained this object a moment ago; its own types are the ones to trust on load.
+            skops_trusted_types=skops.io.get_untrusted_types(data=skops.io.dumps(pipeline)),
+        )
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def train(settings: TrainingSettings, data: Path, runs_dir: Path, budget_s: float = DEFAULT_BUDGET_S,
+          progress: Any = print) -> TrainResult:
+    from flaml import AutoML
+
+    frame = pd.read_csv(require(data))
+    settings.validate(columns=list(frame.columns))
+    if settings.primary_metric not in FLAML_METRICS:
+        raise JobsError(f"--metric {settings.primary_metric} has no local equivalent; locally use one of "
+                        + ", ".join(FLAML_METRICS))
+    learners = [flaml for azure, flaml in LEARNERS.items() if azure not in settings.blocked_models]
+    if not learners:
+        raise JobsError("every local learner is blocked; local mode has " + ", ".join(LEARNERS))
+    X, y = _features(frame, settings)
+
+    run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    run_dir = runs_dir / run_id
+    run_dir.mkdir(parents=True)
+    budget = min(settings.timeout_minutes * 60, budget_s)
+    progress(f"training locally with FLAML for up to {budget:.0f} s on {len(X)} rows, {X.shape[1]} features "
+             f"(metric {settings.primary_metric}, {settings.n_cross_validations}-fold CV, learners "
+             f"{', '.join(learners)})")
+    # FLAML fits on featurized data so that what it searches is what gets deployed.
+    featurizer = _pipeline(settings, None).steps[0][1]
+    X_fit = X if featurizer == "passthrough" else pd.DataFrame(featurizer.fit_transform(X), columns=X.columns)
+    automl = AutoML()
+    automl.fit(
+        X_fit, y, task="classification", metric=FLAML_METRICS[settings.primary_metric], time_budget=budget,
+        eval_method="cv", n_splits=settings.n_cross_validations, early_stop=settings.enable_early_termination,
+        estimator_list=learners, seed=settings.seed, n_jobs=min(settings.max_concurrent_trials, os.cpu_count() or 1),
+        max_iter=settings.max_trials, train_time_limit=(settings.trial_timeout_minutes or 0) * 60 or None,
+        log_file_name=str(run_dir / "flaml.log"), verbose=0,
+    )
+    if automl.model is None:
+        raise JobsError(f"FLAML found no model within {budget:.0f} s; give it more time with --local-budget-seconds")
+    best = _pipeline(settings, automl.model.estimator)
+    metrics, proba = evaluate(best, X, y, settings.n_cross_validations, settings.seed)
+    best.fit(X, y)
+    model_dir = run_dir / "model"
+    save_mlflow_model(best, X, y, model_dir)
+    leaderboard = _leaderboard(run_dir / "flaml.log", settings.primary_metric)
+    data_version = content_version(data)
+    (run_dir / "run.json").write_text(json.dumps({
+        "run_id": run_id, "best_learner": automl.best_estimator, "metrics": metrics, "data": str(data),
+        "data_version": data_version, "settings": settings.as_tags(), "leaderboard": leaderboard,
+    }, indent=2, default=str))
+    report = write_report(run_dir, best, X, y, proba, metrics, leaderboard, automl.best_estimator, settings.seed)
+    return TrainResult(run_id, run_dir, model_dir, metrics, automl.best_estimator, data_version, leaderboard, report)
