@@ -39,7 +39,7 @@ def run(data):
 
 def percentiles(samples_s: list[float]) -> tuple[float, float]:
     ordered = sorted(samples_s)
-    p99 = ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
     return statistics.median(ordered) * 1000, p99 * 1000
 
 

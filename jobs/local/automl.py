@@ -70,10 +70,16 @@ def _pipeline(settings: TrainingSettings, estimator: Any) -> Any:
     return Pipeline([("featurize", featurize), ("model", estimator)])
 
 
-def evaluate(pipeline: Any, X: pd.DataFrame, y: pd.Series, folds: int, seed: int) -> tuple[dict[str, float], np.ndarray]:
+def evaluate(pipeline: Any, X: pd.DataFrame, y: pd.Series, folds: int, seed: int) -> tuple[dict[str, float], Any]:
     """Out-of-fold metrics of a pipeline (Azure AutoML's names); also the out-of-fold probabilities."""
-    from sklearn.metrics import (accuracy_score, average_precision_score, f1_score, precision_score,
-                                 recall_score, roc_auc_score)
+    from sklearn.metrics import (
+        accuracy_score,
+        average_precision_score,
+        f1_score,
+        precision_score,
+        recall_score,
+        roc_auc_score,
+    )
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
@@ -137,8 +143,6 @@ def save_mlflow_model(pipeline: Any, X: pd.DataFrame, y: pd.Series, target: Path
 
 def train(settings: TrainingSettings, data: Path, runs_dir: Path, budget_s: float = DEFAULT_BUDGET_S,
           progress: Any = print) -> TrainResult:
-    from flaml import AutoML
-
     frame = pd.read_csv(require(data))
     settings.validate(columns=list(frame.columns))
     if settings.primary_metric not in FLAML_METRICS:
@@ -152,6 +156,18 @@ def train(settings: TrainingSettings, data: Path, runs_dir: Path, budget_s: floa
     run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
     run_dir = runs_dir / run_id
     run_dir.mkdir(parents=True)
+    try:
+        return _train_into(run_dir, run_id, settings, data, frame, X, y, learners, budget_s, progress)
+    except BaseException:
+        # A failed or interrupted run leaves nothing that `register` could mistake for a result.
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+def _train_into(run_dir: Path, run_id: str, settings: TrainingSettings, data: Path, frame: pd.DataFrame,
+                X: pd.DataFrame, y: pd.Series, learners: list[str], budget_s: float, progress: Any) -> TrainResult:
+    from flaml import AutoML
+
     budget = min(settings.timeout_minutes * 60, budget_s)
     progress(f"training locally with FLAML for up to {budget:.0f} s on {len(X)} rows, {X.shape[1]} features "
              f"(metric {settings.primary_metric}, {settings.n_cross_validations}-fold CV, learners "

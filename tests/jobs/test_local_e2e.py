@@ -1,0 +1,126 @@
+"""The whole local pipeline through the real command line: train, register, deploy, invoke, stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from jobs import inference_server
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def jobs(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "jobs", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600, check=False)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    home = tmp_path_factory.mktemp("local")
+    env = {**os.environ, "JOBS_LOCAL_HOME": str(home / ".local"), "JOBS_RUNS_DIR": str(home / "runs")}
+    yield home, env
+    jobs(env, "stop")  # never leave a server behind, even when a test failed
+
+
+@pytest.fixture(scope="module")
+def trained(workspace):
+    _, env = workspace
+    result = jobs(env, "train", "--local-budget-seconds", "8")
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_train_writes_a_model_and_a_report(workspace, trained):
+    home, _ = workspace
+    runs = list((home / "runs").iterdir())
+    assert len(runs) == 1
+    run = runs[0]
+    assert (run / "model" / "MLmodel").is_file()
+    for picture in ("confusion_matrix.png", "roc_curve.png", "pr_curve.png", "feature_importance.png"):
+        assert (run / picture).stat().st_size > 1000
+    report = (run / "report.html").read_text()
+    assert "AUC_weighted" in report and "Leaderboard" in report and "lgbm" in report
+    assert f"report: {run / 'report.html'}" in trained.stdout
+    info = json.loads((run / "run.json").read_text())
+    assert info["metrics"]["AUC_weighted"] > 0.8
+    assert info["settings"]["setting.primary_metric"] == "AUC_weighted"
+
+
+def test_register_deploy_invoke_stop(workspace, trained):
+    home, env = workspace
+    registered = jobs(env, "register")
+    assert registered.returncode == 0, registered.stderr
+    assert "registered: heart-failure-automl version 1" in registered.stdout
+    tags = json.loads((home / ".local/registry/heart-failure-automl/1/tags.json").read_text())
+    assert {"training_run", "data_version", "git_commit", "metric.AUC_weighted", "setting.timeout_minutes"} <= set(tags)
+    again = jobs(env, "register")
+    assert "already registered: heart-failure-automl version 1" in again.stdout
+
+    port = inference_server.free_port()
+    deployed = jobs(env, "deploy", "--port", str(port))
+    assert deployed.returncode == 0, deployed.stderr
+    state = json.loads((home / ".local/endpoint.json").read_text())
+    assert (state["port"], state["model_version"]) == (port, 1)
+    assert inference_server.is_running(state["pid"])
+
+    answer = jobs(env, "invoke")
+    assert answer.returncode == 0, answer.stderr
+    assert json.loads(answer.stdout) == {"result": [False]}
+
+    # A second deploy replaces the first cleanly, on the same port.
+    redeployed = jobs(env, "deploy", "--port", str(port))
+    assert redeployed.returncode == 0, redeployed.stderr
+    new_state = json.loads((home / ".local/endpoint.json").read_text())
+    assert new_state["pid"] != state["pid"]
+    assert not inference_server.is_running(state["pid"])
+    assert "version 1 is serving" in jobs(env, "status").stdout
+
+    stopped = jobs(env, "stop")
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout
+    assert not inference_server.is_running(new_state["pid"])
+    assert not (home / ".local/endpoint.json").exists()
+    assert "nothing is deployed" in jobs(env, "status").stdout
+
+
+def test_bad_input_fails_clearly_and_changes_nothing(workspace, trained):
+    home, env = workspace
+    registry = home / ".local/registry/heart-failure-automl"
+    before = sorted(p.name for p in registry.iterdir()) if registry.exists() else []
+
+    unknown = jobs(env, "deploy", "--version", "99")
+    assert unknown.returncode != 0
+    assert "has no version 99" in unknown.stderr and "Traceback" not in unknown.stderr
+
+    missing = jobs(env, "train", "--data", "no/such/file.csv")
+    assert missing.returncode != 0
+    assert "data file no/such/file.csv does not exist" in missing.stderr and "Traceback" not in missing.stderr
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        in_use = jobs(env, "deploy", "--port", str(port))
+    assert in_use.returncode != 0
+    assert f"port {port} on 127.0.0.1 is already in use" in in_use.stderr
+    assert not (home / ".local/endpoint.json").exists()
+
+    gate = jobs(env, "register", "--min-auc", "0.999")
+    assert gate.returncode != 0
+    assert "quality gate refused the model" in gate.stderr and "below the threshold 0.9990" in gate.stderr
+
+    bad_flag = jobs(env, "train", "--drop", "no_such_column")
+    assert bad_flag.returncode != 0 and "no such column" in bad_flag.stderr
+
+    nothing = jobs(env, "invoke")
+    assert nothing.returncode != 0 and "nothing is deployed locally" in nothing.stderr
+
+    after = sorted(p.name for p in registry.iterdir()) if registry.exists() else []
+    assert after == before
