@@ -22,12 +22,15 @@ def require(path: Path) -> Path:
     return path
 
 
-def content_version(path: Path) -> str:
-    """The data asset's version: the first 12 hex digits of the file's SHA-256.
+def content_version(path: Path, drop: tuple[str, ...] = ()) -> str:
+    """The data asset's version: 12 hex digits of the SHA-256 of the CSV (and of the dropped columns).
 
     Re-registering unchanged data names the version that exists; changed data gets a new one.
     """
-    return hashlib.sha256(require(path).read_bytes()).hexdigest()[:12]
+    digest = hashlib.sha256(require(path).read_bytes())
+    if drop:
+        digest.update(("\0drop:" + ",".join(sorted(drop))).encode())
+    return digest.hexdigest()[:12]
 
 
 def columns(path: Path) -> list[str]:

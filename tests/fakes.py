@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,3 +135,202 @@ def run_program(
 
     program()
     return ProgramRun(mocks, exports, monitor.ignore_changes)
+
+
+# --- Azure ML ---------------------------------------------------------------------------------
+# A fake of the MLClient surface jobs/azure uses. It records every call and plays scripted
+# answers, failures included. No network.
+
+
+class FakePoller:
+    def __init__(self, result: Any = None) -> None:
+        self._result = result
+
+    def done(self) -> bool:
+        return True
+
+    def wait(self, timeout: float | None = None) -> None:
+        return None
+
+    def result(self, timeout: float | None = None) -> Any:
+        return self._result
+
+
+@dataclass
+class FakeJob:
+    name: str
+    status: str = "Running"
+    tags: dict[str, str] = field(default_factory=dict)
+    studio_url: str = ""
+    spec: Any = None
+
+
+@dataclass
+class FakeModel:
+    name: str
+    version: str
+    tags: dict[str, str]
+    path: str = ""
+
+
+@dataclass
+class FakeEndpoint:
+    name: str
+    traffic: dict[str, int] = field(default_factory=dict)
+
+
+class _Operations:
+    def __init__(self, client: FakeMLClient, group: str) -> None:
+        self._client = client
+        self._group = group
+
+    def _record(self, op: str, **kwargs: Any) -> None:
+        self._client.calls.append((f"{self._group}.{op}", kwargs))
+        failures = self._client.failures.get(f"{self._group}.{op}")
+        if failures:
+            raise failures.pop(0)
+
+
+class _Data(_Operations):
+    def get(self, name: str, version: str) -> Any:
+        self._record("get", name=name, version=version)
+        from azure.core.exceptions import ResourceNotFoundError
+
+        if (name, version) not in self._client.data_assets:
+            raise ResourceNotFoundError(f"data {name}:{version} not found")
+        return self._client.data_assets[(name, version)]
+
+    def create_or_update(self, asset: Any) -> Any:
+        self._record("create_or_update", asset=asset)
+        self._client.data_assets[(asset.name, asset.version)] = asset
+        return asset
+
+
+class _Jobs(_Operations):
+    def create_or_update(self, job: Any) -> FakeJob:
+        self._record("create_or_update", job=job)
+        name = f"automl_job_{len(self._client.submitted) + 1}"
+        fake = FakeJob(name, "Running", dict(job.tags or {}), f"https://ml.azure.com/runs/{name}", job)
+        self._client.submitted[name] = fake
+        return fake
+
+    def get(self, name: str) -> FakeJob:
+        self._record("get", name=name)
+        if name not in self._client.submitted:
+            from azure.core.exceptions import ResourceNotFoundError
+
+            raise ResourceNotFoundError(f"job {name} not found")
+        job = self._client.submitted[name]
+        script = self._client.job_statuses.get(name)
+        if script:
+            job.status = script.pop(0)
+        return job
+
+
+class _Models(_Operations):
+    def list(self, name: str) -> list[FakeModel]:
+        self._record("list", name=name)
+        return [m for m in self._client.registered if m.name == name]
+
+    def get(self, name: str, version: str | None = None, label: str | None = None) -> FakeModel:
+        self._record("get", name=name, version=version, label=label)
+        matching = [m for m in self._client.registered if m.name == name]
+        from azure.core.exceptions import ResourceNotFoundError
+
+        if label == "latest" and matching:
+            return matching[-1]
+        for model in matching:
+            if model.version == str(version):
+                return model
+        raise ResourceNotFoundError(f"model {name}:{version or label} not found")
+
+    def create_or_update(self, model: Any) -> FakeModel:
+        self._record("create_or_update", model=model)
+        created = FakeModel(model.name, str(len(self._client.registered) + 1), dict(model.tags or {}), model.path)
+        self._client.registered.append(created)
+        return created
+
+    def download(self, name: str, version: str, download_path: str) -> None:
+        self._record("download", name=name, version=version)
+        folder = Path(download_path) / name / "mlflow-model"
+        folder.mkdir(parents=True)
+        (folder / "conda.yaml").write_text(
+            "channels: [conda-forge]\ndependencies:\n- python=3.9.19\n- pip\n- pip:\n"
+            "  - azureml-automl-runtime==1.60.0\n  - scikit-learn==1.5.1\n  - mlflow-skinny==2.9.2\n"
+        )
+
+
+class _Endpoints(_Operations):
+    def get(self, name: str) -> FakeEndpoint:
+        self._record("get", name=name)
+        return self._client.endpoints[name]
+
+    def begin_create_or_update(self, endpoint: FakeEndpoint) -> FakePoller:
+        self._record("begin_create_or_update", traffic=dict(endpoint.traffic))
+        self._client.endpoints[endpoint.name] = endpoint
+        return FakePoller(endpoint)
+
+    def invoke(self, endpoint_name: str, request_file: str, deployment_name: str | None = None) -> str:
+        self._record("invoke", endpoint_name=endpoint_name, deployment_name=deployment_name,
+                     request=json.loads(Path(request_file).read_text()))
+        return self._client.invoke_answer
+
+
+class _Deployments(_Operations):
+    def begin_create_or_update(self, deployment: Any) -> FakePoller:
+        self._record("begin_create_or_update", deployment=deployment)
+        self._client.deployments[deployment.name] = deployment
+        return FakePoller(deployment)
+
+    def begin_delete(self, name: str, endpoint_name: str) -> FakePoller:
+        self._record("begin_delete", name=name, endpoint_name=endpoint_name)
+        self._client.deployments.pop(name, None)
+        self._client.endpoints[endpoint_name].traffic.pop(name, None)
+        return FakePoller()
+
+    def get_logs(self, name: str, endpoint_name: str, lines: int) -> str:
+        self._record("get_logs", name=name, endpoint_name=endpoint_name, lines=lines)
+        return "Traceback: ModuleNotFoundError: No module named 'azureml.automl'"
+
+
+class FakeMLClient:
+    """Records calls in `calls`; `failures[op]` holds exceptions raised by the next calls to op."""
+
+    def __init__(self, endpoint_name: str = "hf-dev-abc123") -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.failures: dict[str, list[Exception]] = {}
+        self.data_assets: dict[tuple[str, str], Any] = {}
+        self.submitted: dict[str, FakeJob] = {}
+        self.job_statuses: dict[str, list[str]] = {}
+        self.registered: list[FakeModel] = []
+        self.endpoints = {endpoint_name: FakeEndpoint(endpoint_name)}
+        self.deployments: dict[str, Any] = {}
+        self.invoke_answer = json.dumps({"result": [False]})
+        self.data = _Data(self, "data")
+        self.jobs = _Jobs(self, "jobs")
+        self.online_endpoints = _Endpoints(self, "online_endpoints")
+        self.online_deployments = _Deployments(self, "online_deployments")
+        self.models = _Models(self, "models")
+
+    def ops(self, name: str) -> list[dict[str, Any]]:
+        return [kwargs for op, kwargs in self.calls if op == name]
+
+
+class FakeSession:
+    """The seam's fake: an MLClient fake plus scripted MLflow run details."""
+
+    def __init__(self, ml: FakeMLClient | None = None) -> None:
+        from jobs.azure.session import RunDetails
+
+        self.ml = ml or FakeMLClient()
+        self.runs: dict[str, RunDetails] = {}
+        self._details = RunDetails
+
+    def finish_job(self, name: str, auc: float) -> None:
+        self.ml.submitted[name].status = "Completed"
+        child = f"{name}_7"
+        self.runs[name] = self._details({"automl_best_child_run_id": child}, {"AUC_weighted": auc})
+        self.runs[child] = self._details({}, {"AUC_weighted": auc, "accuracy": 0.85})
+
+    def run_details(self, run_id: str) -> Any:
+        return self.runs[run_id]

@@ -191,7 +191,7 @@ def _train_into(run_dir: Path, run_id: str, settings: TrainingSettings, data: Pa
     model_dir = run_dir / "model"
     save_mlflow_model(best, X, y, model_dir)
     leaderboard = _leaderboard(run_dir / "flaml.log", settings.primary_metric)
-    data_version = content_version(data)
+    data_version = content_version(data, settings.drop_columns)
     (run_dir / "run.json").write_text(json.dumps({
         "run_id": run_id, "best_learner": automl.best_estimator, "metrics": metrics, "data": str(data),
         "data_version": data_version, "settings": settings.as_tags(), "leaderboard": leaderboard,

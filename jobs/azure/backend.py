@@ -1,0 +1,261 @@
+"""The Azure target: the lesson's notebook steps, on azure-ai-ml v2, against the stack's workspace."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+from jobs import dataset
+from jobs.azure import specs
+from jobs.azure.retry import retry, wait_for
+from jobs.azure.session import AzureSession
+from jobs.azure.stack_outputs import StackOutputs
+from jobs.backend import DeployOptions
+from jobs.errors import Interrupted, JobsError
+from jobs.invocation import SAMPLE_REQUEST, check_answer
+from jobs.lineage import MODEL_NAME, check_quality_gate, git_commit, lineage_tags
+from jobs.training import TrainingSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+TERMINAL = {"Completed", "Failed", "Canceled", "NotResponding"}
+SLOTS = ("blue", "green")
+LINEAGE_METRICS = ("AUC_weighted", "accuracy", "precision_score_weighted", "recall_score_weighted",
+                   "f1_score_weighted")
+
+
+class AzureBackend:
+    def __init__(self, session: AzureSession, outputs: StackOutputs, stack: str, *,
+                 say: Callable[[str], None] = print, sleep: Callable[[float], None] = time.sleep,
+                 state_dir: Path = ROOT / ".local", poll_s: float = 30.0, deploy_timeout_s: float = 45 * 60,
+                 train_timeout_s: float | None = None) -> None:
+        self.session = session
+        self.ml = session.ml
+        self.outputs = outputs
+        self.stack = stack
+        self.say = say
+        self.sleep = sleep
+        self.state_file = state_dir / f"azure-{stack}.json"
+        self.poll_s = poll_s
+        self.deploy_timeout_s = deploy_timeout_s
+        self.train_timeout_s = train_timeout_s
+
+    @classmethod
+    def from_args(cls, args: Any) -> Any:
+        from jobs.azure.stack_outputs import resolve
+
+        outputs = resolve(args.stack, args.outputs, {"subscription_id": args.subscription_id,
+                                                     "resource_group": args.resource_group,
+                                                     "workspace_name": args.workspace})
+        if args.dry_run:
+            from jobs.azure.dry_run import DryRunBackend
+
+            return DryRunBackend(outputs, args.out)
+        from jobs.azure.session import connect
+
+        return cls(connect(outputs), outputs, args.stack)
+
+    def _call(self, what: str, call: Callable[[], Any]) -> Any:
+        return retry(call, what, sleep=self.sleep, say=self.say)
+
+    # -- data and training ---------------------------------------------------------------
+
+    def ensure_data(self, csv: Path, drop: tuple[str, ...]) -> str:
+        """Register the data asset unless this exact content is registered already; return its reference."""
+        version = dataset.content_version(csv, drop)
+        try:
+            self._call("looking up the data asset", lambda: self.ml.data.get(dataset.ASSET_NAME, version=version))
+            self.say(f"data asset {dataset.ASSET_NAME}:{version} is registered already")
+        except ResourceNotFoundError:
+            with tempfile.TemporaryDirectory() as staging:
+                folder = specs.data_folder(csv, drop, Path(staging))
+                asset = specs.data_asset(csv, drop, folder)
+                self._call("registering the data asset", lambda: self.ml.data.create_or_update(asset))
+            self.say(f"registered data asset {dataset.ASSET_NAME}:{version}")
+        return f"azureml:{dataset.ASSET_NAME}:{version}"
+
+    def train(self, settings: TrainingSettings, data: Path, wait: bool) -> str:
+        settings.validate(columns=dataset.columns(data), max_nodes=self.outputs.compute_max_nodes)
+        compute = self.outputs.need("compute_name", "training", self.stack)
+        data_ref = self.ensure_data(data, settings.drop_columns)
+        tags = {"data_version": data_ref.rsplit(":", 1)[1], "git_commit": git_commit(), **settings.as_tags()}
+        job = specs.automl_job(settings, data_ref, compute, tags)
+        submitted = self._call("submitting the AutoML job", lambda: self.ml.jobs.create_or_update(job))
+        self._remember(last_job=submitted.name)
+        self.say(f"submitted AutoML job {submitted.name} on {compute}: {submitted.studio_url}")
+        if wait:
+            self.wait_for_job(submitted.name)
+        else:
+            self.say(f"follow it in the studio, or register it when it is done: "
+                     f"python -m jobs register --target azure --job {submitted.name}")
+        return submitted.name
+
+    def wait_for_job(self, name: str) -> None:
+        started = time.monotonic()
+        last = None
+        try:
+            while True:
+                status = self._call("reading the job's status", lambda: self.ml.jobs.get(name)).status
+                elapsed = time.monotonic() - started
+                if status != last:
+                    self.say(f"[{int(elapsed // 60):02d}:{int(elapsed % 60):02d}] {name}: {status}")
+                    last = status
+                if status in TERMINAL:
+                    break
+                if self.train_timeout_s is not None and elapsed > self.train_timeout_s:
+                    raise JobsError(f"stopped waiting after {self.train_timeout_s / 60:.0f} minutes; job {name} is "
+                                    "still running in Azure")
+                self.sleep(self.poll_s)
+        except KeyboardInterrupt:
+            raise Interrupted(f"stopped waiting; AutoML job {name} is still running in Azure. Register it later with "
+                              f"`python -m jobs register --target azure --job {name}`, or cancel it with "
+                              f"`az ml job cancel --name {name}`.") from None
+        if status != "Completed":
+            raise JobsError(f"AutoML job {name} ended {status}; its logs are in the studio (`az ml job show "
+                            f"--name {name} --web`). Nothing was registered.")
+
+    # -- registration --------------------------------------------------------------------
+
+    def register(self, run: str | None, min_auc: float) -> str:
+        job_name = run or self._recall("last_job")
+        if not job_name:
+            raise JobsError("which AutoML job? Pass --job NAME (from `python -m jobs train --target azure`)")
+        job = self._call("reading the job", lambda: self.ml.jobs.get(job_name))
+        if job.status != "Completed":
+            raise JobsError(f"AutoML job {job_name} is {job.status}, not Completed; wait for it with "
+                            "`python -m jobs train --wait` or in the studio, then register again")
+        parent = self._call("reading the job's tags", lambda: self.session.run_details(job_name))
+        best_child = parent.tags.get("automl_best_child_run_id")
+        if not best_child:
+            raise JobsError(f"AutoML job {job_name} names no best child run; it may have found no model")
+        metrics = self._call("reading the best run's metrics", lambda: self.session.run_details(best_child)).metrics
+        auc = check_quality_gate(metrics, min_auc)
+        for existing in self._call("listing model versions", lambda: list(self.ml.models.list(name=MODEL_NAME))):
+            if (existing.tags or {}).get("training_run") == job_name:
+                self.say(f"already registered: {MODEL_NAME} version {existing.version} (job {job_name})")
+                return str(existing.version)
+        job_tags = job.tags or {}
+        tags = lineage_tags(
+            metrics={k: v for k, v in metrics.items() if k in LINEAGE_METRICS},
+            data_version=job_tags.get("data_version", "unknown"), training_run=job_name, best_child=best_child,
+            settings_tags={k: v for k, v in job_tags.items() if k.startswith("setting.")},
+        )
+        model = specs.model_from_run(best_child, tags, f"Best model of AutoML job {job_name} (AUC_weighted {auc:.4f})")
+        created = self._call("registering the model", lambda: self.ml.models.create_or_update(model))
+        self.say(f"registered: {MODEL_NAME} version {created.version} (job {job_name}, best child {best_child}, "
+                 f"AUC_weighted {auc:.4f})")
+        return str(created.version)
+
+    # -- deployment ----------------------------------------------------------------------
+
+    def _model_conda(self, version: str) -> dict[str, Any] | None:
+        with tempfile.TemporaryDirectory() as folder:
+            self._call("downloading the model's environment",
+                       lambda: self.ml.models.download(name=MODEL_NAME, version=version, download_path=folder))
+            found = sorted(Path(folder).rglob("conda.yaml"))
+            return yaml.safe_load(found[0].read_text()) if found else None
+
+    def deploy(self, version: str | None, options: DeployOptions) -> str:
+        if options.instance_count < 1:
+            raise JobsError(f"--instance-count {options.instance_count} must be at least 1")
+        endpoint_name = self.outputs.need("endpoint_name", "deploy", self.stack)
+        if version is None:
+            version = str(self._call("finding the latest model",
+                                     lambda: self.ml.models.get(MODEL_NAME, label="latest")).version)
+        else:
+            self._call("finding the model", lambda: self.ml.models.get(MODEL_NAME, version=version))
+        endpoint = self._call("reading the endpoint", lambda: self.ml.online_endpoints.get(endpoint_name))
+        traffic = dict(endpoint.traffic or {})
+        live = [name for name, share in traffic.items() if share > 0]
+        if len(live) > 1:
+            raise JobsError(f"traffic on {endpoint_name} is split ({', '.join(f'{n} {traffic[n]}%' for n in live)}); "
+                            "blue/green needs one live deployment. Settle the traffic in the studio first.")
+        slot = next(s for s in SLOTS if s not in live)
+        env = specs.environment(specs.scoring_conda(self._model_conda(version)))
+        spec = specs.deployment(slot, endpoint_name, f"azureml:{MODEL_NAME}:{version}", env, options)
+        self.say(f"creating deployment {slot} ({options.instance_count} x {options.instance_type}) with 0% traffic; "
+                 f"live now: {', '.join(f'{n} {traffic[n]}%' for n in live) or 'nothing'}")
+        still_there = (f"Deployment {slot} is still being created in Azure with 0% traffic; the endpoint's traffic is "
+                       f"unchanged. Delete it with `az ml online-deployment delete --endpoint-name {endpoint_name} "
+                       f"--name {slot}` or run deploy again.")
+        try:
+            poller = self._call("creating the deployment",
+                                lambda: self.ml.online_deployments.begin_create_or_update(spec))
+            wait_for(poller, f"deployment {slot}", self.deploy_timeout_s, still_there)
+            answer = self._smoke_test(endpoint_name, slot)
+        except KeyboardInterrupt:
+            raise Interrupted(still_there) from None
+        if answer is not None:
+            self._fail_deployment(endpoint_name, slot, answer)
+        endpoint.traffic = {slot: 100}
+        self._call("moving traffic", lambda: wait_for(self.ml.online_endpoints.begin_create_or_update(endpoint),
+                                                      "the traffic update", self.deploy_timeout_s,
+                                                      "The endpoint's traffic update is still running in Azure."))
+        self.say(f"deployment {slot} passed the smoke test and takes 100% of traffic")
+        for old in (name for name in traffic if name != slot):
+            self._call(f"deleting deployment {old}", lambda old=old: wait_for(
+                self.ml.online_deployments.begin_delete(name=old, endpoint_name=endpoint_name),
+                f"deleting {old}", self.deploy_timeout_s, f"Deployment {old} (0% traffic) is still being deleted."))
+            self.say(f"deleted the previous deployment {old}")
+        return slot
+
+    def _smoke_test(self, endpoint_name: str, slot: str) -> str | None:
+        """None when the lesson's sample, sent to the new deployment alone, is answered well."""
+        with tempfile.TemporaryDirectory() as folder:
+            request = Path(folder) / "request.json"
+            request.write_text(json.dumps(SAMPLE_REQUEST))
+            try:
+                raw = self._call("smoke-testing the deployment", lambda: self.ml.online_endpoints.invoke(
+                    endpoint_name=endpoint_name, deployment_name=slot, request_file=str(request)))
+                answer = json.loads(raw) if isinstance(raw, str) else raw
+                check_answer(answer, records=1)
+            except Exception as error:  # any failure here means: do not move traffic
+                return f"{type(error).__name__}: {str(error)[:300]}"
+        return None
+
+    def _fail_deployment(self, endpoint_name: str, slot: str, reason: str) -> None:
+        try:
+            logs = self.ml.online_deployments.get_logs(name=slot, endpoint_name=endpoint_name, lines=40)
+        except Exception as error:
+            logs = f"(could not read the logs: {type(error).__name__})"
+        raise JobsError(f"deployment {slot} failed its smoke test ({reason}); traffic was not moved. Last log lines:\n"
+                        f"{logs}\nIt still exists with 0% traffic: inspect it, then delete it with "
+                        f"`az ml online-deployment delete --endpoint-name {endpoint_name} --name {slot} --yes`.")
+
+    # -- invocation ----------------------------------------------------------------------
+
+    def invoke(self, payload: dict[str, Any]) -> Any:
+        endpoint_name = self.outputs.need("endpoint_name", "invoke", self.stack)
+        with tempfile.TemporaryDirectory() as folder:
+            request = Path(folder) / "request.json"
+            request.write_text(json.dumps(payload))
+            # The SDK fetches the endpoint key (or a token) itself for this call; it is never
+            # printed, logged or written here.
+            try:
+                raw = self._call("invoking the endpoint", lambda: self.ml.online_endpoints.invoke(
+                    endpoint_name=endpoint_name, request_file=str(request)))
+            except HttpResponseError as error:
+                if error.status_code and 400 <= error.status_code < 500:
+                    raise JobsError(f"the endpoint refused the request with {error.status_code}: "
+                                    f"{str(error.message)[:1000]}") from None
+                raise
+        return json.loads(raw) if isinstance(raw, str) else raw
+
+    # -- small local state: the last job submitted per stack (names only, no secrets) -------
+
+    def _remember(self, **values: str) -> None:
+        state = json.loads(self.state_file.read_text()) if self.state_file.exists() else {}
+        state.update(values)
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        self.state_file.write_text(json.dumps(state, indent=2))
+
+    def _recall(self, key: str) -> str | None:
+        if not self.state_file.exists():
+            return None
+        return json.loads(self.state_file.read_text()).get(key)

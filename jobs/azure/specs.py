@@ -1,0 +1,162 @@
+"""Builders of the azure-ai-ml entities: data asset, AutoML job, model, environment, deployment.
+
+Used by the Azure backend and by `--dry-run`, so what a dry run writes is what would be sent.
+Each builder takes plain values; none connects to anything.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+from azure.ai.ml import Input, automl
+from azure.ai.ml.constants import AssetTypes
+from azure.ai.ml.entities import (
+    CodeConfiguration,
+    Data,
+    Environment,
+    ManagedOnlineDeployment,
+    Model,
+    OnlineRequestSettings,
+    ProbeSettings,
+)
+
+from jobs.backend import DeployOptions
+from jobs.dataset import ASSET_NAME, DATA_DIR, content_version
+from jobs.lineage import MODEL_NAME
+from jobs.training import TrainingSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+SCORING_DIR = ROOT / "scoring"
+EXPERIMENT = "heart-failure-automl"
+ENVIRONMENT_NAME = "heart-failure-scoring"
+# Azure ML's base image for custom conda environments (conda, no Python packages of its own).
+BASE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
+# AutoML writes the best child's MLflow model here.
+MLFLOW_OUTPUT = "outputs/mlflow-model"
+
+
+def data_folder(csv: Path, drop: tuple[str, ...], staging: Path) -> Path:
+    """The folder uploaded as the MLTable asset: data/ itself, or a copy whose MLTable drops columns."""
+    if not drop and csv.parent == DATA_DIR:
+        return DATA_DIR
+    folder = staging / f"mltable-{content_version(csv, drop)}"
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(csv, folder / csv.name)
+    table: dict[str, Any] = {
+        "paths": [{"file": f"./{csv.name}"}],
+        "transformations": [{"read_delimited": {"delimiter": ",", "encoding": "utf8",
+                                                "header": "all_files_same_headers"}}],
+    }
+    if drop:
+        table["transformations"].append({"drop_columns": list(drop)})
+    (folder / "MLTable").write_text(yaml.safe_dump(table, sort_keys=False))
+    return folder
+
+
+def data_asset(csv: Path, drop: tuple[str, ...], folder: Path) -> Data:
+    version = content_version(csv, drop)
+    dropped = f" without {', '.join(drop)}" if drop else ""
+    return Data(
+        name=ASSET_NAME,
+        version=version,
+        type=AssetTypes.MLTABLE,
+        path=str(folder),
+        description=f"UCI heart failure clinical records (299 patients){dropped}; version = content hash.",
+        tags={"source": "UCI ML Repository dataset 519, CC BY 4.0", "dropped_columns": ",".join(drop) or "none"},
+    )
+
+
+def automl_job(settings: TrainingSettings, data_ref: str, compute: str, tags: dict[str, str]) -> Any:
+    """The lesson's AutoMLConfig, in SDK v2 terms."""
+    job = automl.classification(
+        compute=compute,
+        experiment_name=EXPERIMENT,
+        training_data=Input(type=AssetTypes.MLTABLE, path=data_ref),
+        target_column_name=settings.target,
+        primary_metric=settings.primary_metric,
+        n_cross_validations=settings.n_cross_validations,
+        enable_model_explainability=True,
+        tags=tags,
+    )
+    job.set_limits(
+        timeout_minutes=math.ceil(settings.timeout_minutes),
+        max_concurrent_trials=settings.max_concurrent_trials,
+        enable_early_termination=settings.enable_early_termination,
+        trial_timeout_minutes=math.ceil(settings.trial_timeout_minutes) if settings.trial_timeout_minutes else None,
+        max_trials=settings.max_trials,
+    )
+    job.set_featurization(mode=settings.featurization)
+    if settings.blocked_models:
+        job.set_training(blocked_training_algorithms=list(settings.blocked_models))
+    return job
+
+
+def model_from_run(run_name: str, tags: dict[str, str], description: str) -> Model:
+    """The best child's MLflow model output, registered under the fixed name."""
+    return Model(
+        name=MODEL_NAME,
+        path=f"azureml://jobs/{run_name}/outputs/artifacts/paths/{MLFLOW_OUTPUT}/",
+        type=AssetTypes.MLFLOW_MODEL,
+        description=description,
+        tags=tags,
+    )
+
+
+def scoring_conda(model_conda: dict[str, Any] | None = None) -> dict[str, Any]:
+    """scoring/conda.yaml merged with the model's own recorded environment.
+
+    The model's pins win for the packages both name (it can only be unpickled with the
+    versions it was trained with, and Azure AutoML trains with its own); the scoring
+    server's packages are added to it.
+    """
+    ours = yaml.safe_load((SCORING_DIR / "conda.yaml").read_text())
+    if not model_conda:
+        return ours
+    merged = {"name": ours["name"], "channels": model_conda.get("channels") or ours["channels"]}
+    model_deps = [d for d in model_conda.get("dependencies", []) if not isinstance(d, dict)]
+    model_pip = next((d["pip"] for d in model_conda.get("dependencies", []) if isinstance(d, dict) and "pip" in d), [])
+    our_pip = next(d["pip"] for d in ours["dependencies"] if isinstance(d, dict) and "pip" in d)
+    named = {_package(req) for req in model_pip}
+    pip = list(model_pip) + [req for req in our_pip if _package(req) not in named]
+    if not any(str(d).startswith("python") for d in model_deps):
+        model_deps.insert(0, next(d for d in ours["dependencies"] if str(d).startswith("python")))
+    if "pip" not in model_deps:
+        model_deps.append("pip")
+    merged["dependencies"] = [*model_deps, {"pip": pip}]
+    return merged
+
+
+def _package(requirement: str) -> str:
+    name = requirement.split(";")[0]
+    for sep in ("==", ">=", "<=", "~=", "!=", ">", "<", "[", " "):
+        name = name.split(sep)[0]
+    return name.strip().lower().replace("_", "-")
+
+
+def environment(conda: dict[str, Any]) -> Environment:
+    return Environment(name=ENVIRONMENT_NAME, image=BASE_IMAGE, conda_file=conda,
+                       description="azmlinfsrv + the model's dependencies, from scoring/conda.yaml")
+
+
+def deployment(name: str, endpoint: str, model_ref: str, env: Environment, options: DeployOptions) -> Any:
+    return ManagedOnlineDeployment(
+        name=name,
+        endpoint_name=endpoint,
+        model=model_ref,
+        environment=env,
+        code_configuration=CodeConfiguration(code=str(SCORING_DIR), scoring_script="score.py"),
+        instance_type=options.instance_type,
+        instance_count=options.instance_count,
+        app_insights_enabled=True,
+        request_settings=OnlineRequestSettings(request_timeout_ms=10_000, max_concurrent_requests_per_instance=1),
+        # MLflow and LightGBM imports plus the model load take tens of seconds on a cold
+        # instance: give liveness a minute before it counts, and readiness five minutes in all.
+        liveness_probe=ProbeSettings(initial_delay=60, period=10, timeout=5, failure_threshold=30),
+        readiness_probe=ProbeSettings(initial_delay=10, period=10, timeout=5, failure_threshold=30),
+        environment_variables={"WORKER_COUNT": "1", "AZUREML_LOG_LEVEL": "INFO"},
+        tags={"managed-by": "python -m jobs deploy"},
+    )

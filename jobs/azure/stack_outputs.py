@@ -1,0 +1,109 @@
+"""Where the workspace's coordinates come from: the Pulumi stack's outputs, overridable.
+
+Precedence, highest first: flags; environment variables (AZUREML_SUBSCRIPTION_ID,
+AZUREML_RESOURCE_GROUP, AZUREML_WORKSPACE_NAME, AZUREML_COMPUTE_NAME, AZUREML_ENDPOINT_NAME);
+`--outputs FILE` (what `pulumi stack output --json` prints) or, without it, `pulumi stack
+output --json --stack NAME`; last, an Azure ML config.json (./config.json or .azureml/config.json),
+which has the workspace but not the compute or the endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from jobs.errors import JobsError
+
+REQUIRED = ("subscription_id", "resource_group", "workspace_name")
+ENV = {
+    "subscription_id": "AZUREML_SUBSCRIPTION_ID",
+    "resource_group": "AZUREML_RESOURCE_GROUP",
+    "workspace_name": "AZUREML_WORKSPACE_NAME",
+    "compute_name": "AZUREML_COMPUTE_NAME",
+    "endpoint_name": "AZUREML_ENDPOINT_NAME",
+}
+
+
+@dataclass(frozen=True)
+class StackOutputs:
+    subscription_id: str
+    resource_group: str
+    workspace_name: str
+    compute_name: str | None = None
+    compute_max_nodes: int | None = None
+    endpoint_name: str | None = None
+    location: str | None = None
+    studio_url: str | None = None
+
+    def need(self, key: str, for_what: str, stack: str) -> str:
+        value = getattr(self, key)
+        if not value:
+            raise JobsError(
+                f"{for_what} needs the stack output '{key}', which is missing. Run `pulumi up --stack {stack}` "
+                f"so the stack exports it, or pass it with {ENV.get(key, key)}=..."
+            )
+        return str(value)
+
+
+def from_pulumi(stack: str) -> dict[str, Any]:
+    if shutil.which("pulumi") is None:
+        return {}
+    result = subprocess.run(["pulumi", "stack", "output", "--json", "--stack", stack], capture_output=True,
+                            text=True, timeout=120, check=False)
+    if result.returncode != 0:
+        raise JobsError(f"`pulumi stack output --json --stack {stack}` failed: {result.stderr.strip()[:300]}. "
+                        f"Check the stack name (`pulumi stack ls`), log in to the backend (`pulumi login`), "
+                        f"or pass --outputs FILE.")
+    return json.loads(result.stdout or "{}")
+
+
+def from_file(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except OSError as error:
+        raise JobsError(f"cannot read --outputs {path}: {error.strerror}. Create it with "
+                        f"`pulumi stack output --json > {path}`.") from None
+    except ValueError as error:
+        raise JobsError(f"--outputs {path} is not JSON ({error}); it should hold what "
+                        "`pulumi stack output --json` prints.") from None
+    if not isinstance(data, dict):
+        raise JobsError(f"--outputs {path} should hold a JSON object, as `pulumi stack output --json` prints")
+    return data
+
+
+def from_config_json(cwd: Path) -> dict[str, Any]:
+    for candidate in (cwd / "config.json", cwd / ".azureml" / "config.json"):
+        if candidate.is_file():
+            data = json.loads(candidate.read_text())
+            return {key: data.get(key) for key in REQUIRED if data.get(key)}
+    return {}
+
+
+def resolve(stack: str, outputs_file: Path | None = None, overrides: dict[str, str | None] | None = None,
+            environ: dict[str, str] | None = None, cwd: Path | None = None) -> StackOutputs:
+    environ = dict(os.environ if environ is None else environ)
+    merged: dict[str, Any] = from_config_json(cwd or Path.cwd())
+    merged.update(from_file(outputs_file) if outputs_file else from_pulumi(stack))
+    merged.update({key: environ[var] for key, var in ENV.items() if environ.get(var)})
+    merged.update({key: value for key, value in (overrides or {}).items() if value})
+    missing = [key for key in REQUIRED if not merged.get(key)]
+    if missing:
+        how = (f"--outputs {outputs_file} has no {', '.join(missing)}" if outputs_file
+               else f"the Pulumi stack '{stack}' gave no {', '.join(missing)}"
+               + ("" if shutil.which("pulumi") else " (the Pulumi CLI is not installed)"))
+        raise JobsError(
+            f"cannot locate the Azure ML workspace: {how}. Create the platform with `pulumi up --stack {stack}`, "
+            f"choose the right stack with --stack, or point at saved outputs with `--outputs FILE` "
+            f"(from `pulumi stack output --json`); --subscription-id, --resource-group and --workspace "
+            f"override single values."
+        )
+    known = {f.name for f in fields(StackOutputs)}
+    values = {key: value for key, value in merged.items() if key in known}
+    if values.get("compute_max_nodes") is not None:
+        values["compute_max_nodes"] = int(values["compute_max_nodes"])
+    return StackOutputs(**values)

@@ -1,0 +1,208 @@
+"""The Azure backend against the fake MLClient: specs, idempotence, the gate, blue/green, retries."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from azure.core.exceptions import HttpResponseError, ServiceRequestError
+
+from jobs.azure.backend import AzureBackend
+from jobs.azure.stack_outputs import StackOutputs
+from jobs.backend import DeployOptions
+from jobs.dataset import DEFAULT_CSV, content_version
+from jobs.errors import JobsError
+from jobs.training import TrainingSettings
+from tests.fakes import FakeSession
+
+OUTPUTS = StackOutputs(subscription_id="sub", resource_group="rg", workspace_name="mlw", compute_name="cpu-dev-aml",
+                       compute_max_nodes=3, endpoint_name="hf-dev-abc123")
+
+
+@pytest.fixture
+def session():
+    return FakeSession()
+
+
+@pytest.fixture
+def backend(session, tmp_path):
+    messages: list[str] = []
+    sleeps: list[float] = []
+    b = AzureBackend(session, OUTPUTS, "dev", say=messages.append, sleep=sleeps.append, state_dir=tmp_path)
+    b.messages, b.sleeps = messages, sleeps
+    return b
+
+
+def http_error(status: int) -> HttpResponseError:
+    error = HttpResponseError(message=f"status {status}")
+    error.status_code = status
+    return error
+
+
+def test_train_submits_the_lessons_automl_job(backend, session):
+    name = backend.train(TrainingSettings(), DEFAULT_CSV, wait=False)
+    job = session.ml.submitted[name].spec
+    assert job.target_column_name == "DEATH_EVENT"
+    assert job.primary_metric == "AUCWeighted"
+    assert job.compute == "cpu-dev-aml"
+    assert (job.limits.timeout_minutes, job.limits.max_concurrent_trials) == (20, 3)
+    assert job.limits.enable_early_termination is True
+    assert job.featurization.mode == "auto"
+    assert job.training_data.path == f"azureml:heart-failure-records:{content_version(DEFAULT_CSV)}"
+    assert job.tags["data_version"] == content_version(DEFAULT_CSV)
+    assert any("https://ml.azure.com/runs/" in m for m in backend.messages)
+
+
+def test_the_data_asset_is_registered_once_for_the_same_content(backend, session):
+    backend.train(TrainingSettings(), DEFAULT_CSV, wait=False)
+    backend.train(TrainingSettings(), DEFAULT_CSV, wait=False)
+    assert len(session.ml.ops("data.create_or_update")) == 1
+    assert len(session.ml.ops("jobs.create_or_update")) == 2
+
+
+def test_dropping_a_column_is_a_new_data_version(backend, session, tmp_path):
+    backend.train(TrainingSettings(drop_columns=("time",)), DEFAULT_CSV, wait=False)
+    backend.train(TrainingSettings(), DEFAULT_CSV, wait=False)
+    versions = [call["asset"].version for call in session.ml.ops("data.create_or_update")]
+    assert len(set(versions)) == 2
+
+
+def test_flags_change_the_job(backend, session):
+    settings = TrainingSettings(primary_metric="accuracy", timeout_minutes=45, max_concurrent_trials=2,
+                                enable_early_termination=False, featurization="off", trial_timeout_minutes=5,
+                                max_trials=30, n_cross_validations=10, blocked_models=("KNN", "SVM"))
+    job = session.ml.submitted[backend.train(settings, DEFAULT_CSV, wait=False)].spec
+    assert (job.limits.timeout_minutes, job.limits.max_concurrent_trials, job.limits.max_trials) == (45, 2, 30)
+    assert job.limits.trial_timeout_minutes == 5
+    assert job.limits.enable_early_termination is False
+    assert job.n_cross_validations == 10
+    assert job.featurization.mode == "off"
+    assert job.training.blocked_training_algorithms == ["KNN", "SVM"]
+
+
+def test_more_concurrent_trials_than_nodes_is_refused_before_anything_is_sent(backend, session):
+    with pytest.raises(JobsError, match="more than the cluster's 3 nodes"):
+        backend.train(TrainingSettings(max_concurrent_trials=4), DEFAULT_CSV, wait=False)
+    assert session.ml.calls == []
+
+
+def test_wait_streams_status_until_the_end(backend, session):
+    session.ml.job_statuses["automl_job_1"] = ["Queued", "Running", "Running", "Completed"]
+    backend.train(TrainingSettings(), DEFAULT_CSV, wait=True)
+    statuses = [m.split(": ")[-1] for m in backend.messages if m.startswith("[")]
+    assert statuses == ["Queued", "Running", "Completed"]
+
+
+def test_a_failed_job_is_an_error(backend, session):
+    session.ml.job_statuses["automl_job_1"] = ["Running", "Failed"]
+    with pytest.raises(JobsError, match="ended Failed"):
+        backend.train(TrainingSettings(), DEFAULT_CSV, wait=True)
+
+
+def test_transient_errors_are_retried_with_backoff(backend, session):
+    session.ml.failures["jobs.create_or_update"] = [http_error(503), ServiceRequestError("reset"), http_error(429)]
+    backend.train(TrainingSettings(), DEFAULT_CSV, wait=False)
+    assert len(session.ml.submitted) == 1
+    assert backend.sleeps == [2.0, 4.0, 8.0]
+
+
+def test_a_client_error_is_not_retried(backend, session):
+    session.ml.failures["jobs.create_or_update"] = [http_error(400)]
+    with pytest.raises(HttpResponseError):
+        backend.train(TrainingSettings(), DEFAULT_CSV, wait=False)
+    assert backend.sleeps == []
+
+
+def test_register_tags_lineage(backend, session):
+    name = backend.train(TrainingSettings(), DEFAULT_CSV, wait=False)
+    session.finish_job(name, auc=0.91)
+    version = backend.register(None, 0.80)  # the last submitted job
+    model = session.ml.registered[-1]
+    assert version == model.version == "1"
+    assert model.path == f"azureml://jobs/{name}_7/outputs/artifacts/paths/outputs/mlflow-model/"
+    assert model.tags["training_run"] == name
+    assert model.tags["best_child_run"] == f"{name}_7"
+    assert model.tags["metric.AUC_weighted"] == "0.910000"
+    assert model.tags["data_version"] == content_version(DEFAULT_CSV)
+    assert model.tags["git_commit"]
+
+
+def test_register_twice_creates_nothing_new(backend, session):
+    name = backend.train(TrainingSettings(), DEFAULT_CSV, wait=False)
+    session.finish_job(name, auc=0.91)
+    assert backend.register(name, 0.80) == backend.register(name, 0.80)
+    assert len(session.ml.ops("models.create_or_update")) == 1
+
+
+def test_the_quality_gate_refuses_a_weak_model(backend, session):
+    name = backend.train(TrainingSettings(), DEFAULT_CSV, wait=False)
+    session.finish_job(name, auc=0.72)
+    with pytest.raises(JobsError, match=r"AUC_weighted 0\.7200 is below the threshold 0\.8000"):
+        backend.register(name, 0.80)
+    assert session.ml.ops("models.create_or_update") == []
+
+
+def test_register_needs_a_completed_job(backend, session):
+    name = backend.train(TrainingSettings(), DEFAULT_CSV, wait=False)
+    with pytest.raises(JobsError, match="is Running, not Completed"):
+        backend.register(name, 0.80)
+
+
+def registered_model(backend, session):
+    name = backend.train(TrainingSettings(), DEFAULT_CSV, wait=False)
+    session.finish_job(name, auc=0.91)
+    return backend.register(name, 0.80)
+
+
+def test_first_deploy_goes_blue_then_takes_all_traffic(backend, session):
+    version = registered_model(backend, session)
+    assert backend.deploy(None, DeployOptions()) == "blue"
+    spec = session.ml.deployments["blue"]
+    assert spec.model == f"azureml:heart-failure-automl:{version}"
+    assert (spec.instance_type, spec.instance_count) == ("Standard_DS3_v2", 1)
+    assert spec.app_insights_enabled is True
+    assert spec.liveness_probe.initial_delay >= 30
+    assert spec.code_configuration.scoring_script == "score.py"
+    pip = next(d["pip"] for d in spec.environment.conda_file["dependencies"] if isinstance(d, dict))
+    # The model's own pins win; the scoring server is added.
+    assert "scikit-learn==1.5.1" in pip and "scikit-learn==1.9.1" not in pip
+    assert "azureml-inference-server-http==1.5.1" in pip
+    smoke = session.ml.ops("online_endpoints.invoke")[0]
+    assert smoke["deployment_name"] == "blue"
+    assert smoke["request"]["data"][0]["age"] == "60"
+    assert session.ml.endpoints["hf-dev-abc123"].traffic == {"blue": 100}
+
+
+def test_second_deploy_goes_green_and_removes_blue(backend, session):
+    registered_model(backend, session)
+    backend.deploy(None, DeployOptions())
+    backend.deploy("1", DeployOptions(instance_count=2))
+    assert session.ml.endpoints["hf-dev-abc123"].traffic == {"green": 100}
+    assert [d["name"] for d in session.ml.ops("online_deployments.begin_delete")] == ["blue"]
+    assert session.ml.deployments["green"].instance_count == 2
+
+
+def test_a_failed_smoke_test_moves_no_traffic(backend, session):
+    registered_model(backend, session)
+    backend.deploy(None, DeployOptions())
+    session.ml.invoke_answer = json.dumps({"message": "An unexpected error occurred in scoring script."})
+    with pytest.raises(JobsError) as caught:
+        backend.deploy(None, DeployOptions())
+    assert "traffic was not moved" in str(caught.value)
+    assert "ModuleNotFoundError" in str(caught.value)  # the log excerpt
+    assert session.ml.endpoints["hf-dev-abc123"].traffic == {"blue": 100}
+    assert session.ml.ops("online_deployments.begin_delete") == []
+
+
+def test_deploy_of_an_unknown_version_fails_before_creating_anything(backend, session):
+    registered_model(backend, session)
+    with pytest.raises(Exception, match="not found"):
+        backend.deploy("9", DeployOptions())
+    assert session.ml.ops("online_deployments.begin_create_or_update") == []
+
+
+def test_invoke_returns_the_answer_and_a_4xx_is_a_clear_error(backend, session):
+    assert backend.invoke({"data": [{"age": "60"}]}) == {"result": [False]}
+    session.ml.failures["online_endpoints.invoke"] = [http_error(400)]
+    with pytest.raises(JobsError, match="refused the request with 400"):
+        backend.invoke({"data": []})
