@@ -9,12 +9,14 @@ endpoint pull its image and read its model.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 import pulumi
 import pulumi_random as random
 from pulumi_azure_native import (
     applicationinsights,
     authorization,
+    consumption,
     containerregistry,
     keyvault,
     operationalinsights,
@@ -252,6 +254,8 @@ class MlPlatform(pulumi.ComponentResource):
             role("workspace-blob-write", workspace_principal, self.storage_account.id, STORAGE_BLOB_DATA_CONTRIBUTOR),
         ]
 
+        self.budget = self._budget(name, s) if s.budget_emails else None
+
         self.outputs = PlatformOutputs(
             subscription_id=client.subscription_id,
             tenant_id=client.tenant_id,
@@ -269,3 +273,31 @@ class MlPlatform(pulumi.ComponentResource):
             ),
         )
         self.register_outputs(self.outputs.as_dict())
+
+    def _budget(self, name: str, s: PlatformSettings) -> consumption.Budget:
+        """A monthly cost budget on the resource group that mails the configured people."""
+        notifications = {
+            f"actual-{percent}": consumption.NotificationArgs(
+                enabled=True, operator=consumption.OperatorType.GREATER_THAN_OR_EQUAL_TO, threshold=percent,
+                threshold_type=consumption.ThresholdType.ACTUAL, contact_emails=list(s.budget_emails),
+            )
+            for percent in s.budget_alert_percents
+        }
+        # A forecast alert warns before the money is spent, not after.
+        notifications["forecast-100"] = consumption.NotificationArgs(
+            enabled=True, operator=consumption.OperatorType.GREATER_THAN_OR_EQUAL_TO, threshold=100,
+            threshold_type=consumption.ThresholdType.FORECASTED, contact_emails=list(s.budget_emails),
+        )
+        return consumption.Budget(
+            f"{name}-budget",
+            budget_name=self.resource_group.name.apply(lambda rg: f"budget-{rg}"[:63]),
+            scope=self.resource_group.id,
+            amount=s.budget_amount,
+            category=consumption.CategoryType.COST,
+            time_grain=consumption.TimeGrainType.MONTHLY,
+            # Azure wants the first day of a month; the month the stack was created in. Later runs
+            # must not move it, or every `pulumi up` in a new month would show a change.
+            time_period=consumption.BudgetTimePeriodArgs(start_date=date.today().strftime("%Y-%m-01T00:00:00Z")),
+            notifications=notifications,
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["timePeriod"]),
+        )

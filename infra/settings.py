@@ -27,6 +27,9 @@ DEFAULTS: dict[str, str] = {
     "keyVaultPurgeProtection": "false",
     "logRetentionDays": "30",
     "tags": "{}",
+    "budgetAmount": "100",
+    "budgetEmails": "[]",
+    "budgetAlertPercents": "[80, 100]",
 }
 
 AUTH_MODES = {"key": "Key", "aad_token": "AADToken"}
@@ -44,6 +47,7 @@ RETENTION_DAYS = (30, 60, 90, 120, 180, 270, 365, 550, 730)
 # Azure: tag names up to 512 characters (128 on storage accounts), values up to 256,
 # and none of <>%&\?/ in names.
 TAG_NAME_FORBIDDEN = set('<>%&\\?/')
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class ConfigError(ValueError):
@@ -65,6 +69,9 @@ class PlatformSettings:
     key_vault_purge_protection: bool
     log_retention_days: int
     extra_tags: Mapping[str, str] = field(default_factory=dict)
+    budget_amount: float = 100.0
+    budget_emails: tuple[str, ...] = ()
+    budget_alert_percents: tuple[int, ...] = (80, 100)
 
     @property
     def tags(self) -> dict[str, str]:
@@ -125,6 +132,41 @@ def _tags(key: str, raw: str) -> dict[str, str]:
     return tags
 
 
+def _json_list(key: str, raw: str, example: str) -> list[object]:
+    try:
+        parsed = json.loads(raw)
+    except json.JSONDecodeError:
+        raise _fail(key, raw, f"expected a JSON array, e.g. {example}") from None
+    if not isinstance(parsed, list):
+        raise _fail(key, raw, f"expected a JSON array, e.g. {example}")
+    return parsed
+
+
+def _emails(key: str, raw: str) -> tuple[str, ...]:
+    emails = _json_list(key, raw, '["ml-team@example.com"]')
+    bad = [e for e in emails if not isinstance(e, str) or not EMAIL_PATTERN.match(e)]
+    if bad:
+        raise _fail(key, raw, f"{bad[0]!r} is not an email address")
+    return tuple(emails)  # type: ignore[arg-type]
+
+
+def _percents(key: str, raw: str) -> tuple[int, ...]:
+    values = _json_list(key, raw, "[50, 80, 100]")
+    if not values or not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 1000 for v in values):
+        raise _fail(key, raw, "expected a non-empty array of whole percentages from 1 to 1000, e.g. [50, 80, 100]")
+    return tuple(sorted(set(values)))  # type: ignore[arg-type]
+
+
+def _amount(key: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise _fail(key, raw, "expected an amount in the billing currency, from 1 to 1000000") from None
+    if not 1 <= value <= 1_000_000:
+        raise _fail(key, raw, "expected an amount in the billing currency, from 1 to 1000000")
+    return value
+
+
 def load_settings(get: Callable[[str], str | None], project: str, stack: str) -> PlatformSettings:
     """Build settings from a config getter (`pulumi.Config().get` in the program).
 
@@ -173,4 +215,7 @@ def load_settings(get: Callable[[str], str | None], project: str, stack: str) ->
         key_vault_purge_protection=_bool("keyVaultPurgeProtection", raw("keyVaultPurgeProtection")),
         log_retention_days=retention,
         extra_tags=_tags("tags", raw("tags")),
+        budget_amount=_amount("budgetAmount", raw("budgetAmount")),
+        budget_emails=_emails("budgetEmails", raw("budgetEmails")),
+        budget_alert_percents=_percents("budgetAlertPercents", raw("budgetAlertPercents")),
     )

@@ -38,6 +38,8 @@ FLAML_METRICS = {"AUC_weighted": "roc_auc_weighted", "accuracy": "accuracy",
 LEARNERS = {"LightGBM": "lgbm", "RandomForest": "rf", "ExtremeRandomTrees": "extra_tree",
             "LogisticRegression": "lrl1", "KNN": "kneighbor"}
 DEFAULT_BUDGET_S = 60.0
+# Learners whose cross-validated loss is within this of the best one join the voting ensemble.
+ENSEMBLE_MARGIN = 0.03
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ class TrainResult:
     report: Path
 
 
-def _features(frame: pd.DataFrame, settings: TrainingSettings) -> tuple[pd.DataFrame, pd.Series]:
+def features(frame: pd.DataFrame, settings: TrainingSettings) -> tuple[pd.DataFrame, pd.Series]:
     # float64 throughout: the signature then says double for every column, and a request's
     # 38 and 38.0 are the same input.
     X = frame.drop(columns=[settings.target, *settings.drop_columns]).astype("float64")
@@ -141,60 +143,112 @@ def save_mlflow_model(pipeline: Any, X: pd.DataFrame, y: pd.Series, target: Path
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def train(settings: TrainingSettings, data: Path, runs_dir: Path, budget_s: float = DEFAULT_BUDGET_S,
-          progress: Any = print) -> TrainResult:
-    frame = pd.read_csv(require(data))
-    settings.validate(columns=list(frame.columns))
+def learners_for(settings: TrainingSettings) -> list[str]:
     if settings.primary_metric not in FLAML_METRICS:
         raise JobsError(f"--metric {settings.primary_metric} has no local equivalent; locally use one of "
                         + ", ".join(FLAML_METRICS))
     learners = [flaml for azure, flaml in LEARNERS.items() if azure not in settings.blocked_models]
     if not learners:
         raise JobsError("every local learner is blocked; local mode has " + ", ".join(LEARNERS))
-    X, y = _features(frame, settings)
-
-    run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
-    run_dir = runs_dir / run_id
-    run_dir.mkdir(parents=True)
-    try:
-        return _train_into(run_dir, run_id, settings, data, frame, X, y, learners, budget_s, progress)
-    except BaseException:
-        # A failed or interrupted run leaves nothing that `register` could mistake for a result.
-        shutil.rmtree(run_dir, ignore_errors=True)
-        raise
+    return learners
 
 
-def _train_into(run_dir: Path, run_id: str, settings: TrainingSettings, data: Path, frame: pd.DataFrame,
-                X: pd.DataFrame, y: pd.Series, learners: list[str], budget_s: float, progress: Any) -> TrainResult:
+def search(settings: TrainingSettings, X: pd.DataFrame, y: pd.Series, budget_s: float,
+           log_file: Path) -> tuple[Any, str]:
+    """Run FLAML; return the best pipeline (unfitted: featurizer + learner with the best config) and its learner."""
     from flaml import AutoML
 
-    budget = min(settings.timeout_minutes * 60, budget_s)
-    progress(f"training locally with FLAML for up to {budget:.0f} s on {len(X)} rows, {X.shape[1]} features "
-             f"(metric {settings.primary_metric}, {settings.n_cross_validations}-fold CV, learners "
-             f"{', '.join(learners)})")
-    # FLAML fits on featurized data so that what it searches is what gets deployed.
+    learners = learners_for(settings)
+    # FLAML searches on featurized data so that what it picks is what gets deployed.
     featurizer = _pipeline(settings, None).steps[0][1]
     X_fit = X if featurizer == "passthrough" else pd.DataFrame(featurizer.fit_transform(X), columns=X.columns)
     automl = AutoML()
     automl.fit(
-        X_fit, y, task="classification", metric=FLAML_METRICS[settings.primary_metric], time_budget=budget,
+        X_fit, y, task="classification", metric=FLAML_METRICS[settings.primary_metric], time_budget=budget_s,
         eval_method="cv", n_splits=settings.n_cross_validations, early_stop=settings.enable_early_termination,
         estimator_list=learners, seed=settings.seed, n_jobs=min(settings.max_concurrent_trials, os.cpu_count() or 1),
         max_iter=settings.max_trials, train_time_limit=(settings.trial_timeout_minutes or 0) * 60 or None,
-        log_file_name=str(run_dir / "flaml.log"), verbose=0,
+        log_file_name=str(log_file), verbose=0,
     )
     if automl.model is None:
-        raise JobsError(f"FLAML found no model within {budget:.0f} s; give it more time with --local-budget-seconds")
-    best = _pipeline(settings, automl.model.estimator)
-    metrics, proba = evaluate(best, X, y, settings.n_cross_validations, settings.seed)
-    best.fit(X, y)
-    model_dir = run_dir / "model"
-    save_mlflow_model(best, X, y, model_dir)
-    leaderboard = _leaderboard(run_dir / "flaml.log", settings.primary_metric)
-    data_version = content_version(data, settings.drop_columns)
-    (run_dir / "run.json").write_text(json.dumps({
-        "run_id": run_id, "best_learner": automl.best_estimator, "metrics": metrics, "data": str(data),
-        "data_version": data_version, "settings": settings.as_tags(), "leaderboard": leaderboard,
-    }, indent=2, default=str))
-    report = write_report(run_dir, best, X, y, proba, metrics, leaderboard, automl.best_estimator, settings.seed)
-    return TrainResult(run_id, run_dir, model_dir, metrics, automl.best_estimator, data_version, leaderboard, report)
+        raise JobsError(f"FLAML found no model within {budget_s:.0f} s; give it more time with --local-budget-seconds")
+    single = _pipeline(settings, _unfitted(automl.model))
+    ensemble, members = _vote_ensemble(settings, automl)
+    if ensemble is None:
+        return single, automl.best_estimator
+    # Azure AutoML ends with a soft-voting ensemble of its best models and keeps it when it
+    # scores higher; the same step here, judged on the same folds.
+    single_score = cross_validated_score(single, X, y, settings)
+    ensemble_score = cross_validated_score(ensemble, X, y, settings)
+    if ensemble_score > single_score:
+        return ensemble, f"VotingEnsemble({', '.join(members)})"
+    return single, automl.best_estimator
+
+
+def _unfitted(flaml_estimator: Any) -> Any:
+    """The learner with FLAML's best configuration, as a plain unfitted scikit-learn estimator."""
+    params = {k: v.item() if hasattr(v, "item") else v for k, v in flaml_estimator.params.items()}
+    return flaml_estimator.estimator_class(**params)
+
+
+def _vote_ensemble(settings: TrainingSettings, automl: Any) -> tuple[Any, list[str]]:
+    """Soft vote of each learner's best configuration, among learners within ENSEMBLE_MARGIN of the best."""
+    from sklearn.ensemble import VotingClassifier
+
+    losses = {name: loss for name, loss in automl.best_loss_per_estimator.items()
+              if loss is not None and loss < float("inf") and automl.best_model_for_estimator(name) is not None}
+    if not losses:
+        return None, []
+    best = min(losses.values())
+    chosen = sorted((name for name, loss in losses.items() if loss <= best + ENSEMBLE_MARGIN), key=losses.get)
+    if len(chosen) < 2:
+        return None, []
+    members = [(name, _unfitted(automl.best_model_for_estimator(name))) for name in chosen]
+    return _pipeline(settings, VotingClassifier(members, voting="soft")), chosen
+
+
+def cross_validated_score(pipeline: Any, X: pd.DataFrame, y: pd.Series, settings: TrainingSettings) -> float:
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    scoring = {"AUC_weighted": "roc_auc", "accuracy": "accuracy", "average_precision_score_weighted":
+               "average_precision"}[settings.primary_metric]
+    cv = StratifiedKFold(n_splits=settings.n_cross_validations, shuffle=True, random_state=settings.seed)
+    return float(cross_val_score(pipeline, X, y, cv=cv, scoring=scoring).mean())
+
+
+def time_budget(settings: TrainingSettings, cap_s: float) -> float:
+    return min(settings.timeout_minutes * 60, cap_s)
+
+
+def train(settings: TrainingSettings, data: Path, runs_dir: Path, budget_s: float = DEFAULT_BUDGET_S,
+          progress: Any = print) -> TrainResult:
+    frame = pd.read_csv(require(data))
+    settings.validate(columns=list(frame.columns))
+    learners = learners_for(settings)
+    X, y = features(frame, settings)
+    run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    run_dir = runs_dir / run_id
+    run_dir.mkdir(parents=True)
+    budget = time_budget(settings, budget_s)
+    progress(f"training locally with FLAML for up to {budget:.0f} s on {len(X)} rows, {X.shape[1]} features "
+             f"(metric {settings.primary_metric}, {settings.n_cross_validations}-fold CV, learners "
+             f"{', '.join(learners)})")
+    try:
+        best, learner = search(settings, X, y, budget, run_dir / "flaml.log")
+        metrics, proba = evaluate(best, X, y, settings.n_cross_validations, settings.seed)
+        best.fit(X, y)
+        model_dir = run_dir / "model"
+        save_mlflow_model(best, X, y, model_dir)
+        leaderboard = _leaderboard(run_dir / "flaml.log", settings.primary_metric)
+        data_version = content_version(data, settings.drop_columns)
+        report = write_report(run_dir, best, X, y, proba, metrics, leaderboard, learner, settings.seed)
+        # run.json last: its presence is what marks a run as finished for `register`.
+        (run_dir / "run.json").write_text(json.dumps({
+            "run_id": run_id, "best_learner": learner, "metrics": metrics, "data": str(data),
+            "data_version": data_version, "settings": settings.as_tags(), "leaderboard": leaderboard,
+        }, indent=2, default=str))
+    except BaseException:
+        # A failed or interrupted run leaves nothing that `register` could mistake for a result.
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    return TrainResult(run_id, run_dir, model_dir, metrics, learner, data_version, leaderboard, report)

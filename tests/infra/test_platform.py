@@ -111,7 +111,8 @@ def test_endpoint_uses_key_auth_and_identity_and_leaves_traffic_to_the_jobs(dev)
 
 def test_endpoint_ignores_traffic_drift_and_nothing_else_does(dev):
     assert set(dev.ignore_changes["heartfailure-endpoint"]) == {"properties.traffic", "properties.mirrorTraffic"}
-    assert not any(changes for name, changes in dev.ignore_changes.items() if name != "heartfailure-endpoint")
+    others = {name: changes for name, changes in dev.ignore_changes.items() if name != "heartfailure-endpoint"}
+    assert not any(others.values())
 
 
 def test_aad_token_auth_from_config():
@@ -206,3 +207,26 @@ def test_bad_config_stops_the_program_with_a_clean_message(config, fragment):
         run_program(config)
     assert fragment in str(caught.value)
     assert "Traceback" not in str(caught.value)
+
+
+BUDGET = "azure-native:consumption:Budget"
+
+
+def test_no_budget_without_emails(dev):
+    assert dev.mocks.of_type(BUDGET) == []
+
+
+def test_a_monthly_budget_on_the_resource_group_mails_the_configured_people():
+    run = run_program({"budgetEmails": '["ml-team@example.com", "finance@example.com"]', "budgetAmount": "250",
+                       "budgetAlertPercents": "[50, 90]"})
+    budget = run.mocks.one(BUDGET)
+    rg = run.mocks.one(RG).outputs["name"]
+    assert budget.inputs["scope"].endswith("/" + rg)
+    assert budget.inputs["amount"] == 250
+    assert budget.inputs["timeGrain"] == "Monthly"
+    assert budget.inputs["timePeriod"]["startDate"].endswith("-01T00:00:00Z")
+    alerts = budget.inputs["notifications"]
+    assert {(n["thresholdType"], n["threshold"]) for n in alerts.values()} == {
+        ("Actual", 50), ("Actual", 90), ("Forecasted", 100)}
+    assert all(n["contactEmails"] == ["ml-team@example.com", "finance@example.com"] for n in alerts.values())
+    assert run.ignore_changes["heartfailure-budget"] == ["timePeriod"]

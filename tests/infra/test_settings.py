@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import pytest
@@ -25,15 +26,15 @@ def test_defaults_match_the_ones_pulumi_yaml_declares():
     assert set(declared) == set(DEFAULTS)
     for key, spec in declared.items():
         default = spec["default"]
-        as_text = "{}" if default == {} else str(default).lower() if isinstance(default, bool) else str(default)
-        assert as_text == DEFAULTS[key], key
+        if isinstance(default, (dict, list)):
+            assert json.loads(DEFAULTS[key]) == default, key
+        else:
+            assert (str(default).lower() if isinstance(default, bool) else str(default)) == DEFAULTS[key], key
 
 
 def test_dev_stack_config_is_valid():
     stack = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
     values = {key.split(":", 1)[1]: value for key, value in stack.items()}
-    import json
-
     raw = {k: json.dumps(v) if isinstance(v, dict) else str(v).lower() if isinstance(v, bool) else str(v)
            for k, v in values.items()}
     s = load_settings(raw.get, "azureml-heart-failure", "dev")
@@ -57,6 +58,10 @@ def test_dev_stack_config_is_valid():
         ({"location": "West Europe!"}, "location", "Azure region"),
         ({"tags": "[1, 2]"}, "tags", "JSON object"),
         ({"tags": '{"a/b": "x"}'}, "tags", "tag name 'a/b'"),
+        ({"budgetAmount": "0"}, "budgetAmount", "from 1 to 1000000"),
+        ({"budgetEmails": '["not-an-email"]'}, "budgetEmails", "is not an email address"),
+        ({"budgetEmails": "ops@example.com"}, "budgetEmails", "JSON array"),
+        ({"budgetAlertPercents": "[]"}, "budgetAlertPercents", "non-empty array"),
     ],
 )
 def test_bad_config_names_the_key_the_value_and_what_is_allowed(config, key, allowed):

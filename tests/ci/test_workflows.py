@@ -1,0 +1,103 @@
+"""The GitHub Actions workflows: valid, audited, and with the properties users rely on."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = ROOT / ".github" / "workflows"
+BIN = Path(sys.executable).parent
+
+
+def load(name: str) -> dict:
+    # YAML 1.1 reads the key `on` as True.
+    workflow = yaml.safe_load((WORKFLOWS / name).read_text())
+    workflow["on"] = workflow.pop(True, workflow.get("on"))
+    return workflow
+
+
+def steps(workflow: dict) -> list[dict]:
+    return [step for job in workflow["jobs"].values() for step in job["steps"]]
+
+
+def test_every_workflow_validates_against_githubs_schema():
+    files = sorted(str(p) for p in WORKFLOWS.glob("*.yml"))
+    assert len(files) == 4
+    result = subprocess.run([str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *files],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_zizmor_finds_nothing_at_medium_severity_or_above():
+    result = subprocess.run([str(BIN / "zizmor"), "--offline", "--min-severity", "medium", "--config",
+                             str(ROOT / ".github" / "zizmor.yml"), str(WORKFLOWS)],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No findings" in result.stdout + result.stderr
+
+
+def test_tests_run_the_readmes_test_command():
+    workflow = load("tests.yml")
+    assert {"push", "pull_request"} <= set(workflow["on"])
+    assert any(step.get("run") == "make test" for step in steps(workflow))
+    assert "make test" in (ROOT / "README.md").read_text()
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_pull_requests_get_a_preview_with_the_policy_pack():
+    workflow = load("preview.yml")
+    assert "pull_request" in workflow["on"]
+    pulumi = next(step for step in steps(workflow) if step.get("uses", "").startswith("pulumi/actions@"))
+    assert pulumi["with"]["command"] == "preview"
+    assert pulumi["with"]["policyPacks"] == "policy"
+    assert pulumi["with"]["comment-on-pr"] is True
+    assert (ROOT / pulumi["with"]["policyPacks"] / "PulumiPolicy.yaml").is_file()
+
+
+@pytest.mark.parametrize("name", ["preview.yml", "deploy.yml", "destroy.yml"])
+def test_azure_access_is_oidc_only(name):
+    workflow = load(name)
+    assert workflow["permissions"] == {}
+    (job,) = workflow["jobs"].values()
+    assert job["permissions"]["id-token"] == "write"
+    assert job["env"]["ARM_USE_OIDC"] == "true"
+    text = (WORKFLOWS / name).read_text()
+    for long_lived in ("ARM_CLIENT_SECRET", "AZURE_CLIENT_SECRET", "client-secret", "AZURE_CREDENTIALS"):
+        assert long_lived not in text
+
+
+@pytest.mark.parametrize("name", ["preview.yml", "deploy.yml", "destroy.yml"])
+def test_runs_on_the_stack_never_overlap(name):
+    workflow = load(name)
+    assert workflow["concurrency"] == {"group": "pulumi-dev", "cancel-in-progress": False}
+
+
+def test_every_action_is_pinned_to_a_version():
+    for path in WORKFLOWS.glob("*.yml"):
+        for step in steps(load(path.name)):
+            if "uses" in step:
+                assert "@" in step["uses"] and not step["uses"].endswith(("@main", "@master")), step["uses"]
+
+
+def test_deploy_runs_up_then_the_job_scripts_behind_an_environment():
+    workflow = load("deploy.yml")
+    assert workflow["on"]["push"]["branches"] == ["main"]
+    (job,) = workflow["jobs"].values()
+    assert job["environment"] == "dev"
+    runs = [step.get("run", "") + step.get("with", {}).get("command", "") for step in steps(workflow)]
+    up = runs.index("up")
+    assert any("python -m jobs all --target azure" in run for run in runs[up:])
+
+
+def test_destroy_is_manual_and_needs_its_confirmation():
+    workflow = load("destroy.yml")
+    assert set(workflow["on"]) == {"workflow_dispatch"}
+    assert workflow["on"]["workflow_dispatch"]["inputs"]["confirm"]["required"] is True
+    (job,) = workflow["jobs"].values()
+    assert job["if"] == "inputs.confirm == 'dev'"
+    assert job["environment"] == "dev"
