@@ -28,3 +28,7 @@ class Backend(Protocol):
 
     def invoke(self, payload: dict[str, Any]) -> Any:
         """Send a request to the endpoint and return its answer."""
+
+    def pipeline(self, settings: TrainingSettings, data: Path, min_auc: float, deploy: DeployOptions | None,
+                 wait: bool) -> str:
+        """Train and register (and deploy, when asked) as one unit: one pipeline job in Azure."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -89,6 +90,11 @@ def _invoke_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--probability", action="store_true", help="also return the probability of DEATH_EVENT")
 
 
+def _pipeline_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--with-deploy", action="store_true",
+                        help="add the blue/green deploy step after the register step")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m jobs", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -100,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
         "invoke": ("send the lesson's sample (or your records) to the endpoint", [_invoke_flags]),
         "all": ("train, register, deploy and invoke, in order",
                 [_train_flags, _register_flags, _deploy_flags, _invoke_flags]),
+        "pipeline": ("train and register as one pipeline job (deploy too with --with-deploy)",
+                     [_train_flags, _register_flags, _deploy_flags, _pipeline_flags]),
         "status": ("local: show what the local endpoint serves", []),
         "stop": ("local: stop the local endpoint", []),
     }
@@ -144,6 +152,10 @@ def run(args: argparse.Namespace) -> Any:
                             "`pulumi stack output studio_url` prints")
         print(getattr(backend, command)())
         return None
+    if command == "pipeline":
+        deploy = DeployOptions(args.instance_type, args.instance_count, args.port) if args.with_deploy else None
+        backend.pipeline(training_settings(args), args.data, args.min_auc, deploy, args.wait)
+        return None
     if command in ("train", "all"):
         settings = training_settings(args)
         run_name = backend.train(settings, args.data, wait=args.wait or command == "all")
@@ -169,6 +181,9 @@ def run(args: argparse.Namespace) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # azure-ai-ml logs a warning for every experimental schema it touches (dump and load do);
+    # they say nothing about this project's specs.
+    logging.getLogger("azure.ai.ml._utils._experimental").setLevel(logging.ERROR)
     try:
         run(args)
     except JobsError as error:

@@ -96,6 +96,25 @@ class AzureBackend:
                      f"python -m jobs register --target azure --job {submitted.name}")
         return submitted.name
 
+    def pipeline(self, settings: TrainingSettings, data: Path, min_auc: float, deploy: DeployOptions | None,
+                 wait: bool) -> str:
+        """Train and register (and optionally deploy) as one pipeline job."""
+        settings.validate(columns=dataset.columns(data), max_nodes=self.outputs.compute_max_nodes)
+        compute = self.outputs.need("compute_name", "the pipeline", self.stack)
+        endpoint = self.outputs.need("endpoint_name", "the pipeline's deploy step", self.stack) if deploy else None
+        data_ref = self.ensure_data(data, settings.drop_columns)
+        data_version = data_ref.rsplit(":", 1)[1]
+        commit = git_commit()
+        tags = {"data_version": data_version, "git_commit": commit, **settings.as_tags()}
+        job = specs.pipeline_job(settings, data_ref, compute, min_auc, data_version, commit, tags,
+                                 (endpoint, deploy) if endpoint and deploy else None)
+        submitted = self._call("submitting the pipeline job", lambda: self.ml.jobs.create_or_update(job))
+        self._remember(last_pipeline=submitted.name)
+        self.say(f"submitted pipeline job {submitted.name} on {compute}: {submitted.studio_url}")
+        if wait:
+            self.wait_for_job(submitted.name)
+        return submitted.name
+
     def wait_for_job(self, name: str) -> None:
         started = time.monotonic()
         last = None

@@ -25,6 +25,7 @@ from jobs.errors import JobsError
 from jobs.lineage import MODEL_NAME, git_commit
 from jobs.training import TrainingSettings
 
+ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER_JOB = "automl-job-name"
 PLACEHOLDER_CHILD = f"{PLACEHOLDER_JOB}_best-child"
 
@@ -36,13 +37,16 @@ class DryRunBackend:
         self.say = say
         self.written: dict[str, Path] = {}
 
-    def _write(self, filename: str, entity: Any, loader: Callable[[str], Any], local_paths: dict[str, Path]) -> Path:
+    def _write(self, filename: str, entity: Any, loader: Callable[[str], Any], local_paths: dict[str, Path],
+               fix: Callable[[dict[str, Any]], None] | None = None) -> Path:
         self.out.mkdir(parents=True, exist_ok=True)
         target = self.out / filename
         entity.dump(str(target))
         spec = yaml.safe_load(target.read_text())
         for dotted, path in local_paths.items():
             _set(spec, dotted, os.path.relpath(path, self.out.resolve()))
+        if fix is not None:
+            fix(spec)
         target.write_text(yaml.safe_dump(spec, sort_keys=False))
         try:
             loader(str(target))
@@ -62,6 +66,28 @@ class DryRunBackend:
         job = specs.automl_job(settings, f"azureml:{asset.name}:{asset.version}", compute, tags)
         self._write("automl-job.yml", job, load_job, {})
         return PLACEHOLDER_JOB
+
+    def pipeline(self, settings: TrainingSettings, data: Path, min_auc: float, deploy: DeployOptions | None,
+                 wait: bool) -> str:
+        settings.validate(columns=dataset.columns(data), max_nodes=self.outputs.compute_max_nodes)
+        compute = self.outputs.compute_name or "<compute_name from the stack>"
+        endpoint = self.outputs.endpoint_name or "<endpoint_name from the stack>"
+        version = dataset.content_version(data, settings.drop_columns)
+        tags = {"data_version": version, "git_commit": git_commit(), **settings.as_tags()}
+        job = specs.pipeline_job(settings, f"azureml:{dataset.ASSET_NAME}:{version}", compute, min_auc, version,
+                                 tags["git_commit"], tags, (endpoint, deploy) if deploy else None)
+        relative_root = os.path.relpath(ROOT, self.out.resolve())
+
+        def fix(spec: dict[str, Any]) -> None:
+            # dump() writes the AutoML node's output as `job_output_type`, which load_job rejects,
+            # and each component's code folder as an absolute path.
+            spec["jobs"]["train"]["outputs"]["best_model"] = {"type": "mlflow_model"}
+            for node in spec["jobs"].values():
+                if isinstance(node.get("component"), dict) and "code" in node["component"]:
+                    node["component"]["code"] = relative_root
+
+        self._write("pipeline-job.yml", job, load_job, {}, fix=fix)
+        return "pipeline-job-name"
 
     def register(self, run: str | None, min_auc: float) -> str:
         job = run or PLACEHOLDER_JOB

@@ -51,12 +51,23 @@ class AzureSession:
 
 
 def connect(outputs: StackOutputs) -> AzureSession:
-    """MLClient with DefaultAzureCredential; fails fast, in one paragraph, when no credential works."""
+    """MLClient with DefaultAzureCredential; fails fast, in one paragraph, when no credential works.
+
+    Inside an Azure ML job that runs as its submitter (a pipeline step), the on-behalf-of
+    credential is the one that works.
+    """
+    import os
+
     from azure.ai.ml import MLClient
     from azure.core.exceptions import ClientAuthenticationError
     from azure.identity import CredentialUnavailableError, DefaultAzureCredential
 
-    credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
+    if os.environ.get("OBO_ENDPOINT"):
+        from azure.ai.ml.identity import AzureMLOnBehalfOfCredential
+
+        credential: Any = AzureMLOnBehalfOfCredential()
+    else:
+        credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
     try:
         credential.get_token(ARM_SCOPE)
     except (ClientAuthenticationError, CredentialUnavailableError):

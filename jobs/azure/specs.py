@@ -70,12 +70,20 @@ def data_asset(csv: Path, drop: tuple[str, ...], folder: Path) -> Data:
     )
 
 
-def automl_job(settings: TrainingSettings, data_ref: str, compute: str, tags: dict[str, str]) -> Any:
-    """The lesson's AutoMLConfig, in SDK v2 terms."""
+def automl_job(settings: TrainingSettings, training_data: Any, compute: str | None, tags: dict[str, str],
+               outputs: dict[str, Any] | None = None) -> Any:
+    """The lesson's AutoMLConfig, in SDK v2 terms.
+
+    `training_data` is a data asset reference (`azureml:name:version`) for a standalone job, or
+    the pipeline's input when the job is a pipeline node (then compute comes from the pipeline).
+    """
+    if isinstance(training_data, str):
+        training_data = Input(type=AssetTypes.MLTABLE, path=training_data)
     job = automl.classification(
         compute=compute,
-        experiment_name=EXPERIMENT,
-        training_data=Input(type=AssetTypes.MLTABLE, path=data_ref),
+        experiment_name=EXPERIMENT if compute else None,
+        training_data=training_data,
+        outputs=outputs,
         target_column_name=settings.target,
         primary_metric=settings.primary_metric,
         n_cross_validations=settings.n_cross_validations,
@@ -160,3 +168,38 @@ def deployment(name: str, endpoint: str, model_ref: str, env: Environment, optio
         environment_variables={"WORKER_COUNT": "1", "AZUREML_LOG_LEVEL": "INFO"},
         tags={"managed-by": "python -m jobs deploy"},
     )
+
+
+COMPONENTS = Path(__file__).resolve().parents[1] / "components"
+PIPELINE_NAME = "heart_failure_train_and_register"
+
+
+def pipeline_job(settings: TrainingSettings, data_ref: str, compute: str, min_auc: float, data_version: str,
+                 commit: str, tags: dict[str, str], deploy: tuple[str, DeployOptions] | None = None) -> Any:
+    """The lesson's challenge as one pipeline job: AutoML, then the gated register step (then, optionally,
+    the blue/green deploy step), wired through the AutoML node's best_model output."""
+    from azure.ai.ml import Output, dsl, load_component
+    from azure.ai.ml.entities import UserIdentityConfiguration
+
+    register_step = load_component(source=str(COMPONENTS / "register_model.yml"))
+    deploy_step = load_component(source=str(COMPONENTS / "deploy_model.yml")) if deploy else None
+
+    @dsl.pipeline(name=PIPELINE_NAME, experiment_name=EXPERIMENT,
+                  description="AutoML classification of DEATH_EVENT, then the gated model registration.")
+    # No annotation: with `from __future__ import annotations` the dsl would see a string and refuse it.
+    def train_and_register(training_data):
+        train = automl_job(settings, training_data, None, tags, outputs={"best_model": Output(type="mlflow_model")})
+        register = register_step(model=train.outputs.best_model, min_auc=min_auc, model_name=MODEL_NAME,
+                                 data_version=data_version, git_commit=commit)
+        if deploy_step is not None and deploy is not None:
+            endpoint, options = deploy
+            deploy_model = deploy_step(registration=register.outputs.registration, endpoint_name=endpoint,
+                                       instance_type=options.instance_type, instance_count=options.instance_count)
+            deploy_model.name = "deploy"
+
+    job = train_and_register(training_data=Input(type=AssetTypes.MLTABLE, path=data_ref))
+    job.settings.default_compute = compute
+    # The steps call Azure ML (register, deploy) as the person who submitted the pipeline.
+    job.identity = UserIdentityConfiguration()
+    job.tags = tags
+    return job

@@ -74,6 +74,14 @@ class LocalBackend:
     def invoke(self, payload: dict[str, Any]) -> Any:
         return self.endpoint.invoke(payload)
 
+    def pipeline(self, settings: TrainingSettings, data: Path, min_auc: float, deploy: DeployOptions | None,
+                 wait: bool = True) -> str:
+        """The pipeline's steps, in order, on this machine: train, register (gate and tags), then deploy."""
+        version = self.register(self.train(settings, data), min_auc)
+        if deploy is not None:
+            self.deploy(version, deploy)
+        return version
+
     def status(self) -> str:
         state = self.endpoint.state()
         if state is None:

@@ -124,3 +124,13 @@ def test_bad_input_fails_clearly_and_changes_nothing(workspace, trained):
 
     after = sorted(p.name for p in registry.iterdir()) if registry.exists() else []
     assert after == before
+
+
+def test_the_local_pipeline_runs_train_then_register(tmp_path):
+    env = {**os.environ, "JOBS_LOCAL_HOME": str(tmp_path / ".local"), "JOBS_RUNS_DIR": str(tmp_path / "runs")}
+    result = jobs(env, "pipeline", "--local-budget-seconds", "5", "--drop", "time", "--min-auc", "0.6")
+    assert result.returncode == 0, result.stderr
+    assert "registered: heart-failure-automl version 1" in result.stdout
+    tags = json.loads((tmp_path / ".local/registry/heart-failure-automl/1/tags.json").read_text())
+    assert tags["setting.drop_columns"] == "time"
+    assert not (tmp_path / ".local/endpoint.json").exists()  # no deploy step unless --with-deploy
