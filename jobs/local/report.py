@@ -19,6 +19,14 @@ def _figure():
     return plt
 
 
+def _save(plt: Any, fig: Any, ax: Any, path: Path, title: str, caption: str) -> str:
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return caption
+
+
 def write_report(run_dir: Path, pipeline: Any, X: pd.DataFrame, y: pd.Series, proba: np.ndarray,
                  metrics: dict[str, float], leaderboard: list[dict[str, Any]], best_learner: str,
                  seed: int) -> Path:
@@ -40,11 +48,8 @@ def write_report(run_dir: Path, pipeline: Any, X: pd.DataFrame, y: pd.Series, pr
     ax.set_yticks([0, 1], ["survived", "died"])
     ax.set_xlabel("predicted")
     ax.set_ylabel("actual")
-    ax.set_title("Confusion matrix (threshold 0.5)")
-    images["confusion_matrix.png"] = "Confusion matrix"
-    fig.tight_layout()
-    fig.savefig(run_dir / "confusion_matrix.png", dpi=100)
-    plt.close(fig)
+    images["confusion_matrix.png"] = _save(plt, fig, ax, run_dir / "confusion_matrix.png",
+                                           "Confusion matrix (threshold 0.5)", "Confusion matrix")
 
     fpr, tpr, _ = roc_curve(y, proba)
     fig, ax = plt.subplots(figsize=(4.5, 4))
@@ -52,12 +57,8 @@ def write_report(run_dir: Path, pipeline: Any, X: pd.DataFrame, y: pd.Series, pr
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey")
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")
-    ax.set_title("ROC curve")
     ax.legend(loc="lower right")
-    images["roc_curve.png"] = "ROC curve"
-    fig.tight_layout()
-    fig.savefig(run_dir / "roc_curve.png", dpi=100)
-    plt.close(fig)
+    images["roc_curve.png"] = _save(plt, fig, ax, run_dir / "roc_curve.png", "ROC curve", "ROC curve")
 
     precision, recall, _ = precision_recall_curve(y, proba)
     fig, ax = plt.subplots(figsize=(4.5, 4))
@@ -65,12 +66,9 @@ def write_report(run_dir: Path, pipeline: Any, X: pd.DataFrame, y: pd.Series, pr
     ax.axhline(float(np.mean(y)), linestyle="--", color="grey", label="base rate")
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
-    ax.set_title("Precision-recall curve")
     ax.legend(loc="lower left")
-    images["pr_curve.png"] = "Precision-recall curve"
-    fig.tight_layout()
-    fig.savefig(run_dir / "pr_curve.png", dpi=100)
-    plt.close(fig)
+    images["pr_curve.png"] = _save(plt, fig, ax, run_dir / "pr_curve.png", "Precision-recall curve",
+                                   "Precision-recall curve")
 
     importance = permutation_importance(pipeline, X, y, scoring="roc_auc", n_repeats=5, random_state=seed)
     order = np.argsort(importance.importances_mean)
@@ -78,11 +76,8 @@ def write_report(run_dir: Path, pipeline: Any, X: pd.DataFrame, y: pd.Series, pr
     ax.barh(np.array(X.columns)[order], importance.importances_mean[order],
             xerr=importance.importances_std[order], color="#4c72b0")
     ax.set_xlabel("drop in ROC AUC when the feature is shuffled")
-    ax.set_title("Feature importance (permutation, training rows)")
-    images["feature_importance.png"] = "Feature importance"
-    fig.tight_layout()
-    fig.savefig(run_dir / "feature_importance.png", dpi=100)
-    plt.close(fig)
+    images["feature_importance.png"] = _save(plt, fig, ax, run_dir / "feature_importance.png",
+                                             "Feature importance (permutation, training rows)", "Feature importance")
 
     metric_rows = "".join(
         f"<tr><td>{html.escape(name)}</td><td>{value:.4f}</td></tr>"
