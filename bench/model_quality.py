@@ -64,7 +64,7 @@ def main() -> None:
             rows.append((label, name, mean, std, time.perf_counter() - started, None))
         with tempfile.TemporaryDirectory() as folder:
             started = time.perf_counter()
-            pipeline, learner = search(settings, X, y, args.budget_seconds, Path(folder) / "flaml.log")
+            pipeline, learner, _ = search(settings, X, y, args.budget_seconds, Path(folder) / "flaml.log")
             search_s = time.perf_counter() - started
         started = time.perf_counter()
         mean, std = repeated_cv_auc(pipeline, X, y)

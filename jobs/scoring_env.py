@@ -78,7 +78,9 @@ def ensure_scoring_venv(venv: Path = DEFAULT_VENV, quiet: bool = True) -> Path:
 
 if __name__ == "__main__":
     try:
-        print(ensure_scoring_venv(quiet=False))
+        if not is_current():
+            print(f"building {DEFAULT_VENV.name} from scoring/conda.yaml (about a minute)", flush=True)
+        print(ensure_scoring_venv(quiet="-v" not in sys.argv))
     except ScoringEnvError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)

@@ -154,8 +154,9 @@ def learners_for(settings: TrainingSettings) -> list[str]:
 
 
 def search(settings: TrainingSettings, X: pd.DataFrame, y: pd.Series, budget_s: float,
-           log_file: Path) -> tuple[Any, str]:
-    """Run FLAML; return the best pipeline (unfitted: featurizer + learner with the best config) and its learner."""
+           log_file: Path) -> tuple[Any, str, dict[str, float]]:
+    """Run FLAML; return the best pipeline (unfitted: featurizer + learner with the best config), its name,
+    and the cross-validated scores of the final candidates (best single learner, voting ensemble)."""
     from flaml import AutoML
 
     learners = learners_for(settings)
@@ -168,21 +169,22 @@ def search(settings: TrainingSettings, X: pd.DataFrame, y: pd.Series, budget_s: 
         eval_method="cv", n_splits=settings.n_cross_validations, early_stop=settings.enable_early_termination,
         estimator_list=learners, seed=settings.seed, n_jobs=min(settings.max_concurrent_trials, os.cpu_count() or 1),
         max_iter=settings.max_trials, train_time_limit=(settings.trial_timeout_minutes or 0) * 60 or None,
-        log_file_name=str(log_file), verbose=0,
+        log_file_name=str(log_file), log_type="all", verbose=0,
     )
     if automl.model is None:
         raise JobsError(f"FLAML found no model within {budget_s:.0f} s; give it more time with --local-budget-seconds")
     single = _pipeline(settings, _unfitted(automl.model))
     ensemble, members = _vote_ensemble(settings, automl)
     if ensemble is None:
-        return single, automl.best_estimator
+        return single, automl.best_estimator, {}
     # Azure AutoML ends with a soft-voting ensemble of its best models and keeps it when it
     # scores higher; the same step here, judged on the same folds.
-    single_score = cross_validated_score(single, X, y, settings)
-    ensemble_score = cross_validated_score(ensemble, X, y, settings)
-    if ensemble_score > single_score:
-        return ensemble, f"VotingEnsemble({', '.join(members)})"
-    return single, automl.best_estimator
+    ensemble_name = f"VotingEnsemble({', '.join(members)})"
+    scores = {automl.best_estimator: cross_validated_score(single, X, y, settings),
+              ensemble_name: cross_validated_score(ensemble, X, y, settings)}
+    if scores[ensemble_name] > scores[automl.best_estimator]:
+        return ensemble, ensemble_name, scores
+    return single, automl.best_estimator, scores
 
 
 def _unfitted(flaml_estimator: Any) -> Any:
@@ -234,12 +236,15 @@ def train(settings: TrainingSettings, data: Path, runs_dir: Path, budget_s: floa
              f"(metric {settings.primary_metric}, {settings.n_cross_validations}-fold CV, learners "
              f"{', '.join(learners)})")
     try:
-        best, learner = search(settings, X, y, budget, run_dir / "flaml.log")
+        best, learner, final_scores = search(settings, X, y, budget, run_dir / "flaml.log")
         metrics, proba = evaluate(best, X, y, settings.n_cross_validations, settings.seed)
         best.fit(X, y)
         model_dir = run_dir / "model"
         save_mlflow_model(best, X, y, model_dir)
         leaderboard = _leaderboard(run_dir / "flaml.log", settings.primary_metric)
+        leaderboard += [{"learner": name, "trials": "final selection",
+                         f"cv_{settings.primary_metric}": round(score, 4), "best_config": "refitted on the same folds"}
+                        for name, score in sorted(final_scores.items(), key=lambda item: -item[1])]
         data_version = content_version(data, settings.drop_columns)
         report = write_report(run_dir, best, X, y, proba, metrics, leaderboard, learner, settings.seed)
         # run.json last: its presence is what marks a run as finished for `register`.
