@@ -26,7 +26,7 @@ DEFAULTS: dict[str, str] = {
     "publicNetworkAccess": "Enabled",
     "keyVaultPurgeProtection": "false",
     "logRetentionDays": "30",
-    "tags": "{}",
+    "tags": "[]",
     "budgetAmount": "100",
     "budgetEmails": "[]",
     "budgetAlertPercents": "[80, 100]",
@@ -116,19 +116,19 @@ def _bool(key: str, raw: str) -> bool:
 
 
 def _tags(key: str, raw: str) -> dict[str, str]:
-    try:
-        parsed = json.loads(raw)
-    except json.JSONDecodeError:
-        raise _fail(key, raw, "expected a JSON object of string tags, e.g. {\"owner\": \"ml-team\"}") from None
-    if not isinstance(parsed, dict):
-        raise _fail(key, raw, "expected a JSON object of string tags, e.g. {\"owner\": \"ml-team\"}")
+    """Tags come as an array of "name=value" strings: Pulumi.yaml cannot declare a map-typed key."""
+    example = '["owner=ml-team", "cost-center=1234"]'
     tags: dict[str, str] = {}
-    for name, value in parsed.items():
-        if not name or len(name) > 128 or TAG_NAME_FORBIDDEN & set(name):
+    for item in _json_list(key, raw, example):
+        name, sep, value = item.partition("=") if isinstance(item, str) else ("", "", "")
+        name, value = name.strip(), value.strip()
+        if not sep or not name:
+            raise _fail(key, raw, f"each tag must be a \"name=value\" string, e.g. {example}")
+        if len(name) > 128 or TAG_NAME_FORBIDDEN & set(name):
             raise _fail(key, raw, f"tag name {name!r} must be 1-128 characters without any of <>%&\\?/")
-        if not isinstance(value, (str, int, float, bool)) or len(str(value)) > 256:
-            raise _fail(key, raw, f"tag {name!r} must have a string value of at most 256 characters")
-        tags[name] = str(value)
+        if len(value) > 256:
+            raise _fail(key, raw, f"tag {name!r} has a value longer than 256 characters")
+        tags[name] = value
     return tags
 
 

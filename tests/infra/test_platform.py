@@ -141,7 +141,7 @@ def test_role_assignments_let_the_endpoint_pull_images_and_read_models(dev):
 
 
 def test_every_taggable_resource_carries_the_tags():
-    run = run_program({"tags": '{"owner": "ml-team"}'}, stack="prod")
+    run = run_program({"tags": '["owner=ml-team"]'}, stack="prod")
     for typ in TAGGABLE:
         tags = run.mocks.one(typ).inputs["tags"]
         assert tags == {"project": "azureml-heart-failure", "stack": "prod", "managed-by": "pulumi",

@@ -35,7 +35,7 @@ def test_defaults_match_the_ones_pulumi_yaml_declares():
 def test_dev_stack_config_is_valid():
     stack = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
     values = {key.split(":", 1)[1]: value for key, value in stack.items()}
-    raw = {k: json.dumps(v) if isinstance(v, dict) else str(v).lower() if isinstance(v, bool) else str(v)
+    raw = {k: json.dumps(v) if isinstance(v, (dict, list)) else str(v).lower() if isinstance(v, bool) else str(v)
            for k, v in values.items()}
     s = load_settings(raw.get, "azureml-heart-failure", "dev")
     assert s.tags["environment"] == "dev"
@@ -56,8 +56,10 @@ def test_dev_stack_config_is_valid():
         ({"maxNodes": "500"}, "maxNodes", "from 1 to 20"),
         ({"logRetentionDays": "45"}, "logRetentionDays", "30, 60, 90"),
         ({"location": "West Europe!"}, "location", "Azure region"),
-        ({"tags": "[1, 2]"}, "tags", "JSON object"),
-        ({"tags": '{"a/b": "x"}'}, "tags", "tag name 'a/b'"),
+        ({"tags": '{"owner": "x"}'}, "tags", "JSON array"),
+        ({"tags": "[1, 2]"}, "tags", "name=value"),
+        ({"tags": '["owner"]'}, "tags", "name=value"),
+        ({"tags": '["a/b=x"]'}, "tags", "tag name 'a/b'"),
         ({"budgetAmount": "0"}, "budgetAmount", "from 1 to 1000000"),
         ({"budgetEmails": '["not-an-email"]'}, "budgetEmails", "is not an email address"),
         ({"budgetEmails": "ops@example.com"}, "budgetEmails", "JSON array"),
@@ -74,12 +76,24 @@ def test_bad_config_names_the_key_the_value_and_what_is_allowed(config, key, all
 
 
 def test_low_priority_and_aad_token_are_accepted():
-    s = load(vmPriority="LowPriority", endpointAuthMode="aad_token", tags='{"owner": "ml-team"}')
+    s = load(vmPriority="LowPriority", endpointAuthMode="aad_token", tags='["owner=ml-team", "note=a=b"]')
     assert (s.vm_priority, s.endpoint_auth_mode) == ("LowPriority", "AADToken")
     assert s.tags["owner"] == "ml-team"
+    assert s.tags["note"] == "a=b"
 
 
 def test_config_tags_cannot_override_the_ones_we_own():
-    s = load(tags='{"managed-by": "someone", "stack": "other"}')
+    s = load(tags='["managed-by=someone", "stack=other"]')
     assert s.tags["managed-by"] == "pulumi"
     assert s.tags["stack"] == "dev"
+
+
+def test_pulumi_yaml_declares_only_types_pulumi_accepts():
+    # Pulumi's project schema allows string, integer, boolean and array (with items); not object.
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    for key, spec in declared.items():
+        assert spec["type"] in ("string", "integer", "boolean", "array"), key
+        assert spec["description"], key
+        if spec["type"] == "array":
+            assert spec["items"]["type"] in ("string", "integer", "boolean"), key
+            assert isinstance(spec["default"], list), key
