@@ -30,11 +30,16 @@ LINEAGE_METRICS = ("AUC_weighted", "accuracy", "precision_score_weighted", "reca
                    "f1_score_weighted")
 
 
+def _wait_limit_s(settings: TrainingSettings) -> float:
+    """How long --wait waits: twice AutoML's own timeout plus half an hour for queueing and node start-up."""
+    return settings.timeout_minutes * 60 * 2 + 30 * 60
+
+
 class AzureBackend:
     def __init__(self, session: AzureSession, outputs: StackOutputs, stack: str, *,
                  say: Callable[[str], None] = print, sleep: Callable[[float], None] = time.sleep,
                  state_dir: Path = ROOT / ".local", poll_s: float = 30.0, deploy_timeout_s: float = 45 * 60,
-                 train_timeout_s: float | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.session = session
         self.ml = session.ml
         self.outputs = outputs
@@ -44,7 +49,7 @@ class AzureBackend:
         self.state_file = state_dir / f"azure-{stack}.json"
         self.poll_s = poll_s
         self.deploy_timeout_s = deploy_timeout_s
-        self.train_timeout_s = train_timeout_s
+        self.clock = clock
 
     @classmethod
     def from_args(cls, args: Any) -> Any:
@@ -90,7 +95,7 @@ class AzureBackend:
         self._remember(last_job=submitted.name)
         self.say(f"submitted AutoML job {submitted.name} on {compute}: {submitted.studio_url}")
         if wait:
-            self.wait_for_job(submitted.name)
+            self.wait_for_job(submitted.name, _wait_limit_s(settings))
         else:
             self.say(f"follow it in the studio, or register it when it is done: "
                      f"python -m jobs register --target azure --job {submitted.name}")
@@ -112,24 +117,27 @@ class AzureBackend:
         self._remember(last_pipeline=submitted.name)
         self.say(f"submitted pipeline job {submitted.name} on {compute}: {submitted.studio_url}")
         if wait:
-            self.wait_for_job(submitted.name)
+            self.wait_for_job(submitted.name, _wait_limit_s(settings))
         return submitted.name
 
-    def wait_for_job(self, name: str) -> None:
-        started = time.monotonic()
+    def wait_for_job(self, name: str, limit_s: float) -> None:
+        """Print each status change until the job ends; give up waiting (the job goes on) after limit_s."""
+        started = self.clock()
         last = None
         try:
             while True:
                 status = self._call("reading the job's status", lambda: self.ml.jobs.get(name)).status
-                elapsed = time.monotonic() - started
+                elapsed = self.clock() - started
                 if status != last:
                     self.say(f"[{int(elapsed // 60):02d}:{int(elapsed % 60):02d}] {name}: {status}")
                     last = status
                 if status in TERMINAL:
                     break
-                if self.train_timeout_s is not None and elapsed > self.train_timeout_s:
-                    raise JobsError(f"stopped waiting after {self.train_timeout_s / 60:.0f} minutes; job {name} is "
-                                    "still running in Azure")
+                if elapsed > limit_s:
+                    raise JobsError(f"stopped waiting after {limit_s / 60:.0f} minutes with job {name} {status}; it "
+                                    "is still in Azure (a cluster without quota queues forever: check `az ml compute "
+                                    f"show`). Cancel it with `az ml job cancel --name {name}`, or register it later "
+                                    f"with `python -m jobs register --target azure --job {name}`.")
                 self.sleep(self.poll_s)
         except KeyboardInterrupt:
             raise Interrupted(f"stopped waiting; AutoML job {name} is still running in Azure. Register it later with "

@@ -206,3 +206,36 @@ def test_invoke_returns_the_answer_and_a_4xx_is_a_clear_error(backend, session):
     session.ml.failures["online_endpoints.invoke"] = [http_error(400)]
     with pytest.raises(JobsError, match="refused the request with 400"):
         backend.invoke({"data": []})
+
+
+def test_waiting_gives_up_after_its_limit_and_says_the_job_goes_on(session, tmp_path):
+    ticks = iter(range(0, 10**6, 600))  # every status read is ten minutes later
+    backend = AzureBackend(session, OUTPUTS, "dev", say=lambda _: None, sleep=lambda _: None, state_dir=tmp_path,
+                           clock=lambda: next(ticks))
+    session.ml.job_statuses["automl_job_1"] = ["Queued"] * 100
+    with pytest.raises(JobsError) as caught:
+        backend.train(TrainingSettings(), DEFAULT_CSV, wait=True)
+    assert "automl_job_1 Queued; it is still in Azure" in str(caught.value)
+    assert "az ml job cancel --name automl_job_1" in str(caught.value)
+
+
+def test_ctrl_c_while_waiting_says_what_still_runs(backend, session, monkeypatch):
+    def interrupted(seconds):
+        raise KeyboardInterrupt
+
+    backend.sleep = interrupted
+    from jobs.errors import Interrupted
+
+    with pytest.raises(Interrupted, match="AutoML job automl_job_1 is still running in Azure"):
+        backend.train(TrainingSettings(), DEFAULT_CSV, wait=True)
+
+
+def test_ctrl_c_during_a_deployment_leaves_traffic_alone_and_says_so(backend, session):
+    from jobs.errors import Interrupted
+
+    registered_model(backend, session)
+    backend.deploy(None, DeployOptions())
+    session.ml.failures["online_deployments.begin_create_or_update"] = [KeyboardInterrupt()]
+    with pytest.raises(Interrupted, match="Deployment green is still being created in Azure with 0% traffic"):
+        backend.deploy(None, DeployOptions())
+    assert session.ml.endpoints["hf-dev-abc123"].traffic == {"blue": 100}
