@@ -182,7 +182,7 @@ def _split_to_records(split: Any) -> list[Any]:
     bad_rows = []
     for index, row in enumerate(data):
         if isinstance(row, list) and len(row) == len(columns):
-            records.append(dict(zip(columns, row, strict=True)))
+            records.append(dict(zip(columns, row)))
         else:
             bad_rows.append(_problem(index, None, f"expected a row of {len(columns)} values, one per column"))
     if bad_rows:

@@ -114,28 +114,34 @@ def model_from_run(run_name: str, tags: dict[str, str], description: str) -> Mod
     )
 
 
-def scoring_conda(model_conda: dict[str, Any] | None = None) -> dict[str, Any]:
-    """scoring/conda.yaml merged with the model's own recorded environment.
+# What score.py itself needs on top of the model's own environment: the server it runs in, the
+# swagger decorators, and MLflow to load the model (either distribution will do).
+SCORING_NEEDS = {"azureml-inference-server-http": ("azureml-inference-server-http",),
+                 "inference-schema": ("inference-schema",), "mlflow-skinny": ("mlflow", "mlflow-skinny")}
 
-    The model's pins win for the packages both name (it can only be unpickled with the
-    versions it was trained with, and Azure AutoML trains with its own); the scoring
-    server's packages are added to it.
+
+def scoring_conda(model_conda: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The deployment's environment: the model's own recorded environment plus what score.py needs.
+
+    The model's environment wins: a model unpickles only with the library versions it was trained
+    with, and Azure AutoML trains on its own Python and pins (numpy below 2, for one). Only the
+    packages score.py needs and the model does not name are added, at scoring/conda.yaml's pins.
+    Without a model environment (a dry run), it is scoring/conda.yaml as it is.
     """
     ours = yaml.safe_load((SCORING_DIR / "conda.yaml").read_text())
     if not model_conda:
         return ours
-    merged = {"name": ours["name"], "channels": model_conda.get("channels") or ours["channels"]}
     model_deps = [d for d in model_conda.get("dependencies", []) if not isinstance(d, dict)]
     model_pip = next((d["pip"] for d in model_conda.get("dependencies", []) if isinstance(d, dict) and "pip" in d), [])
-    our_pip = next(d["pip"] for d in ours["dependencies"] if isinstance(d, dict) and "pip" in d)
+    our_pins = {_package(req): req for req in next(d["pip"] for d in ours["dependencies"] if isinstance(d, dict))}
     named = {_package(req) for req in model_pip}
-    pip = list(model_pip) + [req for req in our_pip if _package(req) not in named]
+    added = [our_pins[package] for package, aliases in SCORING_NEEDS.items() if not named & set(aliases)]
     if not any(str(d).startswith("python") for d in model_deps):
         model_deps.insert(0, next(d for d in ours["dependencies"] if str(d).startswith("python")))
     if "pip" not in model_deps:
         model_deps.append("pip")
-    merged["dependencies"] = [*model_deps, {"pip": pip}]
-    return merged
+    return {"name": ours["name"], "channels": model_conda.get("channels") or ours["channels"],
+            "dependencies": [*model_deps, {"pip": [*model_pip, *added]}]}
 
 
 def _package(requirement: str) -> str:

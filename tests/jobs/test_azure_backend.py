@@ -163,10 +163,13 @@ def test_first_deploy_goes_blue_then_takes_all_traffic(backend, session):
     assert spec.app_insights_enabled is True
     assert spec.liveness_probe.initial_delay >= 30
     assert spec.code_configuration.scoring_script == "score.py"
-    pip = next(d["pip"] for d in spec.environment.conda_file["dependencies"] if isinstance(d, dict))
-    # The model's own pins win; the scoring server is added.
-    assert "scikit-learn==1.5.1" in pip and "scikit-learn==1.9.1" not in pip
-    assert "azureml-inference-server-http==1.5.1" in pip
+    deps = spec.environment.conda_file["dependencies"]
+    pip = next(d["pip"] for d in deps if isinstance(d, dict))
+    # The model's own environment wins (its Python, its pins); only what score.py needs is added.
+    assert "python=3.9.19" in deps
+    assert "scikit-learn==1.5.1" in pip and "mlflow-skinny==2.9.2" in pip
+    assert "azureml-inference-server-http==1.5.1" in pip and "inference-schema==1.8" in pip
+    assert not any(req.startswith(("pandas", "numpy", "scikit-learn==1.9", "mlflow-skinny==3")) for req in pip)
     smoke = session.ml.ops("online_endpoints.invoke")[0]
     assert smoke["deployment_name"] == "blue"
     assert smoke["request"]["data"][0]["age"] == "60"

@@ -3,6 +3,7 @@
 import copy
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -145,3 +146,34 @@ def test_init_says_when_there_are_two_models(tmp_path, monkeypatch):
 
 def test_the_sample_request_file_is_the_lessons_record():
     assert json.loads((ROOT / "scoring" / "sample-request.json").read_text())["data"][0]["serum_creatinine"] == "1.40"
+
+
+def _python_3_9() -> str | None:
+    import glob
+    import shutil
+    import subprocess
+
+    candidates = sorted(glob.glob(str(Path.home() / ".pyenv/versions/3.9*/bin/python3.9")))
+    candidates += [p for p in (shutil.which("python3.9"),) if p]
+    for candidate in candidates:
+        probe = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 9))"],
+                               capture_output=True, text=True, timeout=30, check=False)
+        if probe.stdout.strip() == "True":
+            return candidate
+    return None
+
+
+def test_the_request_schema_runs_on_python_3_9_as_in_automls_environment():
+    import subprocess
+
+    python39 = _python_3_9()
+    if python39 is None:
+        pytest.skip("no Python 3.9 on this machine")
+    code = ("import sys, json; sys.path.insert(0, 'scoring'); import schema; "
+            "r = schema.parse_request(data=[schema.SAMPLE_RECORD]); "
+            "s = schema.parse_request(input_data={'columns': list(schema.FEATURE_NAMES), "
+            "'data': [[schema.SAMPLE_RECORD[c] for c in schema.FEATURE_NAMES]]}); "
+            "compile(open('scoring/score.py').read(), 'score.py', 'exec'); print(json.dumps(r.rows == s.rows))")
+    result = subprocess.run([python39, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "true"
