@@ -26,7 +26,7 @@ class LocalBackend:
         self.budget_s = budget_s
         self.say = say
         self.registry = LocalRegistry(home / "registry")
-        self.endpoint = LocalEndpoint(home)
+        self.endpoint = LocalEndpoint(home, say=say)
 
     def train(self, settings: TrainingSettings, data: Path, wait: bool = True) -> str:
         from jobs.local.automl import train  # heavy (FLAML, pandas): only when training

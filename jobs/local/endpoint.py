@@ -12,6 +12,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -38,15 +39,18 @@ class EndpointState:
 
 
 class LocalEndpoint:
-    def __init__(self, home: Path, scoring_python: Path | None = None) -> None:
+    def __init__(self, home: Path, scoring_python: Path | None = None, say: Callable[[str], None] = print) -> None:
         self.home = home
         self.state_file = home / "endpoint.json"
         self._scoring_python = scoring_python
+        self.say = say
 
     def scoring_python(self) -> Path:
         if self._scoring_python is None:
-            from jobs.scoring_env import ScoringEnvError, ensure_scoring_venv
+            from jobs.scoring_env import DEFAULT_VENV, ScoringEnvError, ensure_scoring_venv, is_current
 
+            if not is_current():
+                self.say(f"building {DEFAULT_VENV.name} from scoring/conda.yaml (missing or stale; about a minute)")
             try:
                 self._scoring_python = ensure_scoring_venv()
             except ScoringEnvError as error:
