@@ -54,14 +54,30 @@ class TrainResult:
     report: Path
 
 
+def read_data(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(require(path))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise JobsError(f"data file {path} is not a readable CSV: {error}") from None
+
+
 def features(frame: pd.DataFrame, settings: TrainingSettings) -> tuple[pd.DataFrame, pd.Series]:
+    """Features and label; every value must be a number and none may be missing."""
+    columns = [c for c in frame.columns if c not in (settings.target, *settings.drop_columns)]
+    numeric = frame[[*columns, settings.target]].apply(pd.to_numeric, errors="coerce")
+    bad = [c for c in numeric.columns if numeric[c].isna().any()]
+    if bad:
+        rows = sorted(set().union(*(numeric.index[numeric[c].isna()][:3] for c in bad)))[:5]
+        raise JobsError(f"the data has missing or non-numeric values in {', '.join(bad)} (e.g. data rows "
+                        f"{', '.join(str(r + 2) for r in rows)}, counting the header as row 1); fix or drop them")
     # float64 throughout: the signature then says double for every column, and a request's
     # 38 and 38.0 are the same input.
-    X = frame.drop(columns=[settings.target, *settings.drop_columns]).astype("float64")
-    y = frame[settings.target].astype("int64")
+    X = numeric[columns].astype("float64")
+    y = numeric[settings.target]
     if set(y.unique()) - {0, 1}:
-        raise JobsError(f"the label {settings.target} must be 0/1; found {sorted(y.unique())[:5]}")
-    return X, y
+        others = ", ".join(f"{v:g}" for v in sorted(set(y.unique()) - {0, 1})[:5])
+        raise JobsError(f"the label {settings.target} must be 0 or 1; found {others}")
+    return X, y.astype("int64")
 
 
 def _pipeline(settings: TrainingSettings, estimator: Any) -> Any:
@@ -224,7 +240,7 @@ def time_budget(settings: TrainingSettings, cap_s: float) -> float:
 
 def train(settings: TrainingSettings, data: Path, runs_dir: Path, budget_s: float = DEFAULT_BUDGET_S,
           progress: Any = print) -> TrainResult:
-    frame = pd.read_csv(require(data))
+    frame = read_data(data)
     settings.validate(columns=list(frame.columns))
     learners = learners_for(settings)
     X, y = features(frame, settings)
