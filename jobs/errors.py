@@ -1,5 +1,9 @@
 """The one error type the command line turns into a message and a non-zero exit."""
 
+import json
+from pathlib import Path
+from typing import Any
+
 
 class JobsError(Exception):
     """A problem the user can fix; the message says what is wrong and the command that fixes it."""
@@ -11,3 +15,12 @@ class Interrupted(JobsError):
     """Ctrl-C: the message says what is still running in Azure and how to stop or resume it."""
 
     exit_code = 130
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file this project wrote itself; if someone broke it, say which and what to do."""
+    try:
+        return json.loads(path.read_text())
+    except ValueError as error:
+        raise JobsError(f"{path} is not valid JSON ({error}); restore it or delete it and run the command "
+                        "that writes it again") from None

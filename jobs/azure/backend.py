@@ -18,7 +18,7 @@ from jobs.azure.retry import retry, wait_for
 from jobs.azure.session import AzureSession
 from jobs.azure.stack_outputs import StackOutputs
 from jobs.backend import DeployOptions
-from jobs.errors import Interrupted, JobsError
+from jobs.errors import Interrupted, JobsError, read_json
 from jobs.invocation import SAMPLE_REQUEST, check_answer
 from jobs.lineage import MODEL_NAME, check_quality_gate, git_commit, lineage_tags
 from jobs.training import TrainingSettings
@@ -272,12 +272,17 @@ class AzureBackend:
                     raise JobsError(f"the endpoint refused the request with {error.status_code}: "
                                     f"{str(error.message)[:1000]}") from None
                 raise
-        return json.loads(raw) if isinstance(raw, str) else raw
+        if not isinstance(raw, str):
+            return raw
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise JobsError(f"the endpoint answered with something that is not JSON: {raw[:300]!r}") from None
 
     # -- small local state: the last job submitted per stack (names only, no secrets) -------
 
     def _remember(self, **values: str) -> None:
-        state = json.loads(self.state_file.read_text()) if self.state_file.exists() else {}
+        state = read_json(self.state_file) if self.state_file.exists() else {}
         state.update(values)
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
         self.state_file.write_text(json.dumps(state, indent=2))
@@ -285,4 +290,4 @@ class AzureBackend:
     def _recall(self, key: str) -> str | None:
         if not self.state_file.exists():
             return None
-        return json.loads(self.state_file.read_text()).get(key)
+        return read_json(self.state_file).get(key)

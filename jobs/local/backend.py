@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from jobs.backend import DeployOptions
-from jobs.errors import JobsError
+from jobs.errors import JobsError, read_json
 from jobs.lineage import MODEL_NAME, check_quality_gate, lineage_tags
 from jobs.local.automl import DEFAULT_BUDGET_S
 from jobs.local.endpoint import LocalEndpoint
@@ -50,7 +49,7 @@ class LocalBackend:
                 known = sorted(p.parent.name for p in self.runs_dir.glob("*/run.json"))
                 raise JobsError(f"no finished local run named {run!r} under {self.runs_dir}; runs: "
                                 + (", ".join(known[-5:]) or "none"))
-        return json.loads(path.read_text())
+        return read_json(path)
 
     def register(self, run: str | None, min_auc: float) -> str:
         info = self._run_info(run)

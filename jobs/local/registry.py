@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from jobs.errors import JobsError
+from jobs.errors import JobsError, read_json
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class LocalRegistry:
         found = []
         for child in folder.iterdir():
             if child.is_dir() and child.name.isdigit() and (child / "tags.json").is_file():
-                found.append(ModelVersion(name, int(child.name), child, json.loads((child / "tags.json").read_text())))
+                found.append(ModelVersion(name, int(child.name), child, read_json(child / "tags.json")))
         return sorted(found, key=lambda v: v.version)
 
     def get(self, name: str, version: int | None = None) -> ModelVersion:

@@ -242,3 +242,9 @@ def test_ctrl_c_during_a_deployment_leaves_traffic_alone_and_says_so(backend, se
     with pytest.raises(Interrupted, match="Deployment green is still being created in Azure with 0% traffic"):
         backend.deploy(None, DeployOptions())
     assert session.ml.endpoints["hf-dev-abc123"].traffic == {"blue": 100}
+
+
+def test_an_answer_that_is_not_json_is_a_clear_error(backend, session):
+    session.ml.invoke_answer = "<html>Bad Gateway</html>"
+    with pytest.raises(JobsError, match="not JSON: '<html>Bad Gateway</html>'"):
+        backend.invoke({"data": []})
