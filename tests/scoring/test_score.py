@@ -6,6 +6,8 @@ import math
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.scoring.conftest import ROOT, SAMPLE_REQUEST, load_score_module, train_model
 
@@ -177,3 +179,22 @@ def test_the_request_schema_runs_on_python_3_9_as_in_automls_environment():
     result = subprocess.run([python39, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "true"
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=10,
+)
+any_record = st.fixed_dictionaries({}, optional={name: json_values for name in FEATURES}) | json_values
+
+
+@given(data=st.lists(any_record, max_size=3) | json_values, inputs=json_values, params=json_values)
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_json_is_either_scored_or_a_400_never_an_exception(score, data, inputs, params):
+    for kwargs in ({"data": data}, {"Inputs": inputs, "GlobalParameters": params},
+                   {"input_data": {"columns": FEATURES, "data": data}}, {"input_data": inputs}):
+        status, result = body(score.run(**kwargs))
+        assert status in (200, 400), (kwargs, result)
+        if status == 400:
+            assert result["errors"] and all({"record", "field", "problem"} <= set(e) for e in result["errors"])
