@@ -39,12 +39,18 @@ test-scoring: setup
 
 test: lint test-main test-scoring
 
-# Rebuild the lock files from the direct dependency lists (needs network).
-lock:
-	rm -rf /tmp/lock-venv && $(PYTHON) -m venv /tmp/lock-venv
-	/tmp/lock-venv/bin/pip install -q pip==$(PIP_VERSION) && /tmp/lock-venv/bin/pip install -q -r requirements.in
+# Rebuild the lock files from the direct dependency lists (needs the package index):
+# requirements.txt from requirements.in, scoring/constraints.txt from scoring/conda.yaml.
+lock: $(VENV)/.installed
+	rm -rf /tmp/lock-venv /tmp/lock-scoring
+	$(PYTHON) -m venv /tmp/lock-venv && /tmp/lock-venv/bin/pip install -q pip==$(PIP_VERSION)
+	/tmp/lock-venv/bin/pip install -q -r requirements.in
 	{ sed -n 1,2p requirements.txt; /tmp/lock-venv/bin/pip freeze | grep -vE '^(pip|setuptools|wheel)=='; } > requirements.txt.new
 	mv requirements.txt.new requirements.txt
+	$(PYTHON) -m venv /tmp/lock-scoring && /tmp/lock-scoring/bin/pip install -q pip==$(PIP_VERSION)
+	/tmp/lock-scoring/bin/pip install -q -r scoring/requirements-test.txt $$($(PY) -c 'from jobs.scoring_env import pip_requirements; print(" ".join(pip_requirements()))')
+	{ sed -n 1p scoring/constraints.txt; /tmp/lock-scoring/bin/pip freeze | grep -vE '^(pip|setuptools|wheel)=='; } > scoring/constraints.txt.new
+	mv scoring/constraints.txt.new scoring/constraints.txt
 
 clean:
 	-$(PY) -m jobs stop --target local 2>/dev/null
