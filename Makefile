@@ -1,5 +1,6 @@
 # Everyday commands. `make test` is what CI runs (.ci/run); `make demo` is the local pipeline.
-PYTHON ?= python3.11
+# Python 3.11 (the version everything is pinned and tested for): python3.11, else python3 if it is 3.11.
+PYTHON ?= $(shell command -v python3.11 || (python3 -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null && command -v python3))
 VENV := .venv
 PY := $(VENV)/bin/python
 SCORING_PY := .venv-scoring/bin/python
@@ -11,7 +12,7 @@ setup: $(VENV)/.installed .venv-scoring/.inputs-sha256
 
 # pip 23 (Python 3.11's own) cannot resolve azure-ai-ml's dependency set: upgrade it first.
 $(VENV)/.installed: requirements.txt
-	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
+	@test -n "$(PYTHON)" || { echo "error: Python 3.11 not found (neither python3.11 nor a python3 that is 3.11); install it or run make PYTHON=/path/to/python3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q pip==$(PIP_VERSION)
 	$(PY) -m pip install -q -r requirements.txt
