@@ -77,22 +77,26 @@ class LocalEndpoint:
             raise JobsError(f"--port {port} is not a usable port; choose one from 1024 to 65535")
         python = self.scoring_python()
         old = self.state()
-        if old is None and inference_server.port_in_use(port):
-            raise JobsError(f"port {port} on 127.0.0.1 is already in use by another program; choose another "
-                            "with --port")
-        if old is not None and old.port != port and inference_server.port_in_use(port):
+        if (old is None or old.port != port) and inference_server.port_in_use(port):
             raise JobsError(f"port {port} on 127.0.0.1 is already in use by another program; choose another "
                             "with --port")
         log = self.home / f"server-v{model.version}.log"
+        unchanged = (f"The running version {old.model_version} is untouched." if old is not None
+                     else "Nothing was deployed.")
         if old is not None and old.port == port:
             # The port is taken by the running version: prove the new one on a spare port first.
-            candidate = self._start_and_smoke_test(python, model, inference_server.free_port(), log)
+            candidate = self._proven(python, model, inference_server.free_port(), log, unchanged)
             inference_server.stop(candidate.pid)
             inference_server.stop(old.pid)
             self.state_file.unlink(missing_ok=True)
-            final = self._start_and_smoke_test(python, model, port, log)
+            try:
+                final = self._start_and_smoke_test(python, model, port, log)
+            except JobsError as error:
+                # Proven on a spare port a moment ago, so this is rare (the port was taken in between).
+                raise JobsError(f"{error}\nThe previous version {old.model_version} was stopped to free port {port}; "
+                                f"bring it back with `python -m jobs deploy --version {old.model_version}`.") from None
         else:
-            final = self._start_and_smoke_test(python, model, port, log)
+            final = self._proven(python, model, port, log, unchanged)
             if old is not None:
                 inference_server.stop(old.pid)
         state = EndpointState(final.pid, port, model.name, model.version, str(log),
@@ -103,6 +107,13 @@ class LocalEndpoint:
         tmp.replace(self.state_file)
         return state
 
+    def _proven(self, python: Path, model: ModelVersion, port: int, log: Path,
+                unchanged: str) -> inference_server.RunningServer:
+        try:
+            return self._start_and_smoke_test(python, model, port, log)
+        except JobsError as error:
+            raise JobsError(f"{error}\n{unchanged}") from None
+
     def _start_and_smoke_test(self, python: Path, model: ModelVersion, port: int,
                               log: Path) -> inference_server.RunningServer:
         from jobs.invocation import SAMPLE_REQUEST, check_answer
@@ -110,12 +121,12 @@ class LocalEndpoint:
         try:
             server = inference_server.start(python, model.model_dir, port, log)
         except inference_server.ServerError as error:
-            raise JobsError(f"version {model.version} did not start; nothing was changed. {error}") from None
+            raise JobsError(f"version {model.version} did not start. {error}") from None
         try:
             check_answer(post_json(server.url + "/score", SAMPLE_REQUEST), records=1)
         except JobsError as error:
             inference_server.stop(server.pid)
-            raise JobsError(f"version {model.version} failed its smoke test; nothing was changed. {error}\n"
+            raise JobsError(f"version {model.version} failed its smoke test. {error}\n"
                             + inference_server.log_tail(log)) from None
         return server
 

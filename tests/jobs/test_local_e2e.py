@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -82,6 +83,17 @@ def test_register_deploy_invoke_stop(workspace, trained):
     assert new_state["pid"] != state["pid"]
     assert not inference_server.is_running(state["pid"])
     assert "version 1 is serving" in jobs(env, "status").stdout
+
+    # A version that cannot load fails its deploy and leaves the running one serving.
+    broken = home / ".local/registry/heart-failure-automl/2"
+    shutil.copytree(home / ".local/registry/heart-failure-automl/1", broken)
+    (broken / "model" / "MLmodel").write_text("flavors: {}\n")
+    failed = jobs(env, "deploy", "--version", "2", "--port", str(port))
+    assert failed.returncode != 0
+    assert "version 2 did not start" in failed.stderr and "The running version 1 is untouched" in failed.stderr
+    assert json.loads((home / ".local/endpoint.json").read_text()) == new_state
+    assert json.loads(jobs(env, "invoke").stdout) == {"result": [False]}
+    shutil.rmtree(broken)
 
     stopped = jobs(env, "stop")
     assert stopped.returncode == 0 and "stopped" in stopped.stdout
