@@ -19,8 +19,7 @@ from jobs.dataset import DEFAULT_CSV
 from jobs.errors import JobsError
 from jobs.invocation import build_request
 from jobs.lineage import DEFAULT_MIN_AUC
-from jobs.local.automl import DEFAULT_BUDGET_S
-from jobs.training import TrainingSettings
+from jobs.training import DEFAULT_LOCAL_BUDGET_S, TrainingSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS = TrainingSettings()
@@ -63,7 +62,7 @@ def _train_flags(parser: argparse.ArgumentParser) -> None:
                    help="a column to leave out (repeatable); `--drop time` removes the follow-up length, "
                         "which leaks the outcome")
     g.add_argument("--seed", type=int, default=DEFAULTS.seed, help="random seed (local)")
-    g.add_argument("--local-budget-seconds", type=float, default=DEFAULT_BUDGET_S,
+    g.add_argument("--local-budget-seconds", type=float, default=DEFAULT_LOCAL_BUDGET_S,
                    help="local only: cap on FLAML's time budget (the timeout, if shorter, wins)")
     g.add_argument("--wait", action="store_true", help="Azure: stream the job's status until it ends")
 
@@ -137,7 +136,7 @@ def make_backend(args: argparse.Namespace) -> Any:
 
         home = Path(os.environ.get("JOBS_LOCAL_HOME", ROOT / ".local"))
         runs = Path(os.environ.get("JOBS_RUNS_DIR", ROOT / "runs"))
-        return LocalBackend(home, runs, budget_s=getattr(args, "local_budget_seconds", DEFAULT_BUDGET_S))
+        return LocalBackend(home, runs, budget_s=getattr(args, "local_budget_seconds", DEFAULT_LOCAL_BUDGET_S))
     from jobs.azure.backend import AzureBackend
 
     return AzureBackend.from_args(args)

@@ -18,6 +18,8 @@ KNOWN_MODELS = ("LogisticRegression", "SGD", "MultinomialNaiveBayes", "Bernoulli
                 "KNN", "DecisionTree", "RandomForest", "ExtremeRandomTrees", "LightGBM", "GradientBoosting",
                 "XGBoostClassifier", "TabnetClassifier")
 FEATURIZATION_MODES = ("auto", "off")
+# Local only: the cap on FLAML's time budget, so the demo takes a minute, not the lesson's 20.
+DEFAULT_LOCAL_BUDGET_S = 60.0
 
 
 @dataclass(frozen=True)

@@ -30,14 +30,13 @@ import pandas as pd
 from jobs.dataset import content_version, require
 from jobs.errors import JobsError
 from jobs.local.report import write_report
-from jobs.training import TrainingSettings
+from jobs.training import DEFAULT_LOCAL_BUDGET_S, TrainingSettings
 
 FLAML_METRICS = {"AUC_weighted": "roc_auc_weighted", "accuracy": "accuracy",
                  "average_precision_score_weighted": "ap"}
 # Azure AutoML model names -> FLAML learners; the scoring environment has what these need.
 LEARNERS = {"LightGBM": "lgbm", "RandomForest": "rf", "ExtremeRandomTrees": "extra_tree",
             "LogisticRegression": "lrl1", "KNN": "kneighbor"}
-DEFAULT_BUDGET_S = 60.0
 # Learners whose cross-validated loss is within this of the best one join the voting ensemble.
 ENSEMBLE_MARGIN = 0.03
 
@@ -238,7 +237,7 @@ def time_budget(settings: TrainingSettings, cap_s: float) -> float:
     return min(settings.timeout_minutes * 60, cap_s)
 
 
-def train(settings: TrainingSettings, data: Path, runs_dir: Path, budget_s: float = DEFAULT_BUDGET_S,
+def train(settings: TrainingSettings, data: Path, runs_dir: Path, budget_s: float = DEFAULT_LOCAL_BUDGET_S,
           progress: Any = print) -> TrainResult:
     frame = read_data(data)
     settings.validate(columns=list(frame.columns))

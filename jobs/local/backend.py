@@ -9,17 +9,16 @@ from typing import Any
 from jobs.backend import DeployOptions
 from jobs.errors import JobsError, read_json
 from jobs.lineage import MODEL_NAME, check_quality_gate, lineage_tags
-from jobs.local.automl import DEFAULT_BUDGET_S
 from jobs.local.endpoint import LocalEndpoint
 from jobs.local.registry import LocalRegistry
-from jobs.training import TrainingSettings
+from jobs.training import DEFAULT_LOCAL_BUDGET_S, TrainingSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 class LocalBackend:
     def __init__(self, home: Path = ROOT / ".local", runs_dir: Path = ROOT / "runs",
-                 budget_s: float = DEFAULT_BUDGET_S, say: Callable[[str], None] = print) -> None:
+                 budget_s: float = DEFAULT_LOCAL_BUDGET_S, say: Callable[[str], None] = print) -> None:
         self.home = home
         self.runs_dir = runs_dir
         self.budget_s = budget_s
