@@ -19,6 +19,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -30,7 +31,7 @@ from jobs.local.automl import features, search  # noqa: E402
 from jobs.training import TrainingSettings  # noqa: E402
 
 
-def repeated_cv_auc(model, X: pd.DataFrame, y: pd.Series, repeats: int = 5, folds: int = 5) -> tuple[float, float]:
+def repeated_cv_auc(model: Any, X: pd.DataFrame, y: pd.Series, repeats: int = 5, folds: int = 5) -> tuple[float, float]:
     from sklearn.model_selection import RepeatedStratifiedKFold, cross_val_score
 
     cv = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=0)

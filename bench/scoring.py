@@ -17,6 +17,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import requests
@@ -43,7 +44,7 @@ def percentiles(samples_s: list[float]) -> tuple[float, float]:
     return statistics.median(ordered) * 1000, p99 * 1000
 
 
-def time_calls(call, count: int) -> tuple[float, float, float]:
+def time_calls(call: Callable[[], object], count: int) -> tuple[float, float, float]:
     for _ in range(min(20, count)):
         call()  # warm up
     samples = []
