@@ -258,7 +258,8 @@ def train(settings: TrainingSettings, data: Path, runs_dir: Path, budget_s: floa
         save_mlflow_model(best, X, y, model_dir)
         leaderboard = _leaderboard(run_dir / "flaml.log", settings.primary_metric)
         leaderboard += [{"learner": name, "trials": "final selection",
-                         f"cv_{settings.primary_metric}": round(score, 4), "best_config": "refitted on the same folds"}
+                         f"cv_{settings.primary_metric}": round(score, 4),
+                         "best_config": "re-scored on the project's own folds (FLAML's search scores above run higher)"}
                         for name, score in sorted(final_scores.items(), key=lambda item: -item[1])]
         data_version = content_version(data, settings.drop_columns)
         report = write_report(run_dir, best, X, y, proba, metrics, leaderboard, learner, settings.seed)

@@ -72,7 +72,7 @@ def write_report(run_dir: Path, pipeline: Any, X: pd.DataFrame, y: pd.Series, pr
 
     importance = permutation_importance(pipeline, X, y, scoring="roc_auc", n_repeats=5, random_state=seed)
     order = np.argsort(importance.importances_mean)
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.barh(np.array(X.columns)[order], importance.importances_mean[order],
             xerr=importance.importances_std[order], color="#4c72b0")
     ax.set_xlabel("drop in ROC AUC when the feature is shuffled")
@@ -97,12 +97,13 @@ def write_report(run_dir: Path, pipeline: Any, X: pd.DataFrame, y: pd.Series, pr
 <html lang="en"><head><meta charset="utf-8"><title>Heart failure AutoML: run {html.escape(run_dir.name)}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}
 table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 10px;text-align:left}}
-figure{{display:inline-block;margin:0.5em}}code{{font-size:0.8em}}</style></head>
+.plots{{display:grid;grid-template-columns:1fr 1fr;gap:1em;align-items:end}}
+figure{{margin:0}}figure img{{max-width:100%}}code{{font-size:0.8em}}</style></head>
 <body><h1>Heart failure AutoML: run {html.escape(run_dir.name)}</h1>
 <p>Best model: <b>{html.escape(best_learner)}</b>. Metrics are out-of-fold (cross-validated) on {len(y)} patients,
 {int(np.sum(y))} of whom died.</p>
 <h2>Metrics</h2><table><tr><th>metric</th><th>value</th></tr>{metric_rows}</table>
-<h2>Plots</h2>{plots}
+<h2>Plots</h2><div class="plots">{plots}</div>
 <h2>Leaderboard of tried models</h2>
 <table><tr><th>learner</th><th>trials</th><th>{html.escape(score_key)}</th><th>best configuration</th></tr>
 {board_rows}</table>
