@@ -37,16 +37,16 @@ def _wait_limit_s(settings: TrainingSettings) -> float:
 
 class AzureBackend:
     def __init__(self, session: AzureSession, outputs: StackOutputs, stack: str, *,
-                 say: Callable[[str], None] = print, sleep: Callable[[float], None] = time.sleep,
-                 state_dir: Path = ROOT / ".local", poll_s: float = 30.0, deploy_timeout_s: float = 45 * 60,
+                 say: Callable[[str], None] = print, sleep: Callable[[float], None] | None = None,
+                 state_dir: Path | None = None, poll_s: float = 30.0, deploy_timeout_s: float = 45 * 60,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.session = session
         self.ml = session.ml
         self.outputs = outputs
         self.stack = stack
         self.say = say
-        self.sleep = sleep
-        self.state_file = state_dir / f"azure-{stack}.json"
+        self.sleep = sleep or time.sleep
+        self.state_file = (state_dir or ROOT / ".local") / f"azure-{stack}.json"
         self.poll_s = poll_s
         self.deploy_timeout_s = deploy_timeout_s
         self.clock = clock

@@ -163,3 +163,28 @@ def test_invoke_from_a_file_that_is_not_json(tmp_path, capsys):
     bad.write_text("{oops")
     assert main(["invoke", "--file", str(bad)]) == 2
     assert f"--file {bad} is not JSON" in capsys.readouterr().err
+
+
+def test_all_against_the_fake_workspace_trains_registers_deploys_and_invokes(outputs_file, tmp_path, monkeypatch,
+                                                                              capsys):
+    from jobs.azure.session import RunDetails
+    from tests.fakes import FakeMLClient, FakeSession
+
+    session = FakeSession(FakeMLClient(endpoint_name="hf-dev-x"))
+    session.ml.job_statuses["automl_job_1"] = ["Running", "Completed"]
+    session.runs["automl_job_1"] = RunDetails({"automl_best_child_run_id": "automl_job_1_5"}, {})
+    session.runs["automl_job_1_5"] = RunDetails({}, {"AUC_weighted": 0.9})
+    monkeypatch.setattr("jobs.azure.session.connect", lambda outputs: session)
+    monkeypatch.setattr("jobs.azure.backend.ROOT", tmp_path)  # the last-job state file
+    monkeypatch.setattr("time.sleep", lambda seconds: None)
+
+    code = main(["all", "--target", "azure", "--outputs", str(outputs_file)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.strip().splitlines()[-1] == '{"result": [false]}'
+    assert [op for op, _ in session.ml.calls if op.endswith(("create_or_update", "invoke"))] == [
+        "data.create_or_update", "jobs.create_or_update", "models.create_or_update",
+        "online_deployments.begin_create_or_update", "online_endpoints.invoke",
+        "online_endpoints.begin_create_or_update", "online_endpoints.invoke",
+    ]
+    assert session.ml.endpoints["hf-dev-x"].traffic == {"blue": 100}
