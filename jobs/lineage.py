@@ -37,6 +37,16 @@ def check_quality_gate(metrics: dict[str, float], threshold: float, metric: str 
     return value
 
 
+# Azure AutoML's metrics that go into a registered model's tags, by whichever path it is registered.
+AZURE_LINEAGE_METRICS = ("AUC_weighted", "accuracy", "precision_score_weighted", "recall_score_weighted",
+                         "f1_score_weighted")
+
+
+def training_tags(data_version: str, settings_tags: dict[str, str], commit: str | None = None) -> dict[str, str]:
+    """Tags on a training (or pipeline) job: what it trained on, from which code, with which settings."""
+    return {"data_version": data_version, "git_commit": commit or git_commit(), **settings_tags}
+
+
 def lineage_tags(*, metrics: dict[str, float], data_version: str, training_run: str, best_child: str,
                  settings_tags: dict[str, str] | None = None, commit: str | None = None) -> dict[str, str]:
     tags = {

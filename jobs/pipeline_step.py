@@ -20,10 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from jobs.errors import JobsError
-from jobs.lineage import check_quality_gate, lineage_tags
+from jobs.lineage import AZURE_LINEAGE_METRICS, check_quality_gate, lineage_tags
 
 REGISTRATION_FILE = "registration.json"
-GATE_METRICS = ("AUC_weighted", "accuracy", "precision_score_weighted", "recall_score_weighted")
 
 # Registers an MLflow model folder: (folder, name, tags, description) -> version.
 Registrar = Callable[[Path, str, dict[str, str], str], str]
@@ -55,8 +54,8 @@ def register_best_model(model_dir: Path, metrics: dict[str, float], automl_run: 
         raise JobsError(f"{model_dir} is not an MLflow model (no MLmodel file); the AutoML node's best_model "
                         "output should be one")
     auc = check_quality_gate(metrics, min_auc)
-    tags = lineage_tags(metrics={k: v for k, v in metrics.items() if k in GATE_METRICS}, data_version=data_version,
-                        training_run=automl_run, best_child=best_child, commit=commit)
+    tags = lineage_tags(metrics={k: v for k, v in metrics.items() if k in AZURE_LINEAGE_METRICS},
+                        data_version=data_version, training_run=automl_run, best_child=best_child, commit=commit)
     tags["registered_by"] = "pipeline"
     version = register(model_dir, model_name, tags, f"Best model of AutoML run {automl_run} (AUC_weighted {auc:.4f})")
     out.mkdir(parents=True, exist_ok=True)

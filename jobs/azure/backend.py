@@ -20,14 +20,12 @@ from jobs.azure.stack_outputs import StackOutputs
 from jobs.backend import DeployOptions
 from jobs.errors import Interrupted, JobsError, read_json
 from jobs.invocation import SAMPLE_REQUEST, check_answer
-from jobs.lineage import MODEL_NAME, check_quality_gate, git_commit, lineage_tags
+from jobs.lineage import AZURE_LINEAGE_METRICS, MODEL_NAME, check_quality_gate, lineage_tags, training_tags
 from jobs.training import TrainingSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 TERMINAL = {"Completed", "Failed", "Canceled", "NotResponding"}
 SLOTS = ("blue", "green")
-LINEAGE_METRICS = ("AUC_weighted", "accuracy", "precision_score_weighted", "recall_score_weighted",
-                   "f1_score_weighted")
 
 
 def _wait_limit_s(settings: TrainingSettings) -> float:
@@ -89,7 +87,7 @@ class AzureBackend:
         settings.validate(columns=dataset.columns(data), max_nodes=self.outputs.compute_max_nodes)
         compute = self.outputs.need("compute_name", "training", self.stack)
         data_ref = self.ensure_data(data, settings.drop_columns)
-        tags = {"data_version": data_ref.rsplit(":", 1)[1], "git_commit": git_commit(), **settings.as_tags()}
+        tags = training_tags(data_ref.rsplit(":", 1)[1], settings.as_tags())
         job = specs.automl_job(settings, data_ref, compute, tags)
         submitted = self._call("submitting the AutoML job", lambda: self.ml.jobs.create_or_update(job))
         self._remember(last_job=submitted.name)
@@ -109,9 +107,8 @@ class AzureBackend:
         endpoint = self.outputs.need("endpoint_name", "the pipeline's deploy step", self.stack) if deploy else None
         data_ref = self.ensure_data(data, settings.drop_columns)
         data_version = data_ref.rsplit(":", 1)[1]
-        commit = git_commit()
-        tags = {"data_version": data_version, "git_commit": commit, **settings.as_tags()}
-        job = specs.pipeline_job(settings, data_ref, compute, min_auc, data_version, commit, tags,
+        tags = training_tags(data_version, settings.as_tags())
+        job = specs.pipeline_job(settings, data_ref, compute, min_auc, data_version, tags["git_commit"], tags,
                                  (endpoint, deploy) if endpoint and deploy else None)
         submitted = self._call("submitting the pipeline job", lambda: self.ml.jobs.create_or_update(job))
         self._remember(last_pipeline=submitted.name)
@@ -169,7 +166,7 @@ class AzureBackend:
                 return str(existing.version)
         job_tags = job.tags or {}
         tags = lineage_tags(
-            metrics={k: v for k, v in metrics.items() if k in LINEAGE_METRICS},
+            metrics={k: v for k, v in metrics.items() if k in AZURE_LINEAGE_METRICS},
             data_version=job_tags.get("data_version", "unknown"), training_run=job_name, best_child=best_child,
             settings_tags={k: v for k, v in job_tags.items() if k.startswith("setting.")},
         )

@@ -22,7 +22,7 @@ from jobs.azure import specs
 from jobs.azure.stack_outputs import StackOutputs
 from jobs.backend import DeployOptions
 from jobs.errors import JobsError
-from jobs.lineage import MODEL_NAME, git_commit
+from jobs.lineage import MODEL_NAME, training_tags
 from jobs.training import TrainingSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,7 +62,7 @@ class DryRunBackend:
         folder = specs.data_folder(data, settings.drop_columns, self.out / "staging")
         asset = specs.data_asset(data, settings.drop_columns, folder)
         self._write("data.yml", asset, load_data, {"path": folder.resolve()})
-        tags = {"data_version": asset.version, "git_commit": git_commit(), **settings.as_tags()}
+        tags = training_tags(asset.version, settings.as_tags())
         job = specs.automl_job(settings, f"azureml:{asset.name}:{asset.version}", compute, tags)
         self._write("automl-job.yml", job, load_job, {})
         return PLACEHOLDER_JOB
@@ -73,7 +73,7 @@ class DryRunBackend:
         compute = self.outputs.compute_name or "<compute_name from the stack>"
         endpoint = self.outputs.endpoint_name or "<endpoint_name from the stack>"
         version = dataset.content_version(data, settings.drop_columns)
-        tags = {"data_version": version, "git_commit": git_commit(), **settings.as_tags()}
+        tags = training_tags(version, settings.as_tags())
         job = specs.pipeline_job(settings, f"azureml:{dataset.ASSET_NAME}:{version}", compute, min_auc, version,
                                  tags["git_commit"], tags, (endpoint, deploy) if deploy else None)
         relative_root = os.path.relpath(ROOT, self.out.resolve())
