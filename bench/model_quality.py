@@ -65,11 +65,11 @@ def main() -> None:
             rows.append((label, name, mean, std, time.perf_counter() - started, None))
         with tempfile.TemporaryDirectory() as folder:
             started = time.perf_counter()
-            pipeline, learner, _ = search(settings, X, y, args.budget_seconds, Path(folder) / "flaml.log")
+            found = search(settings, X, y, args.budget_seconds, Path(folder) / "flaml.log")
             search_s = time.perf_counter() - started
         started = time.perf_counter()
-        mean, std = repeated_cv_auc(pipeline, X, y)
-        rows.append((label, f"AutoML pick ({learner})", mean, std, time.perf_counter() - started, search_s))
+        mean, std = repeated_cv_auc(found.pipeline, X, y)
+        rows.append((label, f"AutoML pick ({found.learner})", mean, std, time.perf_counter() - started, search_s))
 
     print(f"{'features':<13} {'model':<52} {'ROC AUC':>16} {'CV s':>7} {'search s':>9}")
     for label, name, mean, std, seconds, search_s in rows:

@@ -168,10 +168,17 @@ def learners_for(settings: TrainingSettings) -> list[str]:
     return learners
 
 
-def search(settings: TrainingSettings, X: pd.DataFrame, y: pd.Series, budget_s: float,
-           log_file: Path) -> tuple[Any, str, dict[str, float]]:
-    """Run FLAML; return the best pipeline (unfitted: featurizer + learner with the best config), its name,
-    and the cross-validated scores of the final candidates (best single learner, voting ensemble)."""
+@dataclass(frozen=True)
+class SearchResult:
+    pipeline: Any  # unfitted: featurizer + learner (or voting ensemble) with the best configuration
+    learner: str
+    metrics: dict[str, float]  # out-of-fold, on the project's folds
+    proba: Any  # out-of-fold probabilities of DEATH_EVENT
+    final_scores: dict[str, float]  # the primary metric of each final candidate, when there were two
+
+
+def search(settings: TrainingSettings, X: pd.DataFrame, y: pd.Series, budget_s: float, log_file: Path) -> SearchResult:
+    """Run FLAML, then choose between its best learner and a voting ensemble on the project's folds."""
     from flaml import AutoML
 
     learners = learners_for(settings)
@@ -188,18 +195,19 @@ def search(settings: TrainingSettings, X: pd.DataFrame, y: pd.Series, budget_s: 
     )
     if automl.model is None:
         raise JobsError(f"FLAML found no model within {budget_s:.0f} s; give it more time with --local-budget-seconds")
-    single = _pipeline(settings, _unfitted(automl.model))
+    candidates = {automl.best_estimator: _pipeline(settings, _unfitted(automl.model))}
     ensemble, members = _vote_ensemble(settings, automl)
-    if ensemble is None:
-        return single, automl.best_estimator, {}
-    # Azure AutoML ends with a soft-voting ensemble of its best models and keeps it when it
-    # scores higher; the same step here, judged on the same folds.
-    ensemble_name = f"VotingEnsemble({', '.join(members)})"
-    scores = {automl.best_estimator: cross_validated_score(single, X, y, settings),
-              ensemble_name: cross_validated_score(ensemble, X, y, settings)}
-    if scores[ensemble_name] > scores[automl.best_estimator]:
-        return ensemble, ensemble_name, scores
-    return single, automl.best_estimator, scores
+    if ensemble is not None:
+        # Azure AutoML ends with a soft-voting ensemble of its best models and keeps it when it
+        # scores higher; the same step here, judged on the same folds as the reported metrics.
+        candidates[f"VotingEnsemble({', '.join(members)})"] = ensemble
+    evaluated = {name: evaluate(pipeline, X, y, settings.n_cross_validations, settings.seed)
+                 for name, pipeline in candidates.items()}
+    scores = {name: metrics[settings.primary_metric] for name, (metrics, _) in evaluated.items()}
+    # On a tie the single learner stays: the simpler model.
+    chosen = max(scores, key=lambda name: (scores[name], name == automl.best_estimator))
+    metrics, proba = evaluated[chosen]
+    return SearchResult(candidates[chosen], chosen, metrics, proba, scores if len(scores) > 1 else {})
 
 
 def _unfitted(flaml_estimator: Any) -> Any:
@@ -224,15 +232,6 @@ def _vote_ensemble(settings: TrainingSettings, automl: Any) -> tuple[Any, list[s
     return _pipeline(settings, VotingClassifier(members, voting="soft")), chosen
 
 
-def cross_validated_score(pipeline: Any, X: pd.DataFrame, y: pd.Series, settings: TrainingSettings) -> float:
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
-
-    scoring = {"AUC_weighted": "roc_auc", "accuracy": "accuracy", "average_precision_score_weighted":
-               "average_precision"}[settings.primary_metric]
-    cv = StratifiedKFold(n_splits=settings.n_cross_validations, shuffle=True, random_state=settings.seed)
-    return float(cross_val_score(pipeline, X, y, cv=cv, scoring=scoring).mean())
-
-
 def time_budget(settings: TrainingSettings, cap_s: float) -> float:
     return min(settings.timeout_minutes * 60, cap_s)
 
@@ -251,8 +250,8 @@ def train(settings: TrainingSettings, data: Path, runs_dir: Path, budget_s: floa
              f"(metric {settings.primary_metric}, {settings.n_cross_validations}-fold CV, learners "
              f"{', '.join(learners)})")
     try:
-        best, learner, final_scores = search(settings, X, y, budget, run_dir / "flaml.log")
-        metrics, proba = evaluate(best, X, y, settings.n_cross_validations, settings.seed)
+        found = search(settings, X, y, budget, run_dir / "flaml.log")
+        best, learner, metrics = found.pipeline, found.learner, found.metrics
         best.fit(X, y)
         model_dir = run_dir / "model"
         save_mlflow_model(best, X, y, model_dir)
@@ -260,9 +259,9 @@ def train(settings: TrainingSettings, data: Path, runs_dir: Path, budget_s: floa
         leaderboard += [{"learner": name, "trials": "final selection",
                          f"cv_{settings.primary_metric}": round(score, 4),
                          "best_config": "re-scored on the project's own folds (FLAML's search scores above run higher)"}
-                        for name, score in sorted(final_scores.items(), key=lambda item: -item[1])]
+                        for name, score in sorted(found.final_scores.items(), key=lambda item: -item[1])]
         data_version = content_version(data, settings.drop_columns)
-        report = write_report(run_dir, best, X, y, proba, metrics, leaderboard, learner, settings.seed)
+        report = write_report(run_dir, best, X, y, found.proba, metrics, leaderboard, learner, settings.seed)
         # run.json last: its presence is what marks a run as finished for `register`.
         (run_dir / "run.json").write_text(json.dumps({
             "run_id": run_id, "best_learner": learner, "metrics": metrics, "data": str(data),
