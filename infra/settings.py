@@ -38,9 +38,11 @@ NETWORK_ACCESS = ("Enabled", "Disabled")
 # A cluster larger than this is a typo or a budget accident, not a lesson-sized job.
 MAX_NODES_CAP = 20
 # Azure VM size names: Standard_<family letters><vCPUs>[-<constrained vCPUs>][<features>][_<suffixes>],
-# e.g. Standard_DS3_v2, Standard_NC24ads_A100_v4, Standard_M64-32ms. Whether a region offers a
-# size is Azure's to say; the shape is ours.
-VM_SIZE_PATTERN = re.compile(r"^Standard_[A-Z]{1,4}\d{1,3}(-\d{1,3})?[a-z]*(_[A-Za-z0-9]+)*$")
+# e.g. Standard_DS3_v2, Standard_NC24ads_A100_v4, Standard_M64-32ms. Azure compares them without
+# regard to case (samples write STANDARD_DS3_V2), so any case is read and the canonical spelling
+# kept. Whether a region offers a size is Azure's to say; the shape is ours.
+# Source: learn.microsoft.com/azure/virtual-machines/vm-naming-conventions (family, vCPUs, features, version).
+VM_SIZE_PATTERN = re.compile(r"^standard_([a-z]{1,4})(\d{1,3})(-\d{1,3})?([a-z]*)((?:_[a-z0-9]+)*)$", re.IGNORECASE)
 LOCATION_PATTERN = re.compile(r"^[a-z][a-z0-9]{2,30}$")
 # Application Insights/Log Analytics accept these retention periods (days).
 RETENTION_DAYS = (30, 60, 90, 120, 180, 270, 365, 550, 730)
@@ -48,6 +50,33 @@ RETENTION_DAYS = (30, 60, 90, 120, 180, 270, 365, 550, 730)
 # and none of <>%&\?/ in names.
 TAG_NAME_FORBIDDEN = set('<>%&\\?/')
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+# A budget has at most five notifications (Consumption API, Budget.notifications); the program
+# always adds a forecast alert, so four actual-cost alerts are left.
+MAX_BUDGET_NOTIFICATIONS = 5
+MAX_ACTUAL_ALERTS = MAX_BUDGET_NOTIFICATIONS - 1
+
+
+def canonical_vm_size(raw: str) -> str | None:
+    """The canonical spelling of an Azure VM size name in any case, or None if it is not one.
+
+    Family letters upper, feature letters lower, version suffixes (`_v2`) lower, other suffix
+    segments (accelerators such as `_A100`) upper, `_Promo` as Azure writes it:
+    `STANDARD_DS3_V2` -> `Standard_DS3_v2`, `standard_nc24ads_a100_v4` -> `Standard_NC24ads_A100_v4`.
+    """
+    match = VM_SIZE_PATTERN.match(raw.strip())
+    if not match:
+        return None
+    family, vcpus, constrained, features, tail = match.groups()
+
+    def segment(part: str) -> str:
+        if re.fullmatch(r"v\d+", part, re.IGNORECASE):
+            return part.lower()
+        return "Promo" if part.lower() == "promo" else part.upper()
+
+    suffixes = "".join(f"_{segment(part)}" for part in tail.split("_") if part)
+    return f"Standard_{family.upper()}{vcpus}{constrained or ''}{features.lower()}{suffixes}"
 
 
 class ConfigError(ValueError):
@@ -154,7 +183,11 @@ def _percents(key: str, raw: str) -> tuple[int, ...]:
     values = _json_list(key, raw, "[50, 80, 100]")
     if not values or not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 1000 for v in values):
         raise _fail(key, raw, "expected a non-empty array of whole percentages from 1 to 1000, e.g. [50, 80, 100]")
-    return tuple(sorted(set(values)))  # type: ignore[arg-type]
+    percents = tuple(sorted(set(values)))
+    if len(percents) > MAX_ACTUAL_ALERTS:
+        raise _fail(key, raw, f"at most {MAX_ACTUAL_ALERTS} percentages: an Azure budget has at most "
+                    f"{MAX_BUDGET_NOTIFICATIONS} notifications and a forecast alert at 100% is always added")
+    return percents  # type: ignore[return-value]
 
 
 def _amount(key: str, raw: str) -> float:
@@ -181,9 +214,10 @@ def load_settings(get: Callable[[str], str | None], project: str, stack: str) ->
     if not LOCATION_PATTERN.match(location):
         raise _fail("location", raw("location"), "expected an Azure region name such as westeurope or eastus2")
 
-    vm_size = raw("vmSize").strip()
-    if not VM_SIZE_PATTERN.match(vm_size):
-        raise _fail("vmSize", vm_size, "expected an Azure VM size name such as Standard_DS3_v2 or Standard_D4s_v5")
+    vm_size = canonical_vm_size(raw("vmSize"))
+    if vm_size is None:
+        raise _fail("vmSize", raw("vmSize").strip(),
+                    "expected an Azure VM size name such as Standard_DS3_v2 or Standard_D4s_v5 (any case)")
 
     min_nodes = _int("minNodes", raw("minNodes"), 0, MAX_NODES_CAP)
     max_nodes = _int("maxNodes", raw("maxNodes"), 1, MAX_NODES_CAP)

@@ -59,7 +59,9 @@ def check_cluster(args: ResourceValidationArgs, report: Report) -> None:
         report(f"compute cluster '{args.name}' may grow to {max_nodes} nodes; the cap is {config['maxNodesCap']}: "
                "lower maxNodes, or raise maxNodesCap in the policy pack's config after a budget review")
     vm_size = aml.get("vmSize")
-    if vm_size not in config["allowedVmSizes"]:
+    # Azure treats VM size names without regard to case (Standard_DS3_V2 is Standard_DS3_v2).
+    allowed = {str(size).lower() for size in config["allowedVmSizes"]}
+    if not isinstance(vm_size, str) or vm_size.lower() not in allowed:
         report(f"compute cluster '{args.name}' uses VM size {vm_size}, which is not allowed; use one of "
                f"{', '.join(config['allowedVmSizes'])} (`pulumi config set vmSize ...`)")
     if not scale.get("nodeIdleTimeBeforeScaleDown"):
