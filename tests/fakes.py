@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import runpy
@@ -35,6 +36,35 @@ class Registered:
     name: str
     inputs: dict[str, Any]
     outputs: dict[str, Any]
+    # What the engine would diff against the previous state: the inputs with every
+    # ignore_changes path put back to its recorded value.
+    effective: dict[str, Any] = field(default_factory=dict)
+    # Resource options the engine keeps to itself (ignore_changes, replace_on_changes, delete_before_replace).
+    options: dict[str, Any] = field(default_factory=dict)
+    # True when the engine would hand back the recorded state unchanged (no diff after ignore_changes).
+    same_as_before: bool = False
+
+
+def _with_ignored(inputs: dict[str, Any], recorded: dict[str, Any], paths: list[str]) -> dict[str, Any]:
+    """`inputs` with each ignore_changes path (dot-separated) set back to its value in `recorded`,
+    as the Pulumi engine does before it diffs."""
+    result = copy.deepcopy(inputs)
+    for path in paths:
+        keys = path.split(".")
+        old: Any = recorded
+        for key in keys:
+            old = old.get(key, _MISSING) if isinstance(old, dict) else _MISSING
+        node = result
+        for key in keys[:-1]:
+            node = node.setdefault(key, {}) if isinstance(node, dict) else {}
+        if old is _MISSING:
+            node.pop(keys[-1], None)
+        else:
+            node[keys[-1]] = copy.deepcopy(old)
+    return result
+
+
+_MISSING = object()
 
 
 @dataclass
@@ -44,15 +74,36 @@ class PulumiMocks(pulumi.runtime.Mocks):
     Two traps this avoids: `call` answers getClientConfig with camelCase keys (snake_case
     silently gives None), and `new_resource` returns `name` among the outputs (without it
     every `resource.name` is None and dependent inputs silently drop).
+
+    With `prior` (the resources of an earlier run of the same stack), it plays an update: a
+    resource whose inputs, after ignore_changes, equal the recorded ones gets its recorded outputs
+    back, as the engine does; any other gets what Azure would store (tests/azure_rules.py).
+    `generation` stands for a fresh deployment: random strings are drawn anew.
     """
 
     random_suffix: str | None = None
     resources: list[Registered] = field(default_factory=list)
+    prior: dict[str, Registered] | None = None
+    generation: int = 0
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        outputs = dict(args.inputs)
+        from tests import azure_rules
+
+        options = self.options.get(args.name, {})
+        recorded = (self.prior or {}).get(args.name)
+        inputs = dict(args.inputs)
+        effective = _with_ignored(inputs, recorded.inputs, options.get("ignore_changes", [])) if recorded else inputs
+        if recorded is not None and recorded.typ == args.typ and effective == recorded.inputs:
+            outputs = copy.deepcopy(recorded.outputs)
+            resource_id = outputs.pop("__id")
+            self.resources.append(Registered(args.typ, args.name, inputs, {**outputs, "__id": resource_id},
+                                             effective, options, same_as_before=True))
+            return resource_id, outputs
+        outputs = copy.deepcopy(effective)
         if args.typ == "random:index/randomString:RandomString":
-            outputs["result"] = self.random_suffix or _pseudo_random(args.name, int(args.inputs["length"]))
+            seed = f"{args.name}/{self.generation}/{json.dumps(effective.get('keepers'), sort_keys=True)}"
+            outputs["result"] = self.random_suffix or _pseudo_random(seed, int(effective["length"]))
         azure_name = outputs.get(NAME_INPUT.get(args.typ, ""), args.name)
         outputs["name"] = azure_name
         if "identity" in outputs:
@@ -63,8 +114,11 @@ class PulumiMocks(pulumi.runtime.Mocks):
                 **outputs["properties"],
                 "scoringUri": f"https://{azure_name}.{location}.inference.ml.azure.com/score",
             }
+        if recorded is not None:
+            outputs = azure_rules.stored_after_put(args.typ, recorded.outputs, outputs)
         resource_id = f"/subscriptions/{SUBSCRIPTION_ID}/mock/{args.typ.split(':')[-1]}/{azure_name}"
-        self.resources.append(Registered(args.typ, args.name, dict(args.inputs), outputs))
+        self.resources.append(Registered(args.typ, args.name, inputs, {**outputs, "__id": resource_id},
+                                         effective, options))
         return resource_id, outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
@@ -86,6 +140,9 @@ class PulumiMocks(pulumi.runtime.Mocks):
         assert len(found) == 1, f"expected one {typ}, found {len(found)}"
         return found[0]
 
+    def by_name(self) -> dict[str, Registered]:
+        return {r.name: r for r in self.resources}
+
 
 def _pseudo_random(seed: str, length: int) -> str:
     alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
@@ -94,7 +151,8 @@ def _pseudo_random(seed: str, length: int) -> str:
 
 
 class RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
-    """Also records resource options that never reach `Mocks.new_resource`."""
+    """Also records resource options that never reach `Mocks.new_resource`, and hands them to the
+    mocks first, so that an update can be played the way the engine diffs."""
 
     def __init__(self, mocks: PulumiMocks) -> None:
         super().__init__(mocks)
@@ -102,6 +160,11 @@ class RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
 
     def RegisterResource(self, request):
         self.ignore_changes[request.name] = list(request.ignoreChanges)
+        self.mocks.options[request.name] = {
+            "ignore_changes": list(request.ignoreChanges),
+            "replace_on_changes": list(request.replaceOnChanges),
+            "delete_before_replace": bool(request.deleteBeforeReplace),
+        }
         return super().RegisterResource(request)
 
 
@@ -117,9 +180,16 @@ def run_program(
     project: str = "azureml-heart-failure",
     stack: str = "dev",
     random_suffix: str | None = None,
+    prior: ProgramRun | None = None,
+    generation: int = 0,
 ) -> ProgramRun:
-    """Run infra/__main__.py under mocks, as `pulumi preview` would, and return what it did."""
-    mocks = PulumiMocks(random_suffix=random_suffix)
+    """Run infra/__main__.py under mocks, as `pulumi preview` would, and return what it did.
+
+    `prior`: an earlier run of the same stack, to play `pulumi up` of a changed program or config
+    against its state. `generation`: a number per fresh deployment (destroy, then up again).
+    """
+    mocks = PulumiMocks(random_suffix=random_suffix, prior=prior.mocks.by_name() if prior else None,
+                        generation=generation)
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config({f"{project}:{key}": str(value) for key, value in (config or {}).items()})

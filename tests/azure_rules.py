@@ -1,0 +1,271 @@
+"""Azure's server-side rules that the Pulumi program meets, as a small model the mock tests run against.
+
+Nothing here can reach Azure, so each rule names its public source in one line. The model judges
+what `pulumi up` would do to an existing stack (`transition`) and what Azure makes of it
+(`violations`): an update Azure rejects, one it silently does not apply, one that cuts the
+endpoint's traffic, a replacement that cannot work or loses data, an assignment that already
+exists, an API limit. `stored_after_put` is what Azure keeps after a PUT, for the mocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+RG = "azure-native:resources:ResourceGroup"
+STORAGE = "azure-native:storage:StorageAccount"
+VAULT = "azure-native:keyvault:Vault"
+LOGS = "azure-native:operationalinsights:Workspace"
+APPI = "azure-native:applicationinsights:Component"
+ACR = "azure-native:containerregistry:Registry"
+WORKSPACE = "azure-native:machinelearningservices:Workspace"
+COMPUTE = "azure-native:machinelearningservices:Compute"
+ENDPOINT = "azure-native:machinelearningservices:OnlineEndpoint"
+ROLE = "azure-native:authorization:RoleAssignment"
+BUDGET = "azure-native:consumption:Budget"
+RANDOM = "random:index/randomString:RandomString"
+
+# Built-in role definition ids, the same in every tenant (learn.microsoft.com/azure/role-based-access-control/built-in-roles).
+ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
+STORAGE_BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
+STORAGE_BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
+CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
+KEY_VAULT_ADMINISTRATOR = "00482a5a-887f-4fb3-b363-3b7fe8e74483"
+
+# --- Rule 1: roles Azure ML assigns by itself to system-assigned identities ----------------------
+# (owner type, role, the linked resource it is assigned on); "workspace" means the workspace itself.
+AUTOMATIC_ROLES: dict[str, list[tuple[str, str]]] = {
+    # Azure ML docs, concept-endpoints-online-auth, "Automatic role assignment for endpoint identity".
+    ENDPOINT: [(ACR_PULL, "containerRegistry"), (STORAGE_BLOB_DATA_READER, "storageAccount")],
+    # Azure ML docs, how-to-identity-based-service-authentication: a cluster identity "is automatically granted ACRPull".
+    COMPUTE: [(ACR_PULL, "containerRegistry")],
+    # Same page, workspace identity types: SAI role assignment creation is "managed by Microsoft"; the roles are the
+    # ones it lists for a workspace identity (possible: the page names them for a user-assigned one).
+    WORKSPACE: [(CONTRIBUTOR, "workspace"), (CONTRIBUTOR, "storageAccount"),
+                (STORAGE_BLOB_DATA_CONTRIBUTOR, "storageAccount"), (CONTRIBUTOR, "keyVault"),
+                (KEY_VAULT_ADMINISTRATOR, "keyVault"), (CONTRIBUTOR, "containerRegistry"),
+                (CONTRIBUTOR, "applicationInsights")],
+}
+# Rule 2: one assignment per (scope, principal, role); a second PUT fails with RoleAssignmentExists
+# (learn.microsoft.com/azure/role-based-access-control/troubleshooting, "RoleAssignmentExists").
+
+# --- Rule 3: properties Azure refuses to change after creation -----------------------------------
+# ARM: a resource's location cannot change (learn.microsoft.com/azure/azure-resource-manager/management/move-region).
+ALWAYS_IMMUTABLE = ("location",)
+IMMUTABLE: dict[str, tuple[str, ...]] = {
+    # Key Vault soft-delete overview: the retention period "can't be changed" once set; soft delete cannot be undone.
+    VAULT: ("properties.softDeleteRetentionInDays", "properties.enableSoftDelete", "properties.tenantId"),
+    # Workspace REST spec (azure-native Workspace docs): keyVault and storageAccount "cannot be changed once the
+    # workspace has been created"; registry and App Insights change only through `az ml workspace update
+    # --update-dependent-resources`, which a PUT does not carry.
+    WORKSPACE: ("storageAccount", "keyVault", "containerRegistry", "applicationInsights"),
+    # Storage: a StorageV2 account cannot become another kind in place (learn.microsoft.com/azure/storage/common/
+    # storage-account-upgrade: only upgrades to v2).
+    STORAGE: ("kind",),
+}
+
+# --- Rule 4: properties a PUT accepts but does not apply -----------------------------------------
+# AmlCompute: the update body is ClusterUpdateParameters, scale settings only (azure-rest-api-specs machinelearning
+# spec; azure-rest-api-specs issue 18889: a new vmSize is acknowledged and not applied); Pulumi's classic provider
+# notes the cluster "cannot be updated". Everything else of an existing cluster stays as created.
+APPLIED_IN_PLACE: dict[str, tuple[str, ...]] = {COMPUTE: ("properties.properties.scaleSettings",)}
+# Key vault: purge protection, once on, cannot be turned off; a PUT without it leaves it on (Key Vault docs,
+# soft-delete overview; azure-native Vault docs: "Enabling this functionality is irreversible").
+STICKY_TRUE: dict[str, tuple[str, ...]] = {VAULT: ("properties.enablePurgeProtection",)}
+
+# --- Rule 5: a PUT replaces the whole body: what is not sent is dropped ----------------------------
+# OnlineEndpoint: PUT without `traffic` sets the endpoint's traffic to none (issue 10's review; Azure-Samples
+# baseline templates note it), so the live deployment stops receiving requests.
+DROPPED_IF_UNSENT: dict[str, tuple[str, ...]] = {ENDPOINT: ("properties.traffic",)}
+
+# --- Rule 6: API limits ---------------------------------------------------------------------------
+# Consumption Budget: "Budget can have up to five notifications" (azure-native Budget docs, from the REST spec).
+MAX_BUDGET_NOTIFICATIONS = 5
+# Key Vault: softDeleteRetentionInDays "accepts >=7 and <=90" (azure-native Vault docs, from the REST spec).
+VAULT_RETENTION_DAYS = (7, 90)
+
+# --- Rule 7: what outlives a delete -----------------------------------------------------------------
+# Key Vault soft delete keeps the name for the retention period (Key Vault soft-delete overview); a workspace stays
+# soft-deleted for 14 days (Azure ML docs, concept-soft-delete); an endpoint name is reserved for a while after
+# delete (Azure ML docs, how-to-troubleshoot-online-endpoints, endpoint name already in use).
+NAME_RESERVED_AFTER_DELETE = {VAULT: "vaultName", WORKSPACE: "workspaceName", ENDPOINT: "endpointName"}
+
+# Resources whose replacement loses something a user needs: data, registered models, live traffic.
+STATEFUL = {STORAGE: "its blobs (datastore, models)", VAULT: "its secrets", WORKSPACE: "its models and runs",
+            ENDPOINT: "its deployments and live traffic", RG: "everything in it", ACR: "its images"}
+
+# The input that carries each resource's Azure name (pulumi-azure-native: a changed name is a new resource).
+NAME_INPUT = {
+    RG: "resourceGroupName", STORAGE: "accountName", VAULT: "vaultName", LOGS: "workspaceName",
+    APPI: "resourceName", ACR: "registryName", WORKSPACE: "workspaceName", COMPUTE: "computeName",
+    ENDPOINT: "endpointName", BUDGET: "budgetName",
+}
+# Parent path segments: a change moves the resource, so the provider replaces it (pulumi-azure-native: URL path
+# parameters force replacement).
+PARENT_INPUTS = ("resourceGroupName", "workspaceName", "scope")
+
+
+@dataclass
+class Step:
+    """What `pulumi up` does to one resource."""
+
+    kind: str  # create, same, update, replace, delete
+    typ: str
+    name: str
+    changed: list[str] = field(default_factory=list)
+
+
+def leaf_changes(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dot paths whose values differ between two input trees (lists compared whole)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        paths: list[str] = []
+        for key in sorted(set(old) | set(new)):
+            paths += leaf_changes(old.get(key), new.get(key), f"{prefix}{key}.")
+        return paths
+    return [] if old == new else [prefix.rstrip(".")]
+
+
+def _under(path: str, prefixes: Iterable[str]) -> bool:
+    return any(path == p or path.startswith(p + ".") for p in prefixes)
+
+
+def transition(before: Any, after: Any) -> list[Step]:
+    """The steps of `pulumi up` from the state of run `before` to the program of run `after`
+    (both `tests.fakes.ProgramRun`), as the engine and the providers decide them."""
+    old = before.mocks.by_name()
+    steps: list[Step] = []
+    for res in after.mocks.resources:
+        prior = old.get(res.name)
+        if prior is None:
+            steps.append(Step("create", res.typ, res.name))
+            continue
+        changed = leaf_changes(prior.inputs, res.effective)
+        if not changed:
+            steps.append(Step("same", res.typ, res.name))
+            continue
+        name_key = NAME_INPUT.get(res.typ, "")
+        replaced = (
+            res.typ == RANDOM  # pulumi-random: every input of RandomString forces a new one
+            or any(_under(path, (name_key, *PARENT_INPUTS, *res.options.get("replace_on_changes", [])))
+                   for path in changed)
+        )
+        steps.append(Step("replace" if replaced else "update", res.typ, res.name, changed))
+    names = {r.name for r in after.mocks.resources}
+    steps += [Step("delete", r.typ, r.name) for r in before.mocks.resources if r.name not in names]
+    return steps
+
+
+def violations(before: Any, after: Any) -> list[str]:
+    """Every way `pulumi up` from `before` to `after` would fail or hurt in Azure (empty when none)."""
+    old, new = before.mocks.by_name(), after.mocks.by_name()
+    found: list[str] = []
+    for step in transition(before, after):
+        where = f"{step.typ.split(':')[-1]} '{step.name}'"
+        if step.kind == "update":
+            for path in step.changed:
+                if _under(path, (*ALWAYS_IMMUTABLE, *IMMUTABLE.get(step.typ, ()))):
+                    found.append(f"{where}: Azure rejects a change of {path} after creation")
+                elif step.typ in APPLIED_IN_PLACE and not _under(path, APPLIED_IN_PLACE[step.typ]):
+                    found.append(f"{where}: Azure accepts and silently ignores a change of {path}")
+                elif _under(path, STICKY_TRUE.get(step.typ, ())) and _get(old[step.name].inputs, path) is True:
+                    found.append(f"{where}: Azure keeps {path} on; the change is silently ignored")
+            for path in DROPPED_IF_UNSENT.get(step.typ, ()):
+                if _get(new[step.name].effective, path) is None:
+                    found.append(f"{where}: the update is a PUT without {path}, which cuts the endpoint's live traffic")
+        elif step.kind == "replace":
+            prior, res = old[step.name], new[step.name]
+            name_key = NAME_INPUT.get(step.typ, "")
+            same_name = name_key and prior.inputs.get(name_key) == res.effective.get(name_key)
+            if step.typ in STATEFUL:
+                found.append(f"{where}: replacing it loses {STATEFUL[step.typ]} ({', '.join(step.changed)})")
+            elif same_name and not res.options.get("delete_before_replace"):
+                found.append(f"{where}: replaced under the same name without delete_before_replace; the create "
+                             "meets the existing resource")
+            asked = step.typ == RANDOM or any(
+                _under(p, (name_key, *PARENT_INPUTS, *res.options.get("replace_on_changes", [])))
+                for p in step.changed)
+            if not asked:
+                found.append(f"{where}: replaced without the program asking for it")
+        elif step.kind == "delete" and step.typ in STATEFUL:
+            found.append(f"{where}: deleted, which loses {STATEFUL[step.typ]}")
+    found += limit_violations(after)
+    found += role_violations(after)
+    return found
+
+
+def limit_violations(run: Any) -> list[str]:
+    """API limits the registered resources break."""
+    found = []
+    for res in run.mocks.of_type(BUDGET):
+        count = len(res.inputs.get("notifications") or {})
+        if count > MAX_BUDGET_NOTIFICATIONS:
+            found.append(f"Budget '{res.name}': {count} notifications; Azure allows {MAX_BUDGET_NOTIFICATIONS}")
+    for res in run.mocks.of_type(VAULT):
+        days = _get(res.inputs, "properties.softDeleteRetentionInDays")
+        if days is not None and not VAULT_RETENTION_DAYS[0] <= int(days) <= VAULT_RETENTION_DAYS[1]:
+            found.append(f"Vault '{res.name}': retention {days} days is outside {VAULT_RETENTION_DAYS}")
+    return found
+
+
+def automatic_assignments(run: Any) -> set[tuple[str, str, str]]:
+    """(scope id, principal id, role id) that Azure ML creates itself for the run's system-assigned identities."""
+    by_azure_name = {res.outputs.get("name"): res for res in run.mocks.resources}
+    workspaces = {res.outputs.get("name"): res for res in run.mocks.of_type(WORKSPACE)}
+    made: set[tuple[str, str, str]] = set()
+    for typ, roles in AUTOMATIC_ROLES.items():
+        for res in run.mocks.of_type(typ):
+            identity = res.outputs.get("identity") or {}
+            if identity.get("type") != "SystemAssigned":
+                continue
+            workspace = res if typ == WORKSPACE else workspaces.get(res.inputs.get("workspaceName"))
+            if workspace is None:
+                continue
+            for role, link in roles:
+                scope = workspace.outputs["__id"] if link == "workspace" else workspace.inputs.get(link)
+                if scope and (link == "workspace" or scope.rsplit("/", 1)[-1] in by_azure_name):
+                    made.add((scope, identity["principalId"], role))
+    return made
+
+
+def role_violations(run: Any) -> list[str]:
+    """Role assignments that already exist (made by Azure ML, or declared twice)."""
+    automatic = automatic_assignments(run)
+    seen: set[tuple[str, str, str]] = set()
+    found = []
+    for res in run.mocks.of_type(ROLE):
+        key = (res.inputs["scope"], res.inputs["principalId"], res.inputs["roleDefinitionId"].rsplit("/", 1)[-1])
+        if key in automatic:
+            found.append(f"RoleAssignment '{res.name}': Azure ML already assigns this role to the identity "
+                         "(RoleAssignmentExists)")
+        if key in seen:
+            found.append(f"RoleAssignment '{res.name}': declared twice (RoleAssignmentExists)")
+        seen.add(key)
+    return found
+
+
+def reserved_after_destroy(run: Any) -> set[str]:
+    """Names a `pulumi destroy` of the run's stack leaves reserved for a while (soft delete)."""
+    return {str(res.inputs[key]) for typ, key in NAME_RESERVED_AFTER_DELETE.items() for res in run.mocks.of_type(typ)}
+
+
+def azure_names(run: Any) -> set[str]:
+    return {str(res.inputs[NAME_INPUT[res.typ]]) for res in run.mocks.resources if res.typ in NAME_INPUT}
+
+
+def stored_after_put(typ: str, recorded: dict[str, Any], sent: dict[str, Any]) -> dict[str, Any]:
+    """What Azure keeps after a PUT of `sent` on a resource whose state was `recorded` (sticky switches)."""
+    kept = dict(sent)
+    for path in STICKY_TRUE.get(typ, ()):
+        if _get(recorded, path) is True and _get(kept, path) is not True:
+            head, _, leaf = path.rpartition(".")
+            kept[head] = {**(kept.get(head) or {}), leaf: True}
+    return kept
+
+
+def _get(tree: Any, path: str) -> Any:
+    for key in path.split("."):
+        if not isinstance(tree, dict):
+            return None
+        tree = tree.get(key)
+    return tree
