@@ -64,6 +64,9 @@ def test_dev_stack_config_is_valid():
         ({"budgetEmails": '["not-an-email"]'}, "budgetEmails", "is not an email address"),
         ({"budgetEmails": "ops@example.com"}, "budgetEmails", "JSON array"),
         ({"budgetAlertPercents": "[]"}, "budgetAlertPercents", "non-empty array"),
+        # Azure allows five notifications per budget, and the forecast alert is always one of them.
+        ({"budgetAlertPercents": "[20, 40, 60, 80, 100]"}, "budgetAlertPercents", "at most 4 percentages"),
+        ({"vmSize": "Standard_DS3_v2!"}, "vmSize", "Azure VM size name"),
     ],
 )
 def test_bad_config_names_the_key_the_value_and_what_is_allowed(config, key, allowed):
@@ -97,3 +100,21 @@ def test_pulumi_yaml_declares_only_types_pulumi_accepts():
         if spec["type"] == "array":
             assert spec["items"]["type"] in ("string", "integer", "boolean"), key
             assert isinstance(spec["default"], list), key
+
+
+@pytest.mark.parametrize(("written", "canonical"), [
+    ("STANDARD_DS3_V2", "Standard_DS3_v2"),  # the spelling of many samples
+    ("standard_ds3_v2", "Standard_DS3_v2"),
+    ("Standard_DS3_V2", "Standard_DS3_v2"),
+    (" Standard_D4s_v5 ", "Standard_D4s_v5"),
+    ("STANDARD_NC24ADS_A100_V4", "Standard_NC24ads_A100_v4"),
+    ("standard_m64-32ms", "Standard_M64-32ms"),
+    ("Standard_D2_v2_PROMO", "Standard_D2_v2_Promo"),
+    ("standard_b2s", "Standard_B2s"),
+])
+def test_vm_sizes_are_read_in_any_case_and_kept_in_azures_spelling(written, canonical):
+    assert load(vmSize=written).vm_size == canonical
+
+
+def test_four_actual_cost_alerts_fit_next_to_the_forecast_one():
+    assert load(budgetAlertPercents="[25, 50, 75, 100]").budget_alert_percents == (25, 50, 75, 100)

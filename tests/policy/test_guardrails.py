@@ -89,3 +89,15 @@ def test_public_access_must_match_the_config(program):
     for registered in locked.mocks.resources:
         assert violations(registered.typ, registered.name, registered.inputs,
                           {"publicNetworkAccess": "Disabled"}) == [], registered.typ
+
+
+@pytest.mark.parametrize("spelling", ["Standard_DS3_V2", "STANDARD_DS3_V2", "standard_ds3_v2"])
+def test_vm_sizes_are_compared_without_regard_to_case(program, spelling):
+    cluster = resource(program, ":Compute")
+    props = copy.deepcopy(cluster.inputs)
+    props["properties"]["properties"]["vmSize"] = spelling
+    assert not any(v.startswith("cluster-cost-limits") for v in violations(cluster.typ, cluster.name, props))
+    # ... and the config's list is compared the same way.
+    props["properties"]["properties"]["vmSize"] = "Standard_DS3_v2"
+    config = {"allowedVmSizes": ["STANDARD_DS3_V2"]}
+    assert not any(v.startswith("cluster-cost-limits") for v in violations(cluster.typ, cluster.name, props, config))
