@@ -79,7 +79,7 @@ def _refuse(key: str, recorded: object, wanted: object, why: str, instead: str) 
 
 def _field(node: object, snake: str, camel: str) -> object:
     """A field of a provider output that arrives as a typed object or, for union types, a plain dict."""
-    if isinstance(node, dict):
+    if type(node) is dict:
         return node.get(camel, node.get(snake))
     return getattr(node, snake, None)
 

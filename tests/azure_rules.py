@@ -26,7 +26,7 @@ ROLE = "azure-native:authorization:RoleAssignment"
 BUDGET = "azure-native:consumption:Budget"
 RANDOM = "random:index/randomString:RandomString"
 
-# Built-in role definition ids, the same in every tenant (learn.microsoft.com/azure/role-based-access-control/built-in-roles).
+# Built-in role ids, the same in every tenant (learn.microsoft.com/azure/role-based-access-control/built-in-roles).
 ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 STORAGE_BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
 STORAGE_BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
@@ -38,7 +38,7 @@ KEY_VAULT_ADMINISTRATOR = "00482a5a-887f-4fb3-b363-3b7fe8e74483"
 AUTOMATIC_ROLES: dict[str, list[tuple[str, str]]] = {
     # Azure ML docs, concept-endpoints-online-auth, "Automatic role assignment for endpoint identity".
     ENDPOINT: [(ACR_PULL, "containerRegistry"), (STORAGE_BLOB_DATA_READER, "storageAccount")],
-    # Azure ML docs, how-to-identity-based-service-authentication: a cluster identity "is automatically granted ACRPull".
+    # Azure ML docs, how-to-identity-based-service-authentication: a cluster identity "is automatically granted ACRPull"
     COMPUTE: [(ACR_PULL, "containerRegistry")],
     # Same page, workspace identity types: SAI role assignment creation is "managed by Microsoft"; the roles are the
     # ones it lists for a workspace identity (possible: the page names them for a user-assigned one).

@@ -101,3 +101,55 @@ def test_destroy_is_manual_and_needs_its_confirmation():
     (job,) = workflow["jobs"].values()
     assert job["if"] == "inputs.confirm == 'dev'"
     assert job["environment"] == "dev"
+
+
+# Azure resource provider namespace of each pulumi-azure-native module the program uses
+# (learn.microsoft.com/azure/azure-resource-manager/management/azure-services-resource-providers).
+# Microsoft.Resources and Microsoft.Authorization are registered in every subscription.
+NAMESPACES = {
+    "machinelearningservices": "Microsoft.MachineLearningServices", "storage": "Microsoft.Storage",
+    "keyvault": "Microsoft.KeyVault", "containerregistry": "Microsoft.ContainerRegistry",
+    "operationalinsights": "Microsoft.OperationalInsights", "applicationinsights": "Microsoft.Insights",
+    "consumption": "Microsoft.Consumption", "resources": None, "authorization": None,
+}
+
+
+def test_deploy_registers_every_resource_provider_the_stack_uses_before_up():
+    from tests.fakes import run_program
+
+    run = run_program({"budgetEmails": '["ml-team@example.com"]'})
+    modules = {r.typ.split(":")[1] for r in run.mocks.resources if r.typ.startswith("azure-native:")}
+    assert modules <= set(NAMESPACES), f"add the namespace of {modules - set(NAMESPACES)} to NAMESPACES"
+    needed = {NAMESPACES[m] for m in modules} - {None}
+    workflow = load("deploy.yml")
+    (job,) = workflow["jobs"].values()
+    runs = [step.get("run", "") + step.get("with", {}).get("command", "") for step in job["steps"]]
+    register = next(i for i, run_ in enumerate(runs) if "az provider register" in run_)
+    assert register < runs.index("up")
+    assert "--wait" in runs[register]
+    for namespace in needed:
+        assert namespace in runs[register], namespace
+        assert namespace in (ROOT / "README.md").read_text(), f"README's first-deployment checklist lacks {namespace}"
+
+
+def test_the_deploy_workflow_outlasts_the_worst_case_of_the_waits_it_contains():
+    import inspect
+
+    from jobs.azure.backend import AzureBackend, _wait_limit_s
+    from jobs.training import TrainingSettings
+
+    job = next(iter(load("deploy.yml")["jobs"].values()))
+    steps_ = job["steps"]
+    jobs_step = next(s for s in steps_ if "python -m jobs all" in s.get("run", ""))
+    assert "--timeout-minutes" not in jobs_step["run"], "then compute the wait from that value"
+    deploy_wait_s = inspect.signature(AzureBackend.__init__).parameters["deploy_timeout_s"].default
+    # train --wait, then deploy: create the deployment, move traffic, delete the old one.
+    worst_s = _wait_limit_s(TrainingSettings()) + 3 * deploy_wait_s
+    assert jobs_step["timeout-minutes"] * 60 > worst_s
+    up = next(s for s in steps_ if s.get("with", {}).get("command") == "up")
+    assert up["timeout-minutes"] >= 30
+    register = next(s for s in steps_ if "az provider register" in s.get("run", ""))
+    setup = next(s for s in steps_ if s.get("run") == "make setup")
+    assert all("timeout-minutes" in s for s in (jobs_step, up, register, setup))
+    limited = sum(s.get("timeout-minutes", 0) for s in steps_)
+    assert limited < job["timeout-minutes"] <= 360  # GitHub's cap for a hosted runner

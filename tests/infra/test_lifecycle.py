@@ -50,7 +50,7 @@ EXPECTED = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def up(key: str) -> tuple[object, object | Exception]:
     before_config, after_config = CHANGES[key]
     before = run_program(before_config)
