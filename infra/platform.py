@@ -260,8 +260,8 @@ class MlPlatform(pulumi.ComponentResource):
             # workspace registry with its managed identity, and Azure ML grants a system-assigned
             # cluster identity AcrPull on that registry itself (Azure ML docs,
             # how-to-identity-based-service-authentication, "Azure Container Registry without admin
-            # user"). It is also what makes `disable_local_auth` workable: the nodes authenticate
-            # with this identity and Entra ID only.
+            # user"). It is also what `disable_local_auth` needs: with it, "only MSI and AAD"
+            # authenticate (azure-native Compute docs, from the REST spec), so the cluster must have one.
             identity=ml.ManagedServiceIdentityArgs(type=ml.ManagedServiceIdentityType.SYSTEM_ASSIGNED),
             properties=ml.AmlComputeArgs(
                 compute_type="AmlCompute",
