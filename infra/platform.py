@@ -70,10 +70,11 @@ class FixedAtCreation(pulumi.RunError):
     """A setting changed that Azure cannot change in place without an outage; the message says what to do."""
 
 
-def _refuse(key: str, recorded: object, wanted: object, why: str, instead: str) -> FixedAtCreation:
+def _refuse(key: str, recorded: object, wanted: object, why: str, instead: str = "") -> FixedAtCreation:
+    """The refusal of a config change from `recorded` (what the stack has) to `wanted`."""
     return FixedAtCreation(
-        f"config '{key}' is {wanted!r}, but this stack was created with {recorded!r} and {why}. "
-        f"{instead} Or set it back with `pulumi config set {key} {recorded}`."
+        f"config '{key}' is {wanted!r}, but the stack has {recorded!r}, and {why}. "
+        f"{instead + ' ' if instead else ''}To keep {recorded!r}: `pulumi config set {key} {recorded}`."
     )
 
 
@@ -172,8 +173,7 @@ class MlPlatform(pulumi.ComponentResource):
         purge_protection = self.key_vault.properties.apply(lambda p: self._fixed(
             "keyVaultPurgeProtection", "true" if _field(p, "enable_purge_protection", "enablePurgeProtection")
             else "false", "true" if s.key_vault_purge_protection else "false",
-            "Azure cannot switch purge protection off once it is on (Key Vault soft-delete overview)",
-            "Keep it on."))
+            "Azure cannot switch purge protection off once it is on (Key Vault soft-delete overview)"))
 
         self.log_analytics = operationalinsights.Workspace(
             f"{name}-logs",
@@ -364,7 +364,7 @@ class MlPlatform(pulumi.ComponentResource):
         self.register_outputs({**self.outputs.as_dict(), "checks": purge_protection})
 
     @staticmethod
-    def _fixed(key: str, recorded: object, wanted: object, why: str, instead: str) -> object:
+    def _fixed(key: str, recorded: object, wanted: object, why: str, instead: str = "") -> object:
         """`recorded` when it equals `wanted`; otherwise refuse the change (FixedAtCreation)."""
         if recorded != wanted:
             raise _refuse(key, recorded, wanted, why, instead)

@@ -118,7 +118,7 @@ def test_the_endpoint_refusal_says_how_to_change_it_without_cutting_traffic():
     message = str(error)
     assert "az ml online-endpoint update --name hf-" in message
     assert "--set auth_mode=aad_token" in message and "pulumi refresh" in message
-    assert "created with 'key'" in message
+    assert "the stack has 'key'" in message
 
 
 def test_after_the_endpoint_was_changed_outside_and_refreshed_the_config_change_goes_through():
