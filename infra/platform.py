@@ -37,9 +37,9 @@ from pulumi_azure_native import (
 from infra.naming import SUFFIX_LENGTH, resource_names
 from infra.settings import AUTH_MODES, PlatformSettings
 
-# A deleted vault's secrets stay recoverable this long. Azure refuses to change it once set (Key
-# Vault soft-delete overview: "can't be changed" after creation), so it is one constant, whatever
-# purge protection says; 90 is Azure's default. The stack never re-uses a vault name, so a
+# A deleted vault's secrets stay recoverable this long. The interval "can only be configured during
+# key vault creation and can't be changed afterwards" (Key Vault soft-delete overview), so it is one
+# constant, whatever purge protection says; 90 is Azure's default. The stack never re-uses a vault name, so a
 # soft-deleted vault never blocks a re-created stack.
 KEY_VAULT_RETENTION_DAYS = 90
 

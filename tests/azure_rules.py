@@ -54,7 +54,7 @@ AUTOMATIC_ROLES: dict[str, list[tuple[str, str]]] = {
 # ARM: a resource's location cannot change (learn.microsoft.com/azure/azure-resource-manager/management/move-region).
 ALWAYS_IMMUTABLE = ("location",)
 IMMUTABLE: dict[str, tuple[str, ...]] = {
-    # Key Vault soft-delete overview: the retention period "can't be changed" once set; soft delete cannot be undone.
+    # Key Vault soft-delete overview: retention "can't be changed afterwards"; soft delete "can't be disabled".
     VAULT: ("properties.softDeleteRetentionInDays", "properties.enableSoftDelete", "properties.tenantId"),
     # Workspace REST spec (azure-native Workspace docs): keyVault and storageAccount "cannot be changed once the
     # workspace has been created"; registry and App Insights change only through `az ml workspace update
