@@ -337,7 +337,7 @@ class MlPlatform(pulumi.ComponentResource):
                               endpoint_update.format(endpoint=endpoint, rg=group, ws=workspace,
                                                      field="public_network_access",
                                                      value=s.public_network_access.lower()))
-            return str(reverse.get(auth_mode, auth_mode))
+            return str(auth_mode)  # Azure's spelling (Key, AADToken), as the stack always exported it
 
         endpoint_auth_mode = pulumi.Output.all(self.endpoint.properties, self.endpoint.name, rg, ws).apply(
             endpoint_settings)

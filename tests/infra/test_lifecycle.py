@@ -126,7 +126,7 @@ def test_after_the_endpoint_was_changed_outside_and_refreshed_the_config_change_
     endpoint = before.mocks.by_name()["heartfailure-endpoint"]
     endpoint.outputs["properties"]["authMode"] = "AADToken"  # `az ml online-endpoint update`, then `pulumi refresh`
     after = run_program({"endpointAuthMode": "aad_token"}, prior=before)
-    assert after.exports["endpoint_auth_mode"] == "aad_token"
+    assert after.exports["endpoint_auth_mode"] == "AADToken"
     assert rules.violations(before, after) == []
 
 

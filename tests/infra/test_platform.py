@@ -185,6 +185,8 @@ def test_outputs_give_the_jobs_what_they_need_and_no_secret(dev):
     assert out["scoring_uri"].startswith(f"https://{out['endpoint_name']}.")
     assert out["studio_url"].startswith("https://ml.azure.com/?wsid=/subscriptions/")
     assert out["compute_max_nodes"] == 3
+    assert out["endpoint_auth_mode"] == "Key"
+    assert out["location"] == "westeurope"
     assert not any("key" in name.lower() and "auth" not in name.lower() for name in out)
 
 
