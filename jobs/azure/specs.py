@@ -7,7 +7,6 @@ Each builder takes plain values; none connects to anything.
 from __future__ import annotations
 
 import math
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +24,10 @@ from azure.ai.ml.entities import (
 )
 
 from jobs.backend import DeployOptions
-from jobs.dataset import ASSET_NAME, DATA_DIR, content_version
+from jobs.dataset import ASSET_NAME, DATA_DIR, DEFAULT_CSV, columns, content_version
 from jobs.lineage import MODEL_NAME
 from jobs.training import TrainingSettings
+from jobs.user_files import normalized_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 SCORING_DIR = ROOT / "scoring"
@@ -40,19 +40,29 @@ MLFLOW_OUTPUT = "outputs/mlflow-model"
 
 
 def data_folder(csv: Path, drop: tuple[str, ...], staging: Path) -> Path:
-    """The folder uploaded as the MLTable asset: data/ itself, or a copy whose MLTable drops columns."""
-    if not drop and csv.parent == DATA_DIR:
+    """The folder uploaded as the MLTable asset: data/ itself, or a staged copy with its own MLTable.
+
+    The copy is the CSV normalized by jobs/user_files.py (no byte-order mark, LF line endings,
+    empty header cells named `Unnamed: N`), so Azure reads the columns the local check saw. MLTable
+    has an `utf8bom` encoding (MLTableFileEncoding: ascii, iso88591, latin1, utf16, utf8, utf8bom,
+    windows1252; learn.microsoft.com/python/api/mltable/mltable.mltablefileencoding), but no public
+    source says how its reader treats CRLF or an empty header, so the copy leaves nothing to it.
+    """
+    if not drop and csv.resolve() == DEFAULT_CSV.resolve():
         return DATA_DIR
     folder = staging / f"mltable-{content_version(csv, drop)}"
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(csv, folder / csv.name)
+    (folder / csv.name).write_text(normalized_csv(csv, f"data file {csv}"), encoding="utf-8")
     table: dict[str, Any] = {
         "paths": [{"file": f"./{csv.name}"}],
         "transformations": [{"read_delimited": {"delimiter": ",", "encoding": "utf8",
                                                 "header": "all_files_same_headers"}}],
     }
-    if drop:
-        table["transformations"].append({"drop_columns": list(drop)})
+    # A request field the data does not have may be "dropped" (training without it on purpose);
+    # only columns that exist go into drop_columns.
+    present = [column for column in drop if column in columns(csv)]
+    if present:
+        table["transformations"].append({"drop_columns": present})
     (folder / "MLTable").write_text(yaml.safe_dump(table, sort_keys=False))
     return folder
 
