@@ -160,7 +160,7 @@ class AzureBackend:
             raise JobsError(f"AutoML job {job_name} names no best child run; it may have found no model")
         metrics = self._call("reading the best run's metrics", lambda: self.session.run_details(best_child)).metrics
         auc = check_quality_gate(metrics, min_auc)
-        for existing in self._call("listing model versions", lambda: list(self.ml.models.list(name=MODEL_NAME))):
+        for existing in self._call("listing model versions", self._model_versions):
             if (existing.tags or {}).get("training_run") == job_name:
                 self.say(f"already registered: {MODEL_NAME} version {existing.version} (job {job_name})")
                 return str(existing.version)
@@ -175,6 +175,18 @@ class AzureBackend:
         self.say(f"registered: {MODEL_NAME} version {created.version} (job {job_name}, best child {best_child}, "
                  f"AUC_weighted {auc:.4f})")
         return str(created.version)
+
+    def _model_versions(self) -> list[Any]:
+        """Every version of the model; none before the first registration.
+
+        Listing the versions of a name that has none yet may fail with 404 rather than come back
+        empty (the REST spec, ModelVersions_List, documents only 200 and a default error), and the
+        SDK's pager raises only when iterated: both read as "no versions".
+        """
+        try:
+            return list(self.ml.models.list(name=MODEL_NAME))
+        except ResourceNotFoundError:
+            return []
 
     # -- deployment ----------------------------------------------------------------------
 
@@ -217,7 +229,11 @@ class AzureBackend:
             raise Interrupted(still_there) from None
         if answer is not None:
             self._fail_deployment(endpoint_name, slot, answer)
-        endpoint.traffic = {slot: 100}
+        # Every other deployment named at 0%, as azureml-examples' safe-rollout sets
+        # {"blue": 0, "green": 100}. azure-ai-ml strips zero shares before the PUT
+        # (_strip_zeroes_from_traffic in operations/_online_endpoint_operations.py), so the
+        # wire carries {slot: 100} either way; naming them keeps the intent explicit.
+        endpoint.traffic = {**{name: 0 for name in traffic if name != slot}, slot: 100}
         self._call("moving traffic", lambda: wait_for(self.ml.online_endpoints.begin_create_or_update(endpoint),
                                                       "the traffic update", self.deploy_timeout_s,
                                                       "The endpoint's traffic update is still running in Azure."))
@@ -235,8 +251,8 @@ class AzureBackend:
             request = Path(folder) / "request.json"
             request.write_text(json.dumps(SAMPLE_REQUEST))
             try:
-                raw = self._call("smoke-testing the deployment", lambda: self.ml.online_endpoints.invoke(
-                    endpoint_name=endpoint_name, deployment_name=slot, request_file=str(request)))
+                raw = self._call("smoke-testing the deployment", lambda: self._invoke(
+                    endpoint_name, str(request), deployment_name=slot))
                 answer = json.loads(raw) if isinstance(raw, str) else raw
                 check_answer(answer, records=1)
             except Exception as error:  # any failure here means: do not move traffic
@@ -262,8 +278,7 @@ class AzureBackend:
             # The SDK fetches the endpoint key (or a token) itself for this call; it is never
             # printed, logged or written here.
             try:
-                raw = self._call("invoking the endpoint", lambda: self.ml.online_endpoints.invoke(
-                    endpoint_name=endpoint_name, request_file=str(request)))
+                raw = self._call("invoking the endpoint", lambda: self._invoke(endpoint_name, str(request)))
             except HttpResponseError as error:
                 if error.status_code and 400 <= error.status_code < 500:
                     raise JobsError(f"the endpoint refused the request with {error.status_code}: "
@@ -275,6 +290,31 @@ class AzureBackend:
             return json.loads(raw)
         except ValueError:
             raise JobsError(f"the endpoint answered with something that is not JSON: {raw[:300]!r}") from None
+
+    def _invoke(self, endpoint_name: str, request_file: str, deployment_name: str | None = None) -> Any:
+        """online_endpoints.invoke without its class-level header leak.
+
+        azure-ai-ml's invoke (operations/_online_endpoint_operations.py, 1.35.2) writes the key
+        and the `azureml-model-deployment` header into EndpointInvokeFields.DEFAULT_HEADER, a
+        dict shared by every later call in the process: after a smoke test against one
+        deployment, a plain invoke would still be pinned to it (and the key stays in a class
+        attribute). The dict is cleaned before and after each call.
+        """
+        try:
+            from azure.ai.ml.constants._endpoint import EndpointInvokeFields
+        except ImportError:  # a later SDK without that module: nothing to clean
+            return self.ml.online_endpoints.invoke(endpoint_name=endpoint_name, request_file=request_file,
+                                                   deployment_name=deployment_name)
+        shared = EndpointInvokeFields.DEFAULT_HEADER
+        per_call = (EndpointInvokeFields.AUTHORIZATION, EndpointInvokeFields.MODEL_DEPLOYMENT)
+        for key in per_call:
+            shared.pop(key, None)
+        try:
+            return self.ml.online_endpoints.invoke(endpoint_name=endpoint_name, request_file=request_file,
+                                                   deployment_name=deployment_name)
+        finally:
+            for key in per_call:
+                shared.pop(key, None)
 
     # -- small local state: the last job submitted per stack (names only, no secrets) -------
 

@@ -63,7 +63,7 @@ def test_the_data_asset_is_registered_once_for_the_same_content(backend, session
 def test_dropping_a_column_is_a_new_data_version(backend, session, tmp_path):
     backend.train(TrainingSettings(drop_columns=("time",)), DEFAULT_CSV, wait=False)
     backend.train(TrainingSettings(), DEFAULT_CSV, wait=False)
-    versions = [call["asset"].version for call in session.ml.ops("data.create_or_update")]
+    versions = [call["data"].version for call in session.ml.ops("data.create_or_update")]
     assert len(set(versions)) == 2
 
 
