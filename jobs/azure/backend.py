@@ -15,7 +15,7 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from jobs import dataset
 from jobs.azure import specs
 from jobs.azure.retry import retry, wait_for
-from jobs.azure.session import AzureSession
+from jobs.azure.session import AzureSession, authentication_error
 from jobs.azure.stack_outputs import StackOutputs
 from jobs.backend import DeployOptions
 from jobs.errors import Interrupted, JobsError, read_json
@@ -65,7 +65,14 @@ class AzureBackend:
         return cls(connect(outputs), outputs, args.stack)
 
     def _call(self, what: str, call: Callable[[], Any]) -> Any:
-        return retry(call, what, sleep=self.sleep, say=self.say)
+        """Call Azure with retries; a credential or permission failure becomes a message, not a traceback."""
+        try:
+            return retry(call, what, sleep=self.sleep, say=self.say)
+        except Exception as error:
+            message = authentication_error(error, what)
+            if message is None:
+                raise
+            raise message from None
 
     # -- data and training ---------------------------------------------------------------
 
