@@ -44,9 +44,38 @@ def content_version(path: Path, drop: tuple[str, ...] = ()) -> str:
     return digest.hexdigest()[:12]
 
 
+def rows(path: Path) -> list[list[str]]:
+    """Every row of a CSV as strings, header first, as both targets read it (BOM dropped, empty header
+    cells `Unnamed: N`)."""
+    return read_csv_rows(require(path), f"data file {path}")
+
+
 def columns(path: Path) -> list[str]:
-    """The header of a CSV, as both targets name its columns (BOM dropped, empty cells `Unnamed: N`)."""
-    return read_csv_rows(require(path), f"data file {path}")[0]
+    """The header of a CSV, as both targets name its columns."""
+    return rows(path)[0]
+
+
+def label_problems(labels: list[str], target: str, folds: int) -> list[str]:
+    """What keeps this label column from training a binary classifier with `folds`-fold cross-validation.
+
+    Every value must be 0 or 1 (the endpoint answers true/false), and each class needs at least
+    one row per fold: stratified cross-validation puts one of each in every fold, and fewer ends in
+    a learner's error minutes into the run (or, on Azure, after the cluster has started).
+    """
+    counts = {"0": 0, "1": 0}
+    bad = []
+    for number, value in enumerate(labels, start=2):
+        key = {"0": "0", "1": "1", "0.0": "0", "1.0": "1"}.get(value.strip())
+        if key is None:
+            bad.append(f"{value.strip() or 'empty'} (row {number})")
+        else:
+            counts[key] += 1
+    if bad:
+        return [f"the label {target} must be 0 or 1; found {', '.join(bad[:5])}" + (" ..." if len(bad) > 5 else "")]
+    if min(counts.values()) < folds:
+        return [f"the label {target} has {counts['1']} row(s) of 1 and {counts['0']} of 0; {folds}-fold "
+                f"cross-validation needs at least {folds} of each: add rows, or lower --cv-folds (2 at least)"]
+    return []
 
 
 def column_problems(found: list[str], target: str, drop: tuple[str, ...] = ()) -> list[str]:

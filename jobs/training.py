@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
-from jobs.dataset import column_problems
+from jobs.dataset import column_problems, label_problems, rows
 from jobs.errors import JobsError
 from scoring.schema import FEATURE_NAMES
 
@@ -55,7 +56,24 @@ class TrainingSettings:
         return {f"setting.{key}": ",".join(value) if isinstance(value, tuple) else str(value)
                 for key, value in asdict(self).items() if key != "extra" and value not in (None, ())}
 
-    def validate(self, columns: list[str] | None = None, max_nodes: int | None = None) -> TrainingSettings:
+    def check_data(self, data: Path, max_nodes: int | None = None) -> TrainingSettings:
+        """validate() against a training CSV: its header and its label column, read as both targets read it.
+
+        Both targets and --dry-run call this before any compute is spent. Raises JobsError listing
+        every problem.
+        """
+        found = rows(data)
+        header = found[0]
+        labels = None
+        if self.target in header:
+            at = header.index(self.target)
+            labels = [row[at] if at < len(row) else "" for row in found[1:]]
+        return self.validate(columns=header, max_nodes=max_nodes, labels=labels)
+
+    def validate(self, columns: list[str] | None = None, max_nodes: int | None = None,
+                 labels: list[str] | None = None) -> TrainingSettings:
+        """Check the settings (and, when given, the data's columns and label values); raise JobsError
+        listing every problem, each with the flag or column and what is allowed."""
         problems = []
         if self.primary_metric not in PRIMARY_METRICS:
             problems.append(f"--metric {self.primary_metric!r} is not one of {', '.join(PRIMARY_METRICS)}")
@@ -94,6 +112,8 @@ class TrainingSettings:
                 problems.append(f"--drop {', '.join(missing)}: no such column; columns are {', '.join(columns)}")
             if self.target in columns:
                 problems.extend(column_problems(columns, self.target, self.drop_columns))
+        if labels is not None and 2 <= self.n_cross_validations <= 20:
+            problems.extend(label_problems(labels, self.target, self.n_cross_validations))
         if problems:
             raise JobsError("invalid training settings:\n  - " + "\n  - ".join(problems))
         return self

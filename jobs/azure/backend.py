@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -26,6 +27,27 @@ from jobs.training import TrainingSettings
 ROOT = Path(__file__).resolve().parents[2]
 TERMINAL = {"Completed", "Failed", "Canceled", "NotResponding"}
 SLOTS = ("blue", "green")
+
+
+_ERROR_LINE = re.compile(r"\b([A-Z]\w*(?:Error|Exception)\b:?.*)")
+
+
+def log_error(log: str) -> str | None:
+    """The last error a log names (`ModuleNotFoundError: No module named 'x'`, ...); None if it names none.
+
+    A scoring container's log ends with the server's shutdown lines after the traceback, so the
+    last line that names an exception is the one that says why the model did not load.
+    """
+    for line in reversed(log.splitlines()):
+        match = _ERROR_LINE.search(line)
+        if match:
+            return match.group(1).strip()[:300]
+    return None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(getattr(error, "message", None) or error).strip()
+    return (text.splitlines() or [type(error).__name__])[0][:300]
 
 
 def _wait_limit_s(settings: TrainingSettings) -> float:
@@ -91,7 +113,7 @@ class AzureBackend:
         return f"azureml:{dataset.ASSET_NAME}:{version}"
 
     def train(self, settings: TrainingSettings, data: Path, wait: bool) -> str:
-        settings.validate(columns=dataset.columns(data), max_nodes=self.outputs.compute_max_nodes)
+        settings.check_data(data, max_nodes=self.outputs.compute_max_nodes)
         compute = self.outputs.need("compute_name", "training", self.stack)
         data_ref = self.ensure_data(data, settings.drop_columns)
         tags = training_tags(data_ref.rsplit(":", 1)[1], settings.as_tags())
@@ -109,7 +131,7 @@ class AzureBackend:
     def pipeline(self, settings: TrainingSettings, data: Path, min_auc: float, deploy: DeployOptions | None,
                  wait: bool) -> str:
         """Train and register (and optionally deploy) as one pipeline job."""
-        settings.validate(columns=dataset.columns(data), max_nodes=self.outputs.compute_max_nodes)
+        settings.check_data(data, max_nodes=self.outputs.compute_max_nodes)
         compute = self.outputs.need("compute_name", "the pipeline", self.stack)
         endpoint = self.outputs.need("endpoint_name", "the pipeline's deploy step", self.stack) if deploy else None
         data_ref = self.ensure_data(data, settings.drop_columns)
@@ -231,11 +253,18 @@ class AzureBackend:
             poller = self._call("creating the deployment",
                                 lambda: self.ml.online_deployments.begin_create_or_update(spec))
             wait_for(poller, f"deployment {slot}", self.deploy_timeout_s, still_there)
+        except KeyboardInterrupt:
+            raise Interrupted(still_there) from None
+        except HttpResponseError as error:
+            # A model that does not load makes the container crash, and the deployment's
+            # provisioning fails ("User container has crashed or terminated"): say why from its log.
+            self._fail_deployment(endpoint_name, slot, f"creating it failed: {_first_line(error)}", created=False)
+        try:
             answer = self._smoke_test(endpoint_name, slot)
         except KeyboardInterrupt:
             raise Interrupted(still_there) from None
         if answer is not None:
-            self._fail_deployment(endpoint_name, slot, answer)
+            self._fail_deployment(endpoint_name, slot, f"it failed its smoke test ({answer})")
         # Every other deployment named at 0%, as azureml-examples' safe-rollout sets
         # {"blue": 0, "green": 100}. azure-ai-ml strips zero shares before the PUT
         # (_strip_zeroes_from_traffic in operations/_online_endpoint_operations.py), so the
@@ -266,14 +295,18 @@ class AzureBackend:
                 return f"{type(error).__name__}: {str(error)[:300]}"
         return None
 
-    def _fail_deployment(self, endpoint_name: str, slot: str, reason: str) -> None:
+    def _fail_deployment(self, endpoint_name: str, slot: str, reason: str, created: bool = True) -> None:
+        """Stop with the deployment's log tail and, last, the error it names (the model-load error, usually)."""
         try:
-            logs = self.ml.online_deployments.get_logs(name=slot, endpoint_name=endpoint_name, lines=40)
+            logs = str(self.ml.online_deployments.get_logs(name=slot, endpoint_name=endpoint_name, lines=40))
         except Exception as error:
             logs = f"(could not read the logs: {type(error).__name__})"
-        raise JobsError(f"deployment {slot} failed its smoke test ({reason}); traffic was not moved. Last log lines:\n"
-                        f"{logs}\nIt still exists with 0% traffic: inspect it, then delete it with "
-                        f"`az ml online-deployment delete --endpoint-name {endpoint_name} --name {slot} --yes`.")
+        cause = log_error(logs)
+        state = ("It still exists with 0% traffic: inspect it, then delete it" if created else
+                 "Delete what is left of it")
+        raise JobsError(f"deployment {slot}: {reason}; traffic was not moved. Last log lines:\n{logs}\n"
+                        f"{state} with `az ml online-deployment delete --endpoint-name {endpoint_name} --name {slot} "
+                        f"--yes`." + (f"\nWhy, from its log: {cause}" if cause else ""))
 
     # -- invocation ----------------------------------------------------------------------
 

@@ -125,9 +125,13 @@ def model_from_run(run_name: str, tags: dict[str, str], description: str) -> Mod
 
 
 # What score.py itself needs on top of the model's own environment: the server it runs in, the
-# swagger decorators, and MLflow to load the model (either distribution will do).
+# swagger decorators, and MLflow to load the model. A package counts as named when the model
+# names it or one that brings it: azureml-mlflow requires mlflow-skinny with an upper bound
+# (azureml-mlflow 1.62.0.post6 on PyPI: `mlflow-skinny<=3.15.0`), so adding our own MLflow next to
+# it could ask for a version it forbids and fail the image build.
 SCORING_NEEDS = {"azureml-inference-server-http": ("azureml-inference-server-http",),
-                 "inference-schema": ("inference-schema",), "mlflow-skinny": ("mlflow", "mlflow-skinny")}
+                 "inference-schema": ("inference-schema",),
+                 "mlflow-skinny": ("mlflow", "mlflow-skinny", "azureml-mlflow")}
 
 
 def scoring_conda(model_conda: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -135,8 +139,10 @@ def scoring_conda(model_conda: dict[str, Any] | None = None) -> dict[str, Any]:
 
     The model's environment wins: a model unpickles only with the library versions it was trained
     with, and Azure AutoML trains on its own Python and pins (numpy below 2, for one). Only the
-    packages score.py needs and the model does not name are added, at scoring/conda.yaml's pins.
-    Without a model environment (a dry run), it is scoring/conda.yaml as it is.
+    packages score.py needs and the model does not name (SCORING_NEEDS) are added. MLflow, when
+    added, is capped at scoring/conda.yaml's pin rather than pinned to it, so that whatever the
+    model's packages require of MLflow (azureml-mlflow's cap, for one) still resolves and no MLflow
+    above it is ever forced in. Without a model environment (a dry run), it is scoring/conda.yaml as it is.
     """
     ours = yaml.safe_load((SCORING_DIR / "conda.yaml").read_text())
     if not model_conda:
@@ -144,8 +150,13 @@ def scoring_conda(model_conda: dict[str, Any] | None = None) -> dict[str, Any]:
     model_deps = [d for d in model_conda.get("dependencies", []) if not isinstance(d, dict)]
     model_pip = next((d["pip"] for d in model_conda.get("dependencies", []) if isinstance(d, dict) and "pip" in d), [])
     our_pins = {_package(req): req for req in next(d["pip"] for d in ours["dependencies"] if isinstance(d, dict))}
-    named = {_package(req) for req in model_pip}
-    added = [our_pins[package] for package, aliases in SCORING_NEEDS.items() if not named & set(aliases)]
+    named = {_package(req) for req in model_pip} | {_package(str(d)) for d in model_deps}
+    added = []
+    for package, aliases in SCORING_NEEDS.items():
+        if named & set(aliases):
+            continue
+        pin = our_pins[package]
+        added.append(pin.replace("==", "<=") if package == "mlflow-skinny" else pin)
     if not any(str(d).startswith("python") for d in model_deps):
         model_deps.insert(0, next(d for d in ours["dependencies"] if str(d).startswith("python")))
     if "pip" not in model_deps:
@@ -156,7 +167,7 @@ def scoring_conda(model_conda: dict[str, Any] | None = None) -> dict[str, Any]:
 
 def _package(requirement: str) -> str:
     name = requirement.split(";")[0]
-    for sep in ("==", ">=", "<=", "~=", "!=", ">", "<", "[", " "):
+    for sep in ("==", ">=", "<=", "~=", "!=", ">", "<", "[", " ", "="):
         name = name.split(sep)[0]
     return name.strip().lower().replace("_", "-")
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import pandas as pd
 
-from jobs.dataset import columns, content_version, require
+from jobs.dataset import content_version, require
 from jobs.errors import JobsError
 from jobs.local.report import write_report
 from jobs.training import DEFAULT_LOCAL_BUDGET_S, TrainingSettings
@@ -244,7 +244,7 @@ def train(settings: TrainingSettings, data: Path, runs_dir: Path, budget_s: floa
           progress: Any = print) -> TrainResult:
     frame = read_data(data)
     # The header as jobs/dataset.py reads it for both targets: one column check, one set of names.
-    settings.validate(columns=columns(data))
+    settings.check_data(data)
     learners = learners_for(settings)
     X, y = features(frame, settings)
     run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]

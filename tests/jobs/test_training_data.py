@@ -218,3 +218,32 @@ def test_an_outputs_file_from_windows_powershell_says_what_it_is(tmp_path, capsy
     assert main(["train", "--target", "azure", "--outputs", str(path)]) == 2
     err = capsys.readouterr().err
     assert f"--outputs {path} is not UTF-8 text" in err and "pulumi stack output --json" in err
+
+
+# --- when training fails for another reason: the last lines say why ----------------------------
+
+
+def test_an_unforeseen_training_failure_ends_in_its_reason_not_a_traceback(tmp_path, capsys, monkeypatch):
+    def search(*args, **kwargs):
+        raise ValueError("Input X contains infinity or a value too large for dtype('float64').\nmore detail")
+
+    monkeypatch.setattr("jobs.local.automl.search", search)
+    assert main(["train", "--local-budget-seconds", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    last = err.strip().splitlines()
+    assert last[-1] == "why: ValueError: Input X contains infinity or a value too large for dtype('float64')."
+    log = Path(last[-2].split("the full traceback is in ")[1].rstrip("."))
+    assert "Traceback" in log.read_text() and "infinity" in log.read_text()
+    log.unlink()
+    assert not any((tmp_path / "runs").glob("*/run.json"))
+
+
+def test_one_class_or_too_few_rows_per_fold_is_refused_before_training(tmp_path, capsys):
+    rows = SHIPPED.splitlines()
+    data = tmp_path / "first-rows.csv"  # the file's first rows: every patient died
+    data.write_text("\n".join(rows[:7]) + "\n")
+    assert main(["train", "--data", str(data)]) == 2
+    err = capsys.readouterr().err
+    assert "the label DEATH_EVENT has 6 row(s) of 1 and 0 of 0; 5-fold cross-validation needs at least 5 of each" in err
+    assert "Traceback" not in err
