@@ -24,7 +24,7 @@ from azure.ai.ml.entities import (
 )
 
 from jobs.backend import DeployOptions
-from jobs.dataset import ASSET_NAME, DATA_DIR, DEFAULT_CSV, columns, content_version
+from jobs.dataset import ASSET_NAME, DATA_DIR, DEFAULT_CSV, columns, content_version, rows
 from jobs.lineage import MODEL_NAME
 from jobs.training import TrainingSettings
 from jobs.user_files import normalized_csv
@@ -48,11 +48,13 @@ def data_folder(csv: Path, drop: tuple[str, ...], staging: Path) -> Path:
     windows1252; learn.microsoft.com/python/api/mltable/mltable.mltablefileencoding), but no public
     source says how its reader treats CRLF or an empty header, so the copy leaves nothing to it.
     """
-    if not drop and csv.resolve() == DEFAULT_CSV.resolve():
+    normalized = normalized_csv(csv, f"data file {csv}").encode("utf-8")
+    # data/ as it is only while its CSV is still in normal form (re-saved from Excel, it is not).
+    if not drop and csv.resolve() == DEFAULT_CSV.resolve() and csv.read_bytes() == normalized:
         return DATA_DIR
     folder = staging / f"mltable-{content_version(csv, drop)}"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / csv.name).write_text(normalized_csv(csv, f"data file {csv}"), encoding="utf-8")
+    (folder / csv.name).write_bytes(normalized)
     table: dict[str, Any] = {
         "paths": [{"file": f"./{csv.name}"}],
         "transformations": [{"read_delimited": {"delimiter": ",", "encoding": "utf8",
@@ -70,13 +72,16 @@ def data_folder(csv: Path, drop: tuple[str, ...], staging: Path) -> Path:
 def data_asset(csv: Path, drop: tuple[str, ...], folder: Path) -> Data:
     version = content_version(csv, drop)
     dropped = f" without {', '.join(drop)}" if drop else ""
+    records = len(rows(csv)) - 1
     return Data(
         name=ASSET_NAME,
         version=version,
         type=AssetTypes.MLTABLE,
         path=str(folder),
-        description=f"UCI heart failure clinical records (299 patients){dropped}; version = content hash.",
-        tags={"source": "UCI ML Repository dataset 519, CC BY 4.0", "dropped_columns": ",".join(drop) or "none"},
+        description=f"Heart failure clinical records from {csv.name} ({records} patients){dropped}; "
+                    "version = content hash.",
+        tags={"source": "UCI ML Repository dataset 519, CC BY 4.0" if csv.resolve() == DEFAULT_CSV.resolve()
+              else f"file {csv.name}", "dropped_columns": ",".join(drop) or "none"},
     )
 
 

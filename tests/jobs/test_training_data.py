@@ -149,6 +149,21 @@ def test_excel_csv_utf8_reads_the_same_on_both_targets(tmp_path, outputs_file, c
     assert staged.decode().splitlines()[1:] == [line for line in SHIPPED.splitlines()[1:] if line]
 
 
+def test_the_shipped_csv_re_saved_by_excel_is_uploaded_normalized(tmp_path, monkeypatch):
+    from jobs.azure import specs
+
+    shipped = tmp_path / "data" / DEFAULT_CSV.name
+    shipped.parent.mkdir()
+    shipped.write_bytes(b"\xef\xbb\xbf" + SHIPPED.replace("\n", "\r\n").encode())
+    # The shipped file as it is in git goes up as it is, with data/MLTable.
+    assert specs.data_folder(DEFAULT_CSV, (), tmp_path / "staging") == DEFAULT_CSV.parent
+    monkeypatch.setattr(specs, "DEFAULT_CSV", shipped)
+    monkeypatch.setattr(specs, "DATA_DIR", shipped.parent)
+    folder = specs.data_folder(shipped, (), tmp_path / "staging")
+    assert folder != shipped.parent
+    assert (folder / shipped.name).read_bytes() == SHIPPED.encode()
+
+
 def test_a_csv_that_is_not_utf8_is_named(tmp_path, capsys):
     data = variant(tmp_path, lambda i, row: row, encoding="utf-16")
     assert main(["train", "--data", str(data)]) == 2
