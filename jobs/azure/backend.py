@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from jobs.azure.retry import retry, wait_for
 from jobs.azure.session import AzureSession, authentication_error
 from jobs.azure.stack_outputs import StackOutputs
 from jobs.backend import DeployOptions
-from jobs.errors import Interrupted, JobsError, read_json
+from jobs.errors import Interrupted, JobsError, log_error, read_json
 from jobs.invocation import SAMPLE_REQUEST, check_answer
 from jobs.lineage import AZURE_LINEAGE_METRICS, MODEL_NAME, check_quality_gate, lineage_tags, training_tags
 from jobs.training import TrainingSettings
@@ -27,22 +26,6 @@ from jobs.training import TrainingSettings
 ROOT = Path(__file__).resolve().parents[2]
 TERMINAL = {"Completed", "Failed", "Canceled", "NotResponding"}
 SLOTS = ("blue", "green")
-
-
-_ERROR_LINE = re.compile(r"\b([A-Z]\w*(?:Error|Exception)\b:?.*)")
-
-
-def log_error(log: str) -> str | None:
-    """The last error a log names (`ModuleNotFoundError: No module named 'x'`, ...); None if it names none.
-
-    A scoring container's log ends with the server's shutdown lines after the traceback, so the
-    last line that names an exception is the one that says why the model did not load.
-    """
-    for line in reversed(log.splitlines()):
-        match = _ERROR_LINE.search(line)
-        if match:
-            return match.group(1).strip()[:300]
-    return None
 
 
 def _first_line(error: BaseException) -> str:

@@ -353,3 +353,13 @@ def test_a_label_the_folds_cannot_split_is_refused_before_submitting(backend, se
     with pytest.raises(JobsError, match=r"has 3 row\(s\) of 1 and 20 of 0; 5-fold cross-validation needs at least 5"):
         backend.train(TrainingSettings(), few, wait=False)
     assert session.ml.calls == []
+
+
+def test_a_log_that_names_no_error_adds_no_why_line(backend, session):
+    registered_model(backend, session)
+    session.ml.invoke_answer = json.dumps({"result": "not a list"})
+    session.ml.deployment_log = "2026-11-29 INFO Scoring request\n2026-11-29 INFO 200\n"
+    with pytest.raises(JobsError) as caught:
+        backend.deploy(None, DeployOptions())
+    assert "it failed its smoke test (JobsError: unexpected answer" in str(caught.value)
+    assert "Why, from its log" not in str(caught.value)
