@@ -368,6 +368,12 @@ class _Deployments(_Operations):
             from azure.core.exceptions import ResourceNotFoundError
 
             raise ResourceNotFoundError(f"endpoint {deployment.endpoint_name} not found")
+        # upload_dependencies (azure/ai/ml/_utils/_endpoint_utils.py) registers an inline
+        # Environment first, which validates it (an image or a Dockerfile is required).
+        from azure.ai.ml.entities import Environment
+
+        if isinstance(deployment.environment, Environment):
+            deployment.environment._to_rest_object()
         deployment._to_rest_object(location=LOCATION)
         self._client.deployments[deployment.name] = deployment
         return FakePoller(deployment)
