@@ -153,8 +153,9 @@ class AzureBackend:
                               f"`python -m jobs register --target azure --job {name}`, or cancel it with "
                               f"`az ml job cancel --name {name}`.") from None
         if status != "Completed":
-            raise JobsError(f"AutoML job {name} ended {status}; its logs are in the studio (`az ml job show "
-                            f"--name {name} --web`). Nothing was registered.")
+            raise JobsError(f"AutoML job {name} ended {status}. Nothing was registered. Why is in its logs: "
+                            f"`az ml job stream --name {name}` prints them, `az ml job show --name {name} --web` "
+                            "opens the studio.")
 
     # -- registration --------------------------------------------------------------------
 

@@ -262,3 +262,9 @@ def test_one_class_or_too_few_rows_per_fold_is_refused_before_training(tmp_path,
     err = capsys.readouterr().err
     assert "the label DEATH_EVENT has 6 row(s) of 1 and 0 of 0; 5-fold cross-validation needs at least 5 of each" in err
     assert "Traceback" not in err
+
+
+def test_a_config_json_downloaded_with_a_bom_is_read(tmp_path):
+    (tmp_path / "config.json").write_bytes(b"\xef\xbb\xbf" + json.dumps(
+        {"subscription_id": "s", "resource_group": "r", "workspace_name": "w"}).encode())
+    assert stack_outputs.resolve("dev", environ={}, cwd=tmp_path).workspace_name == "w"
