@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import tempfile
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from jobs.errors import JobsError
 from jobs.training import TrainingSettings
 
 
@@ -32,3 +37,27 @@ class Backend(Protocol):
     def pipeline(self, settings: TrainingSettings, data: Path, min_auc: float, deploy: DeployOptions | None,
                  wait: bool) -> str:
         """Train and register (and deploy, when asked) as one unit: one pipeline job in Azure."""
+
+
+@contextmanager
+def training_failure(target: str) -> Iterator[None]:
+    """Around a backend's train or pipeline call: a failure nobody foresaw ends in two lines that say why.
+
+    JobsError (already a message) and Ctrl-C pass through. Anything else (a learner's ValueError,
+    MemoryError, an SDK error) becomes a JobsError whose last line is the exception's own first
+    line; the full traceback goes to a file named in the message, for a bug report, not to the
+    terminal.
+    """
+    try:
+        yield
+    except (JobsError, KeyboardInterrupt):
+        raise
+    except Exception as error:
+        with tempfile.NamedTemporaryFile("w", prefix="jobs-train-failure-", suffix=".log", delete=False) as log:
+            log.write("".join(traceback.format_exception(error)))
+        text = str(error).strip()
+        why = f"{type(error).__name__}: {text.splitlines()[0][:300]}" if text else type(error).__name__
+        hint = ("not enough memory for this data and settings; fewer concurrent trials or a smaller file help"
+                if isinstance(error, MemoryError) else "the data or the settings are the usual cause")
+        raise JobsError(f"training on the {target} target failed ({hint}); the full traceback is in {log.name}.\n"
+                        f"why: {why}") from None

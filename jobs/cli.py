@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from jobs.backend import DeployOptions
+from jobs.backend import DeployOptions, training_failure
 from jobs.dataset import DEFAULT_CSV
 from jobs.errors import JobsError
 from jobs.invocation import build_request
@@ -153,11 +153,13 @@ def run(args: argparse.Namespace) -> Any:
         return None
     if command == "pipeline":
         deploy = DeployOptions(args.instance_type, args.instance_count, args.port) if args.with_deploy else None
-        backend.pipeline(training_settings(args), args.data, args.min_auc, deploy, args.wait)
+        with training_failure(args.target):
+            backend.pipeline(training_settings(args), args.data, args.min_auc, deploy, args.wait)
         return None
     if command in ("train", "all"):
         settings = training_settings(args)
-        run_name = backend.train(settings, args.data, wait=args.wait or command == "all")
+        with training_failure(args.target):
+            run_name = backend.train(settings, args.data, wait=args.wait or command == "all")
         if command == "train":
             return None
         args.run = run_name

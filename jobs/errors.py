@@ -1,6 +1,7 @@
 """The one error type the command line turns into a message and a non-zero exit."""
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,3 +25,19 @@ def read_json(path: Path) -> Any:
     except ValueError as error:
         raise JobsError(f"{path} is not valid JSON ({error}); restore it or delete it and run the command "
                         "that writes it again") from None
+
+
+_ERROR_LINE = re.compile(r"\b([A-Z]\w*(?:Error|Exception)\b:?.*)")
+
+
+def log_error(log: str) -> str | None:
+    """The last error a log names (`ModuleNotFoundError: No module named 'x'`, ...); None if it names none.
+
+    A scoring container's log ends with the server's shutdown lines after the traceback, so the
+    last line that names an exception is the one that says why the model did not load.
+    """
+    for line in reversed(log.splitlines()):
+        match = _ERROR_LINE.search(line)
+        if match:
+            return match.group(1).strip()[:300]
+    return None

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from jobs.errors import JobsError
+from jobs.user_files import read_json
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_FILE = ROOT / "scoring" / "sample-request.json"
@@ -19,12 +20,8 @@ def build_request(file: Path | None = None, records: list[str] | None = None,
     if file is not None and records:
         raise JobsError("give either --file or --set, not both")
     if file is not None:
-        try:
-            payload = json.loads(Path(file).read_text())
-        except OSError as error:
-            raise JobsError(f"cannot read --file {file}: {error.strerror}") from None
-        except ValueError as error:
-            raise JobsError(f"--file {file} is not JSON: {error}") from None
+        # BOM and CRLF are fine (PowerShell writes a BOM), as they are for the endpoint.
+        payload = read_json(Path(file), f"--file {file}")
         if isinstance(payload, list):
             payload = {"data": payload}
         if not isinstance(payload, dict):

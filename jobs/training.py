@@ -6,17 +6,30 @@ The lesson (SDK v1 AutoMLConfig): label DEATH_EVENT, primary metric AUC_weighted
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
+from jobs.dataset import column_problems, label_problems, rows
 from jobs.errors import JobsError
+from scoring.schema import FEATURE_NAMES
 
 TARGET = "DEATH_EVENT"
 PRIMARY_METRICS = ("AUC_weighted", "accuracy", "average_precision_score_weighted", "norm_macro_recall",
                    "precision_score_weighted")
-# Azure AutoML classification model names that may be blocked (a subset; the SDK checks the rest).
-KNOWN_MODELS = ("LogisticRegression", "SGD", "MultinomialNaiveBayes", "BernoulliNaiveBayes", "SVM", "LinearSVM",
-                "KNN", "DecisionTree", "RandomForest", "ExtremeRandomTrees", "LightGBM", "GradientBoosting",
-                "XGBoostClassifier", "TabnetClassifier")
+
+
+def known_models() -> tuple[str, ...]:
+    """The model names Azure AutoML classification accepts in blocked_training_algorithms.
+
+    Taken from the installed azure-ai-ml itself (azure.ai.ml.automl.ClassificationModels, the enum
+    its set_training converts every name through at submit time), so the list cannot drift from
+    what the SDK sends. Imported late: azure-ai-ml takes about a second to import.
+    """
+    from azure.ai.ml.automl import ClassificationModels
+
+    return tuple(model.value for model in ClassificationModels)
+
 FEATURIZATION_MODES = ("auto", "off")
 # Local only: the cap on FLAML's time budget, so the demo takes a minute, not the lesson's 20.
 DEFAULT_LOCAL_BUDGET_S = 60.0
@@ -43,7 +56,24 @@ class TrainingSettings:
         return {f"setting.{key}": ",".join(value) if isinstance(value, tuple) else str(value)
                 for key, value in asdict(self).items() if key != "extra" and value not in (None, ())}
 
-    def validate(self, columns: list[str] | None = None, max_nodes: int | None = None) -> TrainingSettings:
+    def check_data(self, data: Path, max_nodes: int | None = None) -> TrainingSettings:
+        """validate() against a training CSV: its header and its label column, read as both targets read it.
+
+        Both targets and --dry-run call this before any compute is spent. Raises JobsError listing
+        every problem.
+        """
+        found = rows(data)
+        header = found[0]
+        labels = None
+        if self.target in header:
+            at = header.index(self.target)
+            labels = [row[at] if at < len(row) else "" for row in found[1:]]
+        return self.validate(columns=header, max_nodes=max_nodes, labels=labels)
+
+    def validate(self, columns: list[str] | None = None, max_nodes: int | None = None,
+                 labels: list[str] | None = None) -> TrainingSettings:
+        """Check the settings (and, when given, the data's columns and label values); raise JobsError
+        listing every problem, each with the flag or column and what is allowed."""
         problems = []
         if self.primary_metric not in PRIMARY_METRICS:
             problems.append(f"--metric {self.primary_metric!r} is not one of {', '.join(PRIMARY_METRICS)}")
@@ -63,17 +93,27 @@ class TrainingSettings:
             problems.append(f"--max-trials {self.max_trials} must be at least 1")
         if not 2 <= self.n_cross_validations <= 20:
             problems.append(f"--cv-folds {self.n_cross_validations} must be from 2 to 20")
-        unknown = [m for m in self.blocked_models if m not in KNOWN_MODELS]
-        if unknown:
-            problems.append(f"--block-model {', '.join(unknown)}: unknown; known models are {', '.join(KNOWN_MODELS)}")
+        if self.blocked_models:
+            known = known_models()
+            for model in (m for m in self.blocked_models if m not in known):
+                close = ([k for k in known if k.lower() == model.lower()]
+                         or difflib.get_close_matches(model, known, n=1, cutoff=0.75))
+                hint = f"did you mean {close[0]}? " if close else ""
+                problems.append(f"--block-model {model}: not a model Azure AutoML classification knows; {hint}"
+                                f"the models are {', '.join(known)}")
         if self.target in self.drop_columns:
             problems.append(f"--drop {self.target} would drop the label itself")
         if columns is not None:
             if self.target not in columns:
                 problems.append(f"the label column {self.target!r} is not in the data (columns: {', '.join(columns)})")
-            missing = [c for c in self.drop_columns if c not in columns]
+            # A request field may be dropped without being in the data: training without it on purpose.
+            missing = [c for c in self.drop_columns if c not in columns and c not in FEATURE_NAMES]
             if missing:
                 problems.append(f"--drop {', '.join(missing)}: no such column; columns are {', '.join(columns)}")
+            if self.target in columns:
+                problems.extend(column_problems(columns, self.target, self.drop_columns))
+        if labels is not None and 2 <= self.n_cross_validations <= 20:
+            problems.extend(label_problems(labels, self.target, self.n_cross_validations))
         if problems:
             raise JobsError("invalid training settings:\n  - " + "\n  - ".join(problems))
         return self

@@ -209,7 +209,29 @@ def run_program(
 
 # --- Azure ML ---------------------------------------------------------------------------------
 # A fake of the MLClient surface jobs/azure uses. It records every call and plays scripted
-# answers, failures included. No network.
+# answers, failures included. No network. It must not accept what the real MLClient refuses:
+# - every call is bound against the real azure-ai-ml operation's signature (REAL_OPERATIONS), so a
+#   keyword or positional form the SDK would not take is a TypeError here too;
+# - every entity sent is turned into its REST body the way the SDK does at submit time
+#   (`_validate`, `_to_rest_object`, the scoring-script check), so the SDK's own validation errors
+#   surface in the tests.
+
+
+def _real_operations() -> dict[str, type]:
+    from azure.ai.ml.operations import (
+        DataOperations,
+        JobOperations,
+        ModelOperations,
+        OnlineDeploymentOperations,
+        OnlineEndpointOperations,
+    )
+
+    return {"data": DataOperations, "jobs": JobOperations, "models": ModelOperations,
+            "online_endpoints": OnlineEndpointOperations, "online_deployments": OnlineDeploymentOperations}
+
+
+REAL_OPERATIONS = _real_operations()
+LOCATION = "westeurope"
 
 
 class FakePoller:
@@ -243,49 +265,65 @@ class FakeModel:
     path: str = ""
 
 
-@dataclass
-class FakeEndpoint:
-    name: str
-    traffic: dict[str, int] = field(default_factory=dict)
-
-
 class _Operations:
     def __init__(self, client: FakeMLClient, group: str) -> None:
         self._client = client
         self._group = group
 
-    def _record(self, op: str, **kwargs: Any) -> None:
-        self._client.calls.append((f"{self._group}.{op}", kwargs))
+    def _bind(self, op: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Bind the call as the real operation would (TypeError if it would not), record it, play failures."""
+        import inspect
+
+        real = inspect.signature(getattr(REAL_OPERATIONS[self._group], op))
+        bound = real.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        arguments = {k: v for k, v in bound.arguments.items() if k not in ("self", "kwargs")}
+        self._client.calls.append((f"{self._group}.{op}", dict(arguments)))
         failures = self._client.failures.get(f"{self._group}.{op}")
         if failures:
             raise failures.pop(0)
+        return arguments
 
 
 class _Data(_Operations):
-    def get(self, name: str, version: str) -> Any:
-        self._record("get", name=name, version=version)
+    def get(self, *args: Any, **kwargs: Any) -> Any:
+        a = self._bind("get", args, kwargs)
         from azure.core.exceptions import ResourceNotFoundError
 
-        if (name, version) not in self._client.data_assets:
-            raise ResourceNotFoundError(f"data {name}:{version} not found")
-        return self._client.data_assets[(name, version)]
+        if (a["name"], a["version"]) not in self._client.data_assets:
+            raise ResourceNotFoundError(f"data {a['name']}:{a['version']} not found")
+        return self._client.data_assets[(a["name"], a["version"])]
 
-    def create_or_update(self, asset: Any) -> Any:
-        self._record("create_or_update", asset=asset)
-        self._client.data_assets[(asset.name, asset.version)] = asset
-        return asset
+    def create_or_update(self, *args: Any, **kwargs: Any) -> Any:
+        data = self._bind("create_or_update", args, kwargs)["data"]
+        # DataOperations.create_or_update uploads the local folder, then sends data._to_rest_object().
+        data._to_rest_object()
+        folder = Path(data.path)
+        if data.type == "mltable" and folder.is_dir():
+            import yaml
+
+            self._client.uploaded_mltables.append(yaml.safe_load((folder / "MLTable").read_text()))
+        self._client.data_assets[(data.name, data.version)] = data
+        return data
 
 
 class _Jobs(_Operations):
-    def create_or_update(self, job: Any) -> FakeJob:
-        self._record("create_or_update", job=job)
+    def create_or_update(self, *args: Any, **kwargs: Any) -> FakeJob:
+        job = self._bind("create_or_update", args, kwargs)["job"]
+        from azure.ai.ml.entities._validation import PathAwareSchemaValidatableMixin
+
+        # JobOperations.create_or_update: _validate(raise_on_failure=True) for validatable jobs
+        # (pipelines), then _to_rest_object(), which converts e.g. blocked model names to enums.
+        if isinstance(job, PathAwareSchemaValidatableMixin):
+            job._validate(raise_error=True)
+        job._to_rest_object()
         name = f"automl_job_{len(self._client.submitted) + 1}"
         fake = FakeJob(name, "Running", dict(job.tags or {}), f"https://ml.azure.com/runs/{name}", job)
         self._client.submitted[name] = fake
         return fake
 
-    def get(self, name: str) -> FakeJob:
-        self._record("get", name=name)
+    def get(self, *args: Any, **kwargs: Any) -> FakeJob:
+        name = self._bind("get", args, kwargs)["name"]
         if name not in self._client.submitted:
             from azure.core.exceptions import ResourceNotFoundError
 
@@ -298,84 +336,154 @@ class _Jobs(_Operations):
 
 
 class _Models(_Operations):
-    def list(self, name: str) -> list[FakeModel]:
-        self._record("list", name=name)
-        return [m for m in self._client.registered if m.name == name]
+    def list(self, *args: Any, **kwargs: Any) -> Any:
+        name = self._bind("list", args, kwargs)["name"]
+        found = [m for m in self._client.registered if m.name == name]
 
-    def get(self, name: str, version: str | None = None, label: str | None = None) -> FakeModel:
-        self._record("get", name=name, version=version, label=label)
-        matching = [m for m in self._client.registered if m.name == name]
+        def pages() -> Any:
+            # Unverified, so the fake takes the stricter reading: listing the versions of a model
+            # name that does not exist yet fails (lazily, when iterated, as the SDK's ItemPaged does).
+            if not found:
+                from azure.core.exceptions import ResourceNotFoundError
+
+                raise ResourceNotFoundError(f"model container {name} not found")
+            yield from found
+
+        return pages()
+
+    def get(self, *args: Any, **kwargs: Any) -> FakeModel:
+        a = self._bind("get", args, kwargs)
+        matching = [m for m in self._client.registered if m.name == a["name"]]
         from azure.core.exceptions import ResourceNotFoundError
 
-        if label == "latest" and matching:
+        if a["label"] == "latest" and matching:
             return matching[-1]
         for model in matching:
-            if model.version == str(version):
+            if model.version == str(a["version"]):
                 return model
-        raise ResourceNotFoundError(f"model {name}:{version or label} not found")
+        raise ResourceNotFoundError(f"model {a['name']}:{a['version'] or a['label']} not found")
 
-    def create_or_update(self, model: Any) -> FakeModel:
-        self._record("create_or_update", model=model)
+    def create_or_update(self, *args: Any, **kwargs: Any) -> FakeModel:
+        model = self._bind("create_or_update", args, kwargs)["model"]
+        model._to_rest_object()
         created = FakeModel(model.name, str(len(self._client.registered) + 1), dict(model.tags or {}), model.path)
         self._client.registered.append(created)
         return created
 
-    def download(self, name: str, version: str, download_path: str) -> None:
-        self._record("download", name=name, version=version)
-        folder = Path(download_path) / name / "mlflow-model"
+    def download(self, *args: Any, **kwargs: Any) -> None:
+        a = self._bind("download", args, kwargs)
+        folder = Path(a["download_path"]) / a["name"] / "mlflow-model"
         folder.mkdir(parents=True)
-        (folder / "conda.yaml").write_text(
-            "channels: [conda-forge]\ndependencies:\n- python=3.9.19\n- pip\n- pip:\n"
-            "  - azureml-automl-runtime==1.60.0\n  - scikit-learn==1.5.1\n  - mlflow-skinny==2.9.2\n"
-        )
+        (folder / "conda.yaml").write_text(self._client.model_conda)
 
 
 class _Endpoints(_Operations):
-    def get(self, name: str) -> FakeEndpoint:
-        self._record("get", name=name)
-        return self._client.endpoints[name]
+    def get(self, *args: Any, **kwargs: Any) -> Any:
+        import copy
 
-    def begin_create_or_update(self, endpoint: FakeEndpoint) -> FakePoller:
-        self._record("begin_create_or_update", traffic=dict(endpoint.traffic))
-        self._client.endpoints[endpoint.name] = endpoint
-        return FakePoller(endpoint)
+        name = self._bind("get", args, kwargs)["name"]
+        # A fresh entity per call, as the SDK builds one from each GET's response.
+        return copy.deepcopy(self._client.endpoints[name])
 
-    def invoke(self, endpoint_name: str, request_file: str, deployment_name: str | None = None) -> str:
-        self._record("invoke", endpoint_name=endpoint_name, deployment_name=deployment_name,
-                     request=json.loads(Path(request_file).read_text()))
+    def begin_create_or_update(self, *args: Any, **kwargs: Any) -> FakePoller:
+        import copy
+
+        from azure.ai.ml.operations._online_endpoint_operations import _strip_zeroes_from_traffic
+
+        endpoint = self._bind("begin_create_or_update", args, kwargs)["endpoint"]
+        # What OnlineEndpointOperations.begin_create_or_update sends: zero shares stripped, then
+        # the REST body (which validates the name).
+        sent = copy.deepcopy(endpoint)
+        sent.traffic = _strip_zeroes_from_traffic(endpoint.traffic or {})
+        body = sent._to_rest_online_endpoint(location=LOCATION)
+        self._client.calls[-1][1]["traffic"] = dict(endpoint.traffic or {})
+        self._client.calls[-1][1]["sent_traffic"] = dict(body.properties.traffic or {})
+        # Azure: each share names a deployment of this endpoint, and the shares sum to 100
+        # (azure-rest-api-specs, OnlineEndpoint.traffic: "Traffic values need to sum to 100").
+        unknown = set(sent.traffic) - set(self._client.deployments)
+        if unknown or (sent.traffic and sum(sent.traffic.values()) != 100):
+            from azure.core.exceptions import HttpResponseError
+
+            error = HttpResponseError(message=f"invalid traffic {sent.traffic}")
+            error.status_code = 400
+            raise error
+        self._client.endpoints[endpoint.name] = sent
+        return FakePoller(sent)
+
+    def invoke(self, *args: Any, **kwargs: Any) -> str:
+        from azure.ai.ml.constants._endpoint import EndpointInvokeFields
+
+        a = self._bind("invoke", args, kwargs)
+        # As OnlineEndpointOperations.invoke does (azure-ai-ml 1.35.2): it writes the key and the
+        # deployment into the class-level EndpointInvokeFields.DEFAULT_HEADER dict and sends that.
+        headers = EndpointInvokeFields.DEFAULT_HEADER
+        headers[EndpointInvokeFields.AUTHORIZATION] = "Bearer fake-endpoint-key"
+        if a["deployment_name"]:
+            headers[EndpointInvokeFields.MODEL_DEPLOYMENT] = a["deployment_name"]
+        traffic = self._client.endpoints[a["endpoint_name"]].traffic or {}
+        served_by = headers.get(EndpointInvokeFields.MODEL_DEPLOYMENT) or max(traffic, key=traffic.get, default=None)
+        self._client.calls[-1][1].update(request=json.loads(Path(a["request_file"]).read_text()), served_by=served_by)
         return self._client.invoke_answer
 
 
 class _Deployments(_Operations):
-    def begin_create_or_update(self, deployment: Any) -> FakePoller:
-        self._record("begin_create_or_update", deployment=deployment)
+    def begin_create_or_update(self, *args: Any, **kwargs: Any) -> FakePoller:
+        deployment = self._bind("begin_create_or_update", args, kwargs)["deployment"]
+        from azure.ai.ml._utils._endpoint_utils import validate_scoring_script
+
+        # OnlineDeploymentOperations.begin_create_or_update: the scoring script is checked, the
+        # endpoint must exist, then the REST body is built.
+        validate_scoring_script(deployment)
+        if deployment.endpoint_name not in self._client.endpoints:
+            from azure.core.exceptions import ResourceNotFoundError
+
+            raise ResourceNotFoundError(f"endpoint {deployment.endpoint_name} not found")
+        # upload_dependencies (azure/ai/ml/_utils/_endpoint_utils.py) registers an inline
+        # Environment first, which validates it (an image or a Dockerfile is required).
+        from azure.ai.ml.entities import Environment
+
+        if isinstance(deployment.environment, Environment):
+            deployment.environment._to_rest_object()
+        deployment._to_rest_object(location=LOCATION)
         self._client.deployments[deployment.name] = deployment
         return FakePoller(deployment)
 
-    def begin_delete(self, name: str, endpoint_name: str) -> FakePoller:
-        self._record("begin_delete", name=name, endpoint_name=endpoint_name)
-        self._client.deployments.pop(name, None)
-        self._client.endpoints[endpoint_name].traffic.pop(name, None)
+    def begin_delete(self, *args: Any, **kwargs: Any) -> FakePoller:
+        a = self._bind("begin_delete", args, kwargs)
+        endpoint = self._client.endpoints[a["endpoint_name"]]
+        if (endpoint.traffic or {}).get(a["name"]):
+            from azure.core.exceptions import HttpResponseError
+
+            error = HttpResponseError(message=f"deployment {a['name']} still takes traffic")
+            error.status_code = 400
+            raise error
+        self._client.deployments.pop(a["name"], None)
         return FakePoller()
 
-    def get_logs(self, name: str, endpoint_name: str, lines: int) -> str:
-        self._record("get_logs", name=name, endpoint_name=endpoint_name, lines=lines)
-        return "Traceback: ModuleNotFoundError: No module named 'azureml.automl'"
+    def get_logs(self, *args: Any, **kwargs: Any) -> str:
+        self._bind("get_logs", args, kwargs)
+        return self._client.deployment_log
 
 
 class FakeMLClient:
     """Records calls in `calls`; `failures[op]` holds exceptions raised by the next calls to op."""
 
     def __init__(self, endpoint_name: str = "hf-dev-abc123") -> None:
+        from azure.ai.ml.entities import ManagedOnlineEndpoint
+
         self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.failures: dict[str, list[Exception]] = {}
+        self.failures: dict[str, list[BaseException]] = {}
         self.data_assets: dict[tuple[str, str], Any] = {}
+        self.uploaded_mltables: list[dict[str, Any]] = []
         self.submitted: dict[str, FakeJob] = {}
         self.job_statuses: dict[str, list[str]] = {}
         self.registered: list[FakeModel] = []
-        self.endpoints = {endpoint_name: FakeEndpoint(endpoint_name)}
+        self.endpoints = {endpoint_name: ManagedOnlineEndpoint(name=endpoint_name, auth_mode="key")}
         self.deployments: dict[str, Any] = {}
         self.invoke_answer = json.dumps({"result": [False]})
+        self.model_conda = ("channels: [conda-forge]\ndependencies:\n- python=3.9.19\n- pip\n- pip:\n"
+                            "  - azureml-automl-runtime==1.60.0\n  - scikit-learn==1.5.1\n  - mlflow-skinny==2.9.2\n")
+        self.deployment_log = "Traceback: ModuleNotFoundError: No module named 'azureml.automl'"
         self.data = _Data(self, "data")
         self.jobs = _Jobs(self, "jobs")
         self.online_endpoints = _Endpoints(self, "online_endpoints")

@@ -15,10 +15,10 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from jobs import dataset
 from jobs.azure import specs
 from jobs.azure.retry import retry, wait_for
-from jobs.azure.session import AzureSession
+from jobs.azure.session import AzureSession, authentication_error
 from jobs.azure.stack_outputs import StackOutputs
 from jobs.backend import DeployOptions
-from jobs.errors import Interrupted, JobsError, read_json
+from jobs.errors import Interrupted, JobsError, log_error, read_json
 from jobs.invocation import SAMPLE_REQUEST, check_answer
 from jobs.lineage import AZURE_LINEAGE_METRICS, MODEL_NAME, check_quality_gate, lineage_tags, training_tags
 from jobs.training import TrainingSettings
@@ -26,6 +26,11 @@ from jobs.training import TrainingSettings
 ROOT = Path(__file__).resolve().parents[2]
 TERMINAL = {"Completed", "Failed", "Canceled", "NotResponding"}
 SLOTS = ("blue", "green")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(getattr(error, "message", None) or error).strip()
+    return (text.splitlines() or [type(error).__name__])[0][:300]
 
 
 def _wait_limit_s(settings: TrainingSettings) -> float:
@@ -65,7 +70,14 @@ class AzureBackend:
         return cls(connect(outputs), outputs, args.stack)
 
     def _call(self, what: str, call: Callable[[], Any]) -> Any:
-        return retry(call, what, sleep=self.sleep, say=self.say)
+        """Call Azure with retries; a credential or permission failure becomes a message, not a traceback."""
+        try:
+            return retry(call, what, sleep=self.sleep, say=self.say)
+        except Exception as error:
+            message = authentication_error(error, what)
+            if message is None:
+                raise
+            raise message from None
 
     # -- data and training ---------------------------------------------------------------
 
@@ -84,7 +96,7 @@ class AzureBackend:
         return f"azureml:{dataset.ASSET_NAME}:{version}"
 
     def train(self, settings: TrainingSettings, data: Path, wait: bool) -> str:
-        settings.validate(columns=dataset.columns(data), max_nodes=self.outputs.compute_max_nodes)
+        settings.check_data(data, max_nodes=self.outputs.compute_max_nodes)
         compute = self.outputs.need("compute_name", "training", self.stack)
         data_ref = self.ensure_data(data, settings.drop_columns)
         tags = training_tags(data_ref.rsplit(":", 1)[1], settings.as_tags())
@@ -102,7 +114,7 @@ class AzureBackend:
     def pipeline(self, settings: TrainingSettings, data: Path, min_auc: float, deploy: DeployOptions | None,
                  wait: bool) -> str:
         """Train and register (and optionally deploy) as one pipeline job."""
-        settings.validate(columns=dataset.columns(data), max_nodes=self.outputs.compute_max_nodes)
+        settings.check_data(data, max_nodes=self.outputs.compute_max_nodes)
         compute = self.outputs.need("compute_name", "the pipeline", self.stack)
         endpoint = self.outputs.need("endpoint_name", "the pipeline's deploy step", self.stack) if deploy else None
         data_ref = self.ensure_data(data, settings.drop_columns)
@@ -141,8 +153,9 @@ class AzureBackend:
                               f"`python -m jobs register --target azure --job {name}`, or cancel it with "
                               f"`az ml job cancel --name {name}`.") from None
         if status != "Completed":
-            raise JobsError(f"AutoML job {name} ended {status}; its logs are in the studio (`az ml job show "
-                            f"--name {name} --web`). Nothing was registered.")
+            raise JobsError(f"AutoML job {name} ended {status}. Nothing was registered. Why is in its logs: "
+                            f"`az ml job stream --name {name}` prints them, `az ml job show --name {name} --web` "
+                            "opens the studio.")
 
     # -- registration --------------------------------------------------------------------
 
@@ -160,7 +173,7 @@ class AzureBackend:
             raise JobsError(f"AutoML job {job_name} names no best child run; it may have found no model")
         metrics = self._call("reading the best run's metrics", lambda: self.session.run_details(best_child)).metrics
         auc = check_quality_gate(metrics, min_auc)
-        for existing in self._call("listing model versions", lambda: list(self.ml.models.list(name=MODEL_NAME))):
+        for existing in self._call("listing model versions", self._model_versions):
             if (existing.tags or {}).get("training_run") == job_name:
                 self.say(f"already registered: {MODEL_NAME} version {existing.version} (job {job_name})")
                 return str(existing.version)
@@ -175,6 +188,18 @@ class AzureBackend:
         self.say(f"registered: {MODEL_NAME} version {created.version} (job {job_name}, best child {best_child}, "
                  f"AUC_weighted {auc:.4f})")
         return str(created.version)
+
+    def _model_versions(self) -> list[Any]:
+        """Every version of the model; none before the first registration.
+
+        Listing the versions of a name that has none yet may fail with 404 rather than come back
+        empty (the REST spec, ModelVersions_List, documents only 200 and a default error), and the
+        SDK's pager raises only when iterated: both read as "no versions".
+        """
+        try:
+            return list(self.ml.models.list(name=MODEL_NAME))
+        except ResourceNotFoundError:
+            return []
 
     # -- deployment ----------------------------------------------------------------------
 
@@ -212,12 +237,23 @@ class AzureBackend:
             poller = self._call("creating the deployment",
                                 lambda: self.ml.online_deployments.begin_create_or_update(spec))
             wait_for(poller, f"deployment {slot}", self.deploy_timeout_s, still_there)
+        except KeyboardInterrupt:
+            raise Interrupted(still_there) from None
+        except HttpResponseError as error:
+            # A model that does not load makes the container crash, and the deployment's
+            # provisioning fails ("User container has crashed or terminated"): say why from its log.
+            self._fail_deployment(endpoint_name, slot, f"creating it failed: {_first_line(error)}", created=False)
+        try:
             answer = self._smoke_test(endpoint_name, slot)
         except KeyboardInterrupt:
             raise Interrupted(still_there) from None
         if answer is not None:
-            self._fail_deployment(endpoint_name, slot, answer)
-        endpoint.traffic = {slot: 100}
+            self._fail_deployment(endpoint_name, slot, f"it failed its smoke test ({answer})")
+        # Every other deployment named at 0%, as azureml-examples' safe-rollout sets
+        # {"blue": 0, "green": 100}. azure-ai-ml strips zero shares before the PUT
+        # (_strip_zeroes_from_traffic in operations/_online_endpoint_operations.py), so the
+        # wire carries {slot: 100} either way; naming them keeps the intent explicit.
+        endpoint.traffic = {**{name: 0 for name in traffic if name != slot}, slot: 100}
         self._call("moving traffic", lambda: wait_for(self.ml.online_endpoints.begin_create_or_update(endpoint),
                                                       "the traffic update", self.deploy_timeout_s,
                                                       "The endpoint's traffic update is still running in Azure."))
@@ -235,22 +271,26 @@ class AzureBackend:
             request = Path(folder) / "request.json"
             request.write_text(json.dumps(SAMPLE_REQUEST))
             try:
-                raw = self._call("smoke-testing the deployment", lambda: self.ml.online_endpoints.invoke(
-                    endpoint_name=endpoint_name, deployment_name=slot, request_file=str(request)))
+                raw = self._call("smoke-testing the deployment", lambda: self._invoke(
+                    endpoint_name, str(request), deployment_name=slot))
                 answer = json.loads(raw) if isinstance(raw, str) else raw
                 check_answer(answer, records=1)
             except Exception as error:  # any failure here means: do not move traffic
                 return f"{type(error).__name__}: {str(error)[:300]}"
         return None
 
-    def _fail_deployment(self, endpoint_name: str, slot: str, reason: str) -> None:
+    def _fail_deployment(self, endpoint_name: str, slot: str, reason: str, created: bool = True) -> None:
+        """Stop with the deployment's log tail and, last, the error it names (the model-load error, usually)."""
         try:
-            logs = self.ml.online_deployments.get_logs(name=slot, endpoint_name=endpoint_name, lines=40)
+            logs = str(self.ml.online_deployments.get_logs(name=slot, endpoint_name=endpoint_name, lines=40))
         except Exception as error:
             logs = f"(could not read the logs: {type(error).__name__})"
-        raise JobsError(f"deployment {slot} failed its smoke test ({reason}); traffic was not moved. Last log lines:\n"
-                        f"{logs}\nIt still exists with 0% traffic: inspect it, then delete it with "
-                        f"`az ml online-deployment delete --endpoint-name {endpoint_name} --name {slot} --yes`.")
+        cause = log_error(logs)
+        state = ("It still exists with 0% traffic: inspect it, then delete it" if created else
+                 "Delete what is left of it")
+        raise JobsError(f"deployment {slot}: {reason}; traffic was not moved. Last log lines:\n{logs}\n"
+                        f"{state} with `az ml online-deployment delete --endpoint-name {endpoint_name} --name {slot} "
+                        f"--yes`." + (f"\nWhy, from its log: {cause}" if cause else ""))
 
     # -- invocation ----------------------------------------------------------------------
 
@@ -262,8 +302,7 @@ class AzureBackend:
             # The SDK fetches the endpoint key (or a token) itself for this call; it is never
             # printed, logged or written here.
             try:
-                raw = self._call("invoking the endpoint", lambda: self.ml.online_endpoints.invoke(
-                    endpoint_name=endpoint_name, request_file=str(request)))
+                raw = self._call("invoking the endpoint", lambda: self._invoke(endpoint_name, str(request)))
             except HttpResponseError as error:
                 if error.status_code and 400 <= error.status_code < 500:
                     raise JobsError(f"the endpoint refused the request with {error.status_code}: "
@@ -275,6 +314,31 @@ class AzureBackend:
             return json.loads(raw)
         except ValueError:
             raise JobsError(f"the endpoint answered with something that is not JSON: {raw[:300]!r}") from None
+
+    def _invoke(self, endpoint_name: str, request_file: str, deployment_name: str | None = None) -> Any:
+        """online_endpoints.invoke without its class-level header leak.
+
+        azure-ai-ml's invoke (operations/_online_endpoint_operations.py, 1.35.2) writes the key
+        and the `azureml-model-deployment` header into EndpointInvokeFields.DEFAULT_HEADER, a
+        dict shared by every later call in the process: after a smoke test against one
+        deployment, a plain invoke would still be pinned to it (and the key stays in a class
+        attribute). The dict is cleaned before and after each call.
+        """
+        try:
+            from azure.ai.ml.constants._endpoint import EndpointInvokeFields
+        except ImportError:  # a later SDK without that module: nothing to clean
+            return self.ml.online_endpoints.invoke(endpoint_name=endpoint_name, request_file=request_file,
+                                                   deployment_name=deployment_name)
+        shared = EndpointInvokeFields.DEFAULT_HEADER
+        per_call = (EndpointInvokeFields.AUTHORIZATION, EndpointInvokeFields.MODEL_DEPLOYMENT)
+        for key in per_call:
+            shared.pop(key, None)
+        try:
+            return self.ml.online_endpoints.invoke(endpoint_name=endpoint_name, request_file=request_file,
+                                                   deployment_name=deployment_name)
+        finally:
+            for key in per_call:
+                shared.pop(key, None)
 
     # -- small local state: the last job submitted per stack (names only, no secrets) -------
 

@@ -57,7 +57,7 @@ class DryRunBackend:
         return target
 
     def train(self, settings: TrainingSettings, data: Path, wait: bool) -> str:
-        settings.validate(columns=dataset.columns(data), max_nodes=self.outputs.compute_max_nodes)
+        settings.check_data(data, max_nodes=self.outputs.compute_max_nodes)
         compute = self.outputs.compute_name or "<compute_name from the stack>"
         folder = specs.data_folder(data, settings.drop_columns, self.out / "staging")
         asset = specs.data_asset(data, settings.drop_columns, folder)
@@ -69,7 +69,7 @@ class DryRunBackend:
 
     def pipeline(self, settings: TrainingSettings, data: Path, min_auc: float, deploy: DeployOptions | None,
                  wait: bool) -> str:
-        settings.validate(columns=dataset.columns(data), max_nodes=self.outputs.compute_max_nodes)
+        settings.check_data(data, max_nodes=self.outputs.compute_max_nodes)
         compute = self.outputs.compute_name or "<compute_name from the stack>"
         endpoint = self.outputs.endpoint_name or "<endpoint_name from the stack>"
         version = dataset.content_version(data, settings.drop_columns)

@@ -6,7 +6,12 @@ connection to Azure.
 
 from __future__ import annotations
 
+import logging
+import os
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from jobs.azure.stack_outputs import StackOutputs
@@ -50,31 +55,114 @@ class AzureSession:
         )
 
 
-def connect(outputs: StackOutputs) -> AzureSession:
+# The variables azure-identity's EnvironmentCredential and WorkloadIdentityCredential read
+# (learn.microsoft.com/python/api/azure-identity/azure.identity.environmentcredential).
+CREDENTIAL_VARIABLES = ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH",
+                        "AZURE_CLIENT_CERTIFICATE_PASSWORD", "AZURE_FEDERATED_TOKEN_FILE", "AZURE_USERNAME",
+                        "AZURE_PASSWORD")
+# A tenant is a GUID or a domain name (contoso.onmicrosoft.com); azure-identity refuses anything else.
+_TENANT = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$|^[A-Za-z0-9.-]+$")
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+_HOW = ("run `az login` (and `az account set --subscription {subscription}`), or set AZURE_TENANT_ID, "
+        "AZURE_CLIENT_ID and AZURE_FEDERATED_TOKEN_FILE (CI with OpenID Connect) or AZURE_CLIENT_SECRET")
+
+
+def environment_problems(environ: Mapping[str, str]) -> list[str]:
+    """What is wrong with the AZURE_* credential variables that are set; [] when nothing visible is.
+
+    Checked before azure-identity reads them, because it reports these cases as a bare
+    ValueError or FileNotFoundError (or skips to the next credential without saying why).
+    Values are never echoed for the secret ones.
+    """
+    problems = []
+    empty = [name for name in CREDENTIAL_VARIABLES if name in environ and not environ[name].strip()]
+    if empty:
+        problems.append(f"{', '.join(empty)} {'is' if len(empty) == 1 else 'are'} set but empty; set a value or "
+                        f"unset {'it' if len(empty) == 1 else 'them'} (`unset {' '.join(empty)}`)")
+    tenant = environ.get("AZURE_TENANT_ID", "").strip()
+    if tenant and not _TENANT.match(tenant):
+        problems.append(f"AZURE_TENANT_ID {tenant!r} is neither a tenant id (a GUID) nor a domain name; "
+                        "`az account show --query tenantId -o tsv` prints yours")
+    client = environ.get("AZURE_CLIENT_ID", "").strip()
+    if client and not _GUID.match(client):
+        problems.append(f"AZURE_CLIENT_ID {client!r} is not an application (client) id, which is a GUID; "
+                        "`az ad app list --display-name NAME --query [].appId -o tsv` prints it")
+    for name in ("AZURE_FEDERATED_TOKEN_FILE", "AZURE_CLIENT_CERTIFICATE_PATH"):
+        path = environ.get(name, "").strip()
+        if path and not Path(path).is_file():
+            problems.append(f"{name} points to {path}, which does not exist")
+    return problems
+
+
+def connect(outputs: StackOutputs, environ: Mapping[str, str] | None = None) -> AzureSession:
     """MLClient with DefaultAzureCredential; fails fast, in one paragraph, when no credential works.
 
-    Inside an Azure ML job that runs as its submitter (a pipeline step), the on-behalf-of
-    credential is the one that works.
+    Every way of failing to build or use a credential (variables set but empty or malformed, no
+    `az login`, an expired login) ends in a JobsError that names what to set or run; nothing is
+    sent to Azure ML before a token was obtained. Inside an Azure ML job that runs as its
+    submitter (a pipeline step), the on-behalf-of credential is the one that works.
     """
-    import os
-
     from azure.ai.ml import MLClient
     from azure.core.exceptions import ClientAuthenticationError
     from azure.identity import CredentialUnavailableError, DefaultAzureCredential
 
-    if os.environ.get("OBO_ENDPOINT"):
-        from azure.ai.ml.identity import AzureMLOnBehalfOfCredential
-
-        credential: Any = AzureMLOnBehalfOfCredential()
-    else:
-        credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
+    environ = os.environ if environ is None else environ
+    how = _HOW.format(subscription=outputs.subscription_id)
+    # Inside a pipeline step the on-behalf-of credential is used, which reads none of these.
+    problems = [] if environ.get("OBO_ENDPOINT") else environment_problems(environ)
+    if problems:
+        raise JobsError("cannot build Azure credentials: " + "; ".join(problems) + f". Or {how}. Nothing was sent "
+                        "to Azure.")
+    # azure-identity logs every credential it tried as a warning; the message below says what to do.
+    identity_log = logging.getLogger("azure.identity")
+    level = identity_log.level
+    identity_log.setLevel(logging.CRITICAL)
     try:
+        if environ.get("OBO_ENDPOINT"):
+            from azure.ai.ml.identity import AzureMLOnBehalfOfCredential
+
+            credential: Any = AzureMLOnBehalfOfCredential()
+        else:
+            credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
         credential.get_token(ARM_SCOPE)
-    except (ClientAuthenticationError, CredentialUnavailableError):
-        raise JobsError(
-            "no Azure credentials: run `az login` (and `az account set --subscription "
-            f"{outputs.subscription_id}`), or set AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_FEDERATED_TOKEN_FILE "
-            "(CI with OpenID Connect), then run the command again. Nothing was sent to Azure."
-        ) from None
+    except (ClientAuthenticationError, CredentialUnavailableError, ValueError, OSError) as error:
+        raise JobsError(f"no Azure credentials: {how}, then run the command again ({_reason(error)}). "
+                        "Nothing was sent to Azure.") from None
+    finally:
+        identity_log.setLevel(level)
     ml = MLClient(credential, outputs.subscription_id, outputs.resource_group, outputs.workspace_name)
     return AzureSession(ml, credential)
+
+
+def _reason(error: BaseException) -> str:
+    """One line about why a credential failed: an expired login says so, the rest in short."""
+    text = str(getattr(error, "message", None) or error)
+    if "AADSTS700082" in text or "AADSTS50173" in text or "expired" in text.lower():
+        return "the Azure login has expired"
+    if "DefaultAzureCredential failed to retrieve a token" in text:
+        return "no login found: no az login, no AZURE_* variables, no managed identity"
+    first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
+    return first[:200]
+
+
+def authentication_error(error: BaseException, what: str) -> JobsError | None:
+    """The message for an authentication or authorization failure of an Azure ML call; None for others.
+
+    ClientAuthenticationError comes from azure-identity when a token cannot be had (the login
+    expired during a long wait, for one); 401 and 403 come back from Azure ML itself.
+    """
+    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
+
+    if isinstance(error, ClientAuthenticationError):
+        return JobsError(f"{what} failed: Azure refused the credentials ({_reason(error)}). Run `az login` "
+                         "again (in CI: check the federated credential and AZURE_CLIENT_ID), then run the command "
+                         "again.")
+    status = getattr(error, "status_code", None) if isinstance(error, HttpResponseError) else None
+    if status == 401:
+        return JobsError(f"{what} failed: Azure ML answered 401 (not authenticated). Run `az login` again, then run "
+                         "the command again.")
+    if status == 403:
+        return JobsError(f"{what} failed: Azure ML answered 403: your identity has no role that allows it on the "
+                         "workspace. Ask for `AzureML Data Scientist` on it (`az role assignment create --role "
+                         "\"AzureML Data Scientist\" --assignee <you> --scope <workspace id>`).")
+    return None

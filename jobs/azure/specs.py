@@ -7,7 +7,6 @@ Each builder takes plain values; none connects to anything.
 from __future__ import annotations
 
 import math
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +24,10 @@ from azure.ai.ml.entities import (
 )
 
 from jobs.backend import DeployOptions
-from jobs.dataset import ASSET_NAME, DATA_DIR, content_version
+from jobs.dataset import ASSET_NAME, DATA_DIR, DEFAULT_CSV, columns, content_version, rows
 from jobs.lineage import MODEL_NAME
 from jobs.training import TrainingSettings
+from jobs.user_files import normalized_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 SCORING_DIR = ROOT / "scoring"
@@ -40,19 +40,31 @@ MLFLOW_OUTPUT = "outputs/mlflow-model"
 
 
 def data_folder(csv: Path, drop: tuple[str, ...], staging: Path) -> Path:
-    """The folder uploaded as the MLTable asset: data/ itself, or a copy whose MLTable drops columns."""
-    if not drop and csv.parent == DATA_DIR:
+    """The folder uploaded as the MLTable asset: data/ itself, or a staged copy with its own MLTable.
+
+    The copy is the CSV normalized by jobs/user_files.py (no byte-order mark, LF line endings,
+    empty header cells named `Unnamed: N`), so Azure reads the columns the local check saw. MLTable
+    has an `utf8bom` encoding (MLTableFileEncoding: ascii, iso88591, latin1, utf16, utf8, utf8bom,
+    windows1252; learn.microsoft.com/python/api/mltable/mltable.mltablefileencoding), but no public
+    source says how its reader treats CRLF or an empty header, so the copy leaves nothing to it.
+    """
+    normalized = normalized_csv(csv, f"data file {csv}").encode("utf-8")
+    # data/ as it is only while its CSV is still in normal form (re-saved from Excel, it is not).
+    if not drop and csv.resolve() == DEFAULT_CSV.resolve() and csv.read_bytes() == normalized:
         return DATA_DIR
     folder = staging / f"mltable-{content_version(csv, drop)}"
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(csv, folder / csv.name)
+    (folder / csv.name).write_bytes(normalized)
     table: dict[str, Any] = {
         "paths": [{"file": f"./{csv.name}"}],
         "transformations": [{"read_delimited": {"delimiter": ",", "encoding": "utf8",
                                                 "header": "all_files_same_headers"}}],
     }
-    if drop:
-        table["transformations"].append({"drop_columns": list(drop)})
+    # A request field the data does not have may be "dropped" (training without it on purpose);
+    # only columns that exist go into drop_columns.
+    present = [column for column in drop if column in columns(csv)]
+    if present:
+        table["transformations"].append({"drop_columns": present})
     (folder / "MLTable").write_text(yaml.safe_dump(table, sort_keys=False))
     return folder
 
@@ -60,13 +72,16 @@ def data_folder(csv: Path, drop: tuple[str, ...], staging: Path) -> Path:
 def data_asset(csv: Path, drop: tuple[str, ...], folder: Path) -> Data:
     version = content_version(csv, drop)
     dropped = f" without {', '.join(drop)}" if drop else ""
+    records = len(rows(csv)) - 1
     return Data(
         name=ASSET_NAME,
         version=version,
         type=AssetTypes.MLTABLE,
         path=str(folder),
-        description=f"UCI heart failure clinical records (299 patients){dropped}; version = content hash.",
-        tags={"source": "UCI ML Repository dataset 519, CC BY 4.0", "dropped_columns": ",".join(drop) or "none"},
+        description=f"Heart failure clinical records from {csv.name} ({records} patients){dropped}; "
+                    "version = content hash.",
+        tags={"source": "UCI ML Repository dataset 519, CC BY 4.0" if csv.resolve() == DEFAULT_CSV.resolve()
+              else f"file {csv.name}", "dropped_columns": ",".join(drop) or "none"},
     )
 
 
@@ -115,9 +130,13 @@ def model_from_run(run_name: str, tags: dict[str, str], description: str) -> Mod
 
 
 # What score.py itself needs on top of the model's own environment: the server it runs in, the
-# swagger decorators, and MLflow to load the model (either distribution will do).
+# swagger decorators, and MLflow to load the model. A package counts as named when the model
+# names it or one that brings it: azureml-mlflow requires mlflow-skinny with an upper bound
+# (azureml-mlflow 1.62.0.post6 on PyPI: `mlflow-skinny<=3.15.0`), so adding our own MLflow next to
+# it could ask for a version it forbids and fail the image build.
 SCORING_NEEDS = {"azureml-inference-server-http": ("azureml-inference-server-http",),
-                 "inference-schema": ("inference-schema",), "mlflow-skinny": ("mlflow", "mlflow-skinny")}
+                 "inference-schema": ("inference-schema",),
+                 "mlflow-skinny": ("mlflow", "mlflow-skinny", "azureml-mlflow")}
 
 
 def scoring_conda(model_conda: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -125,8 +144,10 @@ def scoring_conda(model_conda: dict[str, Any] | None = None) -> dict[str, Any]:
 
     The model's environment wins: a model unpickles only with the library versions it was trained
     with, and Azure AutoML trains on its own Python and pins (numpy below 2, for one). Only the
-    packages score.py needs and the model does not name are added, at scoring/conda.yaml's pins.
-    Without a model environment (a dry run), it is scoring/conda.yaml as it is.
+    packages score.py needs and the model does not name (SCORING_NEEDS) are added. MLflow, when
+    added, is capped at scoring/conda.yaml's pin rather than pinned to it, so that whatever the
+    model's packages require of MLflow (azureml-mlflow's cap, for one) still resolves and no MLflow
+    above it is ever forced in. Without a model environment (a dry run), it is scoring/conda.yaml as it is.
     """
     ours = yaml.safe_load((SCORING_DIR / "conda.yaml").read_text())
     if not model_conda:
@@ -134,8 +155,13 @@ def scoring_conda(model_conda: dict[str, Any] | None = None) -> dict[str, Any]:
     model_deps = [d for d in model_conda.get("dependencies", []) if not isinstance(d, dict)]
     model_pip = next((d["pip"] for d in model_conda.get("dependencies", []) if isinstance(d, dict) and "pip" in d), [])
     our_pins = {_package(req): req for req in next(d["pip"] for d in ours["dependencies"] if isinstance(d, dict))}
-    named = {_package(req) for req in model_pip}
-    added = [our_pins[package] for package, aliases in SCORING_NEEDS.items() if not named & set(aliases)]
+    named = {_package(req) for req in model_pip} | {_package(str(d)) for d in model_deps}
+    added = []
+    for package, aliases in SCORING_NEEDS.items():
+        if named & set(aliases):
+            continue
+        pin = our_pins[package]
+        added.append(pin.replace("==", "<=") if package == "mlflow-skinny" else pin)
     if not any(str(d).startswith("python") for d in model_deps):
         model_deps.insert(0, next(d for d in ours["dependencies"] if str(d).startswith("python")))
     if "pip" not in model_deps:
@@ -146,7 +172,7 @@ def scoring_conda(model_conda: dict[str, Any] | None = None) -> dict[str, Any]:
 
 def _package(requirement: str) -> str:
     name = requirement.split(";")[0]
-    for sep in ("==", ">=", "<=", "~=", "!=", ">", "<", "[", " "):
+    for sep in ("==", ">=", "<=", "~=", "!=", ">", "<", "[", " ", "="):
         name = name.split(sep)[0]
     return name.strip().lower().replace("_", "-")
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from jobs.errors import JobsError
+from jobs.user_files import read_json
 
 REQUIRED = ("subscription_id", "resource_group", "workspace_name")
 ENV = {
@@ -63,14 +64,13 @@ def from_pulumi(stack: str) -> dict[str, Any]:
 
 
 def from_file(path: Path) -> dict[str, Any]:
+    # Read like every file a user hands us: `pulumi stack output --json > FILE` in PowerShell
+    # writes a BOM (Windows PowerShell 5.1 even UTF-16, which says "not UTF-8 text").
     try:
-        data = json.loads(path.read_text())
-    except OSError as error:
-        raise JobsError(f"cannot read --outputs {path}: {error.strerror}. Create it with "
-                        f"`pulumi stack output --json > {path}`.") from None
-    except ValueError as error:
-        raise JobsError(f"--outputs {path} is not JSON ({error}); it should hold what "
-                        "`pulumi stack output --json` prints.") from None
+        data = read_json(path, f"--outputs {path}")
+    except JobsError as error:
+        raise JobsError(f"{error}. It should hold what `pulumi stack output --json` prints "
+                        f"(`pulumi stack output --json > {path}`).") from None
     if not isinstance(data, dict):
         raise JobsError(f"--outputs {path} should hold a JSON object, as `pulumi stack output --json` prints")
     return data
@@ -79,7 +79,10 @@ def from_file(path: Path) -> dict[str, Any]:
 def from_config_json(cwd: Path) -> dict[str, Any]:
     for candidate in (cwd / "config.json", cwd / ".azureml" / "config.json"):
         if candidate.is_file():
-            data = json.loads(candidate.read_text())
+            data = read_json(candidate, f"the Azure ML config file {candidate}")
+            if not isinstance(data, dict):
+                raise JobsError(f"{candidate} should hold a JSON object with subscription_id, resource_group and "
+                                "workspace_name, as the studio's 'Download config.json' writes")
             return {key: data.get(key) for key in REQUIRED if data.get(key)}
     return {}
 

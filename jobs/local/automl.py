@@ -16,6 +16,7 @@ features' signature, the format Azure AutoML produces, so scoring/score.py loads
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -31,6 +32,7 @@ from jobs.dataset import content_version, require
 from jobs.errors import JobsError
 from jobs.local.report import write_report
 from jobs.training import DEFAULT_LOCAL_BUDGET_S, TrainingSettings
+from jobs.user_files import read_text
 
 FLAML_METRICS = {"AUC_weighted": "roc_auc_weighted", "accuracy": "accuracy",
                  "average_precision_score_weighted": "ap"}
@@ -54,9 +56,11 @@ class TrainResult:
 
 
 def read_data(path: Path) -> pd.DataFrame:
+    # The same tolerant reading as every user file (BOM, CRLF), so both targets see the same columns.
+    text = read_text(require(path), f"data file {path}")
     try:
-        return pd.read_csv(require(path))
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        return pd.read_csv(io.StringIO(text))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise JobsError(f"data file {path} is not a readable CSV: {error}") from None
 
 
@@ -239,7 +243,8 @@ def time_budget(settings: TrainingSettings, cap_s: float) -> float:
 def train(settings: TrainingSettings, data: Path, runs_dir: Path, budget_s: float = DEFAULT_LOCAL_BUDGET_S,
           progress: Any = print) -> TrainResult:
     frame = read_data(data)
-    settings.validate(columns=list(frame.columns))
+    # The header as jobs/dataset.py reads it for both targets: one column check, one set of names.
+    settings.check_data(data)
     learners = learners_for(settings)
     X, y = features(frame, settings)
     run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]

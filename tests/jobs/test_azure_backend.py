@@ -63,7 +63,7 @@ def test_the_data_asset_is_registered_once_for_the_same_content(backend, session
 def test_dropping_a_column_is_a_new_data_version(backend, session, tmp_path):
     backend.train(TrainingSettings(drop_columns=("time",)), DEFAULT_CSV, wait=False)
     backend.train(TrainingSettings(), DEFAULT_CSV, wait=False)
-    versions = [call["asset"].version for call in session.ml.ops("data.create_or_update")]
+    versions = [call["data"].version for call in session.ml.ops("data.create_or_update")]
     assert len(set(versions)) == 2
 
 
@@ -248,3 +248,118 @@ def test_an_answer_that_is_not_json_is_a_clear_error(backend, session):
     session.ml.invoke_answer = "<html>Bad Gateway</html>"
     with pytest.raises(JobsError, match="not JSON: '<html>Bad Gateway</html>'"):
         backend.invoke({"data": []})
+
+
+# --- what the SDK itself does at call time ----------------------------------------------------
+
+
+@pytest.fixture
+def clean_invoke_headers():
+    from azure.ai.ml.constants._endpoint import EndpointInvokeFields
+
+    saved = dict(EndpointInvokeFields.DEFAULT_HEADER)
+    yield EndpointInvokeFields.DEFAULT_HEADER
+    EndpointInvokeFields.DEFAULT_HEADER.clear()
+    EndpointInvokeFields.DEFAULT_HEADER.update(saved)
+
+
+def test_a_smoke_test_does_not_pin_later_calls_to_its_deployment(backend, session, clean_invoke_headers):
+    registered_model(backend, session)
+    backend.deploy(None, DeployOptions())  # blue
+    backend.deploy(None, DeployOptions())  # green, smoke-tested alone, then takes all traffic
+    backend.invoke({"data": [{"age": "60"}]})
+    smoke, plain = session.ml.ops("online_endpoints.invoke")[-2:]
+    assert smoke["served_by"] == "green"
+    assert plain["deployment_name"] is None and plain["served_by"] == "green"
+    # After the calls, the SDK's shared header dict holds neither the deployment nor the key.
+    assert clean_invoke_headers == {"Content-Type": "application/json"}
+
+
+def test_a_plain_invoke_after_a_smoke_test_goes_where_traffic_goes(backend, session, clean_invoke_headers):
+    registered_model(backend, session)
+    backend.deploy(None, DeployOptions())
+    # green fails its smoke test: traffic stays on blue, and so must the next plain call
+    session.ml.invoke_answer = json.dumps({"message": "An unexpected error occurred in scoring script."})
+    with pytest.raises(JobsError):
+        backend.deploy(None, DeployOptions())
+    session.ml.invoke_answer = json.dumps({"result": [False]})
+    backend.invoke({"data": []})
+    assert session.ml.ops("online_endpoints.invoke")[-1]["served_by"] == "blue"
+
+
+def test_moving_traffic_names_the_old_slot_at_zero(backend, session):
+    registered_model(backend, session)
+    backend.deploy(None, DeployOptions())
+    backend.deploy(None, DeployOptions())
+    update = session.ml.ops("online_endpoints.begin_create_or_update")[-1]
+    assert update["traffic"] == {"blue": 0, "green": 100}
+    assert update["sent_traffic"] == {"green": 100}  # the SDK strips zero shares before the PUT
+
+
+def test_the_first_registration_of_a_model_name_lists_no_versions(backend, session):
+    assert registered_model(backend, session) == "1"
+    assert len(session.ml.ops("models.list")) == 1
+
+
+def pip_of(spec):
+    return next(d["pip"] for d in spec.environment.conda_file["dependencies"] if isinstance(d, dict))
+
+
+def test_no_mlflow_is_added_next_to_the_models_azureml_mlflow(backend, session):
+    # azureml-mlflow 1.62.0.post6 requires mlflow-skinny<=3.15.0 (its PyPI metadata): an added
+    # mlflow-skinny==3.17.2 would make the image build fail.
+    session.ml.model_conda = ("channels: [conda-forge]\ndependencies:\n- python=3.9.19\n- pip\n- pip:\n"
+                              "  - azureml-mlflow==1.62.0.post6\n  - scikit-learn==1.5.1\n")
+    registered_model(backend, session)
+    backend.deploy(None, DeployOptions())
+    pip = pip_of(session.ml.deployments["blue"])
+    assert [r for r in pip if r.startswith(("mlflow", "azureml-mlflow"))] == ["azureml-mlflow==1.62.0.post6"]
+
+
+def test_mlflow_added_for_a_model_without_it_is_capped_not_pinned(backend, session):
+    from packaging.requirements import Requirement
+
+    session.ml.model_conda = "dependencies:\n- python=3.9.19\n- pip:\n  - scikit-learn==1.5.1\n"
+    registered_model(backend, session)
+    backend.deploy(None, DeployOptions())
+    added = [Requirement(r) for r in pip_of(session.ml.deployments["blue"]) if r.startswith("mlflow")]
+    assert len(added) == 1 and added[0].name == "mlflow-skinny"
+    # Any older MLflow the model's other packages (or Python 3.9) need still resolves.
+    assert added[0].specifier.contains("2.9.2") and not added[0].specifier.contains("3.18.0")
+
+
+def test_a_deployment_whose_model_does_not_load_says_why_in_the_last_line(backend, session):
+    registered_model(backend, session)
+    error = HttpResponseError(message="ResourceNotReady: User container has crashed or terminated.")
+    error.status_code = 400
+    session.ml.failures["online_deployments.begin_create_or_update"] = [error]
+    session.ml.deployment_log = ("2026-11-29 INFO Loading model\nTraceback (most recent call last):\n"
+                                 "  File \"/var/azureml-app/score.py\", line 80, in init\n"
+                                 "ModuleNotFoundError: No module named 'azureml.automl'\n"
+                                 "2026-11-29 INFO Worker exiting (pid: 12)\n")
+    with pytest.raises(JobsError) as caught:
+        backend.deploy(None, DeployOptions())
+    message = str(caught.value)
+    assert "creating it failed: ResourceNotReady: User container has crashed or terminated." in message
+    assert message.splitlines()[-1] == "Why, from its log: ModuleNotFoundError: No module named 'azureml.automl'"
+    assert session.ml.endpoints["hf-dev-abc123"].traffic == {}
+
+
+def test_a_label_the_folds_cannot_split_is_refused_before_submitting(backend, session, tmp_path):
+    rows = DEFAULT_CSV.read_text().splitlines()
+    few = tmp_path / "few.csv"
+    few.write_text("\n".join([rows[0], *[r for r in rows[1:] if r.endswith(",1")][:3],
+                              *[r for r in rows[1:] if r.endswith(",0")][:20]]) + "\n")
+    with pytest.raises(JobsError, match=r"has 3 row\(s\) of 1 and 20 of 0; 5-fold cross-validation needs at least 5"):
+        backend.train(TrainingSettings(), few, wait=False)
+    assert session.ml.calls == []
+
+
+def test_a_log_that_names_no_error_adds_no_why_line(backend, session):
+    registered_model(backend, session)
+    session.ml.invoke_answer = json.dumps({"result": "not a list"})
+    session.ml.deployment_log = "2026-11-29 INFO Scoring request\n2026-11-29 INFO 200\n"
+    with pytest.raises(JobsError) as caught:
+        backend.deploy(None, DeployOptions())
+    assert "it failed its smoke test (JobsError: unexpected answer" in str(caught.value)
+    assert "Why, from its log" not in str(caught.value)

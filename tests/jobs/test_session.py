@@ -1,11 +1,18 @@
-"""The seam's own logic: where AutoML's run details are read from, and how."""
+"""The seam's own logic: where AutoML's run details are read from, and how; credentials that do not work."""
 
 from __future__ import annotations
 
 import pytest
 
-from jobs.azure.session import AzureSession
+from jobs.azure import stack_outputs
+from jobs.azure.backend import AzureBackend
+from jobs.azure.session import CREDENTIAL_VARIABLES, AzureSession, connect
+from jobs.azure.stack_outputs import StackOutputs
+from jobs.cli import main
+from jobs.dataset import DEFAULT_CSV
 from jobs.errors import JobsError
+from jobs.training import TrainingSettings
+from tests.fakes import FakeSession
 
 
 class Token:
@@ -65,3 +72,99 @@ def test_an_unknown_run_is_a_clear_error(monkeypatch):
     monkeypatch.setattr("requests.get", lambda *a, **k: Response(404, {}))
     with pytest.raises(JobsError, match="run nope was not found"):
         AzureSession(ML(), Credential()).run_details("nope")
+
+
+# --- building and using the credential: a message that says what to set or run, never a traceback ----
+
+OUTPUTS = StackOutputs(subscription_id="00000000-0000-0000-0000-000000000001", resource_group="rg",
+                       workspace_name="mlw", compute_name="cpu", compute_max_nodes=3, endpoint_name="hf-dev-abc123")
+GUID = "11111111-2222-3333-4444-555555555555"
+
+
+@pytest.fixture
+def clean_environment(monkeypatch):
+    for name in (*CREDENTIAL_VARIABLES, "OBO_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(stack_outputs.shutil, "which", lambda _: None)
+    for var in stack_outputs.ENV.values():
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.mark.parametrize(("environ", "fragments"), [
+    ({"AZURE_CLIENT_ID": "", "AZURE_TENANT_ID": "", "AZURE_CLIENT_SECRET": ""},
+     ["AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET are set but empty", "unset"]),
+    ({"AZURE_TENANT_ID": "my tenant", "AZURE_CLIENT_ID": GUID, "AZURE_CLIENT_SECRET": "s3cret"},
+     ["AZURE_TENANT_ID 'my tenant' is neither a tenant id", "az account show --query tenantId"]),
+    ({"AZURE_TENANT_ID": GUID, "AZURE_CLIENT_ID": "heart-failure-ci", "AZURE_CLIENT_SECRET": "s3cret"},
+     ["AZURE_CLIENT_ID 'heart-failure-ci' is not an application (client) id"]),
+    ({"AZURE_TENANT_ID": GUID, "AZURE_CLIENT_ID": GUID, "AZURE_FEDERATED_TOKEN_FILE": "/no/such/token"},
+     ["AZURE_FEDERATED_TOKEN_FILE points to /no/such/token, which does not exist"]),
+    ({"AZURE_TENANT_ID": GUID, "AZURE_CLIENT_ID": GUID, "AZURE_CLIENT_CERTIFICATE_PATH": "/no/cert.pem"},
+     ["AZURE_CLIENT_CERTIFICATE_PATH points to /no/cert.pem"]),
+], ids=["empty", "tenant", "client-id", "token-file", "certificate"])
+def test_credential_variables_set_but_unusable_are_named(environ, fragments, clean_environment, monkeypatch, tmp_path,
+                                                         capsys):
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text('{"subscription_id": "s", "resource_group": "r", "workspace_name": "w"}')
+    code = main(["register", "--target", "azure", "--outputs", str(outputs), "--job", "x"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: cannot build Azure credentials: ")
+    for fragment in fragments:
+        assert fragment in err
+    assert "az login" in err and "Traceback" not in err and "s3cret" not in err
+
+
+@pytest.mark.parametrize(("raised", "fragment"), [
+    (ValueError("Invalid tenant ID provided. You can locate your tenant ID ..."), "Invalid tenant ID provided"),
+    (FileNotFoundError(2, "No such file or directory"), "No such file or directory"),
+    ("expired", "the Azure login has expired"),
+])
+def test_any_failure_to_get_the_first_token_says_what_to_run(raised, fragment, clean_environment, monkeypatch):
+    from azure.core.exceptions import ClientAuthenticationError
+
+    if raised == "expired":
+        raised = ClientAuthenticationError("AzureCliCredential: AADSTS700082: The refresh token has expired due to "
+                                           "inactivity. Run az login to set up account.")
+
+    class Credential:
+        def __init__(self, **kwargs):
+            pass
+
+        def get_token(self, *scopes):
+            raise raised
+
+    monkeypatch.setattr("azure.identity.DefaultAzureCredential", Credential)
+    with pytest.raises(JobsError) as caught:
+        connect(OUTPUTS, environ={})
+    message = str(caught.value)
+    assert message.startswith("no Azure credentials: run `az login`")
+    assert fragment in message
+    assert f"az account set --subscription {OUTPUTS.subscription_id}" in message
+
+
+def test_a_login_that_expires_during_a_long_wait_is_a_message(tmp_path):
+    from azure.core.exceptions import ClientAuthenticationError
+
+    session = FakeSession()
+    backend = AzureBackend(session, OUTPUTS, "dev", say=lambda _: None, sleep=lambda _: None, state_dir=tmp_path)
+    session.ml.failures["jobs.get"] = [ClientAuthenticationError(
+        "AzureCliCredential: AADSTS700082: The refresh token has expired due to inactivity.")]
+    backend.train(TrainingSettings(), DEFAULT_CSV, wait=False)
+    with pytest.raises(JobsError, match=r"reading the job failed: Azure refused the credentials \(the Azure login "
+                                        r"has expired\)\. Run `az login` again"):
+        backend.register("automl_job_1", 0.8)
+
+
+def test_a_403_names_the_role_to_ask_for(tmp_path):
+    from azure.core.exceptions import HttpResponseError
+
+    session = FakeSession()
+    backend = AzureBackend(session, OUTPUTS, "dev", say=lambda _: None, sleep=lambda _: None, state_dir=tmp_path)
+    error = HttpResponseError(message="AuthorizationFailed")
+    error.status_code = 403
+    session.ml.failures["data.get"] = [error]
+    with pytest.raises(JobsError, match=r"answered 403.*AzureML Data Scientist"):
+        backend.train(TrainingSettings(), DEFAULT_CSV, wait=False)
