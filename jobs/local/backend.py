@@ -71,6 +71,10 @@ class LocalBackend:
         self.say(f"deployed {MODEL_NAME} version {state.model_version} at {state.url}/score (pid {state.pid})")
         return str(state.model_version)
 
+    def preflight_deploy(self, options: DeployOptions) -> None:
+        """What a later deploy needs and can be checked now, before training: a usable, free port."""
+        self.endpoint.check_deployable(options.port)
+
     def invoke(self, payload: dict[str, Any]) -> Any:
         return self.endpoint.invoke(payload)
 

@@ -184,6 +184,24 @@ class LocalEndpoint:
 
     # -- deploy, stop ----------------------------------------------------------------------
 
+    def check_deployable(self, port: int) -> None:
+        """Before long work that ends in a deploy (`all`): refuse a port that the deploy would find taken
+        by another program. A port held by a server of ours is fine: the deploy replaces it."""
+        check_port(port)
+        if not inference_server.port_in_use(port):
+            return
+        survey = self.survey()
+        ours = [record["port"] for record, _ in survey.strays]
+        if survey.state is not None and survey.serving is not None and survey.serving.alive:
+            ours.append(survey.state.port)
+        if port not in ours:
+            raise JobsError(self._port_taken(port) + "; nothing was done")
+
+    def _port_taken(self, port: int) -> str:
+        holders = ", ".join(f"pid {pid} {name}" for pid, name in processes.listeners(port))
+        return (f"port {port} on 127.0.0.1 is already in use by another program" + (f" ({holders})" if holders else "")
+                + "; choose another with --port")
+
     def deploy(self, model: ModelVersion, port: int = DEFAULT_PORT) -> EndpointState:
         """Blue/green on one machine: the new server must pass the smoke test before the old one stops.
 
@@ -211,9 +229,7 @@ class LocalEndpoint:
         self._clean_up(keep=state.pid if healthy and state is not None else None)
         old = state if healthy else None
         if (old is None or old.port != port) and inference_server.port_in_use(port):
-            holders = ", ".join(f"pid {pid} {name}" for pid, name in processes.listeners(port))
-            raise JobsError(f"port {port} on 127.0.0.1 is already in use by another program"
-                            + (f" ({holders})" if holders else "") + "; choose another with --port")
+            raise JobsError(self._port_taken(port))
         log = self.home / f"server-v{model.version}.log"
         unchanged = (f"The running version {old.model_version} is untouched." if old is not None
                      else "Nothing was deployed.")
