@@ -28,9 +28,12 @@ class LocalBackend:
         self.endpoint = LocalEndpoint(home, say=say)
 
     def train(self, settings: TrainingSettings, data: Path, wait: bool = True) -> str:
-        from jobs.local.automl import train  # heavy (FLAML, pandas): only when training
+        from jobs.local.automl import time_budget, train  # heavy (FLAML, pandas): only when training
+        from jobs.local.progress import FlamlLogWatcher, TrainingProgress
 
-        result = train(settings, data, self.runs_dir, self.budget_s, progress=self.say)
+        progress = TrainingProgress(time_budget(settings, self.budget_s), settings.primary_metric)
+        with FlamlLogWatcher(self.runs_dir, progress):
+            result = train(settings, data, self.runs_dir, self.budget_s, progress=self.say)
         self.say(f"best model: {result.best_learner}, AUC_weighted {result.metrics['AUC_weighted']:.4f} "
                  f"(out-of-fold), accuracy {result.metrics['accuracy']:.4f}")
         self.say(f"report: {result.report}")

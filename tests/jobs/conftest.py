@@ -32,14 +32,20 @@ def servers_of(home: Path) -> list[psutil.Process]:
 
 
 @pytest.fixture(scope="session")
-def trained_run(tmp_path_factory) -> Path:
-    """A finished local training run (a few seconds of FLAML): runs/<run>/ with model/ and run.json."""
+def training(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """`jobs train` run once per session (a few seconds of FLAML): the run's folder and the command's result."""
     home = tmp_path_factory.mktemp("trained")
     env = {**os.environ, "JOBS_LOCAL_HOME": str(home / ".local"), "JOBS_RUNS_DIR": str(home / "runs")}
     result = run_jobs(env, "train", "--local-budget-seconds", "4")
     assert result.returncode == 0, result.stderr
     (run,) = (home / "runs").iterdir()
-    return run
+    return run, result
+
+
+@pytest.fixture(scope="session")
+def trained_run(training) -> Path:
+    """A finished local training run: runs/<run>/ with model/, run.json and the report."""
+    return training[0]
 
 
 @pytest.fixture
