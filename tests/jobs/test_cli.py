@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -349,3 +350,11 @@ def test_all_against_the_fake_workspace_trains_registers_deploys_and_invokes(out
         "online_endpoints.begin_create_or_update", "online_endpoints.invoke",
     ]
     assert session.ml.endpoints["hf-dev-x"].traffic == {"blue": 100}
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_demo_takes_the_port():
+    shown = subprocess.run(["make", "-n", "demo", "PORT=5123"], cwd=ROOT, capture_output=True, text=True,
+                           timeout=60, check=False)
+    assert shown.returncode == 0, shown.stderr
+    assert "-m jobs all --target local --port 5123" in shown.stdout
