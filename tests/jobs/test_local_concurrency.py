@@ -126,6 +126,14 @@ def test_ctrl_c_during_deploy_leaves_no_server_behind(local_home):
     again = run_jobs(env, "deploy", "--port", str(port))
     assert again.returncode == 0, again.stderr
 
+    # The whole server gone (kill -9 of its group): status says so, not "serving".
+    pid = json.loads((home / ".local/endpoint.json").read_text())["pid"]
+    os.killpg(pid, signal.SIGKILL)
+    inference_server._reap(pid)
+    status = run_jobs(env, "status").stdout
+    assert f"nothing is deployed locally: heart-failure-automl version 1's server (pid {pid}, port {port}) has " \
+           "exited" in status
+
 
 def test_a_zombie_is_not_a_running_server():
     # The shell execs into a process that never reaps its child, as a container's init may not:
