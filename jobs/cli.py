@@ -12,7 +12,9 @@ import json
 import logging
 import math
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -69,7 +71,6 @@ def _number(kind: type, low: float, high: float, allowed: str, low_open: bool = 
             raise argparse.ArgumentTypeError(f"{text} is not allowed; allowed: {allowed}")
         return value
 
-    parse.__name__ = kind.__name__  # what argparse calls the type in its own messages
     return parse
 
 
@@ -204,10 +205,11 @@ def refuse_flags_that_do_not_apply(args: argparse.Namespace, given: set[str]) ->
     problems = []
     wrong = AZURE_ONLY if args.target == "local" else LOCAL_ONLY
     other = "azure" if args.target == "local" else "local"
+    source = "" if "target" in given or "JOBS_TARGET" not in os.environ else " (from $JOBS_TARGET)"
     for dest, (flag, why) in wrong.items():
         if dest in given:
             problems.append(f"{flag} applies to --target {other} only ({why}); this command runs with "
-                            f"--target {args.target}")
+                            f"--target {args.target}{source}")
     if args.target == "azure" and "out" in given and not getattr(args, "dry_run", False):
         problems.append("--out is the folder for --dry-run; add --dry-run or leave --out out")
     if args.command == "pipeline" and not args.with_deploy:
@@ -286,8 +288,25 @@ def run(args: argparse.Namespace) -> Any:
     return answer
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        # A closed terminal (SIGHUP) or `kill` (SIGTERM) is an interruption like Ctrl-C: the same clean-up
+        # runs (a deploy stops the server it was starting; an Azure wait says what still runs).
+        previous = {signum: signal.signal(signum, _interrupt) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        return _main(argv)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     # azure-ai-ml logs a warning for every experimental schema it touches (dump and load do);
     # they say nothing about this project's specs.

@@ -256,6 +256,12 @@ def test_flags_that_do_not_apply_are_listed_together(capsys, nothing_runs):
         assert f"{flag} applies to --target azure only" in err
 
 
+def test_a_refusal_names_jobs_target_when_the_target_came_from_it(capsys, nothing_runs, monkeypatch):
+    monkeypatch.setenv("JOBS_TARGET", "azure")
+    err = refused(["deploy", "--port", "5002"], capsys)
+    assert "--port applies to --target local only" in err and "--target azure (from $JOBS_TARGET)" in err
+
+
 def test_the_target_may_come_before_the_command(outputs_file, tmp_path, capsys):
     out = tmp_path / "specs"
     assert main(["--target", "azure", "train", "--outputs", str(outputs_file), "--dry-run", "--out", str(out)]) == 0

@@ -106,7 +106,9 @@ def test_status_after_kill_9_of_the_server_and_deploy_cleans_up(local_home):
     assert "nothing is deployed locally" in run_jobs(env, "status").stdout
 
 
-def test_ctrl_c_during_deploy_leaves_no_server_behind(local_home):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP],
+                         ids=["ctrl-c", "kill", "closed terminal"])
+def test_an_interrupted_deploy_leaves_no_server_behind(local_home, signum):
     home, env = local_home
     assert run_jobs(env, "register").returncode == 0
     port = inference_server.free_port()
@@ -116,7 +118,7 @@ def test_ctrl_c_during_deploy_leaves_no_server_behind(local_home):
         assert deploy.poll() is None, deploy.communicate()
         assert time.monotonic() < deadline, "the deploy never started a server"
         time.sleep(0.05)
-    deploy.send_signal(signal.SIGINT)
+    deploy.send_signal(signum)
     code, _, err = finish(deploy)
     assert code == 130
     assert "interrupted" in err and "Traceback" not in err
