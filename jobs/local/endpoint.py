@@ -97,8 +97,8 @@ class LocalEndpoint:
         try:
             return EndpointState(**json.loads(text))
         except (ValueError, TypeError) as error:
-            raise JobsError(f"{self.state_file} is unreadable ({error}); run `{jobs_command('stop')}` to end every "
-                            "server this project started, then delete the file") from None
+            raise JobsError(f"{self.state_file} is unreadable ({error}); `{jobs_command('stop')}` ends every "
+                            "server this project started and removes the file") from None
 
     def _write_state(self, state: EndpointState) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
@@ -209,7 +209,8 @@ class LocalEndpoint:
         or the new version fails to start or to answer (the running one is then untouched), and
         Interrupted on Ctrl-C, after stopping the server it was starting.
         """
-        check_port(port)
+        # The port first: building the scoring venv can take a minute.
+        self.check_deployable(port)
         python = self.scoring_python()
         with exclusive(self.lock_file, "deploying or stopping the local endpoint", self.say):
             try:
@@ -300,7 +301,13 @@ class LocalEndpoint:
         Returns the state that was recorded (None if none) and a description of each leftover stopped.
         """
         with exclusive(self.lock_file, "deploying or stopping the local endpoint", self.say):
-            state = self._recorded_state()
+            try:
+                state = self._recorded_state()
+            except JobsError:
+                # Every server we start is also recorded under servers/: those are stopped below.
+                self.state_file.unlink(missing_ok=True)
+                self.say(f"removed the unreadable {self.state_file}")
+                state = None
             if state is not None and processes.group(state.pid, state.started).master_alive:
                 self._stop_server(state.pid)
                 self.state_file.unlink(missing_ok=True)
