@@ -31,7 +31,8 @@ class LocalBackend:
         from jobs.local.automl import time_budget, train  # heavy (FLAML, pandas): only when training
         from jobs.local.progress import FlamlLogWatcher, TrainingProgress
 
-        progress = TrainingProgress(time_budget(settings, self.budget_s), settings.primary_metric)
+        progress = TrainingProgress(time_budget(settings, self.budget_s), settings.primary_metric,
+                                    max_trials=settings.max_trials)
         with FlamlLogWatcher(self.runs_dir, progress):
             result = train(settings, data, self.runs_dir, self.budget_s, progress=self.say)
         self.say(f"best model: {result.best_learner}, AUC_weighted {result.metrics['AUC_weighted']:.4f} "

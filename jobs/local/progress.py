@@ -27,13 +27,15 @@ from tqdm import tqdm
 
 
 class TrainingProgress:
-    """Shows trials done and the best score so far against the time budget (seconds)."""
+    """Shows trials done and the best score so far, against the time budget (seconds) or, when the
+    search is bounded by a number of trials (`max_trials`), against that number."""
 
     def __init__(self, budget_s: float, metric: str, stream: IO[str] | None = None, interval_s: float = 10.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, max_trials: int | None = None) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.metric = metric
         self.budget_s = budget_s
+        self.max_trials = max_trials
         self.interval_s = interval_s
         self.clock = clock
         self.started = clock()
@@ -42,13 +44,15 @@ class TrainingProgress:
         self._last_line = self.started
         self._lock = threading.Lock()
         tty = getattr(self.stream, "isatty", lambda: False)()
-        self.bar = tqdm(total=max(1, round(budget_s)), unit="s", desc="searching", file=self.stream, leave=False,
-                        bar_format="{desc} {bar} {n_fmt}/{total_fmt} s  {postfix}", disable=not tty)
+        total, unit = (max_trials, "trials") if max_trials else (max(1, round(budget_s)), "s")
+        self.bar = tqdm(total=total, unit=unit, desc="searching", file=self.stream, leave=False,
+                        bar_format="{desc} {bar} {n_fmt}/{total_fmt} " + unit + "  {postfix}", disable=not tty)
 
     def _summary(self) -> str:
         best = f"{self.best:.4f}" if self.best is not None else "none yet"
-        return (f"{self.trials} trial{'' if self.trials == 1 else 's'}, best {self.metric} so far {best} "
-                "(search cross-validation)")
+        of = f" of {self.max_trials}" if self.max_trials else ""
+        return (f"{self.trials}{of} trial{'' if self.trials == 1 and not of else 's'}, best {self.metric} so far "
+                f"{best} (search cross-validation)")
 
     def trial(self, trials_done: int, best_score: float | None) -> None:
         """Record progress: `trials_done` trials finished, the best score among them (None if none scored)."""
@@ -65,12 +69,13 @@ class TrainingProgress:
         now = self.clock()
         elapsed = min(now - self.started, self.budget_s)
         if not self.bar.disable:
-            self.bar.n = round(elapsed)
+            self.bar.n = min(self.trials, self.max_trials) if self.max_trials else round(elapsed)
             self.bar.set_postfix_str(self._summary(), refresh=False)
             self.bar.refresh()
         elif now - self._last_line >= self.interval_s:
             self._last_line = now
-            if now - self.started <= self.budget_s:
+            searching = now - self.started <= self.budget_s and not (self.max_trials and self.trials >= self.max_trials)
+            if searching:
                 line = f"  {now - self.started:.0f} s of {self.budget_s:.0f}: {self._summary()}"
             else:
                 line = (f"  {now - self.started:.0f} s: search over ({self._summary()}); scoring the finalists on "

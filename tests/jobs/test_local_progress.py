@@ -72,3 +72,14 @@ def test_on_a_terminal_it_is_a_progress_bar(tmp_path: Path):
     out = stream.getvalue()
     assert "\r" in out and "searching" in out and "10/30 s" in out
     assert "4 trials, best AUC_weighted so far 0.9100" in out
+
+
+def test_a_search_bounded_by_trials_counts_trials(tmp_path: Path):
+    stream = Terminal()
+    clock = Clock()
+    progress = TrainingProgress(budget_s=60, metric="AUC_weighted", stream=stream, clock=clock, max_trials=20)
+    clock.now = 3
+    progress.trial(5, 0.88)
+    progress.close()
+    out = stream.getvalue()
+    assert "5/20 trials" in out and "5 of 20 trials, best AUC_weighted so far 0.8800" in out
