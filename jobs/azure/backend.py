@@ -18,6 +18,7 @@ from jobs.azure.retry import retry, wait_for
 from jobs.azure.session import AzureSession, authentication_error
 from jobs.azure.stack_outputs import StackOutputs
 from jobs.backend import DeployOptions
+from jobs.commands import JOBS
 from jobs.errors import Interrupted, JobsError, log_error, read_json
 from jobs.invocation import SAMPLE_REQUEST, check_answer
 from jobs.lineage import AZURE_LINEAGE_METRICS, MODEL_NAME, check_quality_gate, lineage_tags, training_tags
@@ -108,7 +109,7 @@ class AzureBackend:
             self.wait_for_job(submitted.name, _wait_limit_s(settings))
         else:
             self.say(f"follow it in the studio, or register it when it is done: "
-                     f"python -m jobs register --target azure --job {submitted.name}")
+                     f"{JOBS} register --target azure --job {submitted.name}")
         return submitted.name
 
     def pipeline(self, settings: TrainingSettings, data: Path, min_auc: float, deploy: DeployOptions | None,
@@ -146,11 +147,11 @@ class AzureBackend:
                     raise JobsError(f"stopped waiting after {limit_s / 60:.0f} minutes with job {name} {status}; it "
                                     "is still in Azure (a cluster without quota queues forever: check `az ml compute "
                                     f"show`). Cancel it with `az ml job cancel --name {name}`, or register it later "
-                                    f"with `python -m jobs register --target azure --job {name}`.")
+                                    f"with `{JOBS} register --target azure --job {name}`.")
                 self.sleep(self.poll_s)
         except KeyboardInterrupt:
             raise Interrupted(f"stopped waiting; AutoML job {name} is still running in Azure. Register it later with "
-                              f"`python -m jobs register --target azure --job {name}`, or cancel it with "
+                              f"`{JOBS} register --target azure --job {name}`, or cancel it with "
                               f"`az ml job cancel --name {name}`.") from None
         if status != "Completed":
             raise JobsError(f"AutoML job {name} ended {status}. Nothing was registered. Why is in its logs: "
@@ -162,11 +163,11 @@ class AzureBackend:
     def register(self, run: str | None, min_auc: float) -> str:
         job_name = run or self._recall("last_job")
         if not job_name:
-            raise JobsError("which AutoML job? Pass --job NAME (from `python -m jobs train --target azure`)")
+            raise JobsError(f"which AutoML job? Pass --job NAME (from `{JOBS} train --target azure`)")
         job = self._call("reading the job", lambda: self.ml.jobs.get(job_name))
         if job.status != "Completed":
             raise JobsError(f"AutoML job {job_name} is {job.status}, not Completed; wait for it with "
-                            "`python -m jobs train --wait` or in the studio, then register again")
+                            f"`{JOBS} train --wait` or in the studio, then register again")
         parent = self._call("reading the job's tags", lambda: self.session.run_details(job_name))
         best_child = parent.tags.get("automl_best_child_run_id")
         if not best_child:

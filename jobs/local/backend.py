@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from jobs.backend import DeployOptions
+from jobs.commands import jobs_command
 from jobs.errors import JobsError, read_json
 from jobs.lineage import MODEL_NAME, check_quality_gate, lineage_tags
-from jobs.local.endpoint import LocalEndpoint
+from jobs.local.endpoint import LocalEndpoint, describe_broken
 from jobs.local.registry import LocalRegistry
 from jobs.training import DEFAULT_LOCAL_BUDGET_S, TrainingSettings
 
@@ -27,9 +28,13 @@ class LocalBackend:
         self.endpoint = LocalEndpoint(home, say=say)
 
     def train(self, settings: TrainingSettings, data: Path, wait: bool = True) -> str:
-        from jobs.local.automl import train  # heavy (FLAML, pandas): only when training
+        from jobs.local.automl import time_budget, train  # heavy (FLAML, pandas): only when training
+        from jobs.local.progress import FlamlLogWatcher, TrainingProgress
 
-        result = train(settings, data, self.runs_dir, self.budget_s, progress=self.say)
+        progress = TrainingProgress(time_budget(settings, self.budget_s), settings.primary_metric,
+                                    max_trials=settings.max_trials)
+        with FlamlLogWatcher(self.runs_dir, progress):
+            result = train(settings, data, self.runs_dir, self.budget_s, progress=self.say)
         self.say(f"best model: {result.best_learner}, AUC_weighted {result.metrics['AUC_weighted']:.4f} "
                  f"(out-of-fold), accuracy {result.metrics['accuracy']:.4f}")
         self.say(f"report: {result.report}")
@@ -39,8 +44,8 @@ class LocalBackend:
         if run is None:
             runs = sorted(p for p in self.runs_dir.glob("*/run.json")) if self.runs_dir.is_dir() else []
             if not runs:
-                raise JobsError("there is no local training run to register; run `python -m jobs train --target "
-                                "local` first")
+                raise JobsError("there is no local training run to register; run "
+                                f"`{jobs_command('train --target local')}` first")
             path = runs[-1]
         else:
             path = self.runs_dir / run / "run.json"
@@ -56,7 +61,8 @@ class LocalBackend:
         tags = lineage_tags(metrics=info["metrics"], data_version=info["data_version"],
                             training_run=info["run_id"], best_child=info["best_learner"],
                             settings_tags=info["settings"])
-        version, created = self.registry.register(MODEL_NAME, self.runs_dir / info["run_id"] / "model", tags)
+        version, created = self.registry.register(MODEL_NAME, self.runs_dir / info["run_id"] / "model", tags,
+                                                    say=self.say)
         self.say(f"{'registered' if created else 'already registered'}: {MODEL_NAME} version {version.version} "
                  f"(run {info['run_id']}, AUC_weighted {info['metrics']['AUC_weighted']:.4f})")
         return str(version.version)
@@ -68,6 +74,10 @@ class LocalBackend:
         state = self.endpoint.deploy(model, options.port)
         self.say(f"deployed {MODEL_NAME} version {state.model_version} at {state.url}/score (pid {state.pid})")
         return str(state.model_version)
+
+    def preflight_deploy(self, options: DeployOptions) -> None:
+        """What a later deploy needs and can be checked now, before training: a usable, free port."""
+        self.endpoint.check_deployable(options.port)
 
     def invoke(self, payload: dict[str, Any]) -> Any:
         return self.endpoint.invoke(payload)
@@ -81,14 +91,37 @@ class LocalBackend:
         return version
 
     def status(self) -> str:
-        state = self.endpoint.state()
-        if state is None:
-            return "nothing is deployed locally"
-        return (f"{state.model_name} version {state.model_version} is serving at {state.url}/score "
-                f"(pid {state.pid}, since {state.started_at}, log {state.log})")
+        """What really runs: judged by the recorded servers' process groups, not by a recorded pid."""
+        from jobs.local import processes
+
+        survey = self.endpoint.survey()
+        state, serving = survey.state, survey.serving
+        if state is None or serving is None:
+            lines = ["nothing is deployed locally"]
+        elif serving.master_alive:
+            lines = [f"{state.model_name} version {state.model_version} is serving at {state.url}/score "
+                     f"(pid {state.pid}, since {state.started_at}, log {state.log})"]
+        elif serving.alive:
+            lines = [describe_broken(state, serving)]
+        else:
+            lines = [f"nothing is deployed locally: {state.model_name} version {state.model_version}'s server (pid "
+                     f"{state.pid}, port {state.port}) has exited; its log is {state.log}"]
+            others = processes.listeners(state.port)
+            if others:
+                lines.append(f"port {state.port} is now held by another program ("
+                             + ", ".join(f"pid {pid} {name}" for pid, name in others) + ")")
+        for record, found in survey.strays:
+            lines.append(f"also running, not serving: a server left by an interrupted command (version "
+                         f"{record['model_version']}, port {record['port']}, pids {', '.join(map(str, found.pids))})"
+                         + ("" if survey.busy else f"; `{jobs_command('stop')}` or the next deploy ends it"))
+        if survey.busy:
+            lines.append("a deploy or stop is under way right now; this may change in a moment")
+        return "\n".join(lines)
 
     def stop(self) -> str:
-        state = self.endpoint.stop()
-        if state is None:
+        state, leftovers = self.endpoint.stop()
+        if state is None and not leftovers:
             return "nothing was running"
+        if state is None:
+            return "nothing was deployed"
         return f"stopped {state.model_name} version {state.model_version} (pid {state.pid})"
