@@ -25,7 +25,7 @@ from typing import Any
 
 from jobs import inference_server
 from jobs.commands import jobs_command
-from jobs.errors import Interrupted, JobsError
+from jobs.errors import Interrupted, JobsError, log_error
 from jobs.local import processes
 from jobs.local.locking import exclusive, is_held
 from jobs.local.registry import ModelVersion
@@ -283,13 +283,13 @@ class LocalEndpoint:
         except inference_server.ServerError as error:
             for pid in spawned:
                 self._forget(pid)  # start() stopped it
-            raise JobsError(f"version {model.version} did not start. {error}") from None
+            raise JobsError(f"version {model.version} did not start. {error}{_why(log)}") from None
         try:
             check_answer(post_json(server.url + "/score", SAMPLE_REQUEST), records=1)
         except JobsError as error:
             self._stop_server(server.pid)
             raise JobsError(f"version {model.version} failed its smoke test. {error}\n"
-                            + inference_server.log_tail(log)) from None
+                            + inference_server.log_tail(log) + _why(log)) from None
         except BaseException:
             self._stop_server(server.pid)
             raise
@@ -349,3 +349,12 @@ def post_json(url: str, payload: Any, timeout_s: float = 30.0) -> Any:
         raise JobsError(f"the endpoint answered {error.code}: {body[:500]}") from None
     except (urllib.error.URLError, OSError) as error:
         raise JobsError(f"could not reach {url}: {error}") from None
+
+
+def _why(log: Path) -> str:
+    """A last line naming the error the server's log ends with (why the model did not load), or ''."""
+    try:
+        found = log_error(log.read_text(errors="replace"))
+    except OSError:
+        return ""
+    return f"\nWhy, from its log: {found}" if found else ""
