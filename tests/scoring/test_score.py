@@ -461,3 +461,37 @@ def test_score_py_imports_and_scores_on_a_server_build_without_those_internals(m
     module = load_score_module()
     module.init()
     assert body(module.run(data=[SAMPLE])) == (200, {"result": [False]})
+
+
+# --- the column-by-column fast path must agree with the record-by-record one ----------------------
+
+_values = st.one_of(
+    st.sampled_from(["60", "1.40", " 38 ", "1e2", "+1", "1.0", "0.0", "2.0", "true", "FALSE", "yes", "nan", "0x1",
+                     "3_8", "", "260", "260000", "137", "0", "1", "-0", "inf", True, False, None, [], {}]),
+    st.integers(-5, 300_000), st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=6),
+)
+
+
+@given(records=st.lists(st.fixed_dictionaries({name: _values for name in FEATURES}), min_size=1, max_size=4),
+       sample_first=st.booleans())
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_fast_and_record_by_record_validation_agree(score, records, sample_first):
+    import schema  # importable once score.py is (it puts scoring/ on the path)
+
+    if sample_first:  # fill the memo first, as earlier requests do
+        schema.parse_records([SAMPLE] * 2, "data")
+
+    def outcome(parse):
+        try:
+            return parse()
+        except schema.RequestError as error:
+            return error.errors
+
+    fast = outcome(lambda: schema.parse_records(records, "data"))
+    real_fast = schema._rows_fast
+    schema._rows_fast = lambda _records: None
+    try:
+        slow = outcome(lambda: schema.parse_records(records, "data"))
+    finally:
+        schema._rows_fast = real_fast
+    assert fast == slow
