@@ -55,7 +55,7 @@ def install_body_guard(input_parsers: Any = None) -> str:
         if not (isinstance(bad_input, type) and issubclass(bad_input, Exception) and callable(original)):
             raise TypeError("BadInput is not an exception class or _parse_post_input is not callable")
     except Exception as error:  # ImportError, AttributeError, TypeError: another server build
-        status = f"not installed: this inference server has no {error}"
+        status = f"not installed: this inference server build differs ({type(error).__name__}: {error})"
         logger.warning("request body guard %s; bodies it cannot parse may get a 5xx instead of a 400", status)
         return status
     if getattr(original, "body_guard", False):

@@ -285,14 +285,26 @@ def test_global_parameters_that_are_neither_an_object_nor_a_number_stay_a_400(sc
     ({"serum_sodium": 3150}, "looks like mg/L"),
     ({"ejection_fraction": 0.35}, "0.35 looks like a fraction, which would be 35 %"),
     ({"ejection_fraction": "0"}, "outside the possible range 5 to 100 %"),
-    ({"creatinine_phosphokinase": 0}, "outside the possible range 1 to 500000 U/L"),
+    ({"creatinine_phosphokinase": 0}, "outside the possible range 1 to 1000000 U/L"),
     ({"creatinine_phosphokinase": 2.5}, "2.5 looks like µkat/L, which would be 150 U/L"),
+    ({"creatinine_phosphokinase": 1_000_001}, "outside the possible range 1 to 1000000 U/L"),
 ])
 def test_impossible_values_are_refused_with_the_unit_they_look_like(score, change, fragment):
     status, result = body(score.run(data=[{**SAMPLE, **change}]))
     assert status == 400, result
     (field,) = change
     assert result["errors"][0]["field"] == field and fragment in result["errors"][0]["problem"], result
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("creatinine_phosphokinase", 700_000),  # survived rhabdomyolysis has been reported above this
+    ("serum_sodium", 98),  # the lowest sodium reported in a survivor
+    ("ejection_fraction", 10),  # patients at or below 10% have been followed for years
+    ("platelets", 2_000),  # severe immune thrombocytopenia
+    ("serum_creatinine", 0.2),  # very low muscle mass
+])
+def test_extreme_values_real_patients_have_are_scored(score, field, value):
+    assert body(score.run(data=[{**SAMPLE, field: value}]))[0] == 200
 
 
 def test_the_datasets_own_extremes_stay_accepted(score):
@@ -447,7 +459,7 @@ def test_the_body_guard_is_skipped_with_a_warning_when_the_servers_internals_dif
             "no _parse_post_input": types.SimpleNamespace(ObjectInput=type("ObjectInput", (), {}), BadInput=_BadInput),
             }[server]
     status = score.install_body_guard(fake)
-    assert status.startswith("not installed: this inference server has no")
+    assert status.startswith("not installed: this inference server build differs")
     assert "request body guard not installed" in caplog.text
 
 
