@@ -16,9 +16,11 @@ and MET/MISSED for each target. Nothing here is asserted by the tests.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import http.client
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -120,6 +122,19 @@ def throughput(port: int, payload: dict, clients: int, seconds: float) -> tuple[
     for thread in threads:
         thread.join()
     return len(samples), time.perf_counter() - started, samples
+
+
+def server_cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of a server's master and workers so far."""
+    import psutil
+
+    master = psutil.Process(pid)
+    total = 0.0
+    for process in (master, *master.children(recursive=True)):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 def find_model(explicit: Path | None, work: Path) -> tuple[Path, str]:
@@ -250,6 +265,13 @@ def main() -> None:
             elapsed = time.perf_counter() - started
             for label, values in samples.items():
                 rows[label + ", in turns"] = (*percentiles(values), count / elapsed)
+        cpu_before, wall_before = server_cpu_seconds(real.pid), time.perf_counter()
+        client = Client(real.port)
+        body = json.dumps(single).encode()
+        for _ in range(n):
+            client.post(body)
+        cpu_per_request = (server_cpu_seconds(real.pid) - cpu_before) / n
+        wall_per_request = (time.perf_counter() - wall_before) / n
     finally:
         inference_server.stop(trivial.pid)
         inference_server.stop(real.pid)
@@ -323,12 +345,23 @@ def main() -> None:
             best_rate[workers] = max(best_rate.get(workers, 0.0), rate)
         print(f"{workers:>8} " + " ".join(f"{cell:>24}" for cell in cells))
     top = max(best_rate.values())
-    chosen = min(w for w, rate in best_rate.items() if rate >= (1 - THROUGHPUT_TOLERANCE) * top)
-    print(f"\nworkers: the fewest within {THROUGHPUT_TOLERANCE:.0%} of the best throughput ({top:.1f}/s) is {chosen}; "
-          f"jobs/inference_server.py DEFAULT_WORKERS is {inference_server.DEFAULT_WORKERS} "
-          + verdict(chosen == inference_server.DEFAULT_WORKERS))
-    print(f"max_concurrent_requests_per_instance = WORKER_COUNT = {chosen} (requests one instance serves at once)")
+    by_throughput = min(w for w, rate in best_rate.items() if rate >= (1 - THROUGHPUT_TOLERANCE) * top)
+    print(f"  the fewest workers within {THROUGHPUT_TOLERANCE:.0%} of the best throughput ({top:.1f}/s): "
+          f"{by_throughput} (load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}: on a machine others use, "
+          "this table shows their load as much as ours)")
 
+    # What does not depend on other load: how much of a request's time a worker spends on the
+    # CPU. A worker that computes all the time cannot gain from a second worker on the same core;
+    # one that waits (I/O) can.
+    cpu_share = cpu_per_request / wall_per_request
+    cores = os.cpu_count() or 1
+    chosen = cores if cpu_share >= 0.5 else cores * math.ceil(1 / max(cpu_share, 0.1))
+    print(f"  one request: {wall_per_request * 1000:.2f} ms wall, {cpu_per_request * 1000:.2f} ms CPU in the server's "
+          f"processes ({cpu_share:.0%} busy): a worker computes nearly all the time, so one worker per core, {chosen}")
+    print(f"workers: {chosen}; jobs/inference_server.py DEFAULT_WORKERS is {inference_server.DEFAULT_WORKERS} "
+          + verdict(chosen == inference_server.DEFAULT_WORKERS))
+    print(f"max_concurrent_requests_per_instance = WORKER_COUNT = {chosen}: requests one instance serves at once "
+          f"(Azure answers 429 beyond 2 x that per instance)")
 
 if __name__ == "__main__":
     main()
