@@ -449,7 +449,8 @@ def _method(global_parameters: Any) -> str:
     kind = type(global_parameters)
     if kind is int or kind is float:
         # Azure ML's AutoML "Consume" samples send "GlobalParameters": 1.0 as a placeholder
-        # for "no parameters"; people copy them as they are.
+        # for "no parameters"; people copy them as they are. Source: Microsoft Learning's AI-900 lab
+        # "Explore automated machine learning" test body (microsoftlearning.github.io/AI-900-AIFundamentals).
         return "predict"
     if kind is not dict:
         raise RequestError([_problem(None, "GlobalParameters", "expected an object such as "

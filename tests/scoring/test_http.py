@@ -174,3 +174,19 @@ def test_no_raw_body_gives_a_5xx_and_the_server_stays_up(server, raw):
     if response.status_code != 200:
         assert 400 <= response.status_code < 500 and response.json()["message"], response.text[:500]
     assert requests.get(server.url + "/", timeout=5).status_code == 200
+
+
+def test_automls_consume_sample_with_global_parameters_1_0_is_scored(server):
+    response = post(server, {"Inputs": {"data": [SAMPLE]}, "GlobalParameters": 1.0})
+    assert response.status_code == 200 and response.json() == {"result": [False]}
+
+
+def test_the_lessons_record_with_float_string_flags_over_http(server):
+    record = {**SAMPLE, "anaemia": "1.0", "smoking": "0.0"}
+    as_numbers = {**SAMPLE, "anaemia": 1, "smoking": 0}
+    proba = {"GlobalParameters": {"method": "predict_proba"}}
+    first = post(server, {"data": [record], **proba})
+    assert first.status_code == 200, first.text
+    assert first.json() == post(server, {"data": [as_numbers], **proba}).json()
+    refused = post(server, {"data": [{**SAMPLE, "anaemia": "2.0"}]})
+    assert refused.status_code == 400 and refused.json()["errors"][0]["field"] == "anaemia"
