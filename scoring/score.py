@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,9 @@ def find_model_dir(root: Path) -> Path:
 # `n_jobs`, XGBoost `nthread`/`n_jobs`, LightGBM params `num_threads`, CatBoost `thread_count`.
 _THREAD_ATTRIBUTES = ("n_jobs", "num_threads", "nthread", "thread_count")
 _MAX_VISITS = 100_000
+# Never walked into: plain values, and code (a module's globals are not the model's to change).
+_NOT_ESTIMATORS = (str, bytes, int, float, bool, type, types.ModuleType, types.FunctionType, types.MethodType,
+                   types.BuiltinFunctionType)
 
 
 def single_threaded(model: Any) -> list[str]:
@@ -121,7 +125,7 @@ def single_threaded(model: Any) -> list[str]:
     stack: list[tuple[Any, str, int]] = [(model, type(model).__name__, 0)]
     while stack and len(seen) < _MAX_VISITS:
         obj, path, depth = stack.pop()
-        if id(obj) in seen or depth > 25 or obj is None or isinstance(obj, (str, bytes, int, float, bool, type)):
+        if id(obj) in seen or depth > 25 or obj is None or isinstance(obj, _NOT_ESTIMATORS):
             continue
         seen.add(id(obj))
         if isinstance(obj, (list, tuple)):

@@ -398,6 +398,22 @@ def test_the_thread_walk_reaches_wrapped_estimators_and_never_crashes(score):
     assert score.single_threaded(object()) == [] and score.single_threaded(None) == []
 
 
+def test_the_thread_walk_leaves_modules_and_functions_alone(score):
+    import types
+
+    module = types.ModuleType("settings_of_someone_else")
+    module.n_jobs = 8
+
+    class Holder:
+        def __init__(self):
+            self.config = module
+            self.hook = lambda: None
+            self.hook.n_jobs = 8
+
+    assert score.single_threaded(Holder()) == []
+    assert module.n_jobs == 8
+
+
 # --- the body guard must degrade safely on another inference-server build ------------------------
 
 class _BadInput(Exception):
