@@ -206,8 +206,8 @@ def init() -> None:
     if unknown:
         raise ModelLoadError(f"the model expects columns the request schema does not have: {unknown}")
     _column_index = [FEATURE_NAMES.index(c) for c in _columns]
-    # The frame carries the types the model was trained with (Azure AutoML records its
-    # integer columns as long), not float64 for everything.
+    # The frame carries the types the model was trained with (MLflow records int64 columns
+    # as long), not float64 for everything.
     _dtypes = _signature_dtypes(signature, len(_columns))
     classes = list(getattr(_model, "classes_", []))
     _is_positive = {c: str(c).lower() in ("1", "true", "1.0") for c in classes}
