@@ -16,7 +16,7 @@ SAMPLE_REQUEST = json.loads((ROOT / "scoring" / "sample-request.json").read_text
 
 
 def train_model(target: Path, drop: tuple[str, ...] = (), dtypes: dict[str, str] | None = None,
-                ensemble: bool = False) -> Path:
+                ensemble: bool = False, reverse_columns: bool = False) -> Path:
     """A small real MLflow model from the shipped CSV: a standardized logistic regression, or with
     `ensemble` the shape local AutoML deploys (a soft vote of a random forest and LightGBM, each
     with n_jobs=2). `dtypes` overrides column types (float64 otherwise), and so the signature's."""
@@ -30,6 +30,8 @@ def train_model(target: Path, drop: tuple[str, ...] = (), dtypes: dict[str, str]
 
     frame = pd.read_csv(CSV)
     features = frame.drop(columns=["DEATH_EVENT", *drop]).astype("float64").astype(dtypes or {})
+    if reverse_columns:
+        features = features[features.columns[::-1]]
     label = frame["DEATH_EVENT"].astype("float64")
     if ensemble:
         from lightgbm import LGBMClassifier

@@ -349,6 +349,19 @@ def test_the_model_gets_the_column_types_of_its_signature(tmp_path, monkeypatch)
                                                  "numbers for age, got 60.5"}]
 
 
+def test_a_model_with_its_columns_in_another_order_gets_them_in_its_order(tmp_path, monkeypatch, score):
+    train_model(tmp_path / "model", reverse_columns=True)
+    monkeypatch.setenv("AZUREML_MODEL_DIR", str(tmp_path))
+    module = load_score_module()
+    module.init()
+    assert module._columns == FEATURES[::-1]
+    risky = {**SAMPLE, "age": "90", "ejection_fraction": "15", "serum_creatinine": "6", "time": "8"}
+    reversed_answer = body(module.run(data=[SAMPLE, risky], GlobalParameters={"method": "predict_proba"}))[1]
+    usual_answer = body(score.run(data=[SAMPLE, risky], GlobalParameters={"method": "predict_proba"}))[1]
+    assert reversed_answer["result"] == usual_answer["result"] == [False, True]
+    assert reversed_answer["probability"] == pytest.approx(usual_answer["probability"], abs=1e-4)
+
+
 # --- issue 12 item 4: no parallel workers for one record -------------------------------------------
 
 def test_init_sets_every_fitted_estimator_inside_the_model_to_one_thread(tmp_path, monkeypatch):
