@@ -30,6 +30,11 @@ _LAUNCHER = (
 )
 
 
+# Server worker processes (gunicorn sync workers, one request each at a time). Measured with
+# bench/scoring.py on a 2-core machine: see the README, "Tests and benchmarks".
+DEFAULT_WORKERS = 2
+
+
 class ServerError(RuntimeError):
     """The server did not start or answer; the message says why, with the log's tail."""
 
@@ -63,7 +68,7 @@ def log_tail(path: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
-def start(python: Path, model_dir: Path, port: int, log_path: Path, workers: int = 1,
+def start(python: Path, model_dir: Path, port: int, log_path: Path, workers: int = DEFAULT_WORKERS,
           timeout_s: float = 60.0, entry_script: Path = ENTRY_SCRIPT,
           on_spawn: Callable[[int], None] | None = None) -> RunningServer:
     """Start the server in its own process group and wait until its liveness route answers.

@@ -192,12 +192,15 @@ def deployment(name: str, endpoint: str, model_ref: str, env: Environment, optio
         instance_type=options.instance_type,
         instance_count=options.instance_count,
         app_insights_enabled=True,
-        request_settings=OnlineRequestSettings(request_timeout_ms=10_000, max_concurrent_requests_per_instance=1),
+        # Two server workers, measured (bench/scoring.py, README "Tests and benchmarks"), and as many
+        # concurrent requests: "set to the number of requests that your model can process concurrently"
+        # with WORKER_COUNT to match (azure-ai-docs reference-yaml-deployment-managed-online.md).
+        request_settings=OnlineRequestSettings(request_timeout_ms=10_000, max_concurrent_requests_per_instance=2),
         # MLflow and LightGBM imports plus the model load take tens of seconds on a cold
         # instance: give liveness a minute before it counts, and readiness five minutes in all.
         liveness_probe=ProbeSettings(initial_delay=60, period=10, timeout=5, failure_threshold=30),
         readiness_probe=ProbeSettings(initial_delay=10, period=10, timeout=5, failure_threshold=30),
-        environment_variables={"WORKER_COUNT": "1", "AZUREML_LOG_LEVEL": "INFO"},
+        environment_variables={"WORKER_COUNT": "2", "AZUREML_LOG_LEVEL": "INFO"},
         tags={"managed-by": "python -m jobs deploy"},
     )
 
