@@ -16,9 +16,9 @@ from tests import fakes
 COMPONENT = "heartfailure:platform:MlPlatform"
 STACK = "pulumi:pulumi:Stack"
 
-# (type, logical name, logical name of the parent); the stack is the component's parent.
+# (type, logical name, logical name of the parent); the stack is the component's parent. (Whether the
+# mock monitor sees the stack itself registered depends on the tests run before, so it is left out.)
 EXPECTED = {
-    (STACK, "azureml-heart-failure-dev", None),
     (COMPONENT, "heartfailure", "azureml-heart-failure-dev"),
     ("random:index/randomString:RandomString", "heartfailure-suffix", "heartfailure"),
     ("random:index/randomString:RandomString", "heartfailure-cluster-suffix", "heartfailure"),
@@ -63,8 +63,9 @@ def registrations():
 
 
 def test_every_resource_keeps_its_type_logical_name_and_parent(registrations):
-    name_of_urn = {urn: name for _, name, _, urn in registrations}
-    found = [(typ, name, name_of_urn[parent] if parent else None) for typ, name, parent, _ in registrations]
+    # A URN ends with "::<logical name>".
+    found = [(typ, name, parent.rsplit("::", 1)[-1] if parent else None)
+             for typ, name, parent, _ in registrations if typ != STACK]
     assert len(found) == len(set(found)), "a resource was registered twice"
     assert set(found) == EXPECTED
 
@@ -76,6 +77,6 @@ def test_the_urns_a_real_stack_has_stay_the_same(registrations):
     urns = {urn for *_, urn in registrations}
     prefix = "urn:pulumi:dev::azureml-heart-failure::"
     children = {(typ, name) for typ, name, parent in EXPECTED if parent == "heartfailure"}
-    assert len(children) == len(EXPECTED) - 2
+    assert len(children) == len(EXPECTED) - 1
     for typ, name in children:
         assert f"{prefix}{COMPONENT}${typ}::{name}" in urns, name
