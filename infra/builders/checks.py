@@ -82,7 +82,7 @@ def endpoint_settings(scope: Scope, endpoint: ml.OnlineEndpoint, group: resource
     def check(args: list[object]) -> str:
         props, endpoint_name, rg, workspace = args
         auth_mode = field_of(props, "auth_mode", "authMode")
-        reverse = {azure: key for key, azure in AUTH_MODES.items()}
+        reverse: dict[object, object] = {azure: key for key, azure in AUTH_MODES.items()}
         if auth_mode != s.endpoint_auth_mode:
             raise refuse("endpointAuthMode", reverse.get(auth_mode, auth_mode),
                          reverse.get(s.endpoint_auth_mode, s.endpoint_auth_mode),

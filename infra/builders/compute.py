@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import pulumi_random as random
 from pulumi_azure_native import machinelearningservices as ml
@@ -78,4 +79,5 @@ def max_nodes(compute_properties: object) -> int:
     """The cluster's max node count, from the Compute resource's `properties` output."""
     aml = field_of(compute_properties, "properties", "properties")
     scale = field_of(aml, "scale_settings", "scaleSettings")
-    return int(field_of(scale, "max_node_count", "maxNodeCount"))  # type: ignore[arg-type]
+    # A number (a float when it comes through the engine's protobuf Struct); int() makes it whole.
+    return int(cast(float, field_of(scale, "max_node_count", "maxNodeCount")))
