@@ -36,18 +36,23 @@ def bootstrap_auc_ci(y: Any, proba: Any, seed: int, resamples: int = BOOTSTRAP_R
                      level: float = 0.95) -> tuple[float, float]:
     """Percentile bootstrap interval of ROC AUC: patients resampled with replacement, `resamples` times.
 
-    Resamples holding a single class are skipped (AUC is undefined there).
+    AUC by the rank-sum (Mann-Whitney) formula, ties counted half, as roc_auc_score does; resamples
+    holding a single class are skipped (AUC is undefined there).
     """
-    from sklearn.metrics import roc_auc_score
+    from scipy.stats import rankdata
 
     y = np.asarray(y)
     proba = np.asarray(proba)
     rng = np.random.default_rng(seed)
-    aucs = []
-    for _ in range(resamples):
-        rows = rng.integers(0, len(y), len(y))
-        if y[rows].min() != y[rows].max():
-            aucs.append(roc_auc_score(y[rows], proba[rows]))
+    rows = rng.integers(0, len(y), (resamples, len(y)))
+    labels, scores = y[rows], proba[rows]
+    positives = labels.sum(axis=1)
+    negatives = len(y) - positives
+    ranks = rankdata(scores, axis=1)
+    usable = (positives > 0) & (negatives > 0)
+    rank_sums = np.where(labels == 1, ranks, 0).sum(axis=1)
+    aucs = (rank_sums[usable] - positives[usable] * (positives[usable] + 1) / 2) / (
+        positives[usable] * negatives[usable])
     low, high = np.quantile(aucs, [(1 - level) / 2, 1 - (1 - level) / 2])
     return float(low), float(high)
 
