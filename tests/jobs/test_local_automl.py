@@ -117,3 +117,12 @@ def test_train_says_plainly_when_time_is_used_and_gives_the_honest_figure(tmp_pa
     assert "Leaking feature" in report and "--drop time" in report
     info = json.loads((result.run_dir / "run.json").read_text())
     assert 0.6 < info["honest"]["score"] < info["metrics"]["AUC_weighted"]
+
+
+def test_with_every_baseline_blocked_the_leak_warning_still_gives_an_honest_figure(tmp_path):
+    said: list[str] = []
+    blocked = ("RandomForest", "LogisticRegression", "ExtremeRandomTrees", "LightGBM")
+    train(TrainingSettings(blocked_models=blocked, max_trials=1), DEFAULT_CSV, tmp_path, progress=said.append)
+    warning = next(line for line in said if line.startswith("WARNING"))
+    assert "the best baseline (baseline LogisticRegression) scores 0." in warning
+    assert "every baseline is blocked" in " ".join(said)
