@@ -167,7 +167,7 @@ def write_report(run_dir: Path, pipeline: Any, X: pd.DataFrame, y: pd.Series, pr
     fig, ax = plt.subplots(figsize=(4.5, 4))
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
     ax.plot(mean_predicted, observed, marker="o", label=f"model (Brier {brier:.3f})")
-    ax.set_xlabel("predicted probability of death (mean per tenth of patients)")
+    ax.set_xlabel("predicted probability (mean per tenth of patients)")
     ax.set_ylabel("observed death rate")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
