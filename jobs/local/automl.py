@@ -525,8 +525,11 @@ def budget_tags(budget: dict[str, Any], cap_s: float) -> dict[str, str]:
 
 def selection_table(found: SearchResult) -> list[dict[str, Any]]:
     """The final selection's rows, best score first: name, kind, score, noise to the pick, predict time."""
+    baseline = max((c for c in found.candidates if c.kind == "baseline"), key=lambda c: c.score, default=None)
     rows = [{"name": c.name, "kind": c.kind, "score": round(c.score, 4),
              "fold_sd": round(float(np.std(c.fold_scores, ddof=1)), 4),
+             "lead_over_baseline": None if baseline is None or c is baseline else round(c.score - baseline.score, 4),
+             "noise_vs_baseline": None if baseline is None or c is baseline else round(c.noise(baseline), 4),
              "noise_vs_pick": round(c.noise(found.chosen), 4), "predict_ms": round(c.predict_ms, 2),
              "chosen": c is found.chosen} for c in found.candidates]
     return sorted(rows, key=lambda row: -row["score"])
@@ -534,8 +537,10 @@ def selection_table(found: SearchResult) -> list[dict[str, Any]]:
 
 def selection_lines(found: SearchResult, metric: str) -> list[str]:
     """What `train` prints about the final selection."""
-    lines = [f"  {'*' if row['chosen'] else ' '} {row['name']:<45} {metric} {row['score']:.4f} "
-             f"(fold sd {row['fold_sd']:.3f})  single-row predict {row['predict_ms']:.1f} ms"
+    lines = [f"  {'*' if row['chosen'] else ' '} {row['name']:<34} {metric} {row['score']:.4f} "
+             f"(fold sd {row['fold_sd']:.3f}), single-row predict {row['predict_ms']:5.1f} ms"
+             + (f", {row['lead_over_baseline']:+.4f} over the best baseline (noise {row['noise_vs_baseline']:.4f})"
+                if row["lead_over_baseline"] is not None else "")
              for row in selection_table(found)]
     folds = found.budget["selection_folds"]
     return [*lines, f"picked {found.learner}: {metric} {found.chosen.score:.4f} (mean over the {folds} selection "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 from typing import Any
 
@@ -185,7 +186,7 @@ def write_report(run_dir: Path, pipeline: Any, X: pd.DataFrame, y: pd.Series, pr
     ax.set_xlabel("drop in ROC AUC when the feature is shuffled")
     images["feature_importance.png"] = _save(plt, fig, ax, run_dir / "feature_importance.png",
                                              "Feature importance (permutation, training rows)"
-                                             + (" - red: leaks the outcome" if leaking else ""), "Feature importance")
+                                             + ("\nred: leaks the outcome" if leaking else ""), "Feature importance")
 
     metric_table = _table(["metric", "value"], [
         ["AUC_weighted", Markup(f"{metrics['AUC_weighted']:.4f} (95% CI {auc_low:.3f} to {auc_high:.3f})")],
@@ -206,10 +207,13 @@ def write_report(run_dir: Path, pipeline: Any, X: pd.DataFrame, y: pd.Series, pr
     selection_html = ""
     if selection:
         selection_html = _table(
-            ["candidate", "kind", "mean fold score", "fold sd", "noise vs the pick", "single-row predict (ms)"],
+            ["candidate", "kind", "mean fold score", "fold sd", "lead over the best baseline (noise)",
+             "noise vs the pick", "single-row predict (ms)"],
             [[Markup(("<b>" + html.escape(r["name"]) + "</b> (picked)") if r["chosen"] else html.escape(r["name"])),
-              r["kind"], Markup(f"{r['score']:.4f}"), r["fold_sd"], r["noise_vs_pick"],
-              Markup(f"{r['predict_ms']:.2f}")] for r in selection],
+              r["kind"], Markup(f"{r['score']:.4f}"), r["fold_sd"],
+              Markup(f"{r['lead_over_baseline']:+.4f} ({r['noise_vs_baseline']:.4f})")
+              if r.get("lead_over_baseline") is not None else "",
+              r["noise_vs_pick"], Markup(f"{r['predict_ms']:.2f}")] for r in selection],
             ["pick" if r["chosen"] else "" for r in selection])
     score_key = next((k for k in (leaderboard[0] if leaderboard else {}) if k.startswith("cv_")), "score")
     board_table = _table(["learner", "trials", score_key, "best configuration (rounded)"],
@@ -219,7 +223,8 @@ def write_report(run_dir: Path, pipeline: Any, X: pd.DataFrame, y: pd.Series, pr
     facts_html = _facts_table(facts) if facts else ""
     plots = "".join(f'<figure><img src="{name}" alt="{title}"><figcaption>{title}</figcaption></figure>'
                     for name, title in images.items())
-    warning = f'<div class="leak"><b>Leaking feature.</b> {html.escape(leak)}</div>' if leak else ""
+    leak_html = re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(leak)) if leak else ""
+    warning = f'<div class="leak"><b>Leaking feature.</b> {leak_html}</div>' if leak else ""
     folds = (facts or {}).get("budget", {}).get("selection_folds", "")
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Heart failure AutoML: run {html.escape(run_dir.name)}</title>

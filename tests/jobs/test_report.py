@@ -69,7 +69,7 @@ def report(tmp_path, fitted, **extra) -> str:
     selection = [{"name": "baseline LogisticRegression", "kind": "baseline", "score": 0.8741, "fold_sd": 0.03,
                   "noise_vs_pick": 0.0, "predict_ms": 0.61, "chosen": True},
                  {"name": "lgbm", "kind": "search", "score": 0.8702, "fold_sd": 0.04, "noise_vs_pick": 0.006,
-                  "predict_ms": 1.8, "chosen": False}]
+                  "lead_over_baseline": -0.0039, "noise_vs_baseline": 0.006, "predict_ms": 1.8, "chosen": False}]
     page = write_report(tmp_path, model, X, y, proba, metrics, leaderboard, "baseline LogisticRegression", 42,
                         selection=selection, rule="no searched model beat the best baseline", facts=facts, **extra)
     return page.read_text()
@@ -90,6 +90,7 @@ def test_the_report_has_calibration_thresholds_an_auc_interval_and_the_run_facts
     assert "abc123" in page and "0123abcd" in page and "4 trials, no time limit" in page
     assert "primary_metric=AUC_weighted" in page
     assert "Rule:</b> no searched model beat the best baseline" in page
+    assert "<td>-0.0039 (0.0060)</td>" in page
     assert "Why the search&#x27;s scores" in page or "Why the search's scores" in page
     assert "learning_rate=0.0663, n_estimators=5" in page
     assert "Leaking feature" not in page
@@ -98,4 +99,4 @@ def test_the_report_has_calibration_thresholds_an_auc_interval_and_the_run_facts
 def test_the_report_warns_at_the_top_when_a_leaking_column_is_used(tmp_path, fitted):
     page = report(tmp_path, fitted, leak="this model uses `time`, which leaks the outcome")
     assert page.index("Leaking feature") < page.index("<h2>Metrics")
-    assert "uses `time`, which leaks the outcome" in page
+    assert "uses <code>time</code>, which leaks the outcome" in page
