@@ -396,7 +396,10 @@ def search(settings: TrainingSettings, X: pd.DataFrame, y: pd.Series, budget_s: 
     search_s = time.perf_counter() - started
     trials = sum(1 for line in log_file.read_text().splitlines() if '"learner"' in line) if log_file.exists() else 0
     if automl.model is None:
-        raise JobsError(f"FLAML found no model within {budget_s:.0f} s; give it more time with --local-budget-seconds")
+        if mode == "trials":
+            raise JobsError(f"FLAML found no model in {settings.max_trials} trials; allow more with --max-trials")
+        raise JobsError(f"FLAML found no model within {flaml_budget:.0f} s; give it more time with "
+                        "--local-budget-seconds")
     metric = settings.primary_metric
     splits = selection_folds(y, settings.n_cross_validations, settings.seed)
     progress(f"search: {trials} trials in {search_s:.0f} s; final selection on {SELECTION_REPEATS}x"
