@@ -147,8 +147,12 @@ def test_a_zombie_is_not_a_running_server():
     parent = subprocess.Popen(["sh", "-c", "sleep 60 & echo $!; exec sleep 61"], stdout=subprocess.PIPE, text=True)
     try:
         child = int(parent.stdout.readline())
-        os.kill(child, signal.SIGKILL)
         deadline = time.monotonic() + 10
+        # Until the exec, the shell itself would reap the killed child: wait for `sleep 61` in its place.
+        while psutil.Process(parent.pid).cmdline() != ["sleep", "61"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        os.kill(child, signal.SIGKILL)
         while psutil.Process(child).status() != psutil.STATUS_ZOMBIE:
             assert time.monotonic() < deadline
             time.sleep(0.05)
