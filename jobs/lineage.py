@@ -103,7 +103,7 @@ class Yardstick:
 
     def describe(self) -> str:
         noise = f", noise ±{self.noise:.4f}" if self.noise else ""
-        return f"{self.candidate:.4f} vs {self.name} {self.score:.4f}{noise}"
+        return f"model {self.candidate:.4f} vs {self.name} {self.score:.4f}{noise}"
 
 
 @dataclass(frozen=True)
@@ -304,8 +304,11 @@ def local_baseline(info: Mapping[str, Any], metric: str = "AUC_weighted") -> Yar
     if chosen is None or not baselines or _number(chosen.get("score")) is None:
         return None
     best = max(baselines, key=lambda r: float(r["score"]))
-    return Yardstick(f"{best.get('name', 'baseline')} (same folds)", float(best["score"]), float(chosen["score"]),
-                     _number(best.get("noise_vs_pick")) or 0.0)
+    folds = (info.get("budget") or {}).get("selection_folds")
+    where = f"on the same {folds} selection folds" if folds else "on the same folds"
+    itself = "; the model is this baseline" if best is chosen else ""
+    return Yardstick(f"{best.get('name', 'baseline')} ({where}{itself})", float(best["score"]),
+                     float(chosen["score"]), _number(best.get("noise_vs_pick")) or 0.0)
 
 
 def local_noise(info: Mapping[str, Any]) -> float:

@@ -147,11 +147,12 @@ def run(auc: float, dropped: str = "time", name: str = "new") -> TrainingRun:
 def test_the_honest_model_without_time_passes_by_default():
     verdict = quality_gate({"AUC_weighted": 0.78}, baseline=Yardstick("baseline LogisticRegression", 0.76, 0.78),
                            champion=None, min_score=None)
-    assert "floor: off" in verdict.summary() and "0.7800 vs baseline LogisticRegression 0.7600" in verdict.summary()
+    assert "floor: off" in verdict.summary()
+    assert "model 0.7800 vs baseline LogisticRegression 0.7600" in verdict.summary()
 
 
 def test_a_model_below_its_baseline_is_refused_with_both_figures():
-    with pytest.raises(JobsError, match=r"below the simple baseline on the same folds \(0\.7000 vs baseline "
+    with pytest.raises(JobsError, match=r"below the simple baseline on the same folds \(model 0\.7000 vs baseline "
                                         r"LogisticRegression 0\.7600, noise ±0\.0100\)\. Nothing was registered"):
         quality_gate({"AUC_weighted": 0.70}, baseline=Yardstick("baseline LogisticRegression", 0.76, 0.70, 0.01),
                      champion=None, min_score=None)
@@ -176,7 +177,7 @@ def test_the_champion_is_the_latest_version_with_the_same_features():
                 (4, {"training_run": "new", "dropped_columns": "time", "metric.AUC_weighted": "0.990000"})]
     found = champion(versions, run(0.78))
     assert found is not None and (found.name, found.score) == ("version 3 (dropped: time)", 0.80)
-    with pytest.raises(JobsError, match=r"below the registered champion for the same features \(0\.7800 vs "
+    with pytest.raises(JobsError, match=r"below the registered champion for the same features \(model 0\.7800 vs "
                                         r"version 3 \(dropped: time\) 0\.8000\)"):
         quality_gate({"AUC_weighted": 0.78}, baseline=None, champion=found, min_score=None)
     # The same model, with `time`, meets version 2 only.
@@ -213,7 +214,7 @@ def test_azure_register_refuses_a_model_below_the_jobs_logistic_regression(tmp_p
     backend = azure_backend(session, tmp_path)
     name = backend.train(SETTINGS, DEFAULT_CSV, wait=False)
     session.finish_job(name, auc=0.74, baseline=0.79)
-    with pytest.raises(JobsError, match=r"0\.7400 vs baseline LogisticRegression \(best such trial of the job\) "
+    with pytest.raises(JobsError, match=r"model 0\.7400 vs baseline LogisticRegression \(best such trial of the job\) "
                                         r"0\.7900"):
         backend.register(name, None)
     assert session.ml.ops("models.create_or_update") == []
@@ -227,7 +228,8 @@ def test_azure_register_judges_a_challenger_against_the_champion_for_its_feature
     backend.register(first, None)
     second = backend.train(SETTINGS, DEFAULT_CSV, wait=False)
     session.finish_job(second, auc=0.78)
-    with pytest.raises(JobsError, match=r"champion for the same features \(0\.7800 vs version 1 \(dropped: time\) "
+    with pytest.raises(JobsError, match=r"champion for the same features \(model 0\.7800 vs version 1 "
+                                        r"\(dropped: time\) "
                                         r"0\.8000\)"):
         backend.register(second, None)
     # With `time` the features differ: version 1 is not its champion.
@@ -241,13 +243,15 @@ def test_local_register_uses_the_runs_own_baseline_and_champion(tmp_path):
     good = run_json("20260101-000002-bbbbbb", 0.79, baseline=0.76)
     worse = run_json("20260101-000003-cccccc", 0.74, baseline=0.70)
     backend = local_backend(tmp_path, weak, good, worse)
-    with pytest.raises(JobsError, match=r"simple baseline on the same folds \(0\.7000 vs baseline LogisticRegression "
-                                        r"\(same folds\) 0\.7600, noise ±0\.0100\)"):
+    with pytest.raises(JobsError, match=r"simple baseline on the same folds \(model 0\.7000 vs "
+                                        r"baseline LogisticRegression "
+                                        r"\(on the same 3x5 selection folds\) 0\.7600, noise ±0\.0100\)"):
         backend.register(weak["run_id"], None)
     assert backend.register(good["run_id"], None) == "1"
     assert any("quality gate passed on AUC_weighted 0.7900" in line for line in backend.said)
     # 0.74 against version 1's 0.79; the noise allowed is the run's own standard error, 0.04/sqrt(15).
-    with pytest.raises(JobsError, match=r"champion for the same features \(0\.7400 vs version 1 \(dropped: time\) "
+    with pytest.raises(JobsError, match=r"champion for the same features \(model 0\.7400 vs version 1 "
+                                        r"\(dropped: time\) "
                                         r"0\.7900, noise ±0\.0103\)"):
         backend.register(worse["run_id"], None)
 
@@ -259,6 +263,13 @@ def test_a_local_run_without_a_selection_has_an_unknown_baseline(tmp_path):
     backend = local_backend(tmp_path, info)
     assert backend.register(None, None) == "1"
     assert any("baseline: unknown, not compared" in line for line in backend.said)
+
+
+def test_a_local_pick_that_is_a_baseline_says_so():
+    info = run_json("r", 0.79, baseline=None)
+    info["selection"][0].update(kind="baseline", name="baseline RandomForest(500 trees)")
+    found = local_baseline(info)
+    assert found is not None and found.beaten and "the model is this baseline" in found.name
 
 
 def test_a_local_run_that_recorded_no_commit_says_unknown_not_todays_checkout():
