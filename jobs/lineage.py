@@ -227,11 +227,13 @@ AZURE_BASELINE_ALGORITHM = "LogisticRegression"
 def azure_children(children: Iterable[Any]) -> tuple[int, dict[str, float]]:
     """From an AutoML job's child jobs: how many trials ran, and the best score per algorithm.
 
-    `children` are azure-ai-ml Job entities from `ml.jobs.list(parent_job_name=...)` (as
-    azureml-examples' automl-forecasting-distributed-tcn notebook lists an AutoML job's children).
-    A trial names its algorithm and primary-metric score in its properties `run_algorithm` and
-    `score` (read so in Azure's AutoML sample helpers, e.g. get_result_df); children without both
-    (the setup and featurization runs) are not trials.
+    `children` come from `ml.jobs.list(parent_job_name=...)` (as azureml-examples'
+    automl-forecasting-distributed-tcn notebook lists an AutoML job's children). azure-ai-ml reads
+    them from run history, each with its run's properties (1.35.2: _run_operations.get_run_children,
+    _BaseJob._load_from_rest), and yields None for one it cannot parse. A trial names its algorithm
+    and primary-metric score in the properties `run_algorithm` and `score` (as the AutoML sample
+    helpers' get_result_df reads a child run); children without both (setup, featurization) are
+    not trials.
     """
     trials, best = 0, {}
     for child in children:

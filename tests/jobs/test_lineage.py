@@ -303,3 +303,16 @@ def test_a_run_without_budget_tags_has_them_from_its_budget_record():
 ])
 def test_package_names_are_read_as_pip_and_conda_read_them(requirement, name):
     assert _package(requirement) == name
+
+
+def test_azure_without_a_logistic_regression_trial_says_the_baseline_is_unknown(tmp_path):
+    session = FakeSession()
+    said: list[str] = []
+    backend = AzureBackend(session, OUTPUTS, "dev", say=said.append, sleep=lambda _: None, state_dir=tmp_path)
+    name = backend.train(SETTINGS, DEFAULT_CSV, wait=False)
+    session.finish_job(name, auc=0.70)  # only a LightGBM trial: AutoML tried no LogisticRegression
+    session.ml.children[name].append(None)  # a child azure-ai-ml could not parse
+    backend.register(name, None)
+    assert any("baseline: unknown, not compared" in line for line in said)
+    tags = session.ml.registered[-1].tags
+    assert tags["gate.baseline"] == "unknown" and tags["budget.trials"] == "1" and tags["budget.mode"] == "time"

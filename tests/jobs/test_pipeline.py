@@ -18,11 +18,11 @@ from jobs.cli import main
 from jobs.dataset import DEFAULT_CSV, content_version
 from jobs.errors import JobsError
 from jobs.lineage import TrainingRun
+from jobs.paths import ROOT
 from jobs.pipeline_step import automl_run, register_best_model
 from jobs.training import TrainingSettings
 from tests.fakes import FakeSession
 
-ROOT = Path(__file__).resolve().parents[2]
 OUTPUTS = StackOutputs(subscription_id="sub", resource_group="rg", workspace_name="mlw", compute_name="cpu-dev-aml",
                        compute_max_nodes=3, endpoint_name="hf-dev-abc123")
 
