@@ -316,3 +316,19 @@ def test_azure_without_a_logistic_regression_trial_says_the_baseline_is_unknown(
     assert any("baseline: unknown, not compared" in line for line in said)
     tags = session.ml.registered[-1].tags
     assert tags["gate.baseline"] == "unknown" and tags["budget.trials"] == "1" and tags["budget.mode"] == "time"
+
+
+def test_by_default_the_command_line_registers_the_honest_model_without_time(tmp_path, monkeypatch, capsys):
+    from jobs.cli import main
+
+    local_backend(tmp_path, run_json("20260101-000005-eeeeee", 0.78, baseline=0.76))
+    monkeypatch.setenv("JOBS_LOCAL_HOME", str(tmp_path / ".local"))
+    monkeypatch.setenv("JOBS_RUNS_DIR", str(tmp_path / "runs"))
+    assert main(["register"]) == 0, capsys.readouterr().err
+    assert "registered: heart-failure-automl version 1" in capsys.readouterr().out
+    # The lesson's fixed gate is still there, asked for.
+    local_backend(tmp_path / "again", run_json("20260101-000006-ffffff", 0.78, baseline=0.76))
+    monkeypatch.setenv("JOBS_LOCAL_HOME", str(tmp_path / "again/.local"))
+    monkeypatch.setenv("JOBS_RUNS_DIR", str(tmp_path / "again/runs"))
+    assert main(["register", "--min-auc", "0.80"]) != 0
+    assert "0.7800 is below the threshold 0.8000" in capsys.readouterr().err
