@@ -258,14 +258,19 @@ def azure_budget(trials: int, run_tags: Mapping[str, str]) -> dict[str, str]:
     return {"budget.mode": mode, "budget.trials": str(trials), "budget.selection_seconds": "none"}
 
 
-def azure_baseline(best_by_algorithm: Mapping[str, float], metrics: Mapping[str, float],
-                   metric: str = "AUC_weighted") -> Yardstick | None:
+def azure_baseline(best_by_algorithm: Mapping[str, float], run: TrainingRun) -> Yardstick | None:
     """The best LogisticRegression trial of the same AutoML job (same folds) as the baseline; None when
-    AutoML ran none (blocked, or not reached within the time budget)."""
-    if AZURE_BASELINE_ALGORITHM not in best_by_algorithm or metric not in metrics:
+    AutoML ran none (blocked, or not reached within the time budget).
+
+    A trial's `score` is the job's primary metric, so the best child is compared on that metric too
+    (its `setting.primary_metric` tag; AUC_weighted by default).
+    """
+    metric = run.tags.get("setting.primary_metric", "AUC_weighted")
+    if AZURE_BASELINE_ALGORITHM not in best_by_algorithm or metric not in run.metrics:
         return None
-    return Yardstick(f"baseline {AZURE_BASELINE_ALGORITHM} (best such trial of the job)",
-                     best_by_algorithm[AZURE_BASELINE_ALGORITHM], float(metrics[metric]))
+    on = "" if metric == "AUC_weighted" else f", on {metric}"
+    return Yardstick(f"baseline {AZURE_BASELINE_ALGORITHM} (best such trial of the job{on})",
+                     best_by_algorithm[AZURE_BASELINE_ALGORITHM], float(run.metrics[metric]))
 
 
 # -- what a local run.json says --------------------------------------------------------
@@ -297,8 +302,8 @@ def local_baseline(info: Mapping[str, Any], metric: str = "AUC_weighted") -> Yar
     """The best baseline of a local run's final selection, scored on the same folds as the chosen model.
 
     run.json's `selection` rows (name, kind, score, noise_vs_pick, chosen) come from the local
-    AutoML's final selection; a run without them (older runs, or every baseline blocked) has no
-    baseline figure, and None says so.
+    AutoML's final selection, scored on the run's primary metric; a run without them (older runs, or
+    every baseline blocked) has no baseline figure, and None says so.
     """
     rows = [r for r in info.get("selection") or () if isinstance(r, Mapping)]
     chosen = next((r for r in rows if r.get("chosen")), None)

@@ -72,7 +72,7 @@ def register_best_model(model_dir: Path, training: TrainingRun, children: list[A
                         "output should be one")
     trials, best = azure_children(children)
     training = replace(training, tags={**azure_budget(trials, training.tags), **training.tags})
-    verdict = quality_gate(training.metrics, baseline=azure_baseline(best, training.metrics),
+    verdict = quality_gate(training.metrics, baseline=azure_baseline(best, training),
                            champion=champion(versions, training), min_score=min_auc)
     print(verdict.summary())
     tags = model_tags(training, verdict, registered_by="pipeline")

@@ -192,7 +192,7 @@ class AzureBackend:
         training = replace(training, tags={**azure_budget(trials, training.tags), **training.tags})
         # The gate runs first, also for a job registered already; a version from the same job is
         # never its own champion.
-        verdict = quality_gate(training.metrics, baseline=azure_baseline(best, training.metrics),
+        verdict = quality_gate(training.metrics, baseline=azure_baseline(best, training),
                                champion=champion(((v.version, v.tags or {}) for v in versions), training),
                                min_score=min_auc)
         for existing in versions:

@@ -332,3 +332,14 @@ def test_by_default_the_command_line_registers_the_honest_model_without_time(tmp
     monkeypatch.setenv("JOBS_RUNS_DIR", str(tmp_path / "again/runs"))
     assert main(["register", "--min-auc", "0.80"]) != 0
     assert "0.7800 is below the threshold 0.8000" in capsys.readouterr().err
+
+
+def test_azures_baseline_is_compared_on_the_jobs_primary_metric():
+    trials = [type("Job", (), {"properties": {"run_algorithm": "LogisticRegression", "score": "0.70"}})()]
+    from jobs.lineage import azure_baseline, azure_children
+
+    _, best = azure_children(trials)
+    found = azure_baseline(best, TrainingRun("j", "c", {"AUC_weighted": 0.9, "accuracy": 0.68},
+                                             {"setting.primary_metric": "accuracy"}))
+    assert found is not None and (found.score, found.candidate) == (0.70, 0.68) and "on accuracy" in found.name
+    assert not found.beaten
