@@ -133,7 +133,9 @@ def _run_flag(parser: argparse.ArgumentParser) -> None:
 
 def _gate_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-auc", type=_number(float, 0, 1, "from 0 to 1"), default=DEFAULT_MIN_AUC,
-                        help="quality gate: refuse a model whose AUC_weighted is lower")
+                        help="quality gate's absolute floor: also refuse a model whose AUC_weighted is lower "
+                             "(off by default; the gate always compares the model with a simple baseline on the "
+                             "same folds and with the registered model for the same features)")
 
 
 def _version_flag(parser: argparse.ArgumentParser) -> None:

@@ -8,9 +8,8 @@ where `python -m jobs` has to run anyway).
 
 from __future__ import annotations
 
-from pathlib import Path
+from jobs.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 VENV_PYTHON = ".venv/bin/python"
 # The prefix every shown command starts with.
 JOBS = f"{VENV_PYTHON} -m jobs"

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from jobs.paths import ROOT
+
 CONDA_FILE = ROOT / "scoring" / "conda.yaml"
 CONSTRAINTS = ROOT / "scoring" / "constraints.txt"
 TEST_REQUIREMENTS = ROOT / "scoring" / "requirements-test.txt"

@@ -6,6 +6,7 @@ import json
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,20 @@ from jobs.backend import DeployOptions
 from jobs.commands import JOBS
 from jobs.errors import Interrupted, JobsError, log_error, read_json
 from jobs.invocation import SAMPLE_REQUEST, check_answer
-from jobs.lineage import AZURE_LINEAGE_METRICS, MODEL_NAME, check_quality_gate, lineage_tags, training_tags
+from jobs.lineage import (
+    MODEL_NAME,
+    TrainingRun,
+    azure_baseline,
+    azure_budget,
+    azure_children,
+    champion,
+    model_tags,
+    quality_gate,
+    training_tags,
+)
+from jobs.paths import ROOT
 from jobs.training import TrainingSettings
 
-ROOT = Path(__file__).resolve().parents[2]
 TERMINAL = {"Completed", "Failed", "Canceled", "NotResponding"}
 SLOTS = ("blue", "green")
 
@@ -112,7 +123,7 @@ class AzureBackend:
                      f"{JOBS} register --target azure --job {submitted.name}")
         return submitted.name
 
-    def pipeline(self, settings: TrainingSettings, data: Path, min_auc: float, deploy: DeployOptions | None,
+    def pipeline(self, settings: TrainingSettings, data: Path, min_auc: float | None, deploy: DeployOptions | None,
                  wait: bool) -> str:
         """Train and register (and optionally deploy) as one pipeline job."""
         settings.check_data(data, max_nodes=self.outputs.compute_max_nodes)
@@ -121,7 +132,7 @@ class AzureBackend:
         data_ref = self.ensure_data(data, settings.drop_columns)
         data_version = data_ref.rsplit(":", 1)[1]
         tags = training_tags(data_version, settings.as_tags())
-        job = specs.pipeline_job(settings, data_ref, compute, min_auc, data_version, tags["git_commit"], tags,
+        job = specs.pipeline_job(settings, data_ref, compute, min_auc, tags,
                                  (endpoint, deploy) if endpoint and deploy else None)
         submitted = self._call("submitting the pipeline job", lambda: self.ml.jobs.create_or_update(job))
         self._remember(last_pipeline=submitted.name)
@@ -160,7 +171,13 @@ class AzureBackend:
 
     # -- registration --------------------------------------------------------------------
 
-    def register(self, run: str | None, min_auc: float) -> str:
+    def register(self, run: str | None, min_auc: float | None) -> str:
+        """Gate and register the best model of a finished AutoML job; return its version.
+
+        The lineage tags come from the job's own run (jobs/lineage.py model_tags); the gate compares
+        the best child with the job's best LogisticRegression trial (same folds), with the latest
+        version registered for the same features, and with --min-auc when given.
+        """
         job_name = run or self._recall("last_job")
         if not job_name:
             raise JobsError(f"which AutoML job? Pass --job NAME (from `{JOBS} train --target azure`)")
@@ -168,27 +185,39 @@ class AzureBackend:
         if job.status != "Completed":
             raise JobsError(f"AutoML job {job_name} is {job.status}, not Completed; wait for it with "
                             f"`{JOBS} train --wait` or in the studio, then register again")
+        training = self._training_run(job_name, job)
+        versions = self._call("listing model versions", self._model_versions)
+        trials, best = azure_children(self._call("listing the job's trials",
+                                                 lambda: list(self.ml.jobs.list(parent_job_name=job_name))))
+        training = replace(training, tags={**azure_budget(trials, training.tags), **training.tags})
+        # The gate runs first, also for a job registered already; a version from the same job is
+        # never its own champion.
+        verdict = quality_gate(training.metrics, baseline=azure_baseline(best, training),
+                               champion=champion(((v.version, v.tags or {}) for v in versions), training),
+                               min_score=min_auc)
+        for existing in versions:
+            if (existing.tags or {}).get("training_run") == job_name:
+                self.say(f"already registered: {MODEL_NAME} version {existing.version} (job {job_name})")
+                return str(existing.version)
+        self.say(verdict.summary())
+        tags = model_tags(training, verdict, registered_by="jobs register")
+        model = specs.model_from_run(training.best_child, tags, f"Best model of AutoML job {job_name} "
+                                                                f"(AUC_weighted {verdict.score:.4f})")
+        created = self._call("registering the model", lambda: self.ml.models.create_or_update(model))
+        self.say(f"registered: {MODEL_NAME} version {created.version} (job {job_name}, best child "
+                 f"{training.best_child}, AUC_weighted {verdict.score:.4f})")
+        return str(created.version)
+
+    def _training_run(self, job_name: str, job: Any) -> TrainingRun:
+        """The AutoML job as lineage reads it: its run's tags (the job's tags as submitted, plus AutoML's
+        own), its best child and that child's metrics."""
         parent = self._call("reading the job's tags", lambda: self.session.run_details(job_name))
         best_child = parent.tags.get("automl_best_child_run_id")
         if not best_child:
             raise JobsError(f"AutoML job {job_name} names no best child run; it may have found no model")
         metrics = self._call("reading the best run's metrics", lambda: self.session.run_details(best_child)).metrics
-        auc = check_quality_gate(metrics, min_auc)
-        for existing in self._call("listing model versions", self._model_versions):
-            if (existing.tags or {}).get("training_run") == job_name:
-                self.say(f"already registered: {MODEL_NAME} version {existing.version} (job {job_name})")
-                return str(existing.version)
-        job_tags = job.tags or {}
-        tags = lineage_tags(
-            metrics={k: v for k, v in metrics.items() if k in AZURE_LINEAGE_METRICS},
-            data_version=job_tags.get("data_version", "unknown"), training_run=job_name, best_child=best_child,
-            settings_tags={k: v for k, v in job_tags.items() if k.startswith("setting.")},
-        )
-        model = specs.model_from_run(best_child, tags, f"Best model of AutoML job {job_name} (AUC_weighted {auc:.4f})")
-        created = self._call("registering the model", lambda: self.ml.models.create_or_update(model))
-        self.say(f"registered: {MODEL_NAME} version {created.version} (job {job_name}, best child {best_child}, "
-                 f"AUC_weighted {auc:.4f})")
-        return str(created.version)
+        # The job entity's tags are the tags it was submitted with; the run's tags add AutoML's own.
+        return TrainingRun(job_name, best_child, metrics, {**(job.tags or {}), **parent.tags})
 
     def _model_versions(self) -> list[Any]:
         """Every version of the model; none before the first registration.

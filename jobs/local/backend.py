@@ -9,12 +9,11 @@ from typing import Any
 from jobs.backend import DeployOptions
 from jobs.commands import jobs_command
 from jobs.errors import JobsError, read_json
-from jobs.lineage import MODEL_NAME, check_quality_gate, lineage_tags
+from jobs.lineage import MODEL_NAME, champion, local_baseline, local_noise, local_run, model_tags, quality_gate
 from jobs.local.endpoint import LocalEndpoint, describe_broken
 from jobs.local.registry import LocalRegistry
+from jobs.paths import ROOT
 from jobs.training import DEFAULT_LOCAL_BUDGET_S, TrainingSettings
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class LocalBackend:
@@ -55,16 +54,28 @@ class LocalBackend:
                                 + (", ".join(known[-5:]) or "none"))
         return read_json(path)
 
-    def register(self, run: str | None, min_auc: float) -> str:
+    def register(self, run: str | None, min_auc: float | None) -> str:
+        """Gate and register a finished local run; return its version.
+
+        The gate compares the chosen model with the best baseline of the run's own final selection
+        (same folds), with the latest version registered for the same features, and with --min-auc
+        when given; the tags come from run.json (jobs/lineage.py model_tags).
+        """
         info = self._run_info(run)
-        check_quality_gate(info["metrics"], min_auc)
-        tags = lineage_tags(metrics=info["metrics"], data_version=info["data_version"],
-                            training_run=info["run_id"], best_child=info["best_learner"],
-                            settings_tags=info["settings"])
-        version, created = self.registry.register(MODEL_NAME, self.runs_dir / info["run_id"] / "model", tags,
+        training = local_run(info)
+        versions = self.registry.versions(MODEL_NAME)
+        # The gate runs first, also for a run registered already (as on Azure); a version from the
+        # same run is never its own champion.
+        verdict = quality_gate(training.metrics, baseline=local_baseline(info), min_score=min_auc,
+                               champion=champion(((v.version, v.tags) for v in versions), training,
+                                                 noise=local_noise(info)))
+        if not any(v.tags.get("training_run") == training.name for v in versions):
+            self.say(verdict.summary())
+        tags = model_tags(training, verdict, registered_by="jobs register")
+        version, created = self.registry.register(MODEL_NAME, self.runs_dir / training.name / "model", tags,
                                                     say=self.say)
         self.say(f"{'registered' if created else 'already registered'}: {MODEL_NAME} version {version.version} "
-                 f"(run {info['run_id']}, AUC_weighted {info['metrics']['AUC_weighted']:.4f})")
+                 f"(run {training.name}, AUC_weighted {training.metrics.get('AUC_weighted', float('nan')):.4f})")
         return str(version.version)
 
     def deploy(self, version: str | None, options: DeployOptions) -> str:
@@ -82,7 +93,7 @@ class LocalBackend:
     def invoke(self, payload: dict[str, Any]) -> Any:
         return self.endpoint.invoke(payload)
 
-    def pipeline(self, settings: TrainingSettings, data: Path, min_auc: float, deploy: DeployOptions | None,
+    def pipeline(self, settings: TrainingSettings, data: Path, min_auc: float | None, deploy: DeployOptions | None,
                  wait: bool = True) -> str:
         """The pipeline's steps, in order, on this machine: train, register (gate and tags), then deploy."""
         version = self.register(self.train(settings, data), min_auc)
