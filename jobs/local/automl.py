@@ -508,7 +508,8 @@ def train(settings: TrainingSettings, data: Path, runs_dir: Path, budget_s: floa
         # run.json last: its presence is what marks a run as finished for `register`.
         (run_dir / "run.json").write_text(json.dumps({
             "run_id": run_id, "best_learner": learner, "metrics": metrics, "data": str(data),
-            "data_version": data_version, "settings": settings_tags, "leaderboard": leaderboard,
+            "data_version": data_version, "commit": facts["commit"], "settings": settings_tags,
+            "leaderboard": leaderboard,
             "selection": selection_table(found), "rule": found.rule, "budget": found.budget,
             "honest": found.honest, "leak_warning": leak,
         }, indent=2, default=str))

@@ -57,6 +57,9 @@ def test_register_deploy_invoke_stop(workspace, trained):
     assert "registered: heart-failure-automl version 1" in registered.stdout
     tags = json.loads((home / ".local/registry/heart-failure-automl/1/tags.json").read_text())
     assert {"training_run", "data_version", "git_commit", "metric.AUC_weighted", "setting.timeout_minutes"} <= set(tags)
+    # The commit the run was trained from, recorded in run.json (not "unknown", not the checkout at register time).
+    assert tags["git_commit"] == json.loads((home / "runs" / tags["training_run"] / "run.json").read_text())["commit"]
+    assert tags["git_commit"] != "unknown"
     again = jobs(env, "register")
     assert "already registered: heart-failure-automl version 1" in again.stdout
 
