@@ -4,18 +4,9 @@ import pulumi
 import pytest
 
 from infra.naming import invalid_names
+from tests.azure_rules import ACR, APPI, BUDGET, COMPUTE, ENDPOINT, LOGS, RG, ROLE, STORAGE, VAULT, WORKSPACE
 from tests.fakes import SUBSCRIPTION_ID, run_program
 
-RG = "azure-native:resources:ResourceGroup"
-STORAGE = "azure-native:storage:StorageAccount"
-VAULT = "azure-native:keyvault:Vault"
-LOGS = "azure-native:operationalinsights:Workspace"
-APPI = "azure-native:applicationinsights:Component"
-ACR = "azure-native:containerregistry:Registry"
-WORKSPACE = "azure-native:machinelearningservices:Workspace"
-COMPUTE = "azure-native:machinelearningservices:Compute"
-ENDPOINT = "azure-native:machinelearningservices:OnlineEndpoint"
-ROLE = "azure-native:authorization:RoleAssignment"
 TAGGABLE = (RG, STORAGE, VAULT, LOGS, APPI, ACR, WORKSPACE, COMPUTE, ENDPOINT)
 
 
@@ -203,7 +194,6 @@ def test_bad_config_stops_the_program_with_a_clean_message(config, fragment):
     assert "Traceback" not in str(caught.value)
 
 
-BUDGET = "azure-native:consumption:Budget"
 
 
 def test_no_budget_without_emails(dev):
