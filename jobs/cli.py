@@ -19,6 +19,7 @@ from jobs.dataset import DEFAULT_CSV
 from jobs.errors import JobsError
 from jobs.invocation import build_request
 from jobs.lineage import DEFAULT_MIN_AUC
+from jobs.monitoring import command as monitor_command
 from jobs.training import DEFAULT_LOCAL_BUDGET_S, TrainingSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,6 +81,8 @@ def _deploy_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--instance-count", type=int, default=DeployOptions.instance_count,
                         help="Azure instances (each reserves 120%% of its cores in quota)")
     parser.add_argument("--port", type=int, default=DeployOptions.port, help="local only: port on 127.0.0.1")
+    parser.add_argument("--collect", action="store_true",
+                        help="collect each scored record's 12 features and answer for `jobs monitor` (see README)")
 
 
 def _invoke_flags(parser: argparse.ArgumentParser) -> None:
@@ -107,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
                 [_train_flags, _register_flags, _deploy_flags, _invoke_flags]),
         "pipeline": ("train and register as one pipeline job (deploy too with --with-deploy)",
                      [_train_flags, _register_flags, _deploy_flags, _pipeline_flags]),
+        "monitor": (monitor_command.HELP, [monitor_command.add_flags]),
         "status": ("local: show what the local endpoint serves", []),
         "stop": ("local: stop the local endpoint", []),
     }
@@ -151,8 +155,11 @@ def run(args: argparse.Namespace) -> Any:
                             "`pulumi stack output studio_url` prints")
         print(getattr(backend, command)())
         return None
+    if command == "monitor":
+        return monitor_command.run(args, backend)
     if command == "pipeline":
-        deploy = DeployOptions(args.instance_type, args.instance_count, args.port) if args.with_deploy else None
+        deploy = (DeployOptions(args.instance_type, args.instance_count, args.port, args.collect)
+                  if args.with_deploy else None)
         with training_failure(args.target):
             backend.pipeline(training_settings(args), args.data, args.min_auc, deploy, args.wait)
         return None
@@ -169,7 +176,7 @@ def run(args: argparse.Namespace) -> Any:
             return None
         args.version = version
     if command in ("deploy", "all"):
-        backend.deploy(args.version, DeployOptions(args.instance_type, args.instance_count, args.port))
+        backend.deploy(args.version, DeployOptions(args.instance_type, args.instance_count, args.port, args.collect))
         if command == "deploy":
             return None
     payload = build_request(args.file, args.set_fields, args.probability)

@@ -63,7 +63,8 @@ def log_tail(path: Path, lines: int = 15) -> str:
 
 
 def start(python: Path, model_dir: Path, port: int, log_path: Path, workers: int = 1,
-          timeout_s: float = 60.0, entry_script: Path = ENTRY_SCRIPT) -> RunningServer:
+          timeout_s: float = 60.0, entry_script: Path = ENTRY_SCRIPT,
+          extra_env: dict[str, str] | None = None) -> RunningServer:
     """Start the server in its own process group and wait until its liveness route answers."""
     if port_in_use(port):
         raise ServerError(f"port {port} on 127.0.0.1 is already in use; choose another with --port")
@@ -72,6 +73,7 @@ def start(python: Path, model_dir: Path, port: int, log_path: Path, workers: int
         "WORKER_COUNT": str(workers),
         # gunicorn keeps a control socket under $HOME/.gunicorn; keep it out of the user's home.
         "HOME": str(log_path.parent),
+        **(extra_env or {}),
     }
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:

@@ -32,6 +32,7 @@ class EndpointState:
     model_version: int
     log: str
     started_at: str
+    collect_dir: str | None = None  # where scored records go (deploy --collect), else None
 
     @property
     def url(self) -> str:
@@ -44,6 +45,7 @@ class LocalEndpoint:
         self.state_file = home / "endpoint.json"
         self._scoring_python = scoring_python
         self.say = say
+        self._collect_env: dict[str, str] = {}
 
     def scoring_python(self) -> Path:
         if self._scoring_python is None:
@@ -71,11 +73,12 @@ class LocalEndpoint:
             return None
         return state
 
-    def deploy(self, model: ModelVersion, port: int = DEFAULT_PORT) -> EndpointState:
+    def deploy(self, model: ModelVersion, port: int = DEFAULT_PORT, collect: bool = False) -> EndpointState:
         """Blue/green on one machine: the new server must pass the smoke test before the old one stops."""
         if not 1024 <= port <= 65535:
             raise JobsError(f"--port {port} is not a usable port; choose one from 1024 to 65535")
         python = self.scoring_python()
+        self._collect_env = collection_env(self.home, model) if collect else {}
         old = self.state()
         if (old is None or old.port != port) and inference_server.port_in_use(port):
             raise JobsError(f"port {port} on 127.0.0.1 is already in use by another program; choose another "
@@ -100,7 +103,7 @@ class LocalEndpoint:
             if old is not None:
                 inference_server.stop(old.pid)
         state = EndpointState(final.pid, port, model.name, model.version, str(log),
-                              time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+                              time.strftime("%Y-%m-%dT%H:%M:%S%z"), self._collect_env.get(COLLECT_DIR_VARIABLE))
         self.home.mkdir(parents=True, exist_ok=True)
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(asdict(state), indent=2))
@@ -119,7 +122,8 @@ class LocalEndpoint:
         from jobs.invocation import SAMPLE_REQUEST, check_answer
 
         try:
-            server = inference_server.start(python, model.model_dir, port, log)
+            server = inference_server.start(python, model.model_dir, port, log,
+                                            extra_env=self._collect_env)
         except inference_server.ServerError as error:
             raise JobsError(f"version {model.version} did not start. {error}") from None
         try:
@@ -142,6 +146,15 @@ class LocalEndpoint:
         if state is None:
             raise JobsError("nothing is deployed locally; run `python -m jobs deploy --target local` first")
         return post_json(state.url + "/score", payload)
+
+
+COLLECT_DIR_VARIABLE = "HEART_FAILURE_COLLECT_DIR"
+
+
+def collection_env(home: Path, model: ModelVersion) -> dict[str, str]:
+    """The variables that turn on scoring/collect.py's local mode: records under <home>/collected."""
+    return {"HEART_FAILURE_COLLECT": "local", COLLECT_DIR_VARIABLE: str(home / "collected"),
+            "HEART_FAILURE_COLLECT_MODEL": f"{model.name}:{model.version}"}
 
 
 def post_json(url: str, payload: Any, timeout_s: float = 30.0) -> Any:

@@ -14,8 +14,8 @@ import pytest
 from tests.scoring.conftest import ROOT, SAMPLE_REQUEST
 
 sys.path.insert(0, str(ROOT / "scoring"))
-import collect  # noqa: E402
-from schema import FEATURE_NAMES  # noqa: E402
+import collect
+from schema import FEATURE_NAMES
 
 
 def lines(folder: Path) -> list[dict]:
