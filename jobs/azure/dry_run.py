@@ -23,6 +23,7 @@ from jobs.azure.stack_outputs import StackOutputs
 from jobs.backend import DeployOptions
 from jobs.errors import JobsError
 from jobs.lineage import MODEL_NAME, training_tags
+from jobs.monitoring import azure as monitoring
 from jobs.training import TrainingSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,10 +101,22 @@ class DryRunBackend:
     def deploy(self, version: str | None, options: DeployOptions) -> str:
         endpoint = self.outputs.endpoint_name or "<endpoint_name from the stack>"
         model_ref = f"azureml:{MODEL_NAME}:{version or '1'}"
-        spec = specs.deployment("blue", endpoint, model_ref, specs.environment(specs.scoring_conda()), options)
+        conda = monitoring.with_collection(specs.scoring_conda(), options.collect)
+        spec = specs.deployment("blue", endpoint, model_ref, specs.environment(conda), options)
         self._write("deployment.yml", spec, load_online_deployment,
                     {"code_configuration.code": specs.SCORING_DIR.resolve()})
         return "blue"
+
+    def monitor(self, version: str | None, thresholds: Any, window_hours: float, reference: Path | None,
+                emails: list[str]) -> str:
+        """monitor.yml: the schedule for deployment blue, with the shipped CSV's data version as reference."""
+        from azure.ai.ml.entities._load_functions import load_schedule
+
+        endpoint = self.outputs.endpoint_name or "<endpoint_name from the stack>"
+        data_ref = f"azureml:{dataset.ASSET_NAME}:{dataset.content_version(dataset.DEFAULT_CSV)}"
+        spec = monitoring.schedule(endpoint, "blue", data_ref, thresholds, emails, window_hours)
+        self._write("monitor.yml", spec, load_schedule, {})
+        return monitoring.MONITOR_NAME
 
     def invoke(self, payload: dict[str, Any]) -> Any:
         target = self.out / "request.json"

@@ -32,7 +32,7 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--min-records", type=int, default=DEFAULT_MIN_RECORDS,
                    help="local: fewer scored records than this and drift is not computed (too noisy)")
     g.add_argument("--window-hours", type=float, default=DEFAULT_WINDOW_HOURS,
-                   help="local: how far back to look; Azure: the schedule's lookback window (whole days)")
+                   help="how far back to look (Azure: the schedule's lookback window, rounded up to whole days)")
     g.add_argument("--reference", type=Path, default=None, metavar="FILE",
                    help="local: the training CSV, when the model's own (from its lineage tags) is gone")
     g.add_argument("--email", dest="emails", action="append", default=[], metavar="ADDRESS",
