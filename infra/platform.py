@@ -34,6 +34,7 @@ from pulumi_azure_native import (
     machinelearningservices as ml,
 )
 
+from infra.collection import collected_data_policy
 from infra.naming import SUFFIX_LENGTH, resource_names
 from infra.settings import AUTH_MODES, PlatformSettings
 
@@ -236,6 +237,10 @@ class MlPlatform(pulumi.ComponentResource):
             opts=child,
         )
         ws = self.workspace.name
+
+        # jobs deploy --collect: the collected production data is deleted after collectedDataRetentionDays.
+        self.collected_data_policy = collected_data_policy(
+            name, self.storage_account.name, rg, self.workspace.workspace_id, s.collected_data_retention_days, child)
 
         # A PUT to an existing AmlCompute applies the scale settings only (REST ClusterUpdateParameters
         # carries nothing else; azure-rest-api-specs issue 18889: a new vmSize is acknowledged and not

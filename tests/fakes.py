@@ -6,6 +6,7 @@ import copy
 import hashlib
 import json
 import runpy
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,9 @@ class PulumiMocks(pulumi.runtime.Mocks):
         outputs["name"] = azure_name
         if "identity" in outputs:
             outputs["identity"] = {**outputs["identity"], "principalId": f"principal-of-{args.name}"}
+        if args.typ == "azure-native:machinelearningservices:Workspace":
+            # Azure assigns the workspace a GUID once; it names the default datastore's container.
+            outputs["workspaceId"] = str(uuid.uuid5(uuid.NAMESPACE_URL, azure_name))
         if args.typ == "azure-native:machinelearningservices:OnlineEndpoint":
             location = outputs.get("location", "westeurope")
             outputs["properties"] = {
