@@ -143,16 +143,19 @@ class Collector:
             if self.mode == "azure":
                 self._azure_collect(rows, feature_names, answer)
                 return
-            correlation_id, time = uuid.uuid4().hex, _now()
             results = answer["result"]
-            probabilities = answer.get("probability")
-            lines = []
-            for index, row in enumerate(rows):
-                record = {"kind": "scored", "time": time, "correlation_id": correlation_id, "record": index,
-                          "model": self.model, "features": dict(zip(feature_names, row, strict=True)),
-                          "prediction": bool(results[index]),
-                          "probability": None if probabilities is None else probabilities[index]}
-                lines.append(json.dumps(record, separators=(",", ":")))
+            probabilities = answer.get("probability") or [None] * len(rows)
+            # One format string per request instead of json.dumps per record: a third of the cost
+            # on a 1000-record request (bench/collection.py). The values are finite floats (the
+            # schema refuses NaN and infinity), booleans and None, whose JSON is fixed below.
+            head = ('{"kind":"scored","time":"%s","correlation_id":"%s","record":'  # noqa: UP031
+                    % (_now(), uuid.uuid4().hex))
+            tail = ',"model":%s,"features":{%s},"prediction":%%s,"probability":%%s}' % (  # noqa: UP031
+                json.dumps(self.model).replace("%", "%%"), ",".join(f'"{name}":%r' for name in feature_names))
+            template = head + "%d" + tail
+            lines = [template % (index, *map(float, row), "true" if results[index] else "false",
+                                 "null" if probabilities[index] is None else repr(float(probabilities[index])))
+                     for index, row in enumerate(rows)]
             self._append(lines)
             self.collected += len(rows)
         except Exception as error:  # collection must never fail the request
