@@ -80,19 +80,28 @@ def main() -> None:
         print(f"  collected {size / 1e6:.1f} MB in-process ({size / max(1, score.collector.collected):.0f} bytes "
               f"per record, {score.collector.failures} failures)")
 
-        print(f"over HTTP (azmlinfsrv, 1 worker), {args.count} requests each")
+        print(f"over HTTP (azmlinfsrv, 1 worker each), {args.count} requests each, off and on interleaved in "
+              "5 rounds (the machine is shared: a run of one after the other measures the neighbours)")
         python = Path(sys.executable)
-        for name, extra in (("off", {}), ("on", {"HEART_FAILURE_COLLECT": "local",
-                                                 "HEART_FAILURE_COLLECT_DIR": str(root / "http")})):
-            server = inference_server.start(python, model_root, inference_server.free_port(), root / f"{name}.log",
-                                            extra_env=extra)
-            try:
-                session = requests.Session()
-                url = server.url + "/score"
-                print(line(f"1 record, collection {name}", *over_http(session, url, SAMPLE_REQUEST, args.count)))
-                print(line(f"1000 records, collection {name}", *over_http(session, url, big, args.count // 10)))
-                session.close()
-            finally:
+        servers = {}
+        try:
+            for name, extra in (("off", {}), ("on", {"HEART_FAILURE_COLLECT": "local",
+                                                     "HEART_FAILURE_COLLECT_DIR": str(root / "http")})):
+                servers[name] = inference_server.start(python, model_root, inference_server.free_port(),
+                                                       root / f"{name}.log", extra_env=extra)
+            session = requests.Session()
+            for label, payload, count in (("1 record", SAMPLE_REQUEST, args.count // 5),
+                                          ("1000 records", big, max(2, args.count // 50))):
+                rounds: dict[str, list[tuple[float, float, float]]] = {"off": [], "on": []}
+                for _ in range(5):
+                    for name, server in servers.items():
+                        rounds[name].append(over_http(session, server.url + "/score", payload, count))
+                for name, results in rounds.items():
+                    p50, p99, rps = (statistics.median(r[i] for r in results) for i in range(3))
+                    print(line(f"{label}, collection {name}", p50, p99, rps))
+            session.close()
+        finally:
+            for server in servers.values():
                 inference_server.stop(server.pid)
         lines = sum(len(p.read_text().splitlines()) for p in (root / "http").glob("scored*.jsonl"))
         print(f"  collected {lines} records over HTTP")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jobs.monitoring.check import CATEGORICAL, Result
+from jobs.monitoring.check import CATEGORICAL, PREDICTION, Result
 from jobs.monitoring.drift import P_VALUE_METRICS
 
 
@@ -42,7 +42,7 @@ def _summary_plot(result: Result, path: Path) -> None:
 def _distribution_plot(name: str, reference: np.ndarray, production: np.ndarray, path: Path, title: str) -> None:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 3.4))
-    if name in CATEGORICAL or reference.dtype == bool:
+    if name in (*CATEGORICAL, PREDICTION):
         labels = ["false", "true"]
         ref = [np.mean(reference == v) for v in (0, 1)]
         prod = [np.mean(production == v) if len(production) else 0 for v in (0, 1)]
