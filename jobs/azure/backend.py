@@ -116,6 +116,9 @@ class AzureBackend:
     def pipeline(self, settings: TrainingSettings, data: Path, min_auc: float, deploy: DeployOptions | None,
                  wait: bool) -> str:
         """Train and register (and optionally deploy) as one pipeline job."""
+        if deploy is not None and deploy.collect:
+            raise JobsError("--collect is not carried by the pipeline's deploy step; run the pipeline without it, "
+                            "then `python -m jobs deploy --target azure --collect`")
         settings.check_data(data, max_nodes=self.outputs.compute_max_nodes)
         compute = self.outputs.need("compute_name", "the pipeline", self.stack)
         endpoint = self.outputs.need("endpoint_name", "the pipeline's deploy step", self.stack) if deploy else None

@@ -70,6 +70,9 @@ class DryRunBackend:
 
     def pipeline(self, settings: TrainingSettings, data: Path, min_auc: float, deploy: DeployOptions | None,
                  wait: bool) -> str:
+        if deploy is not None and deploy.collect:
+            raise JobsError("--collect is not carried by the pipeline's deploy step; run the pipeline without it, "
+                            "then `python -m jobs deploy --target azure --collect`")
         settings.check_data(data, max_nodes=self.outputs.compute_max_nodes)
         compute = self.outputs.compute_name or "<compute_name from the stack>"
         endpoint = self.outputs.endpoint_name or "<endpoint_name from the stack>"

@@ -97,7 +97,8 @@ class LocalBackend:
         if state is None:
             return "nothing is deployed locally"
         return (f"{state.model_name} version {state.model_version} is serving at {state.url}/score "
-                f"(pid {state.pid}, since {state.started_at}, log {state.log})")
+                f"(pid {state.pid}, since {state.started_at}, log {state.log})"
+                + (f"; collecting scored records in {state.collect_dir}" if state.collect_dir else ""))
 
     def stop(self) -> str:
         state = self.endpoint.stop()

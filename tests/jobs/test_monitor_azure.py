@@ -131,3 +131,13 @@ def test_dry_run_writes_deployment_and_schedule_yaml_that_load_back(tmp_path, mo
     drift = loaded.create_monitor.monitoring_signals["data_drift"]
     assert drift.metric_thresholds.categorical.pearsons_chi_squared_test == 0.05
     assert drift.feature_type_override["anaemia"] == "categorical"
+
+
+def test_the_pipelines_deploy_step_refuses_collect_rather_than_dropping_it(tmp_path):
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text('{"subscription_id": "s", "resource_group": "rg", "workspace_name": "w", '
+                       '"endpoint_name": "hf-dev-abc123", "compute_name": "c", "compute_max_nodes": 3}')
+    code = cli.main(["pipeline", "--with-deploy", "--collect", "--target", "azure", "--dry-run", "--out",
+                     str(tmp_path / "out"), "--outputs", str(outputs)])
+    assert code == 2
+    assert not (tmp_path / "out" / "pipeline-job.yml").exists()
