@@ -246,7 +246,12 @@ class Collector:
         import pandas as pd
 
         if self._azure is None:
-            from azureml.ai.monitoring import Collector as AzureCollector  # only in a --collect environment
+            try:
+                from azureml.ai.monitoring import Collector as AzureCollector  # only in a --collect environment
+            except ImportError:
+                # Said once, then off: a missing package would otherwise log on every request.
+                self.mode = None
+                raise
 
             self._azure = (AzureCollector(name=AZURE_INPUTS, on_error=self._failed),
                            AzureCollector(name=AZURE_OUTPUTS, on_error=self._failed))

@@ -145,3 +145,13 @@ def test_rotation_keeps_only_the_newest_files(tmp_path):
     for _ in range(100):
         collector.scored([[0.0] * 12], FEATURE_NAMES, {"result": [False]})
     assert len(list(tmp_path.glob("scored-*.jsonl"))) == 2
+
+
+def test_a_missing_collector_package_is_said_once_then_collection_is_off(score, monkeypatch, caplog):
+    monkeypatch.setitem(sys.modules, "azureml.ai.monitoring", None)
+    azure = collect.Collector("azure")
+    monkeypatch.setattr(score, "collector", azure)
+    with caplog.at_level(logging.ERROR, logger="heart_failure_scoring.collect"):
+        for _ in range(3):
+            assert score.run(**SAMPLE_REQUEST) == {"result": [False]}
+    assert azure.failures == 1 and caplog.text.count("data collection failed") == 1
