@@ -19,7 +19,7 @@ class DeployOptions:
     instance_type: str = "Standard_DS3_v2"
     instance_count: int = 1
     port: int = 5001  # local only
-    collect: bool = False  # opt-in production data collection (jobs/monitor.py reads it)
+    collect: bool = False  # deploy --collect: opt-in production data collection (README, Monitoring)
 
 
 class Backend(Protocol):
