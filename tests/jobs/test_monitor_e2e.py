@@ -77,7 +77,7 @@ def send(url: str, records: list[dict]) -> None:
         assert "result" in answer, answer
 
 
-def drawn_from_training(n: int = 600, seed: int = 7) -> pd.DataFrame:
+def drawn_from_training(n: int = 1200, seed: int = 7) -> pd.DataFrame:
     return pd.read_csv(CSV)[FEATURES].sample(n, replace=True, random_state=seed).reset_index(drop=True)
 
 
@@ -104,8 +104,8 @@ def test_records_like_the_training_data_are_not_drift(deployed):
     result = jobs(env, "monitor")
     assert result.returncode == 0, result.stderr
     summary = summary_of(result)
-    # 600 and the lesson's sample that deploy sends as its smoke test, a real answered request.
-    assert summary["scored_records"] == 601 and summary["refused_records"] == 0
+    # 1200 and the lesson's sample that deploy sends as its smoke test, a real answered request.
+    assert summary["scored_records"] == 1201 and summary["refused_records"] == 0
     assert [f["feature"] for f in summary["features"]] == FEATURES
     assert not any(f["drifted"] for f in summary["features"]) and not summary["prediction"]["drifted"]
     # The report sits beside the training report, under the model's training run.
@@ -135,17 +135,17 @@ def test_one_shifted_feature_is_reported_and_no_other(deployed):
 def test_a_batch_mixing_refused_records_reports_the_refused_share(deployed):
     home, _, env, url = deployed
     send(url, as_records(drawn_from_training()))
-    bad = [dict(record, age=200) for record in as_records(drawn_from_training(60, seed=8))]
-    for start in range(0, 60, 10):
-        answer = post_json(url, {"data": bad[start:start + 10]})
+    bad = [dict(record, age=200) for record in as_records(drawn_from_training(120, seed=8))]
+    for start in range(0, 120, 20):
+        answer = post_json(url, {"data": bad[start:start + 20]})
         assert answer["status"] == 400
     result = jobs(env, "monitor")
     assert result.returncode == 1
-    assert "refused records: 9.1% of 660 records" in result.stderr
+    assert "refused records: 9.1% of 1320 records" in result.stderr
     assert "data drift" not in result.stderr
     summary = summary_of(result)
-    assert summary["refused_records"] == 60
-    assert summary["refusal_reasons"] == [{"field": "age", "reason": "out_of_range", "count": 60}]
+    assert summary["refused_records"] == 120
+    assert summary["refusal_reasons"] == [{"field": "age", "reason": "out_of_range", "count": 120}]
     refusals = [line for p in (home / "collected").glob("*.jsonl") for line in p.read_text().splitlines()
                 if '"kind":"refused"' in line]
     assert len(refusals) == 6 and not any("200" in line for line in refusals)  # refusals keep no value
