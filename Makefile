@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SCORING_PY := .venv-scoring/bin/python
 PIP_VERSION := 26.3
+# The local endpoint's port for `make demo` (make demo PORT=5002).
+PORT ?= 5001
 
 .PHONY: setup demo test lint test-main test-scoring bench lock clean
 
@@ -21,9 +23,10 @@ $(VENV)/.installed: requirements.txt
 .venv-scoring/.inputs-sha256: $(VENV)/.installed scoring/conda.yaml scoring/constraints.txt scoring/requirements-test.txt
 	$(PY) -m jobs.scoring_env
 
-# The whole local pipeline: train (60 s budget), register, deploy on 127.0.0.1:5001, invoke.
+# The whole local pipeline: train (60 s budget), register, deploy on 127.0.0.1:$(PORT), invoke.
+# The port is checked before training starts.
 demo: setup
-	$(PY) -m jobs all --target local
+	$(PY) -m jobs all --target local --port $(PORT)
 
 bench: setup
 	$(SCORING_PY) bench/scoring.py

@@ -178,18 +178,19 @@ def _emails(key: str, raw: str) -> tuple[str, ...]:
     bad = [e for e in emails if not isinstance(e, str) or not EMAIL_PATTERN.match(e)]
     if bad:
         raise _fail(key, raw, f"{bad[0]!r} is not an email address")
-    return tuple(emails)  # type: ignore[arg-type]
+    return tuple(e for e in emails if isinstance(e, str))  # all are (checked above); the filter tells the type
 
 
 def _percents(key: str, raw: str) -> tuple[int, ...]:
     values = _json_list(key, raw, "[50, 80, 100]")
-    if not values or not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 1000 for v in values):
+    whole = [v for v in values if isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 1000]
+    if not values or len(whole) != len(values):
         raise _fail(key, raw, "expected a non-empty array of whole percentages from 1 to 1000, e.g. [50, 80, 100]")
-    percents = tuple(sorted(set(values)))
+    percents = tuple(sorted(set(whole)))
     if len(percents) > MAX_ACTUAL_ALERTS:
         raise _fail(key, raw, f"at most {MAX_ACTUAL_ALERTS} percentages: an Azure budget has at most "
                     f"{MAX_BUDGET_NOTIFICATIONS} notifications and a forecast alert at 100% is always added")
-    return percents  # type: ignore[return-value]
+    return percents
 
 
 def _amount(key: str, raw: str) -> float:

@@ -26,8 +26,9 @@ class Backend(Protocol):
     def train(self, settings: TrainingSettings, data: Path, wait: bool) -> str:
         """Train; return the run (local) or job (Azure) name."""
 
-    def register(self, run: str | None, min_auc: float) -> str:
-        """Register the best model of a finished run, if it passes the gate; return its version."""
+    def register(self, run: str | None, min_auc: float | None) -> str:
+        """Register the best model of a finished run, if it passes the gate (jobs/lineage.py quality_gate;
+        min_auc: the optional absolute floor); return its version."""
 
     def deploy(self, version: str | None, options: DeployOptions) -> str:
         """Deploy a registered version (the latest when None); return a description of what runs."""
@@ -35,7 +36,7 @@ class Backend(Protocol):
     def invoke(self, payload: dict[str, Any]) -> Any:
         """Send a request to the endpoint and return its answer."""
 
-    def pipeline(self, settings: TrainingSettings, data: Path, min_auc: float, deploy: DeployOptions | None,
+    def pipeline(self, settings: TrainingSettings, data: Path, min_auc: float | None, deploy: DeployOptions | None,
                  wait: bool) -> str:
         """Train and register (and deploy, when asked) as one unit: one pipeline job in Azure."""
 

@@ -14,10 +14,10 @@ import re
 from pathlib import Path
 
 from jobs.errors import JobsError
+from jobs.paths import ROOT
 from jobs.user_files import read_csv_rows
 from scoring.schema import FEATURE_NAMES
 
-ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / "data"
 CSV_NAME = "heart_failure_clinical_records_dataset.csv"
 DEFAULT_CSV = DATA_DIR / CSV_NAME

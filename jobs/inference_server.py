@@ -14,6 +14,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,11 @@ _LAUNCHER = (
     "import sys, azureml_inference_server_http.constants as c; c.DEFAULT_HOST = '127.0.0.1'; "
     "from azureml_inference_server_http.amlserver import run; sys.argv[0] = 'azmlinfsrv'; sys.exit(run())"
 )
+
+
+# Server worker processes (gunicorn sync workers, one request each at a time). Measured with
+# bench/scoring.py on a 2-core machine: see the README, "Tests and benchmarks".
+DEFAULT_WORKERS = 2
 
 
 class ServerError(RuntimeError):
@@ -62,10 +68,17 @@ def log_tail(path: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
-def start(python: Path, model_dir: Path, port: int, log_path: Path, workers: int = 1,
+def start(python: Path, model_dir: Path, port: int, log_path: Path, workers: int = DEFAULT_WORKERS,
           timeout_s: float = 60.0, entry_script: Path = ENTRY_SCRIPT,
+          on_spawn: Callable[[int], None] | None = None,
           extra_env: dict[str, str] | None = None) -> RunningServer:
-    """Start the server in its own process group and wait until its liveness route answers."""
+    """Start the server in its own process group and wait until its liveness route answers.
+
+    The process group's id is the server's pid. `on_spawn(pid)` is called as soon as the process
+    exists, before the wait, so that a caller can record it; if the wait ends in any exception
+    (Ctrl-C included), the server is stopped before the exception goes on. `extra_env` is added to
+    the server's environment (jobs deploy --collect sets scoring/collect.py's variables there).
+    """
     if port_in_use(port):
         raise ServerError(f"port {port} on 127.0.0.1 is already in use; choose another with --port")
     env = {
@@ -83,16 +96,22 @@ def start(python: Path, model_dir: Path, port: int, log_path: Path, workers: int
             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(entry_script.parent), start_new_session=True,
         )
     server = RunningServer(process.pid, port, log_path)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise ServerError(f"the inference server exited with code {process.returncode} before it was ready:\n"
-                              + log_tail(log_path))
-        if is_live(server.url):
-            return server
-        time.sleep(0.2)
-    stop(process.pid)
-    raise ServerError(f"the inference server was not live after {timeout_s:.0f} s:\n" + log_tail(log_path))
+    try:
+        if on_spawn is not None:
+            on_spawn(process.pid)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise ServerError(f"the inference server exited with code {process.returncode} before it was "
+                                  "ready:\n" + log_tail(log_path))
+            if is_live(server.url):
+                return server
+            time.sleep(0.2)
+        raise ServerError(f"the inference server was not live after {timeout_s:.0f} s:\n" + log_tail(log_path))
+    except BaseException:
+        # Nobody else knows this server yet: an interrupted or failed start must not leave it running.
+        stop(process.pid)
+        raise
 
 
 def is_live(url: str) -> bool:
@@ -103,31 +122,67 @@ def is_live(url: str) -> bool:
         return False
 
 
+def _proc_state(pid: int) -> str | None:
+    """The process's state letter from /proc (Linux), or None where /proc is not available."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rpartition(")")[2].split()[0]
+
+
 def is_running(pid: int) -> bool:
+    """True if the process exists and is not a zombie (a killed process whose parent has not reaped it
+    still answers `kill -0`; in a container whose init does not reap, it stays that way)."""
+    _reap(pid)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    return _proc_state(pid) != "Z"
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return True
+    for entry in proc.iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            # fields: state, ppid, pgrp, ...
+            if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
+                return True
+    return False
 
 
 def stop(pid: int, timeout_s: float = 15.0) -> bool:
-    """Stop the server's whole process group (gunicorn master and workers). True if it was running."""
-    if not is_running(pid):
-        return False
+    """Stop the server's whole process group (gunicorn master and workers), also when the master is gone
+    and only workers are left. True if any of it was running."""
     try:
         os.killpg(pid, signal.SIGTERM)
+        # A stopped (SIGSTOP, Ctrl-Z) process acts on SIGTERM only once continued.
+        os.killpg(pid, signal.SIGCONT)
     except ProcessLookupError:
         return False
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         _reap(pid)
-        if not is_running(pid):
+        if not _group_alive(pid):
             return True
         time.sleep(0.1)
-    os.killpg(pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
     _reap(pid)
     return True
 

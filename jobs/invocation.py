@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from jobs.errors import JobsError
+from jobs.paths import ROOT
 from jobs.user_files import read_json
 
-ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_FILE = ROOT / "scoring" / "sample-request.json"
 SAMPLE_REQUEST: dict[str, Any] = json.loads(SAMPLE_FILE.read_text())
 

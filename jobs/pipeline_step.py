@@ -1,10 +1,11 @@
 """The steps the pipeline job runs inside Azure ML (jobs/components/*.yml).
 
-    python -m jobs.pipeline_step register --model DIR --min-auc 0.8 --data-version V --out DIR
+    python -m jobs.pipeline_step register --model DIR [--min-auc 0.8] --model-name NAME --out DIR
     python -m jobs.pipeline_step deploy --registration DIR --endpoint-name NAME
 
 `register` applies the same quality gate and lineage tags as `python -m jobs register`
-(jobs/lineage.py) to the AutoML node's best_model output; a refused model fails the step, and
+(jobs/lineage.py) to the AutoML node's best_model output, reading the data version, commit and
+settings from the runs' own tags; a refused model fails the step, and
 with it the pipeline, with the gate's message. `deploy` runs the same blue/green rollout as
 `python -m jobs deploy`.
 """
@@ -16,11 +17,20 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from jobs.errors import JobsError
-from jobs.lineage import AZURE_LINEAGE_METRICS, check_quality_gate, lineage_tags
+from jobs.lineage import (
+    TrainingRun,
+    azure_baseline,
+    azure_budget,
+    azure_children,
+    champion,
+    model_tags,
+    quality_gate,
+)
 
 REGISTRATION_FILE = "registration.json"
 
@@ -28,10 +38,12 @@ REGISTRATION_FILE = "registration.json"
 Registrar = Callable[[Path, str, dict[str, str], str], str]
 
 
-def automl_metrics(client: Any, own_run_id: str) -> tuple[str, str, dict[str, float]]:
-    """From this step's run, find the sibling AutoML run in the same pipeline and its best child's metrics.
+def automl_run(client: Any, own_run_id: str) -> TrainingRun:
+    """From this step's run, find the sibling AutoML run in the same pipeline: its tags, best child, metrics.
 
-    Returns (AutoML run id, best child run id, metrics). `client` is an MLflow tracking client.
+    `client` is an MLflow tracking client. The run's tags are the pipeline run's (the tags the
+    pipeline job was submitted with: data_version, git_commit, setting.*) overlaid with the AutoML
+    node's own, which carry the same and AutoML's best child.
     """
     own = client.get_run(own_run_id)
     pipeline_run = own.data.tags.get("mlflow.parentRunId")
@@ -43,25 +55,33 @@ def automl_metrics(client: Any, own_run_id: str) -> tuple[str, str, dict[str, fl
     if len(automl) != 1:
         raise JobsError(f"expected one AutoML run in pipeline {pipeline_run}, found {len(automl)}")
     best_child = automl[0].data.tags["automl_best_child_run_id"]
-    return automl[0].info.run_id, best_child, dict(client.get_run(best_child).data.metrics)
+    tags = {**client.get_run(pipeline_run).data.tags, **automl[0].data.tags}
+    return TrainingRun(automl[0].info.run_id, best_child, dict(client.get_run(best_child).data.metrics),
+                       {k: str(v) for k, v in tags.items()})
 
 
-def register_best_model(model_dir: Path, metrics: dict[str, float], automl_run: str, best_child: str,
-                        min_auc: float, model_name: str, data_version: str, commit: str,
-                        register: Registrar, out: Path) -> str:
-    """Gate, tag and register the model; write what was registered to out/registration.json."""
+def register_best_model(model_dir: Path, training: TrainingRun, children: list[Any], versions: list[Any],
+                        min_auc: float | None, model_name: str, register: Registrar, out: Path) -> str:
+    """Gate, tag and register the model; write what was registered to out/registration.json.
+
+    children: the AutoML run's child jobs (Job entities with properties); versions: (version, tags)
+    of the model's registered versions. Same gate and tags as `python -m jobs register`.
+    """
     if not (model_dir / "MLmodel").is_file():
         raise JobsError(f"{model_dir} is not an MLflow model (no MLmodel file); the AutoML node's best_model "
                         "output should be one")
-    auc = check_quality_gate(metrics, min_auc)
-    tags = lineage_tags(metrics={k: v for k, v in metrics.items() if k in AZURE_LINEAGE_METRICS},
-                        data_version=data_version, training_run=automl_run, best_child=best_child, commit=commit)
-    tags["registered_by"] = "pipeline"
-    version = register(model_dir, model_name, tags, f"Best model of AutoML run {automl_run} (AUC_weighted {auc:.4f})")
+    trials, best = azure_children(children)
+    training = replace(training, tags={**azure_budget(trials, training.tags), **training.tags})
+    verdict = quality_gate(training.metrics, baseline=azure_baseline(best, training),
+                           champion=champion(versions, training), min_score=min_auc)
+    print(verdict.summary())
+    tags = model_tags(training, verdict, registered_by="pipeline")
+    version = register(model_dir, model_name, tags,
+                       f"Best model of AutoML run {training.name} (AUC_weighted {verdict.score:.4f})")
     out.mkdir(parents=True, exist_ok=True)
     (out / REGISTRATION_FILE).write_text(json.dumps({"model_name": model_name, "version": version, "tags": tags},
                                                     indent=2))
-    print(f"registered {model_name} version {version} (AUC_weighted {auc:.4f}, gate {min_auc:.4f})")
+    print(f"registered {model_name} version {version} (AUC_weighted {verdict.score:.4f})")
     return version
 
 
@@ -86,11 +106,18 @@ def _azure_registrar(ml: Any) -> Registrar:
 
 
 def _register(args: argparse.Namespace) -> None:
+    from azure.core.exceptions import ResourceNotFoundError
     from mlflow.tracking import MlflowClient  # azureml-mlflow points it at the workspace inside a job
 
-    automl_run, best_child, metrics = automl_metrics(MlflowClient(), os.environ["MLFLOW_RUN_ID"])
-    register_best_model(Path(args.model), metrics, automl_run, best_child, args.min_auc, args.model_name,
-                        args.data_version, args.git_commit, _azure_registrar(_workspace_client()), Path(args.out))
+    training = automl_run(MlflowClient(), os.environ["MLFLOW_RUN_ID"])
+    ml = _workspace_client()
+    children = list(ml.jobs.list(parent_job_name=training.name))
+    try:
+        versions = [(m.version, m.tags or {}) for m in ml.models.list(name=args.model_name)]
+    except ResourceNotFoundError:  # no version yet (see AzureBackend._model_versions)
+        versions = []
+    register_best_model(Path(args.model), training, children, versions, args.min_auc, args.model_name,
+                        _azure_registrar(ml), Path(args.out))
 
 
 def _deploy(args: argparse.Namespace) -> None:
@@ -112,10 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     steps = parser.add_subparsers(dest="step", required=True)
     register = steps.add_parser("register")
     register.add_argument("--model", required=True)
-    register.add_argument("--min-auc", type=float, required=True)
+    register.add_argument("--min-auc", type=float, default=None, help="absolute floor; off when not given")
     register.add_argument("--model-name", required=True)
-    register.add_argument("--data-version", required=True)
-    register.add_argument("--git-commit", default="unknown")
     register.add_argument("--out", required=True)
     deploy = steps.add_parser("deploy")
     deploy.add_argument("--registration", required=True)

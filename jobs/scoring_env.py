@@ -10,11 +10,13 @@ import hashlib
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from jobs.paths import ROOT
+
 CONDA_FILE = ROOT / "scoring" / "conda.yaml"
 CONSTRAINTS = ROOT / "scoring" / "constraints.txt"
 TEST_REQUIREMENTS = ROOT / "scoring" / "requirements-test.txt"
@@ -53,7 +55,22 @@ def is_current(venv: Path = DEFAULT_VENV) -> bool:
 
 
 def ensure_scoring_venv(venv: Path = DEFAULT_VENV, quiet: bool = True) -> Path:
-    """Create or refresh the venv when it is missing or stale; return its python."""
+    """Create or refresh the venv when it is missing or stale; return its python.
+
+    Two deploys from two terminals must not build it at once (one would delete what the other
+    installs): the build holds a file lock beside the venv, and the second finds it current.
+    """
+    if is_current(venv):
+        return python_of(venv)
+    from filelock import FileLock
+
+    # In the temporary folder, not beside the venv: nothing for git to see.
+    key = hashlib.sha256(str(venv.resolve()).encode()).hexdigest()[:12]
+    with FileLock(Path(tempfile.gettempdir()) / f"jobs-{venv.name}-{key}.lock"):
+        return _build(venv, quiet)
+
+
+def _build(venv: Path, quiet: bool) -> Path:
     if is_current(venv):
         return python_of(venv)
     # The stamp is written last: a build that fails halfway leaves no stamp, so the next

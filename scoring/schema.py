@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,17 @@ from typing import Any
 MAX_RECORDS = 1000
 MAX_LISTED_ERRORS = 100
 METHODS = ("predict", "predict_proba")
+# A numeric string longer than this is not a value a client meant to send (the longest
+# plausible one, "263358.03" or "1.40e+00", is about ten characters).
+MAX_NUMBER_CHARS = 40
+
+
+@dataclass(frozen=True)
+class Unit:
+    """Another unit clients use for a field: `factor` converts a value in it to the field's unit."""
+
+    name: str
+    factor: float
 
 
 @dataclass(frozen=True)
@@ -24,32 +36,58 @@ class Feature:
     minimum: float = 0.0
     maximum: float = 1.0
     description: str = ""
+    unit: str = ""
+    # Units a mistaken client sends instead; a value impossible in `unit` but possible once
+    # converted from one of these gets an error that says so.
+    other_units: tuple[Unit, ...] = ()
 
 
-# Bounds are what is physically possible in a living patient, not the training range: a
-# value outside them is a unit mistake or a typo, never a rare patient.
+# Bounds are what a living patient can have, not the training range: a value outside them is
+# a unit mistake, a placeholder or a typo, never a rare patient. Sources: README, "The scoring API".
 FEATURES: tuple[Feature, ...] = (
-    Feature("age", "number", 0, 130, "Age in years (the oldest verified human lived 122)."),
+    Feature("age", "number", 0, 130, "Age in years (the oldest verified human lived 122).", "years",
+            (Unit("months", 1 / 12),)),
     Feature("anaemia", "boolean", description="Decrease of red blood cells or hemoglobin."),
-    Feature("creatinine_phosphokinase", "integer", 0, 500_000,
-            "CPK enzyme in the blood, mcg/L (normal 10-120; severe rhabdomyolysis reaches 100,000s)."),
+    # No living patient has no CK activity at all: 0 is a placeholder. Rheumatoid arthritis
+    # patients average about 13 U/L, so 1 leaves room for every measured value. Survived
+    # rhabdomyolysis has been reported above 700,000 U/L.
+    Feature("creatinine_phosphokinase", "integer", 1, 1_000_000,
+            "CPK enzyme in the blood, mcg/L (U/L; normal 10-120; survived rhabdomyolysis above 700,000).", "U/L",
+            (Unit("µkat/L", 60),)),
     Feature("diabetes", "boolean", description="The patient has diabetes."),
-    Feature("ejection_fraction", "integer", 0, 100, "Percentage of blood leaving the heart at each contraction."),
+    # Patients with an ejection fraction at or below 10% have been followed for years; 0 is no
+    # heartbeat, and a value below 1 is a fraction, not a percentage.
+    Feature("ejection_fraction", "integer", 5, 100, "Percentage of blood leaving the heart at each contraction.",
+            "%", (Unit("a fraction", 100),)),
     Feature("high_blood_pressure", "boolean", description="The patient has hypertension."),
-    Feature("platelets", "number", 0, 3_000_000,
-            "Platelets, kiloplatelets/mL (normal 150,000-450,000; extreme thrombocytosis stays below 3,000,000)."),
-    Feature("serum_creatinine", "number", 0, 40,
-            "Serum creatinine, mg/dL (normal 0.6-1.3; end-stage renal failure rarely exceeds 20)."),
+    # Counts below 5,000/µL occur in severe immune thrombocytopenia; analysers report down to
+    # about 1,000/µL. Below that, the value is in thousands per µL (10³/µL, the same number as 10⁹/L).
+    Feature("platelets", "number", 1_000, 3_000_000,
+            "Platelets per µL (the dataset's kiloplatelets/mL; normal 150,000-450,000; extreme thrombocytosis "
+            "stays below 3,000,000).", "platelets per µL", (Unit("thousands per µL (10³/µL or 10⁹/L)", 1000),)),
+    # The lowest creatinine of a living adult, with very little muscle, is about 0.1-0.2 mg/dL.
+    Feature("serum_creatinine", "number", 0.1, 40,
+            "Serum creatinine, mg/dL (normal 0.6-1.3; end-stage renal failure rarely exceeds 20).", "mg/dL",
+            (Unit("µmol/L", 1 / 88.4), Unit("mmol/L", 1000 / 88.4))),
+    # The lowest sodium a patient has survived is 98-99 mmol/L (case reports); the highest about 190.
     Feature("serum_sodium", "integer", 80, 200,
-            "Serum sodium, mEq/L (normal 135-145; survived extremes are about 95 and 190)."),
+            "Serum sodium, mEq/L (normal 135-145; survived extremes are about 98 and 190).", "mEq/L",
+            (Unit("mg/dL", 10 / 22.99), Unit("mg/L", 1 / 22.99))),
     Feature("sex", "boolean", description="true for man, false for woman (the dataset's 1 and 0)."),
     Feature("smoking", "boolean", description="The patient smokes."),
-    Feature("time", "integer", 0, 3650, "Follow-up period in days (at most ten years)."),
+    # Weeks or months can be neither told from days nor refused: 4 months is 4 possible days.
+    Feature("time", "integer", 0, 3650, "Follow-up period in days (at most ten years).", "days"),
 )
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 _BY_NAME = {f.name: f for f in FEATURES}
-_TRUE = {"true", "yes", "1"}
-_FALSE = {"false", "no", "0"}
+_TRUE = {"true", "yes"}
+_FALSE = {"false", "no"}
+_FLAG_ALLOWED = ('expected true/false, 1/0 (as JSON numbers or numeric strings such as "1.0"), or the strings '
+                 '"true"/"false"/"yes"/"no"')
+# A numeric string is a JSON number with an optional "+" and optional surrounding whitespace
+# (ASCII only). Python's float() alone would also take "1_000", "١٢", "nan" and "infinity".
+_NUMERIC = re.compile(r"\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*", re.ASCII)
+_NUMBER_RULE = 'digits with an optional sign, decimal point and exponent, such as "38", "1.40" or "2.6e5"'
 
 # The lesson's request, as the lesson sends it (every value a string); `jobs invoke` sends it too.
 SAMPLE_REQUEST_FILE = Path(__file__).resolve().parent / "sample-request.json"
@@ -71,49 +109,222 @@ class RequestError(ValueError):
         return body
 
 
+class BodyError(ValueError):
+    """The HTTP body is not a JSON document we can read; the message says why and where."""
+
+
 @dataclass(frozen=True)
 class ScoringRequest:
     rows: list[list[float]]  # one row per record, in FEATURE_NAMES order
     method: str  # "predict" or "predict_proba"
 
 
+class _Bad(Exception):
+    """One field's problem, raised from the per-value converters (the rare path)."""
+
+
 def _problem(record: int | None, field: str | None, problem: str) -> dict[str, Any]:
     return {"record": record, "field": field, "problem": problem}
 
 
-def _number(feature: Feature, value: Any) -> tuple[float | None, str | None]:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        return None, f"expected a number, got {_json_type(value)}"
+def _shown(value: Any) -> str:
+    """A short description of a JSON value for an error message; never the repr of a container."""
     if isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return None, f"expected a number, got the string {value[:40]!r}"
-    else:
-        number = float(value)
-    if math.isnan(number) or math.isinf(number):
-        return None, "NaN and infinity are not allowed"
-    if feature.kind == "integer" and not number.is_integer():
-        return None, f"expected a whole number, got {number:g}"
-    if not feature.minimum <= number <= feature.maximum:
-        return None, f"{number:g} is outside the possible range {feature.minimum:g} to {feature.maximum:g}"
-    return number, None
-
-
-def _boolean(value: Any) -> tuple[float | None, str | None]:
-    allowed = "expected true/false, 1/0, or the strings \"true\"/\"false\"/\"yes\"/\"no\""
+        return f"the string {value[:40]!r}" + ("..." if len(value) > 40 else "")
+    if isinstance(value, (dict, list)) or value is None:
+        return _json_type(value)
     if isinstance(value, bool):
-        return float(value), None
-    if isinstance(value, (int, float)) and value in (0, 1):
-        return float(value), None
-    if isinstance(value, str):
+        return f"the boolean {str(value).lower()}"
+    return f"the number {_format(value)}"
+
+
+def _format(number: float | int) -> str:
+    if isinstance(number, int) and not isinstance(number, bool):
+        text = str(number) if number.bit_length() < 128 else f"a number of {len(str(abs(number)))} digits"
+        return text
+    return f"{number:g}"
+
+
+_STRING_NUMBERS: dict[str, float] = {}
+
+
+def _string_number(text: str) -> float:
+    """The value of a numeric string (see _NUMERIC), or _Bad saying what is wrong with it."""
+    cached = _STRING_NUMBERS.get(text)
+    if cached is not None:
+        return cached
+    if len(text) > MAX_NUMBER_CHARS:
+        raise _Bad(f"expected a number, got a string of {len(text)} characters")
+    # float() alone also takes underscores, other scripts' digits, "nan" and "inf"; without
+    # those, a finite float() is exactly _NUMERIC, and cheaper than the regex.
+    try:
+        number = float(text) if text.isascii() and "_" not in text else None
+    except ValueError:
+        number = None
+    if number is not None and not math.isfinite(number) and _NUMERIC.fullmatch(text) is None:
+        number = None  # "nan", "inf" ("1e999" is a decimal, only too large: the range check says so)
+    if number is None:
+        stripped = text.strip().lower().lstrip("+-")
+        if stripped in ("nan", "inf", "infinity"):
+            raise _Bad("NaN and infinity are not allowed")
+        if "," in text:
+            raise _Bad(f"expected a number, got the string {text!r}: use a dot for decimals and no thousands "
+                       "separators")
+        raise _Bad(f"expected a number ({_NUMBER_RULE}), got the string {text!r}")
+    # Requests repeat their strings (flags, small whole numbers); a bounded memo keeps
+    # validation of a 1000-record request to a dictionary lookup per value.
+    if len(_STRING_NUMBERS) >= 10_000:
+        _STRING_NUMBERS.clear()
+    _STRING_NUMBERS[text] = number
+    return number
+
+
+def _g(number: float) -> str:
+    """A number for a message: whole numbers without exponent (3000000, not 3e+06)."""
+    number = float(number)
+    return str(int(number)) if number.is_integer() and abs(number) < 1e15 else f"{number:.6g}"
+
+
+def _unit_hint(feature: Feature, number: float) -> str:
+    for unit in feature.other_units:
+        converted = number * unit.factor
+        if feature.minimum <= converted <= feature.maximum:
+            return (f"; {feature.name} is in {feature.unit}, and {_g(number)} looks like {unit.name}, which would be "
+                    f"{_g(float(f'{converted:.3g}'))} {feature.unit}")
+    return ""
+
+
+def _out_of_range(feature: Feature, shown: str) -> str:
+    return f"{shown} is outside the possible range {_g(feature.minimum)} to {_g(feature.maximum)} {feature.unit}"
+
+
+def _number(feature: Feature, value: Any) -> float:
+    kind = type(value)
+    if kind is str:
+        number = _string_number(value)
+    elif kind is float:
+        number = value
+    elif kind is int:
+        try:
+            number = float(value)
+        except OverflowError:  # a JSON integer beyond 1e308
+            raise _Bad(_out_of_range(feature, _format(value))) from None
+    else:
+        raise _Bad(f"expected a number, got {_shown(value)}")
+    if feature.minimum <= number <= feature.maximum:
+        if feature.kind == "integer" and not number.is_integer():
+            raise _Bad(f"expected a whole number of {feature.unit}, got {_g(number)}" + _unit_hint(feature, number))
+        return number
+    if number != number or number in (math.inf, -math.inf):
+        if kind is str and number == number:  # "1e999" overflows to infinity: a number, just far too large
+            raise _Bad(_out_of_range(feature, value.strip()))
+        raise _Bad("NaN and infinity are not allowed")
+    raise _Bad(_out_of_range(feature, _g(number)) + _unit_hint(feature, number))
+
+
+_FLAG_STRINGS: dict[str, float] = {}
+
+
+def _boolean(value: Any) -> float:
+    kind = type(value)
+    if kind is bool:
+        return 1.0 if value else 0.0
+    if kind is str:
+        known = _FLAG_STRINGS.get(value)
+        if known is not None:
+            return known
         lowered = value.strip().lower()
         if lowered in _TRUE:
-            return 1.0, None
-        if lowered in _FALSE:
-            return 0.0, None
-        return None, f"{allowed}, got the string {value[:40]!r}"
-    return None, f"{allowed}, got {_json_type(value)} {value!r}"[:200]
+            flag = 1.0
+        elif lowered in _FALSE:
+            flag = 0.0
+        else:
+            # The same numeric strings a number field takes, when they equal 1 or 0: clients
+            # that write the lesson's all-string records from a float column send "1.0".
+            try:
+                flag = _string_number(value)
+            except _Bad:
+                raise _Bad(f"{_FLAG_ALLOWED}, got {_shown(value)}") from None
+            if flag not in (0.0, 1.0):
+                raise _Bad(f"{_FLAG_ALLOWED}, got {_shown(value)}")
+            flag = abs(flag)  # "-0" is 0
+        if len(_FLAG_STRINGS) < 1000:
+            _FLAG_STRINGS[value] = flag
+        return flag
+    if (kind is int or kind is float) and value in (0, 1):
+        return float(abs(value))
+    raise _Bad(f"{_FLAG_ALLOWED}, got {_shown(value)}")
+
+
+def _converter(feature: Feature) -> tuple[Any, dict[str, float]]:
+    """The feature's value converter, and its memo of strings already validated for it."""
+    memo: dict[str, float] = {}
+    check = _boolean if feature.kind == "boolean" else (lambda value: _number(feature, value))
+
+    def convert(value: Any) -> float:
+        number = check(value)
+        if type(value) is str:  # never numbers: True == 1 would find 1's entry
+            if len(memo) >= 4096:
+                memo.clear()
+            memo[value] = number
+        return number
+
+    return convert, memo
+
+
+_CONVERTERS: tuple[tuple[str, Any, dict[str, float]], ...] = tuple((f.name, *_converter(f)) for f in FEATURES)
+
+
+def _typed_column(feature: Feature, column: list[Any]) -> list[float] | None:
+    """A column of JSON numbers (and booleans, for a flag) checked as a whole; None if any value fails."""
+    kinds = set(map(type, column))
+    if feature.kind == "boolean":
+        if not kinds <= {bool, int, float} or not all(value == 0 or value == 1 for value in column):
+            return None
+        return [1.0 if value else 0.0 for value in column]
+    if not kinds <= {int, float}:
+        return None
+    try:
+        numbers = list(map(float, column))
+    except OverflowError:
+        return None
+    low, high = feature.minimum, feature.maximum
+    if not all(low <= number <= high for number in numbers):  # NaN fails too
+        return None
+    if feature.kind == "integer" and not all(map(float.is_integer, numbers)):
+        return None
+    return numbers
+
+
+def _rows_fast(records: list[Any]) -> list[list[float]] | None:
+    """Rows of a request whose records are all plain objects of exactly the 12 fields, column by column.
+
+    A column whose strings were all seen before costs one dictionary lookup per value. Returns
+    None at the first problem of any kind: the record-by-record path then finds and words them all.
+    """
+    width = len(_CONVERTERS)
+    for record in records:
+        if type(record) is not dict or len(record) != width:
+            return None
+    columns = []
+    try:
+        for feature, (name, convert, memo) in zip(FEATURES, _CONVERTERS):
+            column = [record[name] for record in records]
+            if type(column[0]) is str:
+                try:
+                    columns.append([memo[value] if value in memo else convert(value) for value in column])
+                    continue
+                except TypeError:  # an unhashable value (a list) further down
+                    pass
+            else:
+                typed = _typed_column(feature, column)
+                if typed is not None:
+                    columns.append(typed)
+                    continue
+            columns.append([convert(value) for value in column])
+    except (KeyError, _Bad):
+        return None
+    return [list(row) for row in zip(*columns)]
 
 
 def _json_type(value: Any) -> str:
@@ -123,7 +334,10 @@ def _json_type(value: Any) -> str:
 
 
 def parse_records(records: Any, where: str) -> list[list[float]]:
-    """Validate a list of feature records; raise RequestError listing every problem."""
+    """Validate a list of feature records into rows of floats in FEATURE_NAMES order.
+
+    Raises RequestError listing every problem (record index, field, what is allowed).
+    """
     if not isinstance(records, list):
         raise RequestError([_problem(None, where, f"expected an array of records, got {_json_type(records)}")])
     if not records:
@@ -132,33 +346,72 @@ def parse_records(records: Any, where: str) -> list[list[float]]:
     if len(records) > MAX_RECORDS:
         raise RequestError([_problem(None, where, f"{len(records)} records is more than the limit of "
                                      f"{MAX_RECORDS} per request; split the request")])
+    fast = _rows_fast(records)
+    if fast is not None:
+        return fast
     errors: list[dict[str, Any]] = []
     rows: list[list[float]] = []
+    width = len(_CONVERTERS)
     for index, record in enumerate(records):
-        if not isinstance(record, dict):
+        if type(record) is not dict:
             errors.append(_problem(index, None, f"expected an object of features, got {_json_type(record)}"))
             continue
         row: list[float] = []
-        for feature in FEATURES:
-            if feature.name not in record:
-                errors.append(_problem(index, feature.name, "missing"))
-                continue
-            value, problem = (_boolean(record[feature.name]) if feature.kind == "boolean"
-                              else _number(feature, record[feature.name]))
-            if problem:
-                errors.append(_problem(index, feature.name, problem))
-            else:
-                row.append(value)  # type: ignore[arg-type]
-        # Unknown fields are rejected: a misspelt or extra column (a label, an ID) usually means
-        # the client's schema is not ours, and silently ignoring it would hide that.
-        for name in record:
-            if name not in _BY_NAME:
-                errors.append(_problem(index, str(name)[:100], "unknown field; allowed fields are "
-                                       + ", ".join(FEATURE_NAMES)))
+        for name, convert, _memo in _CONVERTERS:
+            try:
+                row.append(convert(record[name]))
+            except KeyError:
+                errors.append(_problem(index, name, "missing"))
+            except _Bad as bad:
+                errors.append(_problem(index, name, str(bad)))
+        if len(record) != width or len(row) != width:
+            # Unknown fields are rejected: a misspelt or extra column (a label, an ID) usually
+            # means the client's schema is not ours, and silently ignoring it would hide that.
+            for name in record:
+                if name not in _BY_NAME:
+                    errors.append(_problem(index, str(name)[:100], "unknown field; allowed fields are "
+                                           + ", ".join(FEATURE_NAMES)))
         rows.append(row)
     if errors:
         raise RequestError(errors)
     return rows
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
+        raise BodyError(f"the key {repeated[:100]!r} appears more than once in one object; which value is meant "
+                        "is ambiguous")
+    return obj
+
+
+def parse_body(body: bytes) -> Any:
+    """Parse an HTTP body as JSON the way the endpoint accepts it, or raise BodyError saying why.
+
+    Accepted: UTF-8 (a byte-order mark is allowed: PowerShell and Excel write one). Refused, each
+    with its own message: other encodings, invalid JSON, an object with a repeated key (JSON leaves
+    the meaning open), nesting deeper than Python's parser can follow, and integers longer than
+    Python converts (4300 digits, sys.get_int_max_str_digits).
+    """
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise BodyError(f"the body is not UTF-8 text (invalid byte at offset {error.start})") from None
+    if not text.strip():
+        raise BodyError("the body is empty; expected a JSON object such as {\"data\": [record, ...]}")
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except json.JSONDecodeError as error:
+        raise BodyError(f"the body is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}") \
+            from None
+    except RecursionError:
+        raise BodyError("the body nests arrays or objects too deeply to be a request") from None
+    except BodyError:
+        raise
+    except ValueError as error:  # the int-str conversion limit
+        raise BodyError(f"the body has a number too long to read ({str(error)[:80]})") from None
 
 
 def _split_to_records(split: Any) -> list[Any]:
@@ -193,12 +446,19 @@ def _split_to_records(split: Any) -> list[Any]:
 def _method(global_parameters: Any) -> str:
     if global_parameters is None:
         return "predict"
-    if not isinstance(global_parameters, dict):
+    kind = type(global_parameters)
+    if kind is int or kind is float:
+        # Azure ML's AutoML "Consume" samples send "GlobalParameters": 1.0 as a placeholder
+        # for "no parameters"; people copy them as they are. Source: Microsoft Learning's AI-900 lab
+        # "Explore automated machine learning" test body (microsoftlearning.github.io/AI-900-AIFundamentals).
+        return "predict"
+    if kind is not dict:
         raise RequestError([_problem(None, "GlobalParameters", "expected an object such as "
-                                     '{"method": "predict_proba"}')])
+                                     f'{{"method": "predict_proba"}} (or a number, read as no parameters), got '
+                                     f"{_shown(global_parameters)}")])
     method = global_parameters.get("method", "predict")
-    if method not in METHODS:
-        raise RequestError([_problem(None, "GlobalParameters.method", f"{str(method)[:40]!r} is not one of "
+    if type(method) is not str or method not in METHODS:
+        raise RequestError([_problem(None, "GlobalParameters.method", f"{_shown(method)} is not one of "
                                      + ", ".join(METHODS))])
     return method
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -22,39 +23,66 @@ from inference_schema.schema_decorators import input_schema, output_schema
 # The server imports this file by path; make its neighbour importable the same way everywhere.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from collect import collector  # opt-in data collection (jobs deploy --collect); never fails a request
-from schema import FEATURE_NAMES, RequestError, parse_request, swagger_records_schema
+from schema import FEATURE_NAMES, BodyError, RequestError, parse_body, parse_request, swagger_records_schema
 
 logger = logging.getLogger("heart_failure_scoring")
 _model: Any = None
 _columns: list[str] = []
+_dtypes: list[Any] = []  # numpy dtype of each of _columns, from the model's MLflow signature
+_column_index: list[int] = []  # position of each of _columns in FEATURE_NAMES
 _positive_index: int | None = None
+_is_positive: dict[Any, bool] = {}
+_thread_limits: Any = None  # threadpoolctl's limiter, kept alive for the worker's life
 
 
-def _reject_non_utf8_bodies() -> None:
-    """Make a body that is not UTF-8 the 400 that every other non-JSON body gets.
+def install_body_guard(input_parsers: Any = None) -> str:
+    """Make every body the server cannot read a 400 with a reason, where the server allows it.
 
-    azmlinfsrv 1.5.1 parses the body with json.loads(bytes), which raises UnicodeDecodeError
-    for invalid UTF-8; the server catches only JSONDecodeError and answers 500. That is a
-    client's mistake, and a 500 would page whoever watches the endpoint.
+    azmlinfsrv 1.5.1 parses the body in `input_parsers.ObjectInput._parse_post_input` with
+    json.loads(bytes) and turns only JSONDecodeError into a 400: invalid UTF-8, nesting deeper than
+    the parser's recursion limit, or an integer over Python's 4300-digit conversion limit escape as a
+    500 and the worker logs a traceback. Its JSON also keeps the last of repeated keys without a word.
+    The guard parses the body with `schema.parse_body` instead and raises the server's own BadInput.
+
+    These are the server's internals, not its API: when a server build lacks any of them, the guard
+    is not installed, a warning says so, and scoring works as the server does (those bodies may then
+    get a 5xx). Returns "installed", "already installed" or "not installed: <why>".
     """
-    from azureml_inference_server_http.server import input_parsers
-
-    original = input_parsers.ObjectInput._parse_post_input
-    if getattr(original, "utf8_guarded", False):
-        return
+    try:
+        if input_parsers is None:
+            from azureml_inference_server_http.server import input_parsers
+        parser_class = input_parsers.ObjectInput
+        bad_input = input_parsers.BadInput
+        original = parser_class._parse_post_input
+        if not (isinstance(bad_input, type) and issubclass(bad_input, Exception) and callable(original)):
+            raise TypeError("BadInput is not an exception class or _parse_post_input is not callable")
+    except Exception as error:  # ImportError, AttributeError, TypeError: another server build
+        status = f"not installed: this inference server build differs ({type(error).__name__}: {error})"
+        logger.warning("request body guard %s; bodies it cannot parse may get a 5xx instead of a 400", status)
+        return status
+    if getattr(original, "body_guard", False):
+        return "already installed"
 
     def guarded(self: Any, request: Any) -> Any:
+        if not getattr(request, "is_json", True):
+            return original(self, request)  # the server's own 415 for another content type
         try:
-            request.get_data().decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise input_parsers.BadInput(f"POST body is not UTF-8 text (byte {error.start})") from None
-        return original(self, request)
+            parsed = parse_body(request.get_data())
+        except BodyError as error:
+            raise bad_input(str(error)) from None
+        if not isinstance(parsed, dict):
+            raise bad_input("the body is JSON but not an object; expected {\"data\": [record, ...]} or another "
+                            "form in the swagger")
+        extract = getattr(self, "_extract_parameters", None)
+        # Without the server's extractor, let it parse again: the body is known to be safe now.
+        return extract(parsed) if callable(extract) else original(self, request)
 
-    guarded.utf8_guarded = True  # type: ignore[attr-defined]
-    input_parsers.ObjectInput._parse_post_input = guarded
+    guarded.body_guard = True  # type: ignore[attr-defined]
+    parser_class._parse_post_input = guarded
+    return "installed"
 
 
-_reject_non_utf8_bodies()
+install_body_guard()
 
 
 class ModelLoadError(RuntimeError):
@@ -73,8 +101,96 @@ def find_model_dir(root: Path) -> Path:
     return found[0]
 
 
+# Attribute names under which estimators keep their worker count: scikit-learn and LightGBM
+# `n_jobs`, XGBoost `nthread`/`n_jobs`, LightGBM params `num_threads`, CatBoost `thread_count`.
+_THREAD_ATTRIBUTES = ("n_jobs", "num_threads", "nthread", "thread_count")
+_MAX_VISITS = 100_000
+# Never walked into: plain values, and code (a module's globals are not the model's to change).
+_NOT_ESTIMATORS = (str, bytes, int, float, bool, type, types.ModuleType, types.FunctionType, types.MethodType,
+                   types.BuiltinFunctionType)
+
+
+def single_threaded(model: Any) -> list[str]:
+    """Set every worker count inside `model` to 1; return the paths of what was changed.
+
+    One record takes microseconds per tree, and starting a pool of workers for it takes
+    milliseconds: a 25-tree random forest with n_jobs=2 predicts one row in about 12 ms, with
+    n_jobs=1 in about 1.3 ms (bench/scoring.py). Parallelism across requests comes from the
+    server's workers instead. The walk is generic, over instance attributes, lists, tuples and
+    dicts, so it reaches the fitted estimators inside scikit-learn pipelines and ensembles
+    (`estimators_`, not only the unfitted `estimators` that set_params changes) and inside Azure
+    AutoML's own wrapper classes. Anything it cannot read or set is left alone.
+    """
+    changed: list[str] = []
+    seen: set[int] = set()
+    stack: list[tuple[Any, str, int]] = [(model, type(model).__name__, 0)]
+    while stack and len(seen) < _MAX_VISITS:
+        obj, path, depth = stack.pop()
+        if id(obj) in seen or depth > 25 or obj is None or isinstance(obj, _NOT_ESTIMATORS):
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, (list, tuple)):
+            stack.extend((item, f"{path}[{i}]", depth + 1) for i, item in enumerate(obj))
+            continue
+        if isinstance(obj, dict):
+            for key, value in list(obj.items()):
+                if key in _THREAD_ATTRIBUTES and isinstance(value, int) and not isinstance(value, bool) and value != 1:
+                    obj[key] = 1  # a params dict, e.g. a LightGBM Booster's
+                    changed.append(f"{path}[{key!r}]")
+                else:
+                    stack.append((value, f"{path}[{key!r}]", depth + 1))
+            continue
+        module = type(obj).__module__ or ""
+        if module.startswith(("numpy", "pandas", "scipy")):
+            continue  # data, not estimators
+        try:
+            attributes = vars(obj)
+        except TypeError:
+            continue  # no __dict__ (slots, C types): nothing we could set safely
+        for name, value in list(attributes.items()):
+            if name in _THREAD_ATTRIBUTES and (value is None or (isinstance(value, int) and not isinstance(value, bool)
+                                                                 and value != 1)):
+                try:
+                    setattr(obj, name, 1)
+                    changed.append(f"{path}.{name}")
+                except Exception:  # a read-only attribute: leave it
+                    logger.debug("could not set %s.%s", path, name)
+            elif not name.startswith("__"):
+                stack.append((value, f"{path}.{name}", depth + 1))
+    return changed
+
+
+def _limit_native_thread_pools() -> Any:
+    """Cap OpenMP and BLAS pools at one thread per worker process (threadpoolctl, a scikit-learn dependency)."""
+    try:
+        from threadpoolctl import threadpool_limits
+
+        return threadpool_limits(limits=1)
+    except Exception as error:  # missing or unusable: the n_jobs walk still applies
+        logger.warning("could not limit native thread pools: %s", error)
+        return None
+
+
+def _signature_dtypes(signature: Any, count: int) -> list[Any]:
+    """The numpy dtype of each input column of an MLflow signature; float64 where it names none."""
+    import numpy as np
+
+    dtypes: list[Any] = []
+    try:
+        types = list(signature.input_types()) if signature is not None else []
+    except Exception:
+        types = []
+    for kind in types[:count]:
+        try:
+            dtype = kind if isinstance(kind, np.dtype) else np.dtype(kind.to_numpy())
+        except Exception:
+            dtype = np.dtype("float64")
+        dtypes.append(dtype)
+    return dtypes + [np.dtype("float64")] * (count - len(dtypes))
+
+
 def init() -> None:
-    global _model, _columns, _positive_index
+    global _model, _columns, _dtypes, _column_index, _positive_index, _is_positive, _thread_limits
     import mlflow.sklearn
     from mlflow.models import Model
 
@@ -90,9 +206,17 @@ def init() -> None:
     unknown = [c for c in _columns if c not in FEATURE_NAMES]
     if unknown:
         raise ModelLoadError(f"the model expects columns the request schema does not have: {unknown}")
-    classes = [str(c).lower() for c in getattr(_model, "classes_", [])]
-    _positive_index = next((i for i, c in enumerate(classes) if c in ("1", "true", "1.0")), None)
-    logger.info("loaded model from %s with columns %s", model_dir, _columns)
+    _column_index = [FEATURE_NAMES.index(c) for c in _columns]
+    # The frame carries the types the model was trained with (MLflow records int64 columns
+    # as long), not float64 for everything.
+    _dtypes = _signature_dtypes(signature, len(_columns))
+    classes = list(getattr(_model, "classes_", []))
+    _is_positive = {c: str(c).lower() in ("1", "true", "1.0") for c in classes}
+    _positive_index = next((i for i, c in enumerate(classes) if _is_positive[c]), None)
+    changed = single_threaded(_model)
+    _thread_limits = _limit_native_thread_pools()
+    logger.info("loaded model from %s with columns %s (types %s); set to one thread: %s", model_dir, _columns,
+                ", ".join(sorted({str(d) for d in _dtypes})), ", ".join(changed) or "nothing to change")
 
 
 class _RecordsParameter(AbstractParameterType):
@@ -132,13 +256,19 @@ _RECORDS = _RecordsParameter()
 @input_schema("GlobalParameters", _ObjectParameter({"method": "predict"}), convert_to_provided_type=False)
 @output_schema(StandardPythonParameterType({"result": [False], "probability": [0.25]}))
 def run(data: Any = None, input_data: Any = None, Inputs: Any = None, GlobalParameters: Any = None) -> Any:
+    """Score the records of one of the three request forms (see schema.parse_request).
+
+    Returns {"result": [bool, ...]} (plus "probability" for predict_proba), a 400 AMLResponse that
+    lists every problem of a malformed request, or a generic 500 when the model itself fails.
+    """
     try:
         request = parse_request(data, input_data, Inputs, GlobalParameters)
+        features = frame(request.rows)
     except RequestError as error:
         collector.refused(error.errors, FEATURE_NAMES)
         return AMLResponse(error.body(), 400, json_str=True)
     try:
-        answer = predict(request.rows, request.method == "predict_proba")
+        answer = predict(features, request.method == "predict_proba")
         collector.scored(request.rows, FEATURE_NAMES, answer)
         return answer
     except Exception:
@@ -148,15 +278,52 @@ def run(data: Any = None, input_data: Any = None, Inputs: Any = None, GlobalPara
                            500, json_str=True)
 
 
-def predict(rows: list[list[float]], with_probability: bool) -> dict[str, list[Any]]:
+def frame(rows: list[list[float]]) -> Any:
+    """The model's input: one row per record, the model's columns in its signature's order and types.
+
+    Raises RequestError when a value cannot be given the signature's type (a fraction for a column
+    the model was trained on as whole numbers).
+    """
+    import numpy as np
     import pandas as pd
 
-    frame = pd.DataFrame(rows, columns=list(FEATURE_NAMES))[_columns]
-    labels = _model.predict(frame)
-    response: dict[str, list[Any]] = {"result": [str(label).lower() in ("1", "true", "1.0") for label in labels]}
+    values = np.array(rows, dtype=np.float64)
+    if _column_index != list(range(len(FEATURE_NAMES))):
+        values = values[:, _column_index]
+    float64 = np.dtype("float64")
+    if all(dtype == float64 for dtype in _dtypes):
+        return pd.DataFrame(values, columns=_columns, copy=False)  # one block: the cheapest to build and to read
+    columns: dict[str, Any] = {}
+    problems = []
+    for position, (name, dtype) in enumerate(zip(_columns, _dtypes)):
+        column = values[:, position]
+        if dtype.kind in "iu":
+            fractional = np.flatnonzero(column != np.floor(column))
+            problems += [{"record": int(i), "field": name, "problem": f"expected a whole number: the model was "
+                          f"trained with whole numbers for {name}, got {column[i]:g}"} for i in fractional[:10]]
+        if dtype.kind in "US":
+            # Whole numbers as "60", not "60.0": how a CSV column of numbers reads as text.
+            text = [str(int(v)) if v.is_integer() else repr(v) for v in column.tolist()]
+            columns[name] = np.array(text, dtype=object)
+        else:
+            columns[name] = column.astype(dtype)
+    if problems:
+        raise RequestError(problems)
+    return pd.DataFrame(columns, copy=False)
+
+
+def predict(features: Any, with_probability: bool) -> dict[str, list[Any]]:
+    """Labels (True for DEATH_EVENT) and, when asked, probabilities rounded to 6 places, in row order."""
+    import numpy as np
+
+    labels = _model.predict(features).tolist()
+    positive = _is_positive
+    response: dict[str, list[Any]] = {
+        "result": [positive[label] if label in positive else str(label).lower() in ("1", "true", "1.0")
+                   for label in labels]}
     if with_probability:
         if _positive_index is None:
             raise RuntimeError("the model does not expose predict_proba for DEATH_EVENT")
-        probabilities = _model.predict_proba(frame)[:, _positive_index]
-        response["probability"] = [round(float(p), 6) for p in probabilities]
+        probabilities = _model.predict_proba(features)[:, _positive_index]
+        response["probability"] = np.round(probabilities.astype(np.float64), 6).tolist()
     return response

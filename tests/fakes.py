@@ -261,6 +261,7 @@ class FakeJob:
     tags: dict[str, str] = field(default_factory=dict)
     studio_url: str = ""
     spec: Any = None
+    properties: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -339,6 +340,10 @@ class _Jobs(_Operations):
         if script:
             job.status = script.pop(0)
         return job
+
+    def list(self, *args: Any, **kwargs: Any) -> Any:
+        parent = self._bind("list", args, kwargs)["parent_job_name"]
+        return iter(self._client.children.get(parent, []))
 
 
 class _Models(_Operations):
@@ -517,6 +522,7 @@ class FakeMLClient:
         self.submitted: dict[str, FakeJob] = {}
         self.job_statuses: dict[str, list[str]] = {}
         self.registered: list[FakeModel] = []
+        self.children: dict[str, list[FakeJob]] = {}  # an AutoML job's trials, by parent job name
         self.endpoints = {endpoint_name: ManagedOnlineEndpoint(name=endpoint_name, auth_mode="key")}
         self.deployments: dict[str, Any] = {}
         self.schedule_bodies: dict[str, Any] = {}  # name -> the REST body sent
@@ -545,11 +551,21 @@ class FakeSession:
         self.runs: dict[str, RunDetails] = {}
         self._details = RunDetails
 
-    def finish_job(self, name: str, auc: float) -> None:
-        self.ml.submitted[name].status = "Completed"
+    def finish_job(self, name: str, auc: float, baseline: float | None = None) -> None:
+        """Complete an AutoML job: its run carries the job's tags plus AutoML's best child (Azure ML run
+        tags are the job's tags); its trials are a LightGBM child with `auc` and, when `baseline` is
+        given, a LogisticRegression child with that score (properties run_algorithm and score)."""
+        job = self.ml.submitted[name]
+        job.status = "Completed"
         child = f"{name}_7"
-        self.runs[name] = self._details({"automl_best_child_run_id": child}, {"AUC_weighted": auc})
+        self.runs[name] = self._details({**job.tags, "automl_best_child_run_id": child}, {"AUC_weighted": auc})
         self.runs[child] = self._details({}, {"AUC_weighted": auc, "accuracy": 0.85})
+        trials = [FakeJob(f"{name}_setup", "Completed"),
+                  FakeJob(child, "Completed", properties={"run_algorithm": "LightGBM", "score": str(auc)})]
+        if baseline is not None:
+            trials.append(FakeJob(f"{name}_2", "Completed",
+                                  properties={"run_algorithm": "LogisticRegression", "score": str(baseline)}))
+        self.ml.children[name] = trials
 
     def run_details(self, run_id: str) -> Any:
         return self.runs[run_id]

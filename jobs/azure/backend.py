@@ -7,6 +7,7 @@ import json
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +20,25 @@ from jobs.azure.retry import retry, wait_for
 from jobs.azure.session import AzureSession, authentication_error
 from jobs.azure.stack_outputs import StackOutputs
 from jobs.backend import DeployOptions
+from jobs.commands import JOBS
 from jobs.errors import Interrupted, JobsError, log_error, read_json
 from jobs.invocation import SAMPLE_REQUEST, check_answer
-from jobs.lineage import AZURE_LINEAGE_METRICS, MODEL_NAME, check_quality_gate, lineage_tags, training_tags
+from jobs.lineage import (
+    MODEL_NAME,
+    UNKNOWN,
+    TrainingRun,
+    azure_baseline,
+    azure_budget,
+    azure_children,
+    champion,
+    model_tags,
+    quality_gate,
+    training_tags,
+)
 from jobs.monitoring import azure as monitoring
+from jobs.paths import ROOT
 from jobs.training import TrainingSettings
 
-ROOT = Path(__file__).resolve().parents[2]
 TERMINAL = {"Completed", "Failed", "Canceled", "NotResponding"}
 SLOTS = ("blue", "green")
 
@@ -110,22 +123,22 @@ class AzureBackend:
             self.wait_for_job(submitted.name, _wait_limit_s(settings))
         else:
             self.say(f"follow it in the studio, or register it when it is done: "
-                     f"python -m jobs register --target azure --job {submitted.name}")
+                     f"{JOBS} register --target azure --job {submitted.name}")
         return submitted.name
 
-    def pipeline(self, settings: TrainingSettings, data: Path, min_auc: float, deploy: DeployOptions | None,
+    def pipeline(self, settings: TrainingSettings, data: Path, min_auc: float | None, deploy: DeployOptions | None,
                  wait: bool) -> str:
         """Train and register (and optionally deploy) as one pipeline job."""
         if deploy is not None and deploy.collect:
             raise JobsError("--collect is not carried by the pipeline's deploy step; run the pipeline without it, "
-                            "then `python -m jobs deploy --target azure --collect`")
+                            f"then `{JOBS} deploy --target azure --collect`")
         settings.check_data(data, max_nodes=self.outputs.compute_max_nodes)
         compute = self.outputs.need("compute_name", "the pipeline", self.stack)
         endpoint = self.outputs.need("endpoint_name", "the pipeline's deploy step", self.stack) if deploy else None
         data_ref = self.ensure_data(data, settings.drop_columns)
         data_version = data_ref.rsplit(":", 1)[1]
         tags = training_tags(data_version, settings.as_tags())
-        job = specs.pipeline_job(settings, data_ref, compute, min_auc, data_version, tags["git_commit"], tags,
+        job = specs.pipeline_job(settings, data_ref, compute, min_auc, tags,
                                  (endpoint, deploy) if endpoint and deploy else None)
         submitted = self._call("submitting the pipeline job", lambda: self.ml.jobs.create_or_update(job))
         self._remember(last_pipeline=submitted.name)
@@ -151,11 +164,11 @@ class AzureBackend:
                     raise JobsError(f"stopped waiting after {limit_s / 60:.0f} minutes with job {name} {status}; it "
                                     "is still in Azure (a cluster without quota queues forever: check `az ml compute "
                                     f"show`). Cancel it with `az ml job cancel --name {name}`, or register it later "
-                                    f"with `python -m jobs register --target azure --job {name}`.")
+                                    f"with `{JOBS} register --target azure --job {name}`.")
                 self.sleep(self.poll_s)
         except KeyboardInterrupt:
             raise Interrupted(f"stopped waiting; AutoML job {name} is still running in Azure. Register it later with "
-                              f"`python -m jobs register --target azure --job {name}`, or cancel it with "
+                              f"`{JOBS} register --target azure --job {name}`, or cancel it with "
                               f"`az ml job cancel --name {name}`.") from None
         if status != "Completed":
             raise JobsError(f"AutoML job {name} ended {status}. Nothing was registered. Why is in its logs: "
@@ -164,35 +177,53 @@ class AzureBackend:
 
     # -- registration --------------------------------------------------------------------
 
-    def register(self, run: str | None, min_auc: float) -> str:
+    def register(self, run: str | None, min_auc: float | None) -> str:
+        """Gate and register the best model of a finished AutoML job; return its version.
+
+        The lineage tags come from the job's own run (jobs/lineage.py model_tags); the gate compares
+        the best child with the job's best LogisticRegression trial (same folds), with the latest
+        version registered for the same features, and with --min-auc when given.
+        """
         job_name = run or self._recall("last_job")
         if not job_name:
-            raise JobsError("which AutoML job? Pass --job NAME (from `python -m jobs train --target azure`)")
+            raise JobsError(f"which AutoML job? Pass --job NAME (from `{JOBS} train --target azure`)")
         job = self._call("reading the job", lambda: self.ml.jobs.get(job_name))
         if job.status != "Completed":
             raise JobsError(f"AutoML job {job_name} is {job.status}, not Completed; wait for it with "
-                            "`python -m jobs train --wait` or in the studio, then register again")
+                            f"`{JOBS} train --wait` or in the studio, then register again")
+        training = self._training_run(job_name, job)
+        versions = self._call("listing model versions", self._model_versions)
+        trials, best = azure_children(self._call("listing the job's trials",
+                                                 lambda: list(self.ml.jobs.list(parent_job_name=job_name))))
+        training = replace(training, tags={**azure_budget(trials, training.tags), **training.tags})
+        # The gate runs first, also for a job registered already; a version from the same job is
+        # never its own champion.
+        verdict = quality_gate(training.metrics, baseline=azure_baseline(best, training),
+                               champion=champion(((v.version, v.tags or {}) for v in versions), training),
+                               min_score=min_auc)
+        for existing in versions:
+            if (existing.tags or {}).get("training_run") == job_name:
+                self.say(f"already registered: {MODEL_NAME} version {existing.version} (job {job_name})")
+                return str(existing.version)
+        self.say(verdict.summary())
+        tags = model_tags(training, verdict, registered_by="jobs register")
+        model = specs.model_from_run(training.best_child, tags, f"Best model of AutoML job {job_name} "
+                                                                f"(AUC_weighted {verdict.score:.4f})")
+        created = self._call("registering the model", lambda: self.ml.models.create_or_update(model))
+        self.say(f"registered: {MODEL_NAME} version {created.version} (job {job_name}, best child "
+                 f"{training.best_child}, AUC_weighted {verdict.score:.4f})")
+        return str(created.version)
+
+    def _training_run(self, job_name: str, job: Any) -> TrainingRun:
+        """The AutoML job as lineage reads it: its run's tags (the job's tags as submitted, plus AutoML's
+        own), its best child and that child's metrics."""
         parent = self._call("reading the job's tags", lambda: self.session.run_details(job_name))
         best_child = parent.tags.get("automl_best_child_run_id")
         if not best_child:
             raise JobsError(f"AutoML job {job_name} names no best child run; it may have found no model")
         metrics = self._call("reading the best run's metrics", lambda: self.session.run_details(best_child)).metrics
-        auc = check_quality_gate(metrics, min_auc)
-        for existing in self._call("listing model versions", self._model_versions):
-            if (existing.tags or {}).get("training_run") == job_name:
-                self.say(f"already registered: {MODEL_NAME} version {existing.version} (job {job_name})")
-                return str(existing.version)
-        job_tags = job.tags or {}
-        tags = lineage_tags(
-            metrics={k: v for k, v in metrics.items() if k in AZURE_LINEAGE_METRICS},
-            data_version=job_tags.get("data_version", "unknown"), training_run=job_name, best_child=best_child,
-            settings_tags={k: v for k, v in job_tags.items() if k.startswith("setting.")},
-        )
-        model = specs.model_from_run(best_child, tags, f"Best model of AutoML job {job_name} (AUC_weighted {auc:.4f})")
-        created = self._call("registering the model", lambda: self.ml.models.create_or_update(model))
-        self.say(f"registered: {MODEL_NAME} version {created.version} (job {job_name}, best child {best_child}, "
-                 f"AUC_weighted {auc:.4f})")
-        return str(created.version)
+        # The job entity's tags are the tags it was submitted with; the run's tags add AutoML's own.
+        return TrainingRun(job_name, best_child, metrics, {**(job.tags or {}), **parent.tags})
 
     def _model_versions(self) -> list[Any]:
         """Every version of the model; none before the first registration.
@@ -335,20 +366,20 @@ class AzureBackend:
         live = [name for name, share in (endpoint.traffic or {}).items() if share > 0]
         if len(live) != 1:
             raise JobsError(f"{endpoint_name} has {'no' if not live else 'more than one'} live deployment; monitoring "
-                            "follows the one that takes all the traffic: run `python -m jobs deploy --target azure "
+                            f"follows the one that takes all the traffic: run `{JOBS} deploy --target azure "
                             "--collect` first")
         deployment = self._call("reading the live deployment", lambda: self.ml.online_deployments.get(
             name=live[0], endpoint_name=endpoint_name))
         if deployment.data_collector is None:
-            raise JobsError(f"deployment {live[0]} collects no data; deploy with `python -m jobs deploy --target azure "
+            raise JobsError(f"deployment {live[0]} collects no data; deploy with `{JOBS} deploy --target azure "
                             "--collect` first, then run monitor again")
         if version is None:
             version = str(deployment.model).rstrip("/").split(":")[-1].split("/")[-1]
         model = self._call("reading the model", lambda: self.ml.models.get(MODEL_NAME, version=version))
         data_version = (model.tags or {}).get("data_version")
-        if not data_version:
+        if not data_version or data_version == UNKNOWN:  # model_tags writes UNKNOWN when the job had none
             raise JobsError(f"{MODEL_NAME} version {version} has no data_version tag, so its training data is "
-                            "unknown; register it with `python -m jobs register --target azure`")
+                            f"unknown; register it with `{JOBS} register --target azure`")
         spec = monitoring.schedule(endpoint_name, live[0], f"azureml:{dataset.ASSET_NAME}:{data_version}",
                                    thresholds, emails, window_hours)
         self._call("creating the monitoring schedule", lambda: wait_for(

@@ -1,9 +1,11 @@
 """`--dry-run --out DIR`: every Azure ML spec written as YAML, without connecting to anything.
 
-Each file loads back with azure-ai-ml's load_* functions (checked as it is written) and works
-with `az ml <data|job|model|online-deployment> create -f FILE`. Two dump quirks are undone:
-local paths come out absolute or rewritten as `azureml:` references, so they are made
-relative to the file again.
+Each file loads back with azure-ai-ml's load_* functions (checked as it is written). data.yml,
+automl-job.yml and pipeline-job.yml work with `az ml <data|job> create -f FILE` as they are.
+model.yml and deployment.yml hold values only a real run knows (the AutoML job's name, its best
+child, the model's own environment): each such value is named in a `# PLACEHOLDER` comment at
+the top of the file and in the command's output. Two dump quirks are undone: local paths come
+out absolute or rewritten as `azureml:` references, so they are made relative to the file again.
 """
 
 from __future__ import annotations
@@ -21,14 +23,18 @@ from jobs import dataset
 from jobs.azure import specs
 from jobs.azure.stack_outputs import StackOutputs
 from jobs.backend import DeployOptions
+from jobs.commands import JOBS
 from jobs.errors import JobsError
-from jobs.lineage import MODEL_NAME, training_tags
+from jobs.lineage import LINEAGE_METRICS, MODEL_NAME, TrainingRun, azure_budget, model_tags, training_tags
 from jobs.monitoring import azure as monitoring
+from jobs.paths import ROOT
 from jobs.training import TrainingSettings
 
-ROOT = Path(__file__).resolve().parents[2]
-PLACEHOLDER_JOB = "automl-job-name"
-PLACEHOLDER_CHILD = f"{PLACEHOLDER_JOB}_best-child"
+# Placeholders: a dry run submits nothing, so these are not real names. AutoML names its best
+# child only when the job has run (the parent run's `automl_best_child_run_id` tag, as
+# azureml-examples' AutoML notebooks read it; children are `<job name>_<iteration>`).
+PLACEHOLDER_JOB = "<automl-job-name>"
+PLACEHOLDER_CHILD = "<best-child-run-id>"
 
 
 class DryRunBackend:
@@ -37,9 +43,12 @@ class DryRunBackend:
         self.out = out
         self.say = say
         self.written: dict[str, Path] = {}
+        self.placeholder_version: str | None = None  # what a dry `register` returned, not a real version
 
     def _write(self, filename: str, entity: Any, loader: Callable[[str], Any], local_paths: dict[str, Path],
-               fix: Callable[[dict[str, Any]], None] | None = None) -> Path:
+               fix: Callable[[dict[str, Any]], None] | None = None, placeholders: tuple[str, ...] = ()) -> Path:
+        """Dump an entity, undo the dump quirks, load it back; `placeholders` become YAML comments at the top
+        and lines of output, each naming a value to replace before `az ml ... create -f` sends it."""
         self.out.mkdir(parents=True, exist_ok=True)
         target = self.out / filename
         entity.dump(str(target))
@@ -48,38 +57,47 @@ class DryRunBackend:
             _set(spec, dotted, os.path.relpath(path, self.out.resolve()))
         if fix is not None:
             fix(spec)
-        target.write_text(yaml.safe_dump(spec, sort_keys=False))
+        header = "".join(f"# PLACEHOLDER: {line}\n" for line in placeholders)
+        target.write_text(header + yaml.safe_dump(spec, sort_keys=False))
         try:
             loader(str(target))
         except Exception as error:
             raise JobsError(f"{target} does not load back with azure-ai-ml: {error}") from None
         self.written[filename] = target
-        self.say(f"wrote {target}")
+        self.say(f"wrote {target}" + (" (placeholders to replace before `az ml ... create`: see below)"
+                                      if placeholders else ""))
+        for line in placeholders:
+            self.say(f"  PLACEHOLDER: {line}")
         return target
+
+    def _data_yml(self, data: Path, drop: tuple[str, ...]) -> str:
+        """Write data.yml (the data asset the jobs refer to, with its staged folder); return its version."""
+        folder = specs.data_folder(data, drop, self.out / "staging")
+        asset = specs.data_asset(data, drop, folder)
+        self._write("data.yml", asset, load_data, {"path": folder.resolve()})
+        return str(asset.version)
 
     def train(self, settings: TrainingSettings, data: Path, wait: bool) -> str:
         settings.check_data(data, max_nodes=self.outputs.compute_max_nodes)
         compute = self.outputs.compute_name or "<compute_name from the stack>"
-        folder = specs.data_folder(data, settings.drop_columns, self.out / "staging")
-        asset = specs.data_asset(data, settings.drop_columns, folder)
-        self._write("data.yml", asset, load_data, {"path": folder.resolve()})
-        tags = training_tags(asset.version, settings.as_tags())
-        job = specs.automl_job(settings, f"azureml:{asset.name}:{asset.version}", compute, tags)
+        version = self._data_yml(data, settings.drop_columns)
+        tags = training_tags(version, settings.as_tags())
+        job = specs.automl_job(settings, f"azureml:{dataset.ASSET_NAME}:{version}", compute, tags)
         self._write("automl-job.yml", job, load_job, {})
         return PLACEHOLDER_JOB
 
-    def pipeline(self, settings: TrainingSettings, data: Path, min_auc: float, deploy: DeployOptions | None,
+    def pipeline(self, settings: TrainingSettings, data: Path, min_auc: float | None, deploy: DeployOptions | None,
                  wait: bool) -> str:
         if deploy is not None and deploy.collect:
             raise JobsError("--collect is not carried by the pipeline's deploy step; run the pipeline without it, "
-                            "then `python -m jobs deploy --target azure --collect`")
+                            f"then `{JOBS} deploy --target azure --collect`")
         settings.check_data(data, max_nodes=self.outputs.compute_max_nodes)
         compute = self.outputs.compute_name or "<compute_name from the stack>"
         endpoint = self.outputs.endpoint_name or "<endpoint_name from the stack>"
-        version = dataset.content_version(data, settings.drop_columns)
+        version = self._data_yml(data, settings.drop_columns)
         tags = training_tags(version, settings.as_tags())
-        job = specs.pipeline_job(settings, f"azureml:{dataset.ASSET_NAME}:{version}", compute, min_auc, version,
-                                 tags["git_commit"], tags, (endpoint, deploy) if deploy else None)
+        job = specs.pipeline_job(settings, f"azureml:{dataset.ASSET_NAME}:{version}", compute, min_auc, tags,
+                                 (endpoint, deploy) if deploy else None)
         relative_root = os.path.relpath(ROOT, self.out.resolve())
 
         def fix(spec: dict[str, Any]) -> None:
@@ -93,32 +111,74 @@ class DryRunBackend:
         self._write("pipeline-job.yml", job, load_job, {}, fix=fix)
         return "pipeline-job-name"
 
-    def register(self, run: str | None, min_auc: float) -> str:
+    def register(self, run: str | None, min_auc: float | None) -> str:
+        """model.yml with the tags `register` would send (jobs/lineage.py model_tags).
+
+        The run's own tags come from automl-job.yml when this dry run wrote one, else the settings
+        are unknown. The metrics, the best child and the gate's figures exist only after a real
+        run: they are placeholders, named in the file and in the output.
+        """
         job = run or PLACEHOLDER_JOB
-        child = PLACEHOLDER_CHILD if job == PLACEHOLDER_JOB else f"{job}_best-child"
-        tags = {"training_run": job, "best_child_run": child, "quality_gate.min_auc": f"{min_auc:.4f}"}
-        model = specs.model_from_run(child, tags, f"Best model of AutoML job {job}")
-        self._write("model.yml", model, load_model, {})
-        return "1"
+        written = self.written.get("automl-job.yml")
+        run_tags = dict(yaml.safe_load(written.read_text()).get("tags") or {}) if written else {}
+        training = TrainingRun(job, PLACEHOLDER_CHILD, {}, run_tags)
+        tags = model_tags(training, None, registered_by="jobs register")
+        tags.update({f"metric.{name}": "<from the best child run>" for name in LINEAGE_METRICS})
+        tags.update({**azure_budget(0, run_tags), "budget.trials": "<the job's trial count>"})
+        model = specs.model_from_run(PLACEHOLDER_CHILD, tags, f"Best model of AutoML job {job}")
+        notes = [f"path names the best child run as {PLACEHOLDER_CHILD}: replace it with the "
+                 f"`automl_best_child_run_id` tag of the finished job (`az ml job show --name {job} "
+                 "--query tags.automl_best_child_run_id`)",
+                 "metric.*, budget.trials and gate.* tags are known only after the job has run: `register` "
+                 "fills them in (metric.* with the metrics the best child reports)"]
+        if job == PLACEHOLDER_JOB:
+            notes.insert(0, f"{PLACEHOLDER_JOB} stands for the AutoML job's name (given when it is submitted)")
+        if not written:
+            notes.append("data_version, git_commit and setting.* tags come from the training job's own tags")
+        self._write("model.yml", model, load_model, {}, placeholders=tuple(notes))
+        self.placeholder_version = "1"
+        return self.placeholder_version
 
     def deploy(self, version: str | None, options: DeployOptions) -> str:
+        """deployment.yml: the rollout's first deployment. Its environment is a placeholder: a real deploy
+        builds it from the registered model's own conda.yaml (AutoML's Python and pins), which a dry run
+        cannot download; scoring/conda.yaml stands in for it and would not load an Azure AutoML model."""
         endpoint = self.outputs.endpoint_name or "<endpoint_name from the stack>"
         model_ref = f"azureml:{MODEL_NAME}:{version or '1'}"
         conda = monitoring.with_collection(specs.scoring_conda(), options.collect)
         spec = specs.deployment("blue", endpoint, model_ref, specs.environment(conda), options)
+        notes = ["environment.conda_file is scoring/conda.yaml, not the model's environment: `deploy` merges "
+                 "the registered model's own conda.yaml (its Python and pins) with what score.py needs; "
+                 f"replace it with that (`az ml model download --name {MODEL_NAME} --version {version or '1'}` "
+                 "has it under mlflow-model/conda.yaml), or an Azure AutoML model will not load"]
+        if version is None or version == self.placeholder_version:
+            notes.append(f"model {model_ref}: version {version or '1'} stands for the version `register` returns")
+        if not self.outputs.endpoint_name:
+            notes.append("endpoint_name: the stack's endpoint_name output")
         self._write("deployment.yml", spec, load_online_deployment,
-                    {"code_configuration.code": specs.SCORING_DIR.resolve()})
+                    {"code_configuration.code": specs.SCORING_DIR.resolve()}, placeholders=tuple(notes))
         return "blue"
 
     def monitor(self, version: str | None, thresholds: Any, window_hours: float, reference: Path | None,
                 emails: list[str]) -> str:
-        """monitor.yml: the schedule for deployment blue, with the shipped CSV's data version as reference."""
+        """monitor.yml: the schedule for deployment blue, with the shipped CSV's data version as reference.
+
+        Which deployment is live and which data version the model was trained on are known only in the
+        workspace: both are placeholders, named in the file and in the output.
+        """
         from azure.ai.ml.entities._load_functions import load_schedule
 
         endpoint = self.outputs.endpoint_name or "<endpoint_name from the stack>"
-        data_ref = f"azureml:{dataset.ASSET_NAME}:{dataset.content_version(dataset.DEFAULT_CSV)}"
+        data_version = dataset.content_version(dataset.DEFAULT_CSV)
+        data_ref = f"azureml:{dataset.ASSET_NAME}:{data_version}"
         spec = monitoring.schedule(endpoint, "blue", data_ref, thresholds, emails, window_hours)
-        self._write("monitor.yml", spec, load_schedule, {})
+        notes = ["deployment blue stands for the deployment that takes the endpoint's traffic (`monitor` reads it; "
+                 "blue/green alternates the names)",
+                 f"reference data {data_ref} is the shipped CSV's version; `monitor` uses the data_version tag of "
+                 f"the deployed model (`az ml model show --name {MODEL_NAME} --version N --query tags.data_version`)"]
+        if not self.outputs.endpoint_name:
+            notes.append("endpoint_name: the stack's endpoint_name output")
+        self._write("monitor.yml", spec, load_schedule, {}, placeholders=tuple(notes))
         return monitoring.MONITOR_NAME
 
     def invoke(self, payload: dict[str, Any]) -> Any:

@@ -7,6 +7,7 @@ Each builder takes plain values; none connects to anything.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,20 +23,26 @@ from azure.ai.ml.entities import (
     OnlineRequestSettings,
     ProbeSettings,
 )
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 from jobs.backend import DeployOptions
 from jobs.dataset import ASSET_NAME, DATA_DIR, DEFAULT_CSV, columns, content_version, rows
 from jobs.lineage import MODEL_NAME
 from jobs.monitoring import azure as monitoring
+from jobs.paths import ROOT
 from jobs.training import TrainingSettings
 from jobs.user_files import normalized_csv
 
-ROOT = Path(__file__).resolve().parents[2]
 SCORING_DIR = ROOT / "scoring"
 EXPERIMENT = "heart-failure-automl"
 ENVIRONMENT_NAME = "heart-failure-scoring"
-# Azure ML's base image for custom conda environments (conda, no Python packages of its own).
-BASE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
+# Azure ML's base image for custom conda environments (conda, no Python packages of its own),
+# pinned by date tag so a rebuild gets the same OS layer. azureml-examples only shows `:latest`
+# for ubuntu22.04; tag 20250601.v1 is from public Dockerfiles built FROM it (GitHub code search,
+# "openmpi4.1.0-ubuntu22.04:20250601.v1"). The published tags are listed at
+# https://mcr.microsoft.com/v2/azureml/openmpi4.1.0-ubuntu22.04/tags/list: move it forward from there.
+BASE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:20250601.v1"
 # AutoML writes the best child's MLflow model here.
 MLFLOW_OUTPUT = "outputs/mlflow-model"
 
@@ -172,10 +179,17 @@ def scoring_conda(model_conda: dict[str, Any] | None = None) -> dict[str, Any]:
 
 
 def _package(requirement: str) -> str:
-    name = requirement.split(";")[0]
-    for sep in ("==", ">=", "<=", "~=", "!=", ">", "<", "[", " ", "="):
-        name = name.split(sep)[0]
-    return name.strip().lower().replace("_", "-")
+    """The normalized project name of a pip requirement (PEP 508, via packaging) or a conda spec.
+
+    Conda specs (`python=3.9`, `numpy=1.23.5=py39h...`, `conda-forge::pip`) are not PEP 508: their
+    name is what precedes the first `=`, `<`, `>`, `!` or space, after any `channel::`. Names are
+    normalized as PEP 503 does (`Azureml_MLflow` and `azureml.mlflow` are `azureml-mlflow`).
+    """
+    try:
+        name = Requirement(requirement).name
+    except InvalidRequirement:
+        name = re.split(r"[=<>!~\s\[]", requirement.split("::")[-1].strip(), maxsplit=1)[0]
+    return canonicalize_name(name)
 
 
 def environment(conda: dict[str, Any]) -> Environment:
@@ -193,12 +207,15 @@ def deployment(name: str, endpoint: str, model_ref: str, env: Environment, optio
         instance_type=options.instance_type,
         instance_count=options.instance_count,
         app_insights_enabled=True,
-        request_settings=OnlineRequestSettings(request_timeout_ms=10_000, max_concurrent_requests_per_instance=1),
+        # Two server workers, measured (bench/scoring.py, README "Tests and benchmarks"), and as many
+        # concurrent requests: "set to the number of requests that your model can process concurrently"
+        # with WORKER_COUNT to match (azure-ai-docs reference-yaml-deployment-managed-online.md).
+        request_settings=OnlineRequestSettings(request_timeout_ms=10_000, max_concurrent_requests_per_instance=2),
         # MLflow and LightGBM imports plus the model load take tens of seconds on a cold
         # instance: give liveness a minute before it counts, and readiness five minutes in all.
         liveness_probe=ProbeSettings(initial_delay=60, period=10, timeout=5, failure_threshold=30),
         readiness_probe=ProbeSettings(initial_delay=10, period=10, timeout=5, failure_threshold=30),
-        environment_variables={"WORKER_COUNT": "1", "AZUREML_LOG_LEVEL": "INFO",
+        environment_variables={"WORKER_COUNT": "2", "AZUREML_LOG_LEVEL": "INFO",
                                **monitoring.collection_variables(options.collect)},
         data_collector=monitoring.data_collector(options.collect),  # jobs deploy --collect
         tags={"managed-by": "python -m jobs deploy"},
@@ -209,10 +226,14 @@ COMPONENTS = Path(__file__).resolve().parents[1] / "components"
 PIPELINE_NAME = "heart_failure_train_and_register"
 
 
-def pipeline_job(settings: TrainingSettings, data_ref: str, compute: str, min_auc: float, data_version: str,
-                 commit: str, tags: dict[str, str], deploy: tuple[str, DeployOptions] | None = None) -> Any:
+def pipeline_job(settings: TrainingSettings, data_ref: str, compute: str, min_auc: float | None,
+                 tags: dict[str, str], deploy: tuple[str, DeployOptions] | None = None) -> Any:
     """The lesson's challenge as one pipeline job: AutoML, then the gated register step (then, optionally,
-    the blue/green deploy step), wired through the AutoML node's best_model output."""
+    the blue/green deploy step), wired through the AutoML node's best_model output.
+
+    `tags` (training_tags: data version, commit, settings) go on the pipeline and on the AutoML node;
+    the register step reads them back from those runs, so they are not passed to it a second time.
+    min_auc None leaves the optional floor input out."""
     from azure.ai.ml import Output, dsl, load_component
     from azure.ai.ml.entities import UserIdentityConfiguration
 
@@ -224,8 +245,8 @@ def pipeline_job(settings: TrainingSettings, data_ref: str, compute: str, min_au
     # No annotation: with `from __future__ import annotations` the dsl would see a string and refuse it.
     def train_and_register(training_data):
         train = automl_job(settings, training_data, None, tags, outputs={"best_model": Output(type="mlflow_model")})
-        register = register_step(model=train.outputs.best_model, min_auc=min_auc, model_name=MODEL_NAME,
-                                 data_version=data_version, git_commit=commit)
+        floor = {} if min_auc is None else {"min_auc": min_auc}
+        register = register_step(model=train.outputs.best_model, model_name=MODEL_NAME, **floor)
         if deploy_step is not None and deploy is not None:
             endpoint, options = deploy
             deploy_model = deploy_step(registration=register.outputs.registration, endpoint_name=endpoint,

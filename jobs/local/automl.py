@@ -3,8 +3,8 @@
 Mapping of the lesson's settings:
 - primary metric AUC_weighted -> FLAML `roc_auc_weighted` (accuracy and average precision map too);
 - timeout -> FLAML `time_budget`, capped by --local-budget-seconds (60 s by default, for the demo);
-- concurrent trials -> `n_jobs` per trial: without Ray, FLAML runs one trial at a time, so the
-  cores go to each trial instead;
+- concurrent trials -> without Ray, FLAML runs one trial at a time, with one thread: on 299 rows
+  more threads only cost (see search()); the 500-tree forest baseline gets up to that many cores;
 - early termination -> `early_stop`; cross-validation folds -> `eval_method="cv"`, `n_splits`;
 - featurization auto -> a StandardScaler in front of every learner (FLAML itself does not
   scale, which leaves its linear learners far behind); off -> the raw columns;
@@ -22,14 +22,17 @@ import os
 import shutil
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from jobs.dataset import content_version, require
 from jobs.errors import JobsError
+from jobs.lineage import git_commit
 from jobs.local.report import write_report
 from jobs.training import DEFAULT_LOCAL_BUDGET_S, TrainingSettings
 from jobs.user_files import read_text
@@ -41,6 +44,23 @@ LEARNERS = {"LightGBM": "lgbm", "RandomForest": "rf", "ExtremeRandomTrees": "ext
             "LogisticRegression": "lrl1", "KNN": "kneighbor"}
 # Learners whose cross-validated loss is within this of the best one join the voting ensemble.
 ENSEMBLE_MARGIN = 0.03
+# Columns known to leak the outcome: the report and `train` warn when a model uses one.
+LEAKY_COLUMNS = {"time": "the follow-up period: patients who died early were followed briefly because they died, "
+                         "and nobody knows it when a patient walks in"}
+# The final selection scores every candidate on this many repeats of the k folds: one repeat of 5 folds
+# put the 500-tree forest 0.008 below its 5x5 figure here, more than the gaps the selection must judge.
+SELECTION_REPEATS = 3
+# Of two tied candidates, the faster counts only when it is at least this much faster (timing noise).
+SPEED_FACTOR = 1.5
+PREDICT_TIMING_CALLS = 25
+# LightGBM's library defaults, tried beside FLAML's own low-cost start (4 trees of 4 leaves), which a short
+# budget on a busy machine may never grow out of; the keys are FLAML's search space for lgbm.
+LGBM_STARTING_POINTS = [
+    {"n_estimators": 4, "num_leaves": 4, "min_child_samples": 20, "learning_rate": 0.1, "log_max_bin": 8,
+     "colsample_bytree": 1.0, "reg_alpha": 1 / 1024, "reg_lambda": 1.0},
+    {"n_estimators": 100, "num_leaves": 31, "min_child_samples": 20, "learning_rate": 0.1, "log_max_bin": 8,
+     "colsample_bytree": 1.0, "reg_alpha": 1 / 1024, "reg_lambda": 1.0},
+]
 
 
 @dataclass(frozen=True)
@@ -91,8 +111,8 @@ def _pipeline(settings: TrainingSettings, estimator: Any) -> Any:
     return Pipeline([("featurize", featurize), ("model", estimator)])
 
 
-def evaluate(pipeline: Any, X: pd.DataFrame, y: pd.Series, folds: int, seed: int) -> tuple[dict[str, float], Any]:
-    """Out-of-fold metrics of a pipeline (Azure AutoML's names); also the out-of-fold probabilities."""
+def metrics_of(y: pd.Series, proba: Any) -> dict[str, float]:
+    """Azure AutoML's metric names for probabilities of DEATH_EVENT (threshold 0.5 for the labels)."""
     from sklearn.metrics import (
         accuracy_score,
         average_precision_score,
@@ -101,10 +121,7 @@ def evaluate(pipeline: Any, X: pd.DataFrame, y: pd.Series, folds: int, seed: int
         recall_score,
         roc_auc_score,
     )
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    proba = cross_val_predict(pipeline, X, y, cv=cv, method="predict_proba")[:, 1]
     predicted = (proba >= 0.5).astype(int)
     metrics = {
         "AUC_weighted": roc_auc_score(y, proba, average="weighted"),
@@ -114,7 +131,16 @@ def evaluate(pipeline: Any, X: pd.DataFrame, y: pd.Series, folds: int, seed: int
         "f1_score_binary": f1_score(y, predicted),
         "average_precision_score_weighted": average_precision_score(y, proba, average="weighted"),
     }
-    return {k: float(v) for k, v in metrics.items()}, proba
+    return {k: float(v) for k, v in metrics.items()}
+
+
+def evaluate(pipeline: Any, X: pd.DataFrame, y: pd.Series, folds: int, seed: int) -> tuple[dict[str, float], Any]:
+    """Out-of-fold metrics of a pipeline (Azure AutoML's names); also the out-of-fold probabilities."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    proba = cross_val_predict(pipeline, X, y, cv=cv, method="predict_proba")[:, 1]
+    return metrics_of(y, proba), proba
 
 
 def _leaderboard(log_file: Path, metric: str) -> list[dict[str, Any]]:
@@ -129,8 +155,17 @@ def _leaderboard(log_file: Path, metric: str) -> list[dict[str, Any]]:
         if loss < entry["best_loss"]:
             entry.update(best_loss=loss, config=record.get("config"))
     rows = [{"learner": e["learner"], "trials": e["trials"], f"cv_{metric}": round(1 - e["best_loss"], 4),
-             "best_config": e.get("config")} for e in best.values()]
+             "best_config": round_config(e.get("config"))} for e in best.values()]
     return sorted(rows, key=lambda r: -r[f"cv_{metric}"])
+
+
+def round_config(config: Any, digits: int = 3) -> Any:
+    """A configuration for reading: floats to `digits` significant digits (0.00209903 -> 0.0021)."""
+    if isinstance(config, dict):
+        return {key: round_config(value, digits) for key, value in config.items()}
+    if isinstance(config, float) and config != 0 and np.isfinite(config):
+        return float(f"{config:.{digits}g}")
+    return config
 
 
 def pip_requirements() -> list[str]:
@@ -172,46 +207,240 @@ def learners_for(settings: TrainingSettings) -> list[str]:
     return learners
 
 
+def baselines(settings: TrainingSettings) -> dict[str, Any]:
+    """The two well-known defaults every search must beat, as unfitted pipelines (name -> pipeline).
+
+    Logistic regression and a 500-tree random forest, as in bench/model_quality.py, which takes them
+    from here. A blocked model family (--block-model) is left out, as it is from the search.
+    """
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    n_jobs = min(settings.max_concurrent_trials, os.cpu_count() or 1)
+    models = {
+        "LogisticRegression": ("baseline LogisticRegression", LogisticRegression(max_iter=2000)),
+        "RandomForest": ("baseline RandomForest(500 trees)",
+                         RandomForestClassifier(n_estimators=500, random_state=settings.seed, n_jobs=n_jobs)),
+    }
+    return {name: _pipeline(settings, model) for family, (name, model) in models.items()
+            if family not in settings.blocked_models}
+
+
+def leaky_columns(columns: list[str] | pd.Index) -> dict[str, str]:
+    """The columns among `columns` known to leak the outcome, with why."""
+    return {name: why for name, why in LEAKY_COLUMNS.items() if name in columns}
+
+
+def selection_folds(y: pd.Series, folds: int, seed: int, repeats: int = SELECTION_REPEATS) -> list[tuple[Any, Any]]:
+    """(train, test) row indices: `repeats` stratified k-fold splits, shuffled with seed, seed+1, ...
+
+    The first repeat is the project's own folds, on which the reported out-of-fold metrics are computed.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    return [split for repeat in range(repeats)
+            for split in StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed + repeat).split(y, y)]
+
+
+def _primary(metric: str, y: Any, proba: Any) -> float:
+    from sklearn.metrics import accuracy_score, average_precision_score, roc_auc_score
+
+    if metric == "accuracy":
+        return float(accuracy_score(y, (proba >= 0.5).astype(int)))
+    if metric == "average_precision_score_weighted":
+        return float(average_precision_score(y, proba, average="weighted"))
+    return float(roc_auc_score(y, proba, average="weighted"))
+
+
+def _single_threaded(fitted: Any) -> Any:
+    """The fitted pipeline with every n_jobs set to 1: one row must not pay for starting worker threads."""
+    params = {key: 1 for key in fitted.get_params(deep=True) if key.endswith("n_jobs")}
+    return fitted.set_params(**params) if params else fitted
+
+
+def predict_ms(fitted: Any, X: pd.DataFrame, calls: int = PREDICT_TIMING_CALLS) -> float:
+    """Median milliseconds of predict_proba on one row, single-threaded, after one warm-up call."""
+    model = _single_threaded(fitted)
+    row = X.iloc[[0]]
+    model.predict_proba(row)
+    times = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        model.predict_proba(row)
+        times.append(time.perf_counter() - started)
+    return float(np.median(times) * 1000)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One model of the final selection, scored on the selection folds."""
+
+    name: str
+    kind: str  # "baseline", "search" (FLAML's best learner) or "ensemble"
+    pipeline: Any  # unfitted
+    fold_scores: Any  # the primary metric on each selection fold (repeats x folds)
+    proba: Any  # out-of-fold probabilities on the first repeat (the project's folds)
+    predict_ms: float  # median single-row predict_proba, one thread, of a fold's model
+
+    @property
+    def score(self) -> float:
+        return float(np.mean(self.fold_scores))
+
+    def noise(self, other: Candidate) -> float:
+        """Standard error of the paired per-fold difference to `other` (0 against itself)."""
+        diff = np.asarray(self.fold_scores) - np.asarray(other.fold_scores)
+        return float(np.std(diff, ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
+
+
+def score_candidate(name: str, kind: str, pipeline: Any, X: pd.DataFrame, y: pd.Series,
+                    splits: list[tuple[Any, Any]], metric: str, folds: int) -> Candidate:
+    """Fit `pipeline` on each split's training rows and score it on the rest."""
+    from sklearn.base import clone
+
+    proba = np.zeros(len(y))
+    scores, timing = [], None
+    for index, (train_rows, test_rows) in enumerate(splits):
+        fitted = clone(pipeline).fit(X.iloc[train_rows], y.iloc[train_rows])
+        fold_proba = fitted.predict_proba(X.iloc[test_rows])[:, 1]
+        scores.append(_primary(metric, y.iloc[test_rows], fold_proba))
+        if index < folds:
+            proba[test_rows] = fold_proba
+        if timing is None:
+            timing = predict_ms(fitted, X)
+    return Candidate(name, kind, pipeline, np.array(scores), proba, timing or 0.0)
+
+
+def choose(candidates: list[Candidate]) -> tuple[Candidate, str]:
+    """The pick, and the rule that made it, in words.
+
+    1. The best-scoring baseline is the champion. A searched model replaces it only when it scores higher
+       by more than the noise: the standard error of their paired per-fold difference.
+    2. Among the champion and the models that qualified, those within the noise of the top scorer are
+       tied; of tied ones the fastest to predict one row is taken when it is at least SPEED_FACTOR times
+       faster than the top scorer (a smaller difference is timing noise), else the top scorer.
+    """
+    baseline = [c for c in candidates if c.kind == "baseline"]
+    if baseline:
+        champion = max(baseline, key=lambda c: c.score)
+        beat = [c for c in candidates if c.kind != "baseline" and c.score - champion.score > c.noise(champion)]
+        contenders = [champion, *beat]
+        if beat:
+            rule = (f"{len(beat)} searched model(s) beat the best baseline ({champion.name}, {champion.score:.4f}) "
+                    "by more than the folds' noise")
+        else:
+            rule = (f"no searched model beat the best baseline ({champion.name}, {champion.score:.4f}) by more than "
+                    "the folds' noise, so the baseline stays")
+    else:
+        contenders, rule = list(candidates), "every baseline is blocked; the searched models compete on score"
+    top = max(contenders, key=lambda c: c.score)
+    tied = [c for c in contenders if top.score - c.score <= c.noise(top)]
+    fastest = min(tied, key=lambda c: c.predict_ms)
+    if fastest is not top and top.predict_ms >= SPEED_FACTOR * fastest.predict_ms:
+        return fastest, (f"{rule}; {fastest.name} is within the noise of the top scorer {top.name} "
+                         f"({fastest.score:.4f} vs {top.score:.4f}) and {top.predict_ms / fastest.predict_ms:.1f}x "
+                         "faster to predict one row, so it is taken")
+    if len(tied) > 1:
+        return top, f"{rule}; the top scorer is taken: no model within its noise is {SPEED_FACTOR:g}x faster"
+    return top, f"{rule}; the top scorer is taken"
+
+
 @dataclass(frozen=True)
 class SearchResult:
-    pipeline: Any  # unfitted: featurizer + learner (or voting ensemble) with the best configuration
+    pipeline: Any  # unfitted: featurizer + learner (or voting ensemble) with the chosen configuration
     learner: str
     metrics: dict[str, float]  # out-of-fold, on the project's folds
     proba: Any  # out-of-fold probabilities of DEATH_EVENT
-    final_scores: dict[str, float]  # the primary metric of each final candidate, when there were two
+    candidates: list[Candidate]  # the final selection, all on the same folds
+    chosen: Candidate
+    rule: str  # why `chosen` won, in words
+    budget: dict[str, Any]  # what the search was given and what it used
+    honest: dict[str, Any] | None  # when a leaking column is used: the best baseline without it, same folds
+
+    @property
+    def final_scores(self) -> dict[str, float]:
+        return {c.name: c.score for c in self.candidates}
 
 
-def search(settings: TrainingSettings, X: pd.DataFrame, y: pd.Series, budget_s: float, log_file: Path) -> SearchResult:
-    """Run FLAML, then choose between its best learner and a voting ensemble on the project's folds."""
+def search_budget(settings: TrainingSettings, cap_s: float) -> tuple[str, float]:
+    """('trials', -1) when --max-trials is set (reproducible: no time limit), else ('time', seconds)."""
+    if settings.max_trials is not None:
+        return "trials", -1.0
+    return "time", time_budget(settings, cap_s)
+
+
+def search(settings: TrainingSettings, X: pd.DataFrame, y: pd.Series, budget_s: float, log_file: Path,
+           progress: Callable[[str], None] = lambda _: None) -> SearchResult:
+    """Run FLAML, then choose among the baselines, its best learner and a voting ensemble on the same folds.
+
+    With settings.max_trials the search stops after that many trials and has no time limit; learners
+    then take turns (FLAML's round robin) instead of being drawn by their measured speed, so the same
+    inputs give the same model. Otherwise it stops after budget_s seconds (capped by the timeout).
+    """
     from flaml import AutoML
 
     learners = learners_for(settings)
+    mode, flaml_budget = search_budget(settings, budget_s)
     # FLAML searches on featurized data so that what it picks is what gets deployed.
     featurizer = _pipeline(settings, None).steps[0][1]
     X_fit = X if featurizer == "passthrough" else pd.DataFrame(featurizer.fit_transform(X), columns=X.columns)
     automl = AutoML()
+    started = time.perf_counter()
     automl.fit(
-        X_fit, y, task="classification", metric=FLAML_METRICS[settings.primary_metric], time_budget=budget_s,
+        X_fit, y, task="classification", metric=FLAML_METRICS[settings.primary_metric], time_budget=flaml_budget,
         eval_method="cv", n_splits=settings.n_cross_validations, early_stop=settings.enable_early_termination,
-        estimator_list=learners, seed=settings.seed, n_jobs=min(settings.max_concurrent_trials, os.cpu_count() or 1),
+        # One thread per trial: on 299 rows threads only add overhead, and LightGBM's OpenMP threads spin
+        # when the cores are busy (measured here, 100 trees: 0.05 s with 1 thread, 3 to 4 s with 2 under load).
+        estimator_list=learners, seed=settings.seed, n_jobs=1,
         max_iter=settings.max_trials, train_time_limit=(settings.trial_timeout_minutes or 0) * 60 or None,
+        # Well-known defaults first (issue 12): LightGBM's own defaults beside FLAML's cheap start.
+        starting_points={"lgbm": LGBM_STARTING_POINTS} if "lgbm" in learners else "static",
+        learner_selector="roundrobin" if mode == "trials" else "sample",
         log_file_name=str(log_file), log_type="all", verbose=0,
     )
+    search_s = time.perf_counter() - started
+    trials = sum(1 for line in log_file.read_text().splitlines() if '"learner"' in line) if log_file.exists() else 0
     if automl.model is None:
-        raise JobsError(f"FLAML found no model within {budget_s:.0f} s; give it more time with --local-budget-seconds")
-    candidates = {automl.best_estimator: _pipeline(settings, _unfitted(automl.model))}
+        if mode == "trials":
+            raise JobsError(f"FLAML found no model in {settings.max_trials} trials; allow more with --max-trials")
+        raise JobsError(f"FLAML found no model within {flaml_budget:.0f} s; give it more time with "
+                        "--local-budget-seconds")
+    metric = settings.primary_metric
+    splits = selection_folds(y, settings.n_cross_validations, settings.seed)
+    progress(f"search: {trials} trials in {search_s:.0f} s; final selection on {SELECTION_REPEATS}x"
+             f"{settings.n_cross_validations} folds")
+    started = time.perf_counter()
+    pipelines = [(name, "baseline", pipeline) for name, pipeline in baselines(settings).items()]
+    pipelines.append((automl.best_estimator, "search", _pipeline(settings, _unfitted(automl.model))))
     ensemble, members = _vote_ensemble(settings, automl)
     if ensemble is not None:
-        # Azure AutoML ends with a soft-voting ensemble of its best models and keeps it when it
-        # scores higher; the same step here, judged on the same folds as the reported metrics.
-        candidates[f"VotingEnsemble({', '.join(members)})"] = ensemble
-    evaluated = {name: evaluate(pipeline, X, y, settings.n_cross_validations, settings.seed)
-                 for name, pipeline in candidates.items()}
-    scores = {name: metrics[settings.primary_metric] for name, (metrics, _) in evaluated.items()}
-    # On a tie the single learner stays: the simpler model.
-    chosen = max(scores, key=lambda name: (scores[name], name == automl.best_estimator))
-    metrics, proba = evaluated[chosen]
-    return SearchResult(candidates[chosen], chosen, metrics, proba, scores if len(scores) > 1 else {})
+        # Azure AutoML ends with a soft-voting ensemble of its best models (enable_voting_ensemble defaults to True:
+        # learn.microsoft.com/python/api/azureml-train-automl-client/azureml.train.automl.automlconfig.automlconfig).
+        pipelines.append((f"VotingEnsemble({', '.join(members)})", "ensemble", ensemble))
+    candidates = [score_candidate(name, kind, pipeline, X, y, splits, metric, settings.n_cross_validations)
+                  for name, kind, pipeline in pipelines]
+    chosen, rule = choose(candidates)
+    honest = None
+    leaks = leaky_columns(X.columns)
+    if leaks:
+        # The honest figure: the same baselines on the same folds without the leaking columns. Cheaper
+        # than a second search, and the search rarely beats the baselines by much here.
+        honest_X = X.drop(columns=list(leaks))
+        yardsticks = baselines(settings)
+        if not yardsticks:  # every baseline blocked: logistic regression still gives the figure, as a yardstick
+            yardsticks = {name: pipeline for name, pipeline in baselines(replace(settings, blocked_models=())).items()
+                          if "LogisticRegression" in name}
+        scored = [score_candidate(name, "baseline", pipeline, honest_X, y, splits, metric,
+                                  settings.n_cross_validations) for name, pipeline in yardsticks.items()]
+        best = max(scored, key=lambda c: c.score)
+        honest = {"columns": list(leaks), "model": best.name, "score": best.score,
+                  "noise": float(np.std(best.fold_scores, ddof=1) / np.sqrt(len(best.fold_scores))),
+                  "metric": metric}
+    budget = {"mode": mode, "time_budget_s": flaml_budget if mode == "time" else None,
+              "max_trials": settings.max_trials, "trials": trials, "search_s": round(search_s, 1),
+              "selection_s": round(time.perf_counter() - started, 1),
+              "selection_folds": f"{SELECTION_REPEATS}x{settings.n_cross_validations}"}
+    return SearchResult(chosen.pipeline, chosen.name, metrics_of(y, chosen.proba), chosen.proba, candidates,
+                        chosen, rule, budget, honest)
 
 
 def _unfitted(flaml_estimator: Any) -> Any:
@@ -250,30 +479,95 @@ def train(settings: TrainingSettings, data: Path, runs_dir: Path, budget_s: floa
     run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
     run_dir = runs_dir / run_id
     run_dir.mkdir(parents=True)
-    budget = time_budget(settings, budget_s)
-    progress(f"training locally with FLAML for up to {budget:.0f} s on {len(X)} rows, {X.shape[1]} features "
+    mode, seconds = search_budget(settings, budget_s)
+    limit = (f"{settings.max_trials} trials (reproducible: no time limit)" if mode == "trials"
+             else f"up to {seconds:.0f} s")
+    progress(f"training locally with FLAML for {limit} on {len(X)} rows, {X.shape[1]} features "
              f"(metric {settings.primary_metric}, {settings.n_cross_validations}-fold CV, learners "
              f"{', '.join(learners)})")
     try:
-        found = search(settings, X, y, budget, run_dir / "flaml.log")
+        found = search(settings, X, y, budget_s, run_dir / "flaml.log", progress=progress)
         best, learner, metrics = found.pipeline, found.learner, found.metrics
+        for line in selection_lines(found, settings.primary_metric):
+            progress(line)
+        leak = leak_warning(found.honest, found.chosen.score, settings.primary_metric)
+        if leak:
+            progress("WARNING: " + leak)
         best.fit(X, y)
         model_dir = run_dir / "model"
         save_mlflow_model(best, X, y, model_dir)
         leaderboard = _leaderboard(run_dir / "flaml.log", settings.primary_metric)
-        leaderboard += [{"learner": name, "trials": "final selection",
-                         f"cv_{settings.primary_metric}": round(score, 4),
-                         "best_config": "re-scored on the project's own folds (FLAML's search scores above run higher)"}
-                        for name, score in sorted(found.final_scores.items(), key=lambda item: -item[1])]
         data_version = content_version(data, settings.drop_columns)
-        report = write_report(run_dir, best, X, y, found.proba, metrics, leaderboard, learner, settings.seed)
+        settings_tags = {**settings.as_tags(), **budget_tags(found.budget, budget_s)}
+        facts = {"data": str(data), "data_version": data_version, "commit": git_commit(),
+                 "features_used": list(X.columns), "features_dropped": list(settings.drop_columns),
+                 "rows": len(X), "budget": found.budget, "settings": settings_tags,
+                 "leaking_columns": list(leaky_columns(X.columns))}
+        report = write_report(run_dir, best, X, y, found.proba, metrics, leaderboard, learner, settings.seed,
+                              selection=selection_table(found), rule=found.rule, facts=facts, leak=leak)
         # run.json last: its presence is what marks a run as finished for `register`.
         (run_dir / "run.json").write_text(json.dumps({
             "run_id": run_id, "best_learner": learner, "metrics": metrics, "data": str(data),
-            "data_version": data_version, "settings": settings.as_tags(), "leaderboard": leaderboard,
+            "data_version": data_version, "commit": facts["commit"], "settings": settings_tags,
+            "leaderboard": leaderboard,
+            "selection": selection_table(found), "rule": found.rule, "budget": found.budget,
+            "honest": found.honest, "leak_warning": leak,
         }, indent=2, default=str))
     except BaseException:
         # A failed or interrupted run leaves nothing that `register` could mistake for a result.
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
     return TrainResult(run_id, run_dir, model_dir, metrics, learner, data_version, leaderboard, report)
+
+
+def budget_tags(budget: dict[str, Any], cap_s: float) -> dict[str, str]:
+    """Lineage tags for the budget the local search actually had and used (not the lesson's 20 minutes)."""
+    tags = {"budget.mode": budget["mode"], "budget.trials": str(budget["trials"]),
+            "budget.search_seconds": f"{budget['search_s']:.1f}",
+            "budget.selection_seconds": f"{budget['selection_s']:.1f}"}
+    if budget["mode"] == "time":
+        tags["setting.timeout_minutes"] = f"{budget['time_budget_s'] / 60:g}"
+        tags["setting.local_budget_seconds"] = f"{cap_s:g}"
+    else:
+        tags["setting.timeout_minutes"] = "none (trial count)"
+    return tags
+
+
+def selection_table(found: SearchResult) -> list[dict[str, Any]]:
+    """The final selection's rows, best score first: name, kind, score, noise to the pick, predict time."""
+    baseline = max((c for c in found.candidates if c.kind == "baseline"), key=lambda c: c.score, default=None)
+    rows = [{"name": c.name, "kind": c.kind, "score": round(c.score, 4),
+             "fold_sd": round(float(np.std(c.fold_scores, ddof=1)), 4),
+             "lead_over_baseline": None if baseline is None or c is baseline else round(c.score - baseline.score, 4),
+             "noise_vs_baseline": None if baseline is None or c is baseline else round(c.noise(baseline), 4),
+             "noise_vs_pick": round(c.noise(found.chosen), 4), "predict_ms": round(c.predict_ms, 2),
+             "chosen": c is found.chosen} for c in found.candidates]
+    return sorted(rows, key=lambda row: -row["score"])
+
+
+def selection_lines(found: SearchResult, metric: str) -> list[str]:
+    """What `train` prints about the final selection."""
+    lines = [f"  {'*' if row['chosen'] else ' '} {row['name']:<34} {metric} {row['score']:.4f} "
+             f"(fold sd {row['fold_sd']:.3f}), single-row predict {row['predict_ms']:5.1f} ms"
+             + (f", {row['lead_over_baseline']:+.4f} over the best baseline (noise {row['noise_vs_baseline']:.4f})"
+                if row["lead_over_baseline"] is not None else "")
+             for row in selection_table(found)]
+    folds = found.budget["selection_folds"]
+    return [*lines, f"picked {found.learner}: {metric} {found.chosen.score:.4f} (mean over the {folds} selection "
+                    f"folds), single-row predict {found.chosen.predict_ms:.1f} ms; rule: {found.rule}"]
+
+
+def leak_warning(honest: dict[str, Any] | None, score: float, metric: str) -> str | None:
+    """Plain words when the model uses a column known to leak the outcome; None otherwise.
+
+    `score` is the model's mean fold score on the selection folds, the same measure as the honest figure.
+    """
+    if not honest:
+        return None
+    columns = ", ".join(f"`{c}`" for c in honest["columns"])
+    why = "; ".join(LEAKY_COLUMNS[c] for c in honest["columns"])
+    return (f"this model uses {columns}, which leaks the outcome ({why}). Its {metric} of "
+            f"{score:.3f} is not what it would do for a new patient. The honest figure: "
+            f"without {columns}, the best baseline ({honest['model']}) scores {honest['score']:.3f} "
+            f"(± {honest['noise']:.3f}) on the same folds. Train with "
+            + " ".join(f"--drop {c}" for c in honest["columns"]) + " for a model that can be used.")

@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from jobs.backend import DeployOptions
+from jobs.commands import jobs_command
 from jobs.errors import JobsError, read_json
-from jobs.lineage import MODEL_NAME, check_quality_gate, lineage_tags
-from jobs.local.endpoint import LocalEndpoint
+from jobs.lineage import MODEL_NAME, champion, local_baseline, local_noise, local_run, model_tags, quality_gate
+from jobs.local.endpoint import LocalEndpoint, describe_broken
 from jobs.local.registry import LocalRegistry
+from jobs.paths import ROOT
 from jobs.training import DEFAULT_LOCAL_BUDGET_S, TrainingSettings
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class LocalBackend:
@@ -27,9 +27,13 @@ class LocalBackend:
         self.endpoint = LocalEndpoint(home, say=say)
 
     def train(self, settings: TrainingSettings, data: Path, wait: bool = True) -> str:
-        from jobs.local.automl import train  # heavy (FLAML, pandas): only when training
+        from jobs.local.automl import time_budget, train  # heavy (FLAML, pandas): only when training
+        from jobs.local.progress import FlamlLogWatcher, TrainingProgress
 
-        result = train(settings, data, self.runs_dir, self.budget_s, progress=self.say)
+        progress = TrainingProgress(time_budget(settings, self.budget_s), settings.primary_metric,
+                                    max_trials=settings.max_trials)
+        with FlamlLogWatcher(self.runs_dir, progress):
+            result = train(settings, data, self.runs_dir, self.budget_s, progress=self.say)
         self.say(f"best model: {result.best_learner}, AUC_weighted {result.metrics['AUC_weighted']:.4f} "
                  f"(out-of-fold), accuracy {result.metrics['accuracy']:.4f}")
         self.say(f"report: {result.report}")
@@ -39,8 +43,8 @@ class LocalBackend:
         if run is None:
             runs = sorted(p for p in self.runs_dir.glob("*/run.json")) if self.runs_dir.is_dir() else []
             if not runs:
-                raise JobsError("there is no local training run to register; run `python -m jobs train --target "
-                                "local` first")
+                raise JobsError("there is no local training run to register; run "
+                                f"`{jobs_command('train --target local')}` first")
             path = runs[-1]
         else:
             path = self.runs_dir / run / "run.json"
@@ -50,15 +54,28 @@ class LocalBackend:
                                 + (", ".join(known[-5:]) or "none"))
         return read_json(path)
 
-    def register(self, run: str | None, min_auc: float) -> str:
+    def register(self, run: str | None, min_auc: float | None) -> str:
+        """Gate and register a finished local run; return its version.
+
+        The gate compares the chosen model with the best baseline of the run's own final selection
+        (same folds), with the latest version registered for the same features, and with --min-auc
+        when given; the tags come from run.json (jobs/lineage.py model_tags).
+        """
         info = self._run_info(run)
-        check_quality_gate(info["metrics"], min_auc)
-        tags = lineage_tags(metrics=info["metrics"], data_version=info["data_version"],
-                            training_run=info["run_id"], best_child=info["best_learner"],
-                            settings_tags=info["settings"])
-        version, created = self.registry.register(MODEL_NAME, self.runs_dir / info["run_id"] / "model", tags)
+        training = local_run(info)
+        versions = self.registry.versions(MODEL_NAME)
+        # The gate runs first, also for a run registered already (as on Azure); a version from the
+        # same run is never its own champion.
+        verdict = quality_gate(training.metrics, baseline=local_baseline(info), min_score=min_auc,
+                               champion=champion(((v.version, v.tags) for v in versions), training,
+                                                 noise=local_noise(info)))
+        if not any(v.tags.get("training_run") == training.name for v in versions):
+            self.say(verdict.summary())
+        tags = model_tags(training, verdict, registered_by="jobs register")
+        version, created = self.registry.register(MODEL_NAME, self.runs_dir / training.name / "model", tags,
+                                                    say=self.say)
         self.say(f"{'registered' if created else 'already registered'}: {MODEL_NAME} version {version.version} "
-                 f"(run {info['run_id']}, AUC_weighted {info['metrics']['AUC_weighted']:.4f})")
+                 f"(run {training.name}, AUC_weighted {training.metrics.get('AUC_weighted', float('nan')):.4f})")
         return str(version.version)
 
     def deploy(self, version: str | None, options: DeployOptions) -> str:
@@ -70,10 +87,14 @@ class LocalBackend:
                  + (f"; collecting scored records in {state.collect_dir}" if state.collect_dir else ""))
         return str(state.model_version)
 
+    def preflight_deploy(self, options: DeployOptions) -> None:
+        """What a later deploy needs and can be checked now, before training: a usable, free port."""
+        self.endpoint.check_deployable(options.port)
+
     def invoke(self, payload: dict[str, Any]) -> Any:
         return self.endpoint.invoke(payload)
 
-    def pipeline(self, settings: TrainingSettings, data: Path, min_auc: float, deploy: DeployOptions | None,
+    def pipeline(self, settings: TrainingSettings, data: Path, min_auc: float | None, deploy: DeployOptions | None,
                  wait: bool = True) -> str:
         """The pipeline's steps, in order, on this machine: train, register (gate and tags), then deploy."""
         version = self.register(self.train(settings, data), min_auc)
@@ -93,15 +114,38 @@ class LocalBackend:
                        window_hours, reference, say=self.say)
 
     def status(self) -> str:
-        state = self.endpoint.state()
-        if state is None:
-            return "nothing is deployed locally"
-        return (f"{state.model_name} version {state.model_version} is serving at {state.url}/score "
-                f"(pid {state.pid}, since {state.started_at}, log {state.log})"
-                + (f"; collecting scored records in {state.collect_dir}" if state.collect_dir else ""))
+        """What really runs: judged by the recorded servers' process groups, not by a recorded pid."""
+        from jobs.local import processes
+
+        survey = self.endpoint.survey()
+        state, serving = survey.state, survey.serving
+        if state is None or serving is None:
+            lines = ["nothing is deployed locally"]
+        elif serving.master_alive:
+            lines = [f"{state.model_name} version {state.model_version} is serving at {state.url}/score "
+                     f"(pid {state.pid}, since {state.started_at}, log {state.log})"
+                     + (f"; collecting scored records in {state.collect_dir}" if state.collect_dir else "")]
+        elif serving.alive:
+            lines = [describe_broken(state, serving)]
+        else:
+            lines = [f"nothing is deployed locally: {state.model_name} version {state.model_version}'s server (pid "
+                     f"{state.pid}, port {state.port}) has exited; its log is {state.log}"]
+            others = processes.listeners(state.port)
+            if others:
+                lines.append(f"port {state.port} is now held by another program ("
+                             + ", ".join(f"pid {pid} {name}" for pid, name in others) + ")")
+        for record, found in survey.strays:
+            lines.append(f"also running, not serving: a server left by an interrupted command (version "
+                         f"{record['model_version']}, port {record['port']}, pids {', '.join(map(str, found.pids))})"
+                         + ("" if survey.busy else f"; `{jobs_command('stop')}` or the next deploy ends it"))
+        if survey.busy:
+            lines.append("a deploy or stop is under way right now; this may change in a moment")
+        return "\n".join(lines)
 
     def stop(self) -> str:
-        state = self.endpoint.stop()
-        if state is None:
+        state, leftovers = self.endpoint.stop()
+        if state is None and not leftovers:
             return "nothing was running"
+        if state is None:
+            return "nothing was deployed"
         return f"stopped {state.model_name} version {state.model_version} (pid {state.pid})"

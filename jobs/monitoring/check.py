@@ -56,6 +56,12 @@ class Thresholds:
                             ("--prediction-threshold", self.prediction)):
             if not (np.isfinite(value) and value > 0):
                 found.append(f"{flag} {value} must be a number above 0")
+        # A p-value is at most 1: a higher threshold would report drift on every window.
+        for flag, metric, value in (("--numerical-threshold", self.numerical_metric, self.numerical),
+                                    ("--categorical-threshold", self.categorical_metric, self.categorical),
+                                    ("--prediction-threshold", self.categorical_metric, self.prediction)):
+            if metric in drift.P_VALUE_METRICS and value > 1:
+                found.append(f"{flag} {value:g} is a p-value for {metric}; allowed: above 0 and at most 1")
         if not 0 <= self.max_refused_share <= 1:
             found.append(f"--max-refused-share {self.max_refused_share} must be from 0 to 1")
         if self.min_records < 1:

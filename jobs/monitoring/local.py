@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from jobs.commands import jobs_command
 from jobs.errors import JobsError, read_json
-from jobs.lineage import MODEL_NAME
+from jobs.lineage import MODEL_NAME, UNKNOWN
 from jobs.local.registry import LocalRegistry, ModelVersion
 from jobs.monitoring.check import Result, Thresholds, compare, load_reference, read_window
 from jobs.monitoring.report import write_report
@@ -59,7 +60,7 @@ def monitor(home: Path, runs_dir: Path, deployed_version: int | None, version: s
     folder = home / "collected"
     if not any(folder.glob("scored*.jsonl")):
         raise JobsError(f"nothing has been collected in {folder}; deploy with collection on "
-                        "(`python -m jobs deploy --collect`) and let it answer requests first")
+                        f"(`{jobs_command('deploy --collect')}`) and let it answer requests first")
     run_dir = runs_dir / model.tags.get("training_run", "?")
     if reference_csv is not None:
         reference = load_reference(reference_csv, None, ())
@@ -71,8 +72,13 @@ def monitor(home: Path, runs_dir: Path, deployed_version: int | None, version: s
                             "training data is unknown; pass the CSV it was trained on with --reference FILE")
         csv = Path(read_json(info_path)["data"])
         drop = tuple(filter(None, model.tags.get("setting.drop_columns", "").split(",")))
-        reference = load_reference(csv, model.tags["data_version"], drop)
-        label = f"{csv} (data version {model.tags['data_version']}, training run {run_dir.name})"
+        data_version = model.tags.get("data_version", UNKNOWN)
+        if data_version == UNKNOWN:
+            # jobs/lineage.py model_tags writes "unknown" when the run did not record it.
+            raise JobsError(f"version {model.version} has no data_version tag, so the file its run names cannot be "
+                            "checked against what it was trained on; pass the training CSV with --reference FILE")
+        reference = load_reference(csv, data_version, drop)
+        label = f"{csv} (data version {data_version}, training run {run_dir.name})"
     name = f"{model.name}:{model.version}"
     window = read_window(folder, name, window_hours)
     predictions = _reference_predictions(model, reference)

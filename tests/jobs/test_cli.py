@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,15 +41,41 @@ def no_pulumi_cli(monkeypatch):
         monkeypatch.delenv(var, raising=False)
 
 
-@pytest.mark.parametrize("command", ["train", "register", "deploy", "invoke", "all"])
-def test_every_command_has_help_with_defaults(command, capsys):
+def help_of(command: str, capsys) -> tuple[str, set[str]]:
+    """The help text unwrapped, and the flags it lists."""
     with pytest.raises(SystemExit) as done:
         main([command, "--help"])
     assert done.value.code == 0
     text = capsys.readouterr().out
-    assert "--target" in text and "(default: local)" in text
+    return " ".join(text.split()), set(re.findall(r"^ +(?:-h, )?(--[a-z][a-z-]+)", text, re.MULTILINE))
+
+
+AZURE_CONNECTION = {"--stack", "--outputs", "--subscription-id", "--resource-group", "--workspace", "--dry-run",
+                    "--out"}
+TRAINING = {"--data", "--metric", "--timeout-minutes", "--max-concurrent-trials", "--no-early-termination",
+            "--featurization", "--trial-timeout-minutes", "--max-trials", "--cv-folds", "--block-model", "--drop",
+            "--seed", "--local-budget-seconds"}
+DEPLOY = {"--instance-type", "--instance-count", "--port"}
+INVOKE = {"--file", "--set", "--probability"}
+OWN_FLAGS = {
+    "train": AZURE_CONNECTION | TRAINING | {"--wait"},
+    "register": AZURE_CONNECTION | {"--run", "--min-auc"},
+    "deploy": AZURE_CONNECTION | DEPLOY | {"--version"},
+    "invoke": AZURE_CONNECTION | INVOKE,
+    "all": AZURE_CONNECTION | TRAINING | {"--min-auc"} | DEPLOY | INVOKE,
+    "pipeline": AZURE_CONNECTION | TRAINING | {"--wait", "--min-auc", "--with-deploy"} | DEPLOY,
+    "status": set(),
+    "stop": set(),
+}
+
+
+@pytest.mark.parametrize("command", sorted(OWN_FLAGS))
+def test_each_commands_help_lists_its_own_flags_with_defaults(command, capsys):
+    text, listed = help_of(command, capsys)
+    assert listed - {"--help"} == OWN_FLAGS[command] | {"--target"}
+    assert "(default: local)" in text
     if command in ("train", "all"):
-        assert "(default: AUC_weighted)" in text and "(default: 20" in text and "(default: 3)" in text
+        assert "(default: AUC_weighted)" in text and "(default: 20)" in text and "(default: 3)" in text
     if command in ("deploy", "all"):
         assert "(default: Standard_DS3_v2)" in text
 
@@ -150,6 +181,143 @@ def test_local_target_refuses_dry_run(capsys):
     assert "--dry-run builds Azure ML specs" in capsys.readouterr().err
 
 
+def refused(argv: list[str], capsys) -> str:
+    """The error of a command line that must be refused before anything runs."""
+    try:
+        code = main(argv)
+    except SystemExit as done:  # argparse's own refusals
+        code = done.code
+    assert code == 2, argv
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return " ".join(err.split())
+
+
+@pytest.fixture
+def nothing_runs(monkeypatch):
+    """Any backend work fails the test: a refused command line must stop before it."""
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the command ran although its flags should have been refused")
+
+    monkeypatch.setattr("jobs.cli.make_backend", forbidden)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["train", "--local-budget-seconds", "0"],
+     "argument --local-budget-seconds: 0 is not allowed; allowed: above 0 and at most 604800 seconds"),
+    (["train", "--local-budget-seconds", "-5"], "argument --local-budget-seconds: -5 is not allowed"),
+    (["train", "--local-budget-seconds", "nan"], "argument --local-budget-seconds: nan is not allowed"),
+    (["train", "--local-budget-seconds", "inf"], "argument --local-budget-seconds: inf is not allowed"),
+    (["all", "--local-budget-seconds", "soon"], "argument --local-budget-seconds: 'soon' is not a number"),
+    (["register", "--min-auc", "1.5"], "argument --min-auc: 1.5 is not allowed; allowed: from 0 to 1"),
+    (["register", "--min-auc", "-0.1"], "argument --min-auc: -0.1 is not allowed; allowed: from 0 to 1"),
+    (["register", "--min-auc", "nan"], "argument --min-auc: nan is not allowed"),
+    (["deploy", "--port", "80"], "argument --port: 80 is not allowed; allowed: a whole number from 1024 to 65535"),
+    (["deploy", "--port", "70000"], "argument --port: 70000 is not allowed"),
+    (["deploy", "--port", "5001.5"], "argument --port: '5001.5' is not a whole number"),
+    (["deploy", "--target", "azure", "--instance-count", "0"],
+     "argument --instance-count: 0 is not allowed; allowed: a whole number, at least 1"),
+    (["train", "--seed", "-1"], "argument --seed: -1 is not allowed; allowed: a whole number from 0 to 4294967295"),
+    (["train", "--max-trials", "0"], "--max-trials 0 must be at least 1"),
+    (["train", "--cv-folds", "1"], "--cv-folds 1 must be from 2 to 20"),
+    (["train", "--timeout-minutes", "0"], "--timeout-minutes 0 must be above 0"),
+    (["all", "--max-concurrent-trials", "0"], "--max-concurrent-trials 0 must be at least 1"),
+    (["pipeline", "--trial-timeout-minutes", "-1"], "--trial-timeout-minutes -1 must be above 0"),
+])
+def test_every_numeric_flag_is_validated_before_anything_runs(argv, message, capsys, nothing_runs):
+    assert message in refused(argv, capsys)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["all", "--run", "X", "--version", "1"], "unrecognized arguments: --run X --version 1"),
+    (["deploy", "--min-auc", "0.5"], "unrecognized arguments: --min-auc 0.5"),
+    (["status", "--port", "5001"], "unrecognized arguments: --port 5001"),
+    (["stop", "--stack", "dev"], "unrecognized arguments: --stack dev"),
+    (["train", "--stack", "prod"], "--stack applies to --target azure only"),
+    (["register", "--outputs", "o.json"], "--outputs applies to --target azure only"),
+    (["train", "--wait"], "--wait applies to --target azure only"),
+    (["deploy", "--instance-count", "2"], "--instance-count applies to --target azure only"),
+    (["deploy", "--target", "azure", "--port", "5002"], "--port applies to --target local only"),
+    (["train", "--target", "azure", "--local-budget-seconds", "5"],
+     "--local-budget-seconds applies to --target local only (Azure AutoML runs for --timeout-minutes)"),
+    (["train", "--target", "azure", "--seed", "7"], "--seed applies to --target local only"),
+    (["train", "--target", "azure", "--out", "d"], "--out is the folder for --dry-run"),
+    (["pipeline", "--target", "azure", "--instance-type", "Standard_DS2_v2"],
+     "--instance-type applies only with --with-deploy"),
+    (["pipeline", "--port", "5002"], "--port applies only with --with-deploy"),
+])
+def test_flags_that_do_not_apply_are_refused(argv, message, capsys, nothing_runs):
+    assert message in refused(argv, capsys)
+
+
+def test_flags_that_do_not_apply_are_listed_together(capsys, nothing_runs):
+    err = refused(["deploy", "--stack", "dev", "--instance-type", "x", "--instance-count", "2"], capsys)
+    for flag in ("--stack", "--instance-type", "--instance-count"):
+        assert f"{flag} applies to --target azure only" in err
+
+
+def test_a_refusal_names_jobs_target_when_the_target_came_from_it(capsys, nothing_runs, monkeypatch):
+    monkeypatch.setenv("JOBS_TARGET", "azure")
+    err = refused(["deploy", "--port", "5002"], capsys)
+    assert "--port applies to --target local only" in err and "--target azure (from $JOBS_TARGET)" in err
+
+
+def test_the_target_may_come_before_the_command(outputs_file, tmp_path, capsys):
+    out = tmp_path / "specs"
+    assert main(["--target", "azure", "train", "--outputs", str(outputs_file), "--dry-run", "--out", str(out)]) == 0
+    assert (out / "automl-job.yml").is_file()
+    # Given on both sides, the one after the command wins, as for any flag given twice.
+    assert "--dry-run applies to --target azure only" in refused(
+        ["--target", "azure", "train", "--target", "local", "--dry-run"], capsys)
+
+
+@pytest.mark.parametrize("argv", [["status", "--target", "azure"], ["--target", "azure", "stop"]])
+def test_status_and_stop_for_azure_say_where_to_look(argv, capsys, monkeypatch):
+    monkeypatch.chdir(Path("/"))  # no config.json, no outputs: a workspace lookup would fail
+    err = refused(argv, capsys)
+    assert f"`{argv[-1] if argv[0] == '--target' else argv[0]}` is for the local endpoint" in err
+    assert "pulumi stack output studio_url" in err
+    assert "workspace" not in err
+
+
+def test_all_with_a_taken_port_fails_before_training(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("JOBS_LOCAL_HOME", str(tmp_path / ".local"))
+    monkeypatch.setenv("JOBS_RUNS_DIR", str(tmp_path / "runs"))
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started although the port is taken")
+
+    monkeypatch.setattr("jobs.local.backend.LocalBackend.train", no_training)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        err = refused(["all", "--port", str(port)], capsys)
+    assert f"port {port} on 127.0.0.1 is already in use by another program" in err
+    assert "nothing was done" in err
+
+
+def test_messages_show_a_command_that_works_as_shown(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("JOBS_LOCAL_HOME", str(tmp_path / ".local"))
+    monkeypatch.setenv("JOBS_RUNS_DIR", str(tmp_path / "runs"))
+    err = refused(["invoke"], capsys)
+    assert "run `.venv/bin/python -m jobs deploy --target local` first" in err
+    err = refused(["register"], capsys)
+    assert "run `.venv/bin/python -m jobs train --target local` first" in err
+    assert "python -m jobs" not in err.replace(".venv/bin/python -m jobs", "")
+
+
+def test_outside_the_venv_one_line_says_how_to_run(tmp_path):
+    # -S: no site-packages, as with a system Python that never had the project's packages installed.
+    result = subprocess.run([sys.executable, "-S", "-m", "jobs", "train"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "lacks the project's packages" in lines[0] and "`.venv/bin/python -m jobs COMMAND`" in lines[0]
+    assert "make setup" in lines[0]
+
+
 def test_bad_training_flags_are_listed_together(capsys):
     code = main(["train", "--metric", "f1", "--cv-folds", "1", "--block-model", "Magic", "--featurization", "on"])
     err = capsys.readouterr().err
@@ -188,3 +356,11 @@ def test_all_against_the_fake_workspace_trains_registers_deploys_and_invokes(out
         "online_endpoints.begin_create_or_update", "online_endpoints.invoke",
     ]
     assert session.ml.endpoints["hf-dev-x"].traffic == {"blue": 100}
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_demo_takes_the_port():
+    shown = subprocess.run(["make", "-n", "demo", "PORT=5123"], cwd=ROOT, capture_output=True, text=True,
+                           timeout=60, check=False)
+    assert shown.returncode == 0, shown.stderr
+    assert "-m jobs all --target local --port 5123" in shown.stdout

@@ -44,7 +44,7 @@ def test_the_sdks_submit_time_conversion_runs(tmp_path):
 
     ml = FakeMLClient()
     # JobOperations.create_or_update validates a pipeline before sending it: one without compute fails.
-    job = specs.pipeline_job(TrainingSettings(), "azureml:d:1", "cpu", 0.8, "v", "c", {})
+    job = specs.pipeline_job(TrainingSettings(), "azureml:d:1", "cpu", 0.8, {})
     job.settings.default_compute = None
     with pytest.raises(ValidationException):
         ml.jobs.create_or_update(job)

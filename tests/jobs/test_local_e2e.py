@@ -4,52 +4,47 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from jobs import inference_server
+from tests.jobs.conftest import run_jobs as jobs
+from tests.jobs.conftest import servers_of
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
-def jobs(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "jobs", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=600, check=False)
-
-
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
+def workspace(tmp_path_factory, training):
+    """A .local/ and runs/ of this module's own, holding the session's trained run (see conftest.py)."""
     home = tmp_path_factory.mktemp("local")
+    run = training[0]
+    shutil.copytree(run, home / "runs" / run.name)
     env = {**os.environ, "JOBS_LOCAL_HOME": str(home / ".local"), "JOBS_RUNS_DIR": str(home / "runs")}
     yield home, env
     jobs(env, "stop")  # never leave a server behind, even when a test failed
+    for proc in servers_of(home):
+        proc.kill()
 
 
 @pytest.fixture(scope="module")
-def trained(workspace):
-    _, env = workspace
-    result = jobs(env, "train", "--local-budget-seconds", "8")
-    assert result.returncode == 0, result.stderr
-    return result
+def trained(training):
+    return training[1]
 
 
-def test_train_writes_a_model_and_a_report(workspace, trained):
-    home, _ = workspace
-    runs = list((home / "runs").iterdir())
-    assert len(runs) == 1
-    run = runs[0]
+def test_train_writes_a_model_and_a_report(training):
+    run, trained = training
     assert (run / "model" / "MLmodel").is_file()
     for picture in ("confusion_matrix.png", "roc_curve.png", "pr_curve.png", "feature_importance.png"):
         assert (run / picture).stat().st_size > 1000
     report = (run / "report.html").read_text()
     assert "AUC_weighted" in report and "Leaderboard" in report and "lgbm" in report
     assert f"report: {run / 'report.html'}" in trained.stdout
+    # Progress while it ran, then its summary (not a terminal: plain lines, no bar).
+    assert re.search(r"search done: \d+ trials, best AUC_weighted so far 0\.\d{4}", trained.stderr)
     info = json.loads((run / "run.json").read_text())
     assert info["metrics"]["AUC_weighted"] > 0.8
     assert info["settings"]["setting.primary_metric"] == "AUC_weighted"
@@ -62,6 +57,9 @@ def test_register_deploy_invoke_stop(workspace, trained):
     assert "registered: heart-failure-automl version 1" in registered.stdout
     tags = json.loads((home / ".local/registry/heart-failure-automl/1/tags.json").read_text())
     assert {"training_run", "data_version", "git_commit", "metric.AUC_weighted", "setting.timeout_minutes"} <= set(tags)
+    # The commit the run was trained from, recorded in run.json (not "unknown", not the checkout at register time).
+    assert tags["git_commit"] == json.loads((home / "runs" / tags["training_run"] / "run.json").read_text())["commit"]
+    assert tags["git_commit"] != "unknown"
     again = jobs(env, "register")
     assert "already registered: heart-failure-automl version 1" in again.stdout
 
@@ -91,6 +89,7 @@ def test_register_deploy_invoke_stop(workspace, trained):
     failed = jobs(env, "deploy", "--version", "2", "--port", str(port))
     assert failed.returncode != 0
     assert "version 2 did not start" in failed.stderr and "The running version 1 is untouched" in failed.stderr
+    assert "Why, from its log: " in failed.stderr  # the model-load error, not only "see the log"
     assert json.loads((home / ".local/endpoint.json").read_text()) == new_state
     assert json.loads(jobs(env, "invoke").stdout) == {"result": [False]}
     shutil.rmtree(broken)

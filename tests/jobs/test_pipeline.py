@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,11 +17,12 @@ from jobs.backend import DeployOptions
 from jobs.cli import main
 from jobs.dataset import DEFAULT_CSV, content_version
 from jobs.errors import JobsError
-from jobs.pipeline_step import automl_metrics, register_best_model
+from jobs.lineage import TrainingRun
+from jobs.paths import ROOT
+from jobs.pipeline_step import automl_run, register_best_model
 from jobs.training import TrainingSettings
 from tests.fakes import FakeSession
 
-ROOT = Path(__file__).resolve().parents[2]
 OUTPUTS = StackOutputs(subscription_id="sub", resource_group="rg", workspace_name="mlw", compute_name="cpu-dev-aml",
                        compute_max_nodes=3, endpoint_name="hf-dev-abc123")
 
@@ -47,6 +49,16 @@ def test_the_fake_mlclient_receives_one_pipeline_job(tmp_path):
     assert train.target_column_name == "DEATH_EVENT"
     assert (train.limits.timeout_minutes, train.limits.max_concurrent_trials) == (20, 3)
     assert job.jobs["register"].inputs["min_auc"]._data == 0.8
+    assert set(job.jobs["register"].inputs) == {"model", "model_name", "min_auc"}  # the rest comes from run tags
+
+
+def test_without_a_floor_the_register_step_gets_no_min_auc(tmp_path):
+    session = FakeSession()
+    backend = AzureBackend(session, OUTPUTS, "dev", say=lambda _: None, sleep=lambda _: None, state_dir=tmp_path)
+    backend.pipeline(TrainingSettings(), DEFAULT_CSV, None, None, wait=False)
+    job = session.ml.ops("jobs.create_or_update")[0]["job"]
+    assert "min_auc" not in job.jobs["register"].inputs or job.jobs["register"].inputs["min_auc"]._data is None
+    assert job.jobs["train"].tags["data_version"] == content_version(DEFAULT_CSV)
 
 
 def test_the_deploy_step_is_off_by_default_and_on_with_the_flag(tmp_path):
@@ -110,32 +122,53 @@ class Registry:
         return str(len(self.calls))
 
 
+RUN_TAGS = {"data_version": "abc123", "git_commit": "deadbeef", "setting.timeout_minutes": "20",
+            "automl_best_child_run_id": "automl_run_3"}
+
+
+def training(auc: float, **extra: float) -> TrainingRun:
+    return TrainingRun("automl_run", "automl_run_3", {"AUC_weighted": auc, **extra}, RUN_TAGS)
+
+
+def trial(algorithm: str, score: float):
+    return type("Job", (), {"properties": {"run_algorithm": algorithm, "score": str(score)}})()
+
+
 def test_the_register_step_registers_a_model_that_passes_the_gate(small_model, tmp_path):
     registry = Registry()
-    version = register_best_model(small_model, {"AUC_weighted": 0.91, "accuracy": 0.86, "log_loss": 0.4},
-                                  "automl_run", "automl_run_3", 0.80, "heart-failure-automl", "abc123", "deadbeef",
-                                  registry, tmp_path / "out")
+    version = register_best_model(small_model, training(0.91, accuracy=0.86, log_loss=0.4),
+                                  [trial("LightGBM", 0.91), trial("LogisticRegression", 0.85)], [], None,
+                                  "heart-failure-automl", registry, tmp_path / "out")
     assert version == "1"
     folder, name, tags, _ = registry.calls[0]
     assert (folder, name) == (small_model, "heart-failure-automl")
     assert tags["training_run"] == "automl_run" and tags["best_child_run"] == "automl_run_3"
-    assert tags["data_version"] == "abc123" and tags["git_commit"] == "deadbeef"
+    assert tags["data_version"] == "abc123" and tags["git_commit"] == "deadbeef"  # from the run, not the step
+    assert tags["setting.timeout_minutes"] == "20" and tags["budget.trials"] == "2"
     assert tags["metric.AUC_weighted"] == "0.910000" and "metric.log_loss" not in tags
+    assert tags["gate.baseline"].startswith("baseline LogisticRegression") and tags["gate.min_auc"] == "off"
     assert json.loads((tmp_path / "out" / "registration.json").read_text())["version"] == "1"
 
 
 def test_the_register_step_refuses_a_weak_model_and_registers_nothing(small_model, tmp_path):
     registry = Registry()
     with pytest.raises(JobsError, match=r"0\.7000 is below the threshold 0\.8000"):
-        register_best_model(small_model, {"AUC_weighted": 0.70}, "r", "r_1", 0.80, "m", "v", "c", registry,
-                            tmp_path / "out")
+        register_best_model(small_model, training(0.70), [], [], 0.80, "m", registry, tmp_path / "out")
     assert registry.calls == []
     assert not (tmp_path / "out" / "registration.json").exists()
 
 
+def test_the_register_step_refuses_a_model_below_the_champion_for_its_features(small_model, tmp_path):
+    registry = Registry()
+    champion = ("4", {"training_run": "older", "dropped_columns": "none", "metric.AUC_weighted": "0.900000"})
+    with pytest.raises(JobsError, match=r"champion.*0\.8500 vs version 4 \(dropped: none\) 0\.9000"):
+        register_best_model(small_model, training(0.85), [], [champion], None, "m", registry, tmp_path / "out")
+    assert registry.calls == []
+
+
 def test_the_register_step_needs_an_mlflow_model(tmp_path):
     with pytest.raises(JobsError, match="not an MLflow model"):
-        register_best_model(tmp_path, {"AUC_weighted": 0.9}, "r", "r_1", 0.8, "m", "v", "c", Registry(), tmp_path)
+        register_best_model(tmp_path, training(0.9), [], [], 0.8, "m", Registry(), tmp_path)
 
 
 def test_the_step_finds_the_automl_siblings_best_child():
@@ -154,8 +187,10 @@ def test_the_step_finds_the_automl_siblings_best_child():
             return type("Data", (), {"tags": self.tags, "metrics": self.metrics})()
 
     runs = {
+        "pipeline": Run("pipeline", {"data_version": "v9", "git_commit": "c0ffee", "setting.seed": "42"}, {}),
         "register_step": Run("register_step", {"mlflow.parentRunId": "pipeline"}, {}),
-        "automl": Run("automl", {"mlflow.parentRunId": "pipeline", "automl_best_child_run_id": "automl_4"}, {}),
+        "automl": Run("automl", {"mlflow.parentRunId": "pipeline", "automl_best_child_run_id": "automl_4",
+                                 "setting.seed": "42"}, {}),
         "automl_4": Run("automl_4", {}, {"AUC_weighted": 0.93}),
     }
 
@@ -167,4 +202,51 @@ def test_the_step_finds_the_automl_siblings_best_child():
             assert filter_string == "tags.mlflow.parentRunId = 'pipeline'"
             return [runs["register_step"], runs["automl"]]
 
-    assert automl_metrics(Client(), "register_step") == ("automl", "automl_4", {"AUC_weighted": 0.93})
+    found = automl_run(Client(), "register_step")
+    assert (found.name, found.best_child, dict(found.metrics)) == ("automl", "automl_4", {"AUC_weighted": 0.93})
+    assert found.tags["data_version"] == "v9" and found.tags["git_commit"] == "c0ffee"
+
+
+# --- dry-run files: usable with `az ml` as they are, or saying where not ---------------------------
+
+
+def test_pipeline_dry_run_writes_the_data_asset_it_refers_to(outputs_file, tmp_path):
+    from azure.ai.ml import load_data
+
+    out = tmp_path / "specs"
+    assert main(["pipeline", "--target", "azure", "--outputs", str(outputs_file), "--dry-run", "--out", str(out),
+                 "--drop", "time"]) == 0
+    data = load_data(str(out / "data.yml"))
+    raw = yaml.safe_load((out / "pipeline-job.yml").read_text())
+    assert raw["inputs"]["training_data"]["path"] == f"azureml:{data.name}:{data.version}"
+    assert (out / yaml.safe_load((out / "data.yml").read_text())["path"] / "MLTable").is_file()
+
+
+def test_dry_run_marks_its_placeholders_in_the_files_and_the_output(outputs_file, tmp_path, capsys):
+    from azure.ai.ml import load_model, load_online_deployment
+
+    out = tmp_path / "specs"
+    assert main(["all", "--target", "azure", "--outputs", str(outputs_file), "--dry-run", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    model_text = (out / "model.yml").read_text()
+    model = load_model(str(out / "model.yml"))
+    assert model_text.startswith("# PLACEHOLDER: ")
+    assert "<best-child-run-id>" in model.path and "_best-child" not in model_text
+    assert "automl_best_child_run_id" in model_text
+    deployment_text = (out / "deployment.yml").read_text()
+    deployment = load_online_deployment(str(out / "deployment.yml"))
+    assert deployment_text.startswith("# PLACEHOLDER: environment.conda_file is scoring/conda.yaml")
+    assert "version 1 stands for the version `register` returns" in deployment_text
+    assert printed.count("  PLACEHOLDER: ") == model_text.count("# PLACEHOLDER") + deployment_text.count(
+        "# PLACEHOLDER")
+    assert re.fullmatch(r"mcr\.microsoft\.com/azureml/openmpi4\.1\.0-ubuntu22\.04:\d{8}\.v\d+",
+                        deployment.environment.image)
+
+
+def test_no_image_is_tagged_latest():
+    from jobs.azure.specs import BASE_IMAGE
+
+    for name in ("register_model.yml", "deploy_model.yml"):
+        component = load_component(source=str(ROOT / "jobs" / "components" / name))
+        assert component.environment.image == BASE_IMAGE, name
+    assert not BASE_IMAGE.endswith(":latest")

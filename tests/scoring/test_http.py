@@ -100,3 +100,93 @@ def test_malformed_json_never_gives_a_5xx_and_the_server_survives(server, payloa
 def test_arbitrary_bytes_never_give_a_5xx(server, raw):
     response = requests.post(server.url + "/score", data=raw, timeout=30, headers={"Content-Type": "application/json"})
     assert response.status_code < 500, (raw, response.text)
+
+
+# --- issue 11 item 4: no body gives a 5xx, whatever its shape or size ------------------------------
+
+def post_raw(server, raw: bytes):
+    return requests.post(server.url + "/score", data=raw, timeout=60, headers={"Content-Type": "application/json"})
+
+
+SAMPLE_BODY = json.dumps(SAMPLE_REQUEST).encode()
+
+
+@pytest.mark.parametrize(("raw", "fragment"), [
+    (b"[" * 50_000, "too deeply"),
+    (b'{"data": ' + b"[" * 5000 + b"]" * 5000 + b"}", "too deeply"),
+    (b'{"data": [{"age": ' + b"9" * 5000 + b"}]}", "number too long"),
+    (b'{"data": [], "data": [1]}', "appears more than once"),
+    (SAMPLE_BODY.replace(b'"age": "60"', b'"age": "60", "age": "90"'), "'age' appears more than once"),
+    (b"\xff\xfe{\x00}\x00", "not UTF-8"),
+    (b"", "empty"),
+    (b"[1, 2]", "not an object"),
+])
+def test_bodies_the_parser_cannot_take_are_a_400_that_says_why(server, raw, fragment):
+    response = post_raw(server, raw)
+    assert response.status_code == 400, response.text
+    assert fragment in response.json()["message"]
+    assert requests.get(server.url + "/", timeout=5).status_code == 200
+
+
+def test_a_body_with_a_byte_order_mark_is_scored(server):
+    # PowerShell's Out-File and Excel write one; `jobs invoke --file` reads such files too.
+    response = post_raw(server, b"\xef\xbb\xbf" + SAMPLE_BODY)
+    assert response.status_code == 200 and response.json() == {"result": [False]}
+
+
+def _nested(depth: int, opener: str) -> bytes:
+    closer = {"[": "]", '{"a": ': "}"}[opener]
+    return ('{"data": ' + opener * depth + "1" + closer * depth + "}").encode()
+
+
+def _mutated(draw_bytes: bytes, position: int, cut: int) -> bytes:
+    position %= len(SAMPLE_BODY) + 1
+    return SAMPLE_BODY[:position] + draw_bytes + SAMPLE_BODY[position + cut:]
+
+
+raw_bodies = st.one_of(
+    st.binary(max_size=300),
+    st.builds(_nested, st.integers(1, 3000), st.sampled_from(["[", '{"a": '])),
+    # Long numbers and strings, where a field value or a key goes.
+    st.builds(lambda digits, sign: ('{"data": [{"age": ' + sign + "7" * digits + "}]}").encode(),
+              st.integers(1, 20_000), st.sampled_from(["", "-", "0."])),
+    st.builds(lambda size, char: json.dumps({"data": [{**SAMPLE, "age": char * size}]}).encode(),
+              st.integers(1, 200_000), st.sampled_from(["7", "x", "é", "\u2028"])),
+    st.builds(lambda size: json.dumps({"data": [{**SAMPLE, "k" * size: 1}]}).encode(), st.integers(1, 100_000)),
+    # Many keys, in a record and at the top level.
+    st.builds(lambda count: json.dumps({"data": [{**SAMPLE, **{f"x{i}": i for i in range(count)}}]}).encode(),
+              st.integers(0, 20_000)),
+    st.builds(lambda count: json.dumps({**SAMPLE_REQUEST, **{f"k{i}": i for i in range(count)}}).encode(),
+              st.integers(0, 20_000)),
+    # Duplicate keys anywhere, and bytes spliced into a valid request.
+    st.builds(lambda key, times: ("{" + ", ".join([f'"{key}": 1'] * times) + ', "data": []}').encode(),
+              st.sampled_from(["data", "GlobalParameters", "x"]), st.integers(2, 50)),
+    st.builds(_mutated, st.binary(max_size=8), st.integers(0, 10_000), st.integers(0, 8)),
+)
+
+
+@given(raw=raw_bodies)
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow])
+def test_no_raw_body_gives_a_5xx_and_the_server_stays_up(server, raw):
+    response = post_raw(server, raw)
+    assert response.status_code < 500, (raw[:200], response.text[:500])
+    if response.status_code != 200:
+        assert 400 <= response.status_code < 500 and response.json()["message"], response.text[:500]
+    assert requests.get(server.url + "/", timeout=5).status_code == 200
+
+
+def test_automls_consume_sample_with_global_parameters_1_0_is_scored(server):
+    response = post(server, {"Inputs": {"data": [SAMPLE]}, "GlobalParameters": 1.0})
+    assert response.status_code == 200 and response.json() == {"result": [False]}
+
+
+def test_the_lessons_record_with_float_string_flags_over_http(server):
+    record = {**SAMPLE, "anaemia": "1.0", "smoking": "0.0"}
+    as_numbers = {**SAMPLE, "anaemia": 1, "smoking": 0}
+    proba = {"GlobalParameters": {"method": "predict_proba"}}
+    first = post(server, {"data": [record], **proba})
+    assert first.status_code == 200, first.text
+    assert first.json() == post(server, {"data": [as_numbers], **proba}).json()
+    refused = post(server, {"data": [{**SAMPLE, "anaemia": "2.0"}]})
+    assert refused.status_code == 400 and refused.json()["errors"][0]["field"] == "anaemia"
