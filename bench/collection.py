@@ -88,7 +88,7 @@ def main() -> None:
             for name, extra in (("off", {}), ("on", {"HEART_FAILURE_COLLECT": "local",
                                                      "HEART_FAILURE_COLLECT_DIR": str(root / "http")})):
                 servers[name] = inference_server.start(python, model_root, inference_server.free_port(),
-                                                       root / f"{name}.log", extra_env=extra)
+                                                       root / f"{name}.log", workers=1, extra_env=extra)
             session = requests.Session()
             for label, payload, count in (("1 record", SAMPLE_REQUEST, args.count // 5),
                                           ("1000 records", big, max(2, args.count // 50))):
