@@ -40,6 +40,11 @@ class Backend(Protocol):
                  wait: bool) -> str:
         """Train and register (and deploy, when asked) as one unit: one pipeline job in Azure."""
 
+    def monitor(self, version: str | None, thresholds: Any, window_hours: float, reference: Path | None,
+                emails: list[str]) -> Any:
+        """Compare collected records with the model's training data (jobs/monitoring/check.py Thresholds):
+        locally a report, raising DriftDetected (exit 1) on drift; in Azure a monitoring schedule."""
+
 
 @contextmanager
 def training_failure(target: str) -> Iterator[None]:
