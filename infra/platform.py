@@ -2,7 +2,8 @@
 
 Resource group, storage, key vault, Log Analytics + Application Insights, container registry,
 the ML workspace linked to all four, a compute cluster that scales to zero and a managed online
-endpoint (without deployments: `jobs/` owns those). Each concern has its builder in
+endpoint (without deployments: `jobs/` owns those), and the lifecycle rule that expires the
+endpoint's collected production data. Each concern has its builder in
 `infra/builders/`; this component calls them in order and parents everything under itself.
 
 No role assignment is declared here: every identity in the stack is system-assigned, and Azure ML
@@ -29,7 +30,7 @@ from infra.builders.group import names_from, resource_group, stack_suffix
 from infra.builders.monitoring import monitoring
 from infra.builders.registry import registry
 from infra.builders.scope import Scope
-from infra.builders.storage import storage_and_secrets
+from infra.builders.storage import collected_data_retention, storage_and_secrets
 from infra.builders.workspace import workspace
 from infra.settings import PlatformSettings
 
@@ -72,6 +73,9 @@ class MlPlatform(pulumi.ComponentResource):
         self.log_analytics, self.app_insights = monitor.log_analytics, monitor.app_insights
         self.container_registry = registry(scope, self.resource_group)
         self.workspace = workspace(scope, self.resource_group, store, self.app_insights, self.container_registry)
+        # jobs deploy --collect: the collected production data is deleted after collectedDataRetentionDays.
+        self.collected_data_policy = collected_data_retention(scope, self.resource_group, self.storage_account,
+                                                              self.workspace.workspace_id)
         cluster = compute(scope, self.resource_group, self.workspace)
         self.cluster_suffix, self.compute = cluster.suffix, cluster.compute
         self.endpoint = endpoint(scope, self.resource_group, self.workspace)

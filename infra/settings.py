@@ -30,6 +30,7 @@ DEFAULTS: dict[str, str] = {
     "budgetAmount": "100",
     "budgetEmails": "[]",
     "budgetAlertPercents": "[80, 100]",
+    "collectedDataRetentionDays": "30",
 }
 
 AUTH_MODES = {"key": "Key", "aad_token": "AADToken"}
@@ -101,6 +102,7 @@ class PlatformSettings:
     budget_amount: float = 100.0
     budget_emails: tuple[str, ...] = ()
     budget_alert_percents: tuple[int, ...] = (80, 100)
+    collected_data_retention_days: int = 30
 
     @property
     def tags(self) -> dict[str, str]:
@@ -253,4 +255,7 @@ def load_settings(get: Callable[[str], str | None], project: str, stack: str) ->
         budget_amount=_amount("budgetAmount", raw("budgetAmount")),
         budget_emails=_emails("budgetEmails", raw("budgetEmails")),
         budget_alert_percents=_percents("budgetAlertPercents", raw("budgetAlertPercents")),
+        # A lifecycle rule's daysAfterModificationGreaterThan is a whole number >= 0 (azure-rest-api-specs
+        # storage DateAfterModification: multipleOf 1, minimum 0); 0 would keep nothing, so 1 to 100 years.
+        collected_data_retention_days=_int("collectedDataRetentionDays", raw("collectedDataRetentionDays"), 1, 36500),
     )

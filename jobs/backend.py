@@ -19,6 +19,7 @@ class DeployOptions:
     instance_type: str = "Standard_DS3_v2"
     instance_count: int = 1
     port: int = 5001  # local only
+    collect: bool = False  # deploy --collect: opt-in production data collection (README, Monitoring)
 
 
 class Backend(Protocol):
@@ -38,6 +39,11 @@ class Backend(Protocol):
     def pipeline(self, settings: TrainingSettings, data: Path, min_auc: float | None, deploy: DeployOptions | None,
                  wait: bool) -> str:
         """Train and register (and deploy, when asked) as one unit: one pipeline job in Azure."""
+
+    def monitor(self, version: str | None, thresholds: Any, window_hours: float, reference: Path | None,
+                emails: list[str]) -> Any:
+        """Compare collected records with the model's training data (jobs/monitoring/check.py Thresholds):
+        locally a report, raising DriftDetected (exit 1) on drift; in Azure a monitoring schedule."""
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""The command line: `python -m jobs {train,register,deploy,invoke,all,pipeline,status,stop}`.
+"""The command line: `python -m jobs {train,register,deploy,invoke,all,pipeline,monitor,status,stop}`.
 
 Thin: it parses flags into settings and calls a backend. Every user-fixable problem is a
 JobsError, printed as one paragraph with a non-zero exit; no traceback. Each command takes only
@@ -25,6 +25,8 @@ from jobs.dataset import DEFAULT_CSV
 from jobs.errors import JobsError
 from jobs.invocation import build_request
 from jobs.lineage import DEFAULT_MIN_AUC
+from jobs.monitoring.check import DEFAULT_MAX_REFUSED_SHARE, DEFAULT_MIN_RECORDS, DEFAULT_WINDOW_HOURS, Thresholds
+from jobs.monitoring.drift import CATEGORICAL_METRICS, DEFAULT_CATEGORICAL, DEFAULT_NUMERICAL, NUMERICAL_METRICS
 from jobs.training import DEFAULT_LOCAL_BUDGET_S, TrainingSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,15 +47,25 @@ AZURE_ONLY = {
     "wait": ("--wait", "local training always runs to the end before the command returns"),
     "instance_type": ("--instance-type", "the local endpoint is one server on this machine"),
     "instance_count": ("--instance-count", "the local endpoint is one server on this machine"),
+    "emails": ("--email", "the Azure monitoring schedule sends the alerts; locally, act on the exit code (1 on "
+                          "drift)"),
 }
 LOCAL_ONLY = {
     "local_budget_seconds": ("--local-budget-seconds", "Azure AutoML runs for --timeout-minutes"),
     # azure-ai-ml 1.35.2's automl.classification() has no seed parameter (automl/_automl_tabular.py).
     "seed": ("--seed", "Azure AutoML takes no seed"),
     "port": ("--port", "the Azure endpoint's address comes from the stack"),
+    "reference": ("--reference", "in Azure the reference is the training data asset named by the model's "
+                                 "data_version tag"),
+    # Azure's deployment logs refusals (scoring/collect.py) instead of collecting them, and its schedule
+    # has no signal for them; its drift signals take no minimum count.
+    "max_refused_share": ("--max-refused-share", "Azure collects scored records only; refusals go to the "
+                                                 "deployment's log"),
+    "min_records": ("--min-records", "Azure's monitoring schedule has no minimum record count"),
 }
 # With `pipeline`, these matter only when there is a deploy step.
-DEPLOY_STEP = {"instance_type": "--instance-type", "instance_count": "--instance-count", "port": "--port"}
+DEPLOY_STEP = {"instance_type": "--instance-type", "instance_count": "--instance-count", "port": "--port",
+               "collect": "--collect"}
 
 
 def _number(kind: type, low: float, high: float, allowed: str, low_open: bool = False) -> Callable[[str], Any]:
@@ -151,6 +163,10 @@ def _deploy_flags(parser: argparse.ArgumentParser) -> None:
     local = parser.add_argument_group("deploy, local target only")
     local.add_argument("--port", type=_number(int, 1024, 65535, "a whole number from 1024 to 65535"),
                        default=DeployOptions.port, help="port on 127.0.0.1")
+    parser.add_argument_group("deploy, both targets").add_argument(
+        "--collect", action="store_true",
+        help="collect each scored record's 12 features and answer for `monitor` (README, Monitoring); off: "
+             "nothing is kept")
 
 
 def _invoke_flags(parser: argparse.ArgumentParser) -> None:
@@ -166,6 +182,38 @@ def _pipeline_flags(parser: argparse.ArgumentParser) -> None:
                              "only with it)")
 
 
+def _monitor_flags(parser: argparse.ArgumentParser) -> None:
+    """The monitor command's flags; the thresholds' defaults are Azure ML's (jobs/monitoring/drift.py)."""
+    above_0 = _number(float, 0, math.inf, "a number above 0", low_open=True)
+    g = parser.add_argument_group("monitoring (both targets)")
+    g.add_argument("--version", default=None,
+                   help="model version; default: the deployed one (local), the live deployment's (Azure)")
+    g.add_argument("--numerical-metric", default=DEFAULT_NUMERICAL[0], choices=NUMERICAL_METRICS,
+                   help="data drift metric for numerical features")
+    g.add_argument("--numerical-threshold", type=above_0, default=DEFAULT_NUMERICAL[1],
+                   help="drift above it (for the KS test: a p-value below it, at most 1)")
+    g.add_argument("--categorical-metric", default=DEFAULT_CATEGORICAL[0], choices=CATEGORICAL_METRICS,
+                   help="data and prediction drift metric for categorical features (the 5 booleans, the answer)")
+    g.add_argument("--categorical-threshold", type=above_0, default=DEFAULT_CATEGORICAL[1],
+                   help="drift above it (for the chi-squared test: a p-value below it, at most 1)")
+    g.add_argument("--prediction-threshold", type=above_0, default=DEFAULT_CATEGORICAL[1],
+                   help="prediction drift threshold, on the categorical metric")
+    g.add_argument("--window-hours", type=above_0, default=DEFAULT_WINDOW_HOURS,
+                   help="how far back to look (Azure: the schedule's lookback window, rounded up to whole days)")
+    local = parser.add_argument_group("monitoring, local target only")
+    local.add_argument("--max-refused-share", type=_number(float, 0, 1, "from 0 to 1"),
+                       default=DEFAULT_MAX_REFUSED_SHARE,
+                       help="alert when more of the window's records than this were refused by the schema")
+    local.add_argument("--min-records", type=_number(int, 1, 10**9, "a whole number, at least 1"),
+                       default=DEFAULT_MIN_RECORDS,
+                       help="fewer scored records than this and drift is not computed (too noisy)")
+    local.add_argument("--reference", type=Path, default=None, metavar="FILE",
+                       help="the training CSV, when the model's own (from its lineage tags) is gone")
+    parser.add_argument_group("monitoring, Azure target only").add_argument(
+        "--email", dest="emails", action="append", default=[], metavar="ADDRESS",
+        help="alert this address when a signal crosses its threshold (repeatable)")
+
+
 COMMANDS: dict[str, tuple[str, list[Callable[[argparse.ArgumentParser], None]]]] = {
     "train": ("run AutoML on the dataset", [_azure_flags, _train_flags]),
     "register": ("register the best model of a finished run, behind a quality gate",
@@ -178,6 +226,8 @@ COMMANDS: dict[str, tuple[str, list[Callable[[argparse.ArgumentParser], None]]]]
             [_azure_flags, lambda p: _train_flags(p, wait=False), _gate_flag, _deploy_flags, _invoke_flags]),
     "pipeline": ("train and register as one pipeline job (deploy too with --with-deploy)",
                  [_azure_flags, _train_flags, _gate_flag, _pipeline_flags, _deploy_flags]),
+    "monitor": ("compare collected production records with the model's training data (drift, refusals); "
+                "local: a report, exit 1 on drift; Azure: a monitoring schedule", [_azure_flags, _monitor_flags]),
     "status": ("local: show what really runs of the local endpoint", []),
     "stop": ("local: stop the local endpoint (and anything an interrupted command left)", []),
 }
@@ -217,6 +267,9 @@ def refuse_flags_that_do_not_apply(args: argparse.Namespace, given: set[str]) ->
     if args.command == "pipeline" and not args.with_deploy:
         problems += [f"{flag} applies only with --with-deploy (there is no deploy step without it)"
                      for dest, flag in DEPLOY_STEP.items() if dest in given and dest not in wrong]
+    elif args.command == "pipeline" and args.target == "azure" and "collect" in given:
+        problems.append(f"--collect is not carried by the Azure pipeline's deploy step; run the pipeline without "
+                        f"it, then `{JOBS} deploy --target azure --collect`")
     if problems:
         raise JobsError("flags that do not apply here:\n  - " + "\n  - ".join(problems))
 
@@ -244,7 +297,18 @@ def make_backend(args: argparse.Namespace) -> Any:
 
 
 def _deploy_options(args: argparse.Namespace) -> DeployOptions:
-    return DeployOptions(args.instance_type, args.instance_count, args.port)
+    return DeployOptions(args.instance_type, args.instance_count, args.port, args.collect)
+
+
+def monitor_thresholds(args: argparse.Namespace) -> Thresholds:
+    """The monitor command's thresholds; raises JobsError for a combination no flag type can check alone."""
+    thresholds = Thresholds(args.numerical_metric, args.numerical_threshold, args.categorical_metric,
+                            args.categorical_threshold, args.prediction_threshold, args.max_refused_share,
+                            args.min_records)
+    problems = thresholds.problems()
+    if problems:
+        raise JobsError("invalid monitoring settings:\n  - " + "\n  - ".join(problems))
+    return thresholds
 
 
 def run(args: argparse.Namespace) -> Any:
@@ -255,6 +319,7 @@ def run(args: argparse.Namespace) -> Any:
     if command in ("train", "all", "pipeline"):
         # Settings first: a bad flag fails here, before a connection, a venv build or any training.
         training_settings(args).validate()
+    thresholds = monitor_thresholds(args) if command == "monitor" else None
     backend = make_backend(args)
     deploys = command == "all" or (command == "pipeline" and args.with_deploy)
     if deploys and hasattr(backend, "preflight_deploy"):
@@ -263,6 +328,9 @@ def run(args: argparse.Namespace) -> Any:
     if command in ("status", "stop"):
         print(getattr(backend, command)())
         return None
+    if command == "monitor":
+        # Local: the report, and exit 1 (DriftDetected) on drift. Azure: create or update the schedule.
+        return backend.monitor(args.version, thresholds, args.window_hours, args.reference, args.emails)
     if command == "pipeline":
         deploy = _deploy_options(args) if args.with_deploy else None
         with training_failure(args.target):

@@ -70,12 +70,14 @@ def log_tail(path: Path, lines: int = 15) -> str:
 
 def start(python: Path, model_dir: Path, port: int, log_path: Path, workers: int = DEFAULT_WORKERS,
           timeout_s: float = 60.0, entry_script: Path = ENTRY_SCRIPT,
-          on_spawn: Callable[[int], None] | None = None) -> RunningServer:
+          on_spawn: Callable[[int], None] | None = None,
+          extra_env: dict[str, str] | None = None) -> RunningServer:
     """Start the server in its own process group and wait until its liveness route answers.
 
     The process group's id is the server's pid. `on_spawn(pid)` is called as soon as the process
     exists, before the wait, so that a caller can record it; if the wait ends in any exception
-    (Ctrl-C included), the server is stopped before the exception goes on.
+    (Ctrl-C included), the server is stopped before the exception goes on. `extra_env` is added to
+    the server's environment (jobs deploy --collect sets scoring/collect.py's variables there).
     """
     if port_in_use(port):
         raise ServerError(f"port {port} on 127.0.0.1 is already in use; choose another with --port")
@@ -84,6 +86,7 @@ def start(python: Path, model_dir: Path, port: int, log_path: Path, workers: int
         "WORKER_COUNT": str(workers),
         # gunicorn keeps a control socket under $HOME/.gunicorn; keep it out of the user's home.
         "HOME": str(log_path.parent),
+        **(extra_env or {}),
     }
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:

@@ -22,6 +22,7 @@ from inference_schema.schema_decorators import input_schema, output_schema
 
 # The server imports this file by path; make its neighbour importable the same way everywhere.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from collect import collector  # opt-in data collection (jobs deploy --collect); never fails a request
 from schema import FEATURE_NAMES, BodyError, RequestError, parse_body, parse_request, swagger_records_schema
 
 logger = logging.getLogger("heart_failure_scoring")
@@ -264,9 +265,12 @@ def run(data: Any = None, input_data: Any = None, Inputs: Any = None, GlobalPara
         request = parse_request(data, input_data, Inputs, GlobalParameters)
         features = frame(request.rows)
     except RequestError as error:
+        collector.refused(error.errors, FEATURE_NAMES)
         return AMLResponse(error.body(), 400, json_str=True)
     try:
-        return predict(features, request.method == "predict_proba")
+        answer = predict(features, request.method == "predict_proba")
+        collector.scored(request.rows, FEATURE_NAMES, answer)
+        return answer
     except Exception:
         # The detail (and the patient data in it) goes to the log only.
         logger.exception("scoring failed for %d record(s)", len(request.rows))

@@ -24,6 +24,7 @@ COMPUTE = "azure-native:machinelearningservices:Compute"
 ENDPOINT = "azure-native:machinelearningservices:OnlineEndpoint"
 ROLE = "azure-native:authorization:RoleAssignment"
 BUDGET = "azure-native:consumption:Budget"
+MANAGEMENT_POLICY = "azure-native:storage:ManagementPolicy"
 RANDOM = "random:index/randomString:RandomString"
 
 # Built-in role ids, the same in every tenant (learn.microsoft.com/azure/role-based-access-control/built-in-roles).
@@ -84,6 +85,12 @@ DROPPED_IF_UNSENT: dict[str, tuple[str, ...]] = {ENDPOINT: ("properties.traffic"
 MAX_BUDGET_NOTIFICATIONS = 5
 # Key Vault: softDeleteRetentionInDays "accepts >=7 and <=90" (azure-native Vault docs, from the REST spec).
 VAULT_RETENTION_DAYS = (7, 90)
+# Storage management policy: one per account, named "default" (azure-native ManagementPolicy docs: "It should always
+# be 'default'"); daysAfterModificationGreaterThan is a whole number >= 0 (azure-rest-api-specs storage,
+# DateAfterModification: multipleOf 1, minimum 0); blobTypes blockBlob or appendBlob (lifecycle-management-policy-
+# structure).
+MANAGEMENT_POLICY_NAME = "default"
+LIFECYCLE_BLOB_TYPES = {"blockBlob", "appendBlob"}
 
 # --- Rule 7: what outlives a delete -----------------------------------------------------------------
 # Key Vault soft delete keeps the name for the retention period (Key Vault soft-delete overview); a workspace stays
@@ -99,7 +106,7 @@ STATEFUL = {STORAGE: "its blobs (datastore, models)", VAULT: "its secrets", WORK
 NAME_INPUT = {
     RG: "resourceGroupName", STORAGE: "accountName", VAULT: "vaultName", LOGS: "workspaceName",
     APPI: "resourceName", ACR: "registryName", WORKSPACE: "workspaceName", COMPUTE: "computeName",
-    ENDPOINT: "endpointName", BUDGET: "budgetName",
+    ENDPOINT: "endpointName", BUDGET: "budgetName", MANAGEMENT_POLICY: "managementPolicyName",
 }
 # Parent path segments: a change moves the resource, so the provider replaces it (pulumi-azure-native: URL path
 # parameters force replacement).
@@ -205,6 +212,21 @@ def limit_violations(run: Any) -> list[str]:
         days = _get(res.inputs, "properties.softDeleteRetentionInDays")
         if days is not None and not VAULT_RETENTION_DAYS[0] <= int(days) <= VAULT_RETENTION_DAYS[1]:
             found.append(f"Vault '{res.name}': retention {days} days is outside {VAULT_RETENTION_DAYS}")
+    policies = run.mocks.of_type(MANAGEMENT_POLICY)
+    accounts = [p.inputs.get("accountName") for p in policies]
+    if len(set(accounts)) != len(accounts):
+        found.append("ManagementPolicy: more than one policy on one storage account; Azure keeps one")
+    for res in policies:
+        if res.inputs.get("managementPolicyName") != MANAGEMENT_POLICY_NAME:
+            found.append(f"ManagementPolicy '{res.name}': its name must be {MANAGEMENT_POLICY_NAME!r}")
+        for rule in _get(res.inputs, "policy.rules") or []:
+            days = _get(rule, "definition.actions.baseBlob.delete.daysAfterModificationGreaterThan")
+            if days is not None and (days < 0 or days != int(days)):
+                found.append(f"ManagementPolicy '{res.name}': {days} days is not a whole number >= 0")
+            types = set(_get(rule, "definition.filters.blobTypes") or [])
+            if not types or types - LIFECYCLE_BLOB_TYPES:
+                found.append(f"ManagementPolicy '{res.name}': blobTypes {sorted(types)} not within "
+                             f"{sorted(LIFECYCLE_BLOB_TYPES)}")
     return found
 
 

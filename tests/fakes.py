@@ -6,6 +6,7 @@ import copy
 import hashlib
 import json
 import runpy
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,9 @@ class PulumiMocks(pulumi.runtime.Mocks):
         outputs["name"] = azure_name
         if "identity" in outputs:
             outputs["identity"] = {**outputs["identity"], "principalId": f"principal-of-{args.name}"}
+        if args.typ == "azure-native:machinelearningservices:Workspace":
+            # Azure assigns the workspace a GUID once; it names the default datastore's container.
+            outputs["workspaceId"] = str(uuid.uuid5(uuid.NAMESPACE_URL, azure_name))
         if args.typ == "azure-native:machinelearningservices:OnlineEndpoint":
             location = outputs.get("location", "westeurope")
             outputs["properties"] = {
@@ -224,10 +228,12 @@ def _real_operations() -> dict[str, type]:
         ModelOperations,
         OnlineDeploymentOperations,
         OnlineEndpointOperations,
+        ScheduleOperations,
     )
 
     return {"data": DataOperations, "jobs": JobOperations, "models": ModelOperations,
-            "online_endpoints": OnlineEndpointOperations, "online_deployments": OnlineDeploymentOperations}
+            "online_endpoints": OnlineEndpointOperations, "online_deployments": OnlineDeploymentOperations,
+            "schedules": ScheduleOperations}
 
 
 REAL_OPERATIONS = _real_operations()
@@ -469,6 +475,39 @@ class _Deployments(_Operations):
         self._bind("get_logs", args, kwargs)
         return self._client.deployment_log
 
+    def get(self, *args: Any, **kwargs: Any) -> Any:
+        import copy
+
+        a = self._bind("get", args, kwargs)
+        if a["name"] not in self._client.deployments:
+            from azure.core.exceptions import ResourceNotFoundError
+
+            raise ResourceNotFoundError(f"deployment {a['name']} not found")
+        return copy.deepcopy(self._client.deployments[a["name"]])
+
+
+class _Schedules(_Operations):
+    """ScheduleOperations: a schedule is stored as its REST body and read back through it, as the SDK does."""
+
+    def get(self, *args: Any, **kwargs: Any) -> Any:
+        from azure.ai.ml.entities import Schedule
+
+        name = self._bind("get", args, kwargs)["name"]
+        if name not in self._client.schedule_bodies:
+            from azure.core.exceptions import ResourceNotFoundError
+
+            raise ResourceNotFoundError(f"schedule {name} not found")
+        return Schedule._from_rest_object(self._client.schedule_bodies[name])
+
+    def begin_create_or_update(self, *args: Any, **kwargs: Any) -> FakePoller:
+        from azure.ai.ml.entities import Schedule
+
+        schedule = self._bind("begin_create_or_update", args, kwargs)["schedule"]
+        body = schedule._to_rest_object()
+        body.name = schedule.name  # the PUT's URL carries it; a GET's body has it
+        self._client.schedule_bodies[schedule.name] = body
+        return FakePoller(Schedule._from_rest_object(body))
+
 
 class FakeMLClient:
     """Records calls in `calls`; `failures[op]` holds exceptions raised by the next calls to op."""
@@ -486,6 +525,7 @@ class FakeMLClient:
         self.children: dict[str, list[FakeJob]] = {}  # an AutoML job's trials, by parent job name
         self.endpoints = {endpoint_name: ManagedOnlineEndpoint(name=endpoint_name, auth_mode="key")}
         self.deployments: dict[str, Any] = {}
+        self.schedule_bodies: dict[str, Any] = {}  # name -> the REST body sent
         self.invoke_answer = json.dumps({"result": [False]})
         self.model_conda = ("channels: [conda-forge]\ndependencies:\n- python=3.9.19\n- pip\n- pip:\n"
                             "  - azureml-automl-runtime==1.60.0\n  - scikit-learn==1.5.1\n  - mlflow-skinny==2.9.2\n")
@@ -495,6 +535,7 @@ class FakeMLClient:
         self.online_endpoints = _Endpoints(self, "online_endpoints")
         self.online_deployments = _Deployments(self, "online_deployments")
         self.models = _Models(self, "models")
+        self.schedules = _Schedules(self, "schedules")
 
     def ops(self, name: str) -> list[dict[str, Any]]:
         return [kwargs for op, kwargs in self.calls if op == name]

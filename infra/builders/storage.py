@@ -1,4 +1,14 @@
-"""Storage and secrets: the workspace's storage account and its key vault."""
+"""Storage and secrets: the workspace's storage account, its key vault, and how long collected data stays.
+
+`jobs deploy --target azure --collect` makes the deployment's data collector write what score.py
+collects to the workspace's default blob datastore (workspaceblobstore), under
+`modelDataCollector/<endpoint>/<deployment>/<collection>/...` (Azure ML docs,
+how-to-collect-production-data, "Blob storage output/format"). That datastore is the container
+`azureml-blobstore-<GUID>` of the workspace's storage account (Azure ML docs, how-to-use-parallel-run-step:
+results under `azureml-blobstore-GUID/...`). That the GUID is the workspace's id (`workspaceId`) is what
+public samples show, not what the docs state: after the first `pulumi up`, compare with
+`az ml datastore show --name workspaceblobstore --query container_name`.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +24,12 @@ from infra.builders.scope import Scope
 # constant, whatever purge protection says; 90 is Azure's default. The stack never re-uses a vault name, so a
 # soft-deleted vault never blocks a re-created stack.
 KEY_VAULT_RETENTION_DAYS = 90
+
+# Azure: a storage account has one management policy and its name "should always be 'default'"
+# (pulumi-azure-native ManagementPolicy docs, from the REST spec).
+POLICY_NAME = "default"
+RULE_NAME = "expire-collected-production-data"
+COLLECTOR_PREFIX = "modelDataCollector/"
 
 
 @dataclass(frozen=True)
@@ -74,4 +90,36 @@ def key_vault(scope: Scope, group: resources.ResourceGroup, tenant_id: pulumi.In
         opts=scope.opts(
             ignore_changes=[] if s.key_vault_purge_protection else ["properties.enablePurgeProtection"],
         ),
+    )
+
+
+def collected_data_retention(scope: Scope, group: resources.ResourceGroup, account: storage.StorageAccount,
+                             workspace_id: pulumi.Input[str]) -> storage.ManagementPolicy:
+    """Delete the collected production data `collectedDataRetentionDays` after its last write.
+
+    Called once the workspace exists: the rule's prefix is the workspace's datastore container, named
+    after the workspace's id, and the workspace needs the storage account first (so this cannot run in
+    `storage_and_secrets`). Append blobs too: a lifecycle rule may delete them
+    (learn.microsoft.com/azure/storage/blobs/lifecycle-management-policy-structure: blobTypes blockBlob or
+    appendBlob; delete is the one action for append blobs), and a collector that appends may write them.
+    """
+    prefix = pulumi.Output.concat("azureml-blobstore-", workspace_id, "/", COLLECTOR_PREFIX)
+    return storage.ManagementPolicy(
+        f"{scope.name}-collected-data-retention",
+        account_name=account.name,
+        resource_group_name=group.name,
+        management_policy_name=POLICY_NAME,
+        policy=storage.ManagementPolicySchemaArgs(rules=[storage.ManagementPolicyRuleArgs(
+            name=RULE_NAME,
+            enabled=True,
+            type=storage.RuleType.LIFECYCLE,
+            definition=storage.ManagementPolicyDefinitionArgs(
+                filters=storage.ManagementPolicyFilterArgs(blob_types=["blockBlob", "appendBlob"],
+                                                           prefix_match=[prefix]),
+                actions=storage.ManagementPolicyActionArgs(base_blob=storage.ManagementPolicyBaseBlobArgs(
+                    delete=storage.DateAfterModificationArgs(
+                        days_after_modification_greater_than=scope.settings.collected_data_retention_days))),
+            ),
+        )]),
+        opts=scope.opts(),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import tempfile
 import time
@@ -24,6 +25,7 @@ from jobs.errors import Interrupted, JobsError, log_error, read_json
 from jobs.invocation import SAMPLE_REQUEST, check_answer
 from jobs.lineage import (
     MODEL_NAME,
+    UNKNOWN,
     TrainingRun,
     azure_baseline,
     azure_budget,
@@ -33,6 +35,7 @@ from jobs.lineage import (
     quality_gate,
     training_tags,
 )
+from jobs.monitoring import azure as monitoring
 from jobs.paths import ROOT
 from jobs.training import TrainingSettings
 
@@ -126,6 +129,9 @@ class AzureBackend:
     def pipeline(self, settings: TrainingSettings, data: Path, min_auc: float | None, deploy: DeployOptions | None,
                  wait: bool) -> str:
         """Train and register (and optionally deploy) as one pipeline job."""
+        if deploy is not None and deploy.collect:
+            raise JobsError("--collect is not carried by the pipeline's deploy step; run the pipeline without it, "
+                            f"then `{JOBS} deploy --target azure --collect`")
         settings.check_data(data, max_nodes=self.outputs.compute_max_nodes)
         compute = self.outputs.need("compute_name", "the pipeline", self.stack)
         endpoint = self.outputs.need("endpoint_name", "the pipeline's deploy step", self.stack) if deploy else None
@@ -256,7 +262,8 @@ class AzureBackend:
             raise JobsError(f"traffic on {endpoint_name} is split ({', '.join(f'{n} {traffic[n]}%' for n in live)}); "
                             "blue/green needs one live deployment. Settle the traffic in the studio first.")
         slot = next(s for s in SLOTS if s not in live)
-        env = specs.environment(specs.scoring_conda(self._model_conda(version)))
+        env = specs.environment(monitoring.with_collection(specs.scoring_conda(self._model_conda(version)),
+                                                           options.collect))
         spec = specs.deployment(slot, endpoint_name, f"azureml:{MODEL_NAME}:{version}", env, options)
         self.say(f"creating deployment {slot} ({options.instance_count} x {options.instance_type}) with 0% traffic; "
                  f"live now: {', '.join(f'{n} {traffic[n]}%' for n in live) or 'nothing'}")
@@ -264,8 +271,10 @@ class AzureBackend:
                        f"unchanged. Delete it with `az ml online-deployment delete --endpoint-name {endpoint_name} "
                        f"--name {slot}` or run deploy again.")
         try:
+            # A fresh copy per attempt: DataCollector._to_rest_object deletes an attribute of its own
+            # (azure-ai-ml 1.35.2), so a retry of the same entity would fail in the SDK.
             poller = self._call("creating the deployment",
-                                lambda: self.ml.online_deployments.begin_create_or_update(spec))
+                                lambda: self.ml.online_deployments.begin_create_or_update(copy.deepcopy(spec)))
             wait_for(poller, f"deployment {slot}", self.deploy_timeout_s, still_there)
         except KeyboardInterrupt:
             raise Interrupted(still_there) from None
@@ -293,6 +302,7 @@ class AzureBackend:
                 self.ml.online_deployments.begin_delete(name=old, endpoint_name=endpoint_name),
                 f"deleting {old}", self.deploy_timeout_s, f"Deployment {old} (0% traffic) is still being deleted."))
             self.say(f"deleted the previous deployment {old}")
+        self._repoint_monitor(endpoint_name, slot, options.collect)
         return slot
 
     def _smoke_test(self, endpoint_name: str, slot: str) -> str | None:
@@ -321,6 +331,64 @@ class AzureBackend:
         raise JobsError(f"deployment {slot}: {reason}; traffic was not moved. Last log lines:\n{logs}\n"
                         f"{state} with `az ml online-deployment delete --endpoint-name {endpoint_name} --name {slot} "
                         f"--yes`." + (f"\nWhy, from its log: {cause}" if cause else ""))
+
+    # -- monitoring (jobs/monitoring/azure.py) --------------------------------------------
+
+    def _repoint_monitor(self, endpoint_name: str, slot: str, collect: bool) -> None:
+        """Keep the monitoring schedule on the deployment that takes the traffic after a swap.
+
+        The schedule names one deployment (monitoring_target.endpoint_deployment_id, azureml-examples
+        cli/monitoring), and blue/green alternates the names, so each deploy re-points it.
+        """
+        try:
+            existing = self._call("reading the monitoring schedule",
+                                  lambda: self.ml.schedules.get(monitoring.MONITOR_NAME))
+        except ResourceNotFoundError:
+            return
+        updated = monitoring.repoint(existing, endpoint_name, slot)
+        if updated is not None:
+            self._call("re-pointing the monitoring schedule", lambda: wait_for(
+                self.ml.schedules.begin_create_or_update(updated), "the monitoring schedule", self.deploy_timeout_s,
+                "The monitoring schedule's update is still running in Azure."))
+            self.say(f"monitoring schedule {monitoring.MONITOR_NAME} now watches deployment {slot}")
+        if not collect:
+            self.say(f"warning: deployment {slot} collects no data (deployed without --collect), so monitoring "
+                     f"schedule {monitoring.MONITOR_NAME} has nothing to compare; deploy again with --collect")
+
+    def monitor(self, version: str | None, thresholds: Any, window_hours: float, reference: Path | None,
+                emails: list[str]) -> str:
+        """Create or update the monitoring schedule of the live deployment, with the model's training data."""
+        if reference is not None:
+            raise JobsError("--reference is for the local target; in Azure the reference is the training data "
+                            "asset named by the model's data_version tag")
+        endpoint_name = self.outputs.need("endpoint_name", "monitor", self.stack)
+        endpoint = self._call("reading the endpoint", lambda: self.ml.online_endpoints.get(endpoint_name))
+        live = [name for name, share in (endpoint.traffic or {}).items() if share > 0]
+        if len(live) != 1:
+            raise JobsError(f"{endpoint_name} has {'no' if not live else 'more than one'} live deployment; monitoring "
+                            f"follows the one that takes all the traffic: run `{JOBS} deploy --target azure "
+                            "--collect` first")
+        deployment = self._call("reading the live deployment", lambda: self.ml.online_deployments.get(
+            name=live[0], endpoint_name=endpoint_name))
+        if deployment.data_collector is None:
+            raise JobsError(f"deployment {live[0]} collects no data; deploy with `{JOBS} deploy --target azure "
+                            "--collect` first, then run monitor again")
+        if version is None:
+            version = str(deployment.model).rstrip("/").split(":")[-1].split("/")[-1]
+        model = self._call("reading the model", lambda: self.ml.models.get(MODEL_NAME, version=version))
+        data_version = (model.tags or {}).get("data_version")
+        if not data_version or data_version == UNKNOWN:  # model_tags writes UNKNOWN when the job had none
+            raise JobsError(f"{MODEL_NAME} version {version} has no data_version tag, so its training data is "
+                            f"unknown; register it with `{JOBS} register --target azure`")
+        spec = monitoring.schedule(endpoint_name, live[0], f"azureml:{dataset.ASSET_NAME}:{data_version}",
+                                   thresholds, emails, window_hours)
+        self._call("creating the monitoring schedule", lambda: wait_for(
+            self.ml.schedules.begin_create_or_update(spec), "the monitoring schedule", self.deploy_timeout_s,
+            "The monitoring schedule is still being created in Azure."))
+        self.say(f"monitoring schedule {monitoring.MONITOR_NAME}: deployment {live[0]} of {endpoint_name} "
+                 f"({MODEL_NAME} version {version}) against {dataset.ASSET_NAME}:{data_version}, daily at 03:15 UTC"
+                 + (f"; alerts to {', '.join(emails)}" if emails else "; no alert emails (add --email)"))
+        return monitoring.MONITOR_NAME
 
     # -- invocation ----------------------------------------------------------------------
 

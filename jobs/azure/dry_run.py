@@ -23,8 +23,10 @@ from jobs import dataset
 from jobs.azure import specs
 from jobs.azure.stack_outputs import StackOutputs
 from jobs.backend import DeployOptions
+from jobs.commands import JOBS
 from jobs.errors import JobsError
 from jobs.lineage import LINEAGE_METRICS, MODEL_NAME, TrainingRun, azure_budget, model_tags, training_tags
+from jobs.monitoring import azure as monitoring
 from jobs.paths import ROOT
 from jobs.training import TrainingSettings
 
@@ -86,6 +88,9 @@ class DryRunBackend:
 
     def pipeline(self, settings: TrainingSettings, data: Path, min_auc: float | None, deploy: DeployOptions | None,
                  wait: bool) -> str:
+        if deploy is not None and deploy.collect:
+            raise JobsError("--collect is not carried by the pipeline's deploy step; run the pipeline without it, "
+                            f"then `{JOBS} deploy --target azure --collect`")
         settings.check_data(data, max_nodes=self.outputs.compute_max_nodes)
         compute = self.outputs.compute_name or "<compute_name from the stack>"
         endpoint = self.outputs.endpoint_name or "<endpoint_name from the stack>"
@@ -140,7 +145,8 @@ class DryRunBackend:
         cannot download; scoring/conda.yaml stands in for it and would not load an Azure AutoML model."""
         endpoint = self.outputs.endpoint_name or "<endpoint_name from the stack>"
         model_ref = f"azureml:{MODEL_NAME}:{version or '1'}"
-        spec = specs.deployment("blue", endpoint, model_ref, specs.environment(specs.scoring_conda()), options)
+        conda = monitoring.with_collection(specs.scoring_conda(), options.collect)
+        spec = specs.deployment("blue", endpoint, model_ref, specs.environment(conda), options)
         notes = ["environment.conda_file is scoring/conda.yaml, not the model's environment: `deploy` merges "
                  "the registered model's own conda.yaml (its Python and pins) with what score.py needs; "
                  f"replace it with that (`az ml model download --name {MODEL_NAME} --version {version or '1'}` "
@@ -152,6 +158,28 @@ class DryRunBackend:
         self._write("deployment.yml", spec, load_online_deployment,
                     {"code_configuration.code": specs.SCORING_DIR.resolve()}, placeholders=tuple(notes))
         return "blue"
+
+    def monitor(self, version: str | None, thresholds: Any, window_hours: float, reference: Path | None,
+                emails: list[str]) -> str:
+        """monitor.yml: the schedule for deployment blue, with the shipped CSV's data version as reference.
+
+        Which deployment is live and which data version the model was trained on are known only in the
+        workspace: both are placeholders, named in the file and in the output.
+        """
+        from azure.ai.ml.entities._load_functions import load_schedule
+
+        endpoint = self.outputs.endpoint_name or "<endpoint_name from the stack>"
+        data_version = dataset.content_version(dataset.DEFAULT_CSV)
+        data_ref = f"azureml:{dataset.ASSET_NAME}:{data_version}"
+        spec = monitoring.schedule(endpoint, "blue", data_ref, thresholds, emails, window_hours)
+        notes = ["deployment blue stands for the deployment that takes the endpoint's traffic (`monitor` reads it; "
+                 "blue/green alternates the names)",
+                 f"reference data {data_ref} is the shipped CSV's version; `monitor` uses the data_version tag of "
+                 f"the deployed model (`az ml model show --name {MODEL_NAME} --version N --query tags.data_version`)"]
+        if not self.outputs.endpoint_name:
+            notes.append("endpoint_name: the stack's endpoint_name output")
+        self._write("monitor.yml", spec, load_schedule, {}, placeholders=tuple(notes))
+        return monitoring.MONITOR_NAME
 
     def invoke(self, payload: dict[str, Any]) -> Any:
         target = self.out / "request.json"

@@ -29,6 +29,7 @@ from packaging.utils import canonicalize_name
 from jobs.backend import DeployOptions
 from jobs.dataset import ASSET_NAME, DATA_DIR, DEFAULT_CSV, columns, content_version, rows
 from jobs.lineage import MODEL_NAME
+from jobs.monitoring import azure as monitoring
 from jobs.paths import ROOT
 from jobs.training import TrainingSettings
 from jobs.user_files import normalized_csv
@@ -214,7 +215,9 @@ def deployment(name: str, endpoint: str, model_ref: str, env: Environment, optio
         # instance: give liveness a minute before it counts, and readiness five minutes in all.
         liveness_probe=ProbeSettings(initial_delay=60, period=10, timeout=5, failure_threshold=30),
         readiness_probe=ProbeSettings(initial_delay=10, period=10, timeout=5, failure_threshold=30),
-        environment_variables={"WORKER_COUNT": "2", "AZUREML_LOG_LEVEL": "INFO"},
+        environment_variables={"WORKER_COUNT": "2", "AZUREML_LOG_LEVEL": "INFO",
+                               **monitoring.collection_variables(options.collect)},
+        data_collector=monitoring.data_collector(options.collect),  # jobs deploy --collect
         tags={"managed-by": "python -m jobs deploy"},
     )
 

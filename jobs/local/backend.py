@@ -82,8 +82,9 @@ class LocalBackend:
         if version is not None and not version.isdigit():
             raise JobsError(f"--version {version!r} is not a version number; local versions are 1, 2, 3, ...")
         model = self.registry.get(MODEL_NAME, int(version) if version else None)
-        state = self.endpoint.deploy(model, options.port)
-        self.say(f"deployed {MODEL_NAME} version {state.model_version} at {state.url}/score (pid {state.pid})")
+        state = self.endpoint.deploy(model, options.port, collect=options.collect)
+        self.say(f"deployed {MODEL_NAME} version {state.model_version} at {state.url}/score (pid {state.pid})"
+                 + (f"; collecting scored records in {state.collect_dir}" if state.collect_dir else ""))
         return str(state.model_version)
 
     def preflight_deploy(self, options: DeployOptions) -> None:
@@ -101,6 +102,17 @@ class LocalBackend:
             self.deploy(version, deploy)
         return version
 
+    def monitor(self, version: str | None, thresholds: Any, window_hours: float, reference: Path | None,
+                emails: list[str]) -> Any:
+        """Drift of the collected records against the training data (jobs/monitoring/local.py)."""
+        from jobs.monitoring.local import monitor
+
+        if emails:
+            raise JobsError("--email is for the Azure target's alerts; locally, act on the exit code (1 on drift)")
+        state = self.endpoint.state()
+        return monitor(self.home, self.runs_dir, state.model_version if state else None, version, thresholds,
+                       window_hours, reference, say=self.say)
+
     def status(self) -> str:
         """What really runs: judged by the recorded servers' process groups, not by a recorded pid."""
         from jobs.local import processes
@@ -111,7 +123,8 @@ class LocalBackend:
             lines = ["nothing is deployed locally"]
         elif serving.master_alive:
             lines = [f"{state.model_name} version {state.model_version} is serving at {state.url}/score "
-                     f"(pid {state.pid}, since {state.started_at}, log {state.log})"]
+                     f"(pid {state.pid}, since {state.started_at}, log {state.log})"
+                     + (f"; collecting scored records in {state.collect_dir}" if state.collect_dir else "")]
         elif serving.alive:
             lines = [describe_broken(state, serving)]
         else:

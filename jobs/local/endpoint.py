@@ -1,8 +1,10 @@
 """The local "online endpoint": azmlinfsrv on 127.0.0.1, with files saying what runs.
 
-    .local/endpoint.json          {"pid", "port", "model_name", "model_version", "log", "started_at", "started"}
+    .local/endpoint.json          {"pid", "port", "model_name", "model_version", "log", "started_at", "started",
+                                   "collect_dir"}
     .local/servers/<pid>.json     every server this project started and has not stopped yet
     .local/endpoint.lock          held by deploy and stop: one of them at a time
+    .local/collected/             scored records, when deployed with --collect (scoring/collect.py)
 
 endpoint.json is written only after the server answers its liveness probe and the lesson's
 sample. A server is recorded under servers/ the moment its process exists, so a deploy that is
@@ -43,6 +45,7 @@ class EndpointState:
     log: str
     started_at: str
     started: float = 0.0  # the main process's create time (psutil): tells it from a later process with its pid
+    collect_dir: str | None = None  # where scored records go (deploy --collect), else None
 
     @property
     def url(self) -> str:
@@ -202,8 +205,11 @@ class LocalEndpoint:
         return (f"port {port} on 127.0.0.1 is already in use by another program" + (f" ({holders})" if holders else "")
                 + "; choose another with --port")
 
-    def deploy(self, model: ModelVersion, port: int = DEFAULT_PORT) -> EndpointState:
+    def deploy(self, model: ModelVersion, port: int = DEFAULT_PORT, collect: bool = False) -> EndpointState:
         """Blue/green on one machine: the new server must pass the smoke test before the old one stops.
+
+        With `collect`, the new server appends each scored record under <home>/collected
+        (scoring/collect.py's local mode); without it, the new server collects nothing.
 
         Holds the endpoint lock throughout. Raises JobsError when the port is taken by another program
         or the new version fails to start or to answer (the running one is then untouched), and
@@ -214,7 +220,7 @@ class LocalEndpoint:
         python = self.scoring_python()
         with exclusive(self.lock_file, "deploying or stopping the local endpoint", self.say):
             try:
-                return self._deploy(python, model, port)
+                return self._deploy(python, model, port, collection_env(self.home, model) if collect else {})
             except KeyboardInterrupt:
                 # start() and the smoke test stop their own server; this catches the gaps in between.
                 old = self._recorded_state()
@@ -224,7 +230,7 @@ class LocalEndpoint:
                 raise Interrupted(f"deploy of version {model.version} interrupted; its server was stopped and "
                                   f"{running}") from None
 
-    def _deploy(self, python: Path, model: ModelVersion, port: int) -> EndpointState:
+    def _deploy(self, python: Path, model: ModelVersion, port: int, env: dict[str, str]) -> EndpointState:
         state = self._recorded_state()
         healthy = state is not None and processes.group(state.pid, state.started).master_alive
         self._clean_up(keep=state.pid if healthy and state is not None else None)
@@ -236,21 +242,22 @@ class LocalEndpoint:
                      else "Nothing was deployed.")
         if old is not None and old.port == port:
             # The port is taken by the running version: prove the new one on a spare port first.
-            candidate = self._proven(python, model, inference_server.free_port(), log, unchanged)
+            candidate = self._proven(python, model, inference_server.free_port(), log, unchanged, env)
             self._stop_server(candidate.pid)
             self._stop_server(old.pid)
             self.state_file.unlink(missing_ok=True)
             try:
-                final = self._start_and_smoke_test(python, model, port, log)
+                final = self._start_and_smoke_test(python, model, port, log, env)
             except JobsError as error:
                 # Proven on a spare port a moment ago, so this is rare (the port was taken in between).
                 raise JobsError(f"{error}\nThe previous version {old.model_version} was stopped to free port {port}; "
                                 f"bring it back with `{jobs_command(f'deploy --version {old.model_version}')}`.") \
                     from None
         else:
-            final = self._proven(python, model, port, log, unchanged)
+            final = self._proven(python, model, port, log, unchanged, env)
         state = EndpointState(final.pid, port, model.name, model.version, str(log),
-                              time.strftime("%Y-%m-%dT%H:%M:%S%z"), processes.create_time(final.pid))
+                              time.strftime("%Y-%m-%dT%H:%M:%S%z"), processes.create_time(final.pid),
+                              env.get(COLLECT_DIR_VARIABLE))
         # Recorded before the old one stops: an interruption from here on leaves the new version serving.
         self._write_state(state)
         if old is not None and old.port != port:
@@ -262,14 +269,14 @@ class LocalEndpoint:
         self._forget(pid)
 
     def _proven(self, python: Path, model: ModelVersion, port: int, log: Path,
-                unchanged: str) -> inference_server.RunningServer:
+                unchanged: str, env: dict[str, str]) -> inference_server.RunningServer:
         try:
-            return self._start_and_smoke_test(python, model, port, log)
+            return self._start_and_smoke_test(python, model, port, log, env)
         except JobsError as error:
             raise JobsError(f"{error}\n{unchanged}") from None
 
     def _start_and_smoke_test(self, python: Path, model: ModelVersion, port: int,
-                              log: Path) -> inference_server.RunningServer:
+                              log: Path, env: dict[str, str]) -> inference_server.RunningServer:
         from jobs.invocation import SAMPLE_REQUEST, check_answer
 
         spawned: list[int] = []
@@ -279,7 +286,7 @@ class LocalEndpoint:
             self._record(pid, port, model, log)
 
         try:
-            server = inference_server.start(python, model.model_dir, port, log, on_spawn=record)
+            server = inference_server.start(python, model.model_dir, port, log, on_spawn=record, extra_env=env)
         except inference_server.ServerError as error:
             for pid in spawned:
                 self._forget(pid)  # start() stopped it
@@ -320,6 +327,15 @@ class LocalEndpoint:
         if state is None:
             raise JobsError(f"nothing is deployed locally; run `{jobs_command('deploy --target local')}` first")
         return post_json(state.url + "/score", payload)
+
+
+COLLECT_DIR_VARIABLE = "HEART_FAILURE_COLLECT_DIR"
+
+
+def collection_env(home: Path, model: ModelVersion) -> dict[str, str]:
+    """The variables that turn on scoring/collect.py's local mode: records under <home>/collected."""
+    return {"HEART_FAILURE_COLLECT": "local", COLLECT_DIR_VARIABLE: str(home / "collected"),
+            "HEART_FAILURE_COLLECT_MODEL": f"{model.name}:{model.version}"}
 
 
 def describe_broken(state: EndpointState, group: processes.Group) -> str:

@@ -37,6 +37,7 @@ CHANGES: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     "budgetAmount": (WITH_BUDGET, {**WITH_BUDGET, "budgetAmount": "250"}),
     "budgetEmails": ({}, WITH_BUDGET),
     "budgetAlertPercents": (WITH_BUDGET, {**WITH_BUDGET, "budgetAlertPercents": "[25, 50, 75, 100]"}),
+    "collectedDataRetentionDays": ({}, {"collectedDataRetentionDays": "90"}),
 }
 
 # What the program must do with each change: apply it ("in place" or "replace" what it names), or

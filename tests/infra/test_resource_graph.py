@@ -29,6 +29,7 @@ EXPECTED = {
     ("azure-native:applicationinsights:Component", "heartfailure-appi", "heartfailure"),
     ("azure-native:containerregistry:Registry", "heartfailure-acr", "heartfailure"),
     ("azure-native:machinelearningservices:Workspace", "heartfailure-workspace", "heartfailure"),
+    ("azure-native:storage:ManagementPolicy", "heartfailure-collected-data-retention", "heartfailure"),
     ("azure-native:machinelearningservices:Compute", "heartfailure-cluster", "heartfailure"),
     ("azure-native:machinelearningservices:OnlineEndpoint", "heartfailure-endpoint", "heartfailure"),
     ("azure-native:consumption:Budget", "heartfailure-budget", "heartfailure"),

@@ -55,7 +55,7 @@ AZURE_CONNECTION = {"--stack", "--outputs", "--subscription-id", "--resource-gro
 TRAINING = {"--data", "--metric", "--timeout-minutes", "--max-concurrent-trials", "--no-early-termination",
             "--featurization", "--trial-timeout-minutes", "--max-trials", "--cv-folds", "--block-model", "--drop",
             "--seed", "--local-budget-seconds"}
-DEPLOY = {"--instance-type", "--instance-count", "--port"}
+DEPLOY = {"--instance-type", "--instance-count", "--port", "--collect"}
 INVOKE = {"--file", "--set", "--probability"}
 OWN_FLAGS = {
     "train": AZURE_CONNECTION | TRAINING | {"--wait"},
@@ -64,6 +64,9 @@ OWN_FLAGS = {
     "invoke": AZURE_CONNECTION | INVOKE,
     "all": AZURE_CONNECTION | TRAINING | {"--min-auc"} | DEPLOY | INVOKE,
     "pipeline": AZURE_CONNECTION | TRAINING | {"--wait", "--min-auc", "--with-deploy"} | DEPLOY,
+    "monitor": AZURE_CONNECTION | {"--version", "--numerical-metric", "--numerical-threshold", "--categorical-metric",
+                                   "--categorical-threshold", "--prediction-threshold", "--window-hours",
+                                   "--max-refused-share", "--min-records", "--reference", "--email"},
     "status": set(),
     "stop": set(),
 }
@@ -223,6 +226,19 @@ def nothing_runs(monkeypatch):
     (["train", "--timeout-minutes", "0"], "--timeout-minutes 0 must be above 0"),
     (["all", "--max-concurrent-trials", "0"], "--max-concurrent-trials 0 must be at least 1"),
     (["pipeline", "--trial-timeout-minutes", "-1"], "--trial-timeout-minutes -1 must be above 0"),
+    (["monitor", "--numerical-threshold", "0"],
+     "argument --numerical-threshold: 0 is not allowed; allowed: a number above 0"),
+    (["monitor", "--categorical-threshold", "nan"], "argument --categorical-threshold: nan is not allowed"),
+    (["monitor", "--prediction-threshold", "-0.1"], "argument --prediction-threshold: -0.1 is not allowed"),
+    (["monitor", "--window-hours", "0"], "argument --window-hours: 0 is not allowed; allowed: a number above 0"),
+    (["monitor", "--window-hours", "inf"], "argument --window-hours: inf is not allowed"),
+    (["monitor", "--max-refused-share", "1.5"],
+     "argument --max-refused-share: 1.5 is not allowed; allowed: from 0 to 1"),
+    (["monitor", "--min-records", "0"],
+     "argument --min-records: 0 is not allowed; allowed: a whole number, at least 1"),
+    (["monitor", "--min-records", "10.5"], "argument --min-records: '10.5' is not a whole number"),
+    (["monitor", "--categorical-metric", "pearsons_chi_squared_test", "--prediction-threshold", "2"],
+     "--prediction-threshold 2 is a p-value for pearsons_chi_squared_test; allowed: above 0 and at most 1"),
 ])
 def test_every_numeric_flag_is_validated_before_anything_runs(argv, message, capsys, nothing_runs):
     assert message in refused(argv, capsys)
@@ -245,6 +261,20 @@ def test_every_numeric_flag_is_validated_before_anything_runs(argv, message, cap
     (["pipeline", "--target", "azure", "--instance-type", "Standard_DS2_v2"],
      "--instance-type applies only with --with-deploy"),
     (["pipeline", "--port", "5002"], "--port applies only with --with-deploy"),
+    (["train", "--collect"], "unrecognized arguments: --collect"),
+    (["register", "--collect"], "unrecognized arguments: --collect"),
+    (["invoke", "--collect"], "unrecognized arguments: --collect"),
+    (["monitor", "--collect"], "unrecognized arguments: --collect"),
+    (["pipeline", "--collect"], "--collect applies only with --with-deploy"),
+    (["pipeline", "--target", "azure", "--with-deploy", "--collect"],
+     "--collect is not carried by the Azure pipeline's deploy step"),
+    (["deploy", "--numerical-threshold", "0.2"], "unrecognized arguments: --numerical-threshold 0.2"),
+    (["monitor", "--port", "5002"], "unrecognized arguments: --port 5002"),
+    (["monitor", "--email", "ml-team@example.com"], "--email applies to --target azure only"),
+    (["monitor", "--target", "azure", "--reference", "data.csv"], "--reference applies to --target local only"),
+    (["monitor", "--target", "azure", "--max-refused-share", "0.1"],
+     "--max-refused-share applies to --target local only"),
+    (["monitor", "--target", "azure", "--min-records", "50"], "--min-records applies to --target local only"),
 ])
 def test_flags_that_do_not_apply_are_refused(argv, message, capsys, nothing_runs):
     assert message in refused(argv, capsys)

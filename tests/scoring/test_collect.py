@@ -1,0 +1,157 @@
+"""Opt-in data collection (scoring/collect.py) through score.py's run(): what is stored, and what is not."""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.scoring.conftest import ROOT, SAMPLE_REQUEST
+
+sys.path.insert(0, str(ROOT / "scoring"))
+import collect
+from schema import FEATURE_NAMES
+
+
+def lines(folder: Path) -> list[dict]:
+    found = []
+    for path in sorted(folder.glob("scored*.jsonl")):
+        found += [json.loads(line) for line in path.read_text().splitlines()]
+    return found
+
+
+@pytest.fixture
+def collecting(score, tmp_path, monkeypatch):
+    collector = collect.Collector("local", tmp_path / "collected", model="heart-failure-automl:1")
+    monkeypatch.setattr(score, "collector", collector)
+    return collector
+
+
+def test_off_by_default():
+    assert not collect.Collector.from_environment({}).enabled
+    # A setting that cannot work turns collection off rather than breaking the endpoint.
+    assert not collect.Collector.from_environment({"HEART_FAILURE_COLLECT": "local"}).enabled
+    assert not collect.Collector.from_environment({"HEART_FAILURE_COLLECT": "s3"}).enabled
+    on = collect.Collector.from_environment({"HEART_FAILURE_COLLECT": "local", "HEART_FAILURE_COLLECT_DIR": "/x"})
+    assert on.enabled and on.folder == Path("/x")
+
+
+def test_a_scored_record_keeps_the_12_features_the_answer_a_time_and_an_id_and_nothing_else(score, collecting):
+    plain = score.run(**SAMPLE_REQUEST, GlobalParameters={"method": "predict_proba"})
+    records = lines(collecting.folder)
+    assert len(records) == 1
+    record = records[0]
+    assert set(record) == {"kind", "time", "correlation_id", "record", "model", "features", "prediction",
+                           "probability"}
+    assert list(record["features"]) == list(FEATURE_NAMES)
+    assert record["features"]["age"] == float(SAMPLE_REQUEST["data"][0]["age"])
+    assert record["prediction"] == plain["result"][0]
+    assert record["probability"] == plain["probability"][0]
+    assert record["time"].endswith("Z") and len(record["correlation_id"]) == 32
+
+
+def test_collection_does_not_change_the_answer(score, collecting, monkeypatch):
+    records = [dict(SAMPLE_REQUEST["data"][0], age=str(age)) for age in (40, 60, 80, 95)]
+    with_collection = score.run(data=records, GlobalParameters={"method": "predict_proba"})
+    monkeypatch.setattr(score, "collector", collect.Collector(None))
+    without = score.run(data=records, GlobalParameters={"method": "predict_proba"})
+    assert with_collection == without
+    assert [r["record"] for r in lines(collecting.folder)] == [0, 1, 2, 3]
+    assert len({r["correlation_id"] for r in lines(collecting.folder)}) == 1
+
+
+def test_a_refusal_is_counted_by_field_and_reason_without_any_value(score, collecting):
+    bad = dict(SAMPLE_REQUEST["data"][0], age="131", smoking="often", patient_name="Jane Roe")
+    answer = score.run(data=[bad, SAMPLE_REQUEST["data"][0]])
+    assert answer.status_code == 400
+    text = (collecting.folder / "scored.jsonl").read_text()
+    assert "131" not in text and "often" not in text and "Jane" not in text and "patient_name" not in text
+    refusal = json.loads(text)
+    assert refusal["kind"] == "refused" and refusal["records"] == 1
+    assert {(r["field"], r["reason"]) for r in refusal["reasons"]} == {
+        ("age", "out_of_range"), ("smoking", "wrong_type"), ("(unknown field)", "unknown_field")}
+
+
+def test_a_failure_to_collect_is_logged_and_counted_never_a_failed_request(score, tmp_path, monkeypatch, caplog):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the folder should be")
+    broken = collect.Collector("local", blocker)
+    monkeypatch.setattr(score, "collector", broken)
+    with caplog.at_level(logging.ERROR, logger="heart_failure_scoring.collect"):
+        answer = score.run(**SAMPLE_REQUEST)
+    assert answer == {"result": [False]}
+    assert broken.failures == 1
+    assert "data collection failed" in caplog.text
+    assert SAMPLE_REQUEST["data"][0]["platelets"] not in caplog.text  # the error, never the rows
+
+
+def test_the_azure_mode_without_its_package_is_a_counted_failure_not_an_error(score, monkeypatch):
+    monkeypatch.setitem(sys.modules, "azureml.ai.monitoring", None)  # as if not installed
+    azure = collect.Collector("azure")
+    monkeypatch.setattr(score, "collector", azure)
+    assert score.run(**SAMPLE_REQUEST) == {"result": [False]}
+    assert azure.failures == 1
+
+
+def test_a_torn_last_line_is_cut_before_the_next_append(tmp_path):
+    collector = collect.Collector("local", tmp_path)
+    collector.scored([[1.0] * 12], FEATURE_NAMES, {"result": [True]})
+    with (tmp_path / "scored.jsonl").open("a") as f:
+        f.write('{"kind":"scored","time":"2026')  # a writer killed mid-line
+    collector.scored([[0.0] * 12], FEATURE_NAMES, {"result": [False]})
+    assert [r["prediction"] for r in lines(tmp_path)] == [True, False]
+
+
+def _writer(folder: str, worker: int, requests: int) -> None:
+    collector = collect.Collector("local", Path(folder), max_bytes=8192, keep=10_000)
+
+    def burst(thread: int) -> None:
+        for i in range(requests):
+            collector.scored([[float(worker), float(thread), float(i)] + [0.0] * 9] * 3, FEATURE_NAMES,
+                             {"result": [True, False, True]})
+
+    threads = [threading.Thread(target=burst, args=(t,)) for t in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert collector.failures == 0
+
+
+def test_concurrent_workers_and_threads_never_interleave_or_lose_a_record_across_rotations(tmp_path):
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_writer, args=(str(tmp_path), w, 40)) for w in range(3)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+        assert w.exitcode == 0
+    assert len(list(tmp_path.glob("scored-*.jsonl"))) > 3  # it did rotate, many times
+    for path in tmp_path.glob("scored*.jsonl"):
+        assert path.stat().st_size <= 8192
+    records = lines(tmp_path)  # every line parses: none torn, none interleaved
+    assert len(records) == 3 * 3 * 40 * 3
+    assert len({(r["features"]["age"], r["features"]["anaemia"], r["features"]["creatinine_phosphokinase"],
+                 r["record"]) for r in records}) == len(records)
+
+
+def test_rotation_keeps_only_the_newest_files(tmp_path):
+    collector = collect.Collector("local", tmp_path, max_bytes=4096, keep=2)
+    for _ in range(100):
+        collector.scored([[0.0] * 12], FEATURE_NAMES, {"result": [False]})
+    assert len(list(tmp_path.glob("scored-*.jsonl"))) == 2
+
+
+def test_a_missing_collector_package_is_said_once_then_collection_is_off(score, monkeypatch, caplog):
+    monkeypatch.setitem(sys.modules, "azureml.ai.monitoring", None)
+    azure = collect.Collector("azure")
+    monkeypatch.setattr(score, "collector", azure)
+    with caplog.at_level(logging.ERROR, logger="heart_failure_scoring.collect"):
+        for _ in range(3):
+            assert score.run(**SAMPLE_REQUEST) == {"result": [False]}
+    assert azure.failures == 1 and caplog.text.count("data collection failed") == 1
