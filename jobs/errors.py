@@ -28,16 +28,27 @@ def read_json(path: Path) -> Any:
 
 
 _ERROR_LINE = re.compile(r"\b([A-Z]\w*(?:Error|Exception)\b:?.*)")
+# The inference server re-raises whatever init() or the import of score.py raised inside one of these
+# (azureml_inference_server_http/server/user_script.py, 1.x); the user's own error comes first in the
+# chained traceback and is the one that says why.
+_SERVER_WRAPPERS = ("UserScriptException", "UserScriptImportException", "UserScriptError", "AzmlinfsrvError")
 
 
 def log_error(log: str) -> str | None:
     """The last error a log names (`ModuleNotFoundError: No module named 'x'`, ...); None if it names none.
 
     A scoring container's log ends with the server's shutdown lines after the traceback, so the
-    last line that names an exception is the one that says why the model did not load.
+    last line that names an exception is the one that says why the model did not load, unless it is
+    the server's wrapper around the script's own exception: then the last other one is.
     """
+    wrapped = None
     for line in reversed(log.splitlines()):
         match = _ERROR_LINE.search(line)
-        if match:
-            return match.group(1).strip()[:300]
-    return None
+        if not match:
+            continue
+        found = match.group(1).strip()[:300]
+        if found.startswith(_SERVER_WRAPPERS):
+            wrapped = wrapped or found
+            continue
+        return found
+    return wrapped

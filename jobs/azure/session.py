@@ -87,10 +87,33 @@ def environment_problems(environ: Mapping[str, str]) -> list[str]:
     if client and not _GUID.match(client):
         problems.append(f"AZURE_CLIENT_ID {client!r} is not an application (client) id, which is a GUID; "
                         "`az ad app list --display-name NAME --query [].appId -o tsv` prints it")
+    padded = [name for name in ("AZURE_TENANT_ID", "AZURE_CLIENT_ID")
+              if environ.get(name, "").strip() and environ[name] != environ[name].strip()]
+    if padded:
+        problems.append(f"{', '.join(padded)} {'has' if len(padded) == 1 else 'have'} spaces or a line break around "
+                        "the value, which azure-identity sends as it is; set it without them")
     for name in ("AZURE_FEDERATED_TOKEN_FILE", "AZURE_CLIENT_CERTIFICATE_PATH"):
         path = environ.get(name, "").strip()
-        if path and not Path(path).is_file():
+        if not path:
+            continue
+        if not Path(path).exists():
             problems.append(f"{name} points to {path}, which does not exist")
+        elif not Path(path).is_file():
+            problems.append(f"{name} points to {path}, which is not a file")
+        elif Path(path).stat().st_size == 0:
+            problems.append(f"{name} points to {path}, which is empty")
+    # EnvironmentCredential / WorkloadIdentityCredential need the tenant and the client beside a
+    # secret, certificate or token file (azure-identity's EnvironmentCredential docstring).
+    kinds = [name for name in ("AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_FEDERATED_TOKEN_FILE")
+             if environ.get(name, "").strip()]
+    lacking = [name for name in ("AZURE_TENANT_ID", "AZURE_CLIENT_ID") if not environ.get(name, "").strip()]
+    if kinds and lacking:
+        problems.append(f"{kinds[0]} is set without {' and '.join(lacking)}; a service principal or OpenID Connect "
+                        "login needs AZURE_TENANT_ID and AZURE_CLIENT_ID beside it")
+    authority = environ.get("AZURE_AUTHORITY_HOST", "").strip()
+    if authority and not re.match(r"^https://[A-Za-z0-9.-]+(:\d+)?/?$", authority):
+        problems.append(f"AZURE_AUTHORITY_HOST {authority!r} is not an https URL of a login host, e.g. "
+                        "https://login.microsoftonline.com; unset it for the public cloud")
     return problems
 
 
@@ -126,8 +149,8 @@ def connect(outputs: StackOutputs, environ: Mapping[str, str] | None = None) -> 
             credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
         credential.get_token(ARM_SCOPE)
     except (ClientAuthenticationError, CredentialUnavailableError, ValueError, OSError) as error:
-        raise JobsError(f"no Azure credentials: {how}, then run the command again ({_reason(error)}). "
-                        "Nothing was sent to Azure.") from None
+        raise JobsError(f"could not get an Azure token ({_reason(error)}): {how}, then run the command again. "
+                        "Nothing was sent to Azure ML.") from None
     finally:
         identity_log.setLevel(level)
     ml = MLClient(credential, outputs.subscription_id, outputs.resource_group, outputs.workspace_name)
@@ -140,6 +163,15 @@ def _reason(error: BaseException) -> str:
     if "AADSTS700082" in text or "AADSTS50173" in text or "expired" in text.lower():
         return "the Azure login has expired"
     if "DefaultAzureCredential failed to retrieve a token" in text:
+        # Its message lists each credential it tried, one per line ("\tEnvironmentCredential: ...");
+        # the ones that were configured and failed say why, the unavailable ones only that they were not set.
+        attempts = [line.strip() for line in text.splitlines() if re.match(r"^\s+\w+Credential: ", line)]
+        # azure-identity's own wording for "not set up here" (its _credentials modules, 1.x).
+        not_set_up = ("unavailable", "not found on path", "please run 'az login'", "please run 'azd auth login'",
+                      "not installed")
+        failed = [line for line in attempts if not any(phrase in line.lower() for phrase in not_set_up)]
+        if failed:
+            return "; ".join(line[:240] for line in failed[:3])
         return "no login found: no az login, no AZURE_* variables, no managed identity"
     first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
     return first[:200]

@@ -175,7 +175,7 @@ def test_missing_credentials_say_az_login(outputs_file, capsys, monkeypatch):
     code = main(["register", "--target", "azure", "--outputs", str(outputs_file), "--job", "x"])
     err = capsys.readouterr().err
     assert code == 2
-    assert "no Azure credentials: run `az login`" in err
+    assert "could not get an Azure token (no login found" in err and "run `az login`" in err
     assert "Traceback" not in err and "ManagedIdentityCredential" not in err
 
 

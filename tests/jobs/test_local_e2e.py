@@ -89,7 +89,9 @@ def test_register_deploy_invoke_stop(workspace, trained):
     failed = jobs(env, "deploy", "--version", "2", "--port", str(port))
     assert failed.returncode != 0
     assert "version 2 did not start" in failed.stderr and "The running version 1 is untouched" in failed.stderr
-    assert "Why, from its log: " in failed.stderr  # the model-load error, not only "see the log"
+    # The model-load error itself, not only "see the log", nor the server's wrapper around it.
+    why = failed.stderr.split("Why, from its log: ", 1)[1].splitlines()[0]
+    assert "Error" in why and "UserScript" not in why, why
     assert json.loads((home / ".local/endpoint.json").read_text()) == new_state
     assert json.loads(jobs(env, "invoke").stdout) == {"result": [False]}
     shutil.rmtree(broken)

@@ -83,7 +83,7 @@ GUID = "11111111-2222-3333-4444-555555555555"
 
 @pytest.fixture
 def clean_environment(monkeypatch):
-    for name in (*CREDENTIAL_VARIABLES, "OBO_ENDPOINT"):
+    for name in (*CREDENTIAL_VARIABLES, "OBO_ENDPOINT", "AZURE_AUTHORITY_HOST"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(stack_outputs.shutil, "which", lambda _: None)
     for var in stack_outputs.ENV.values():
@@ -101,11 +101,23 @@ def clean_environment(monkeypatch):
      ["AZURE_FEDERATED_TOKEN_FILE points to /no/such/token, which does not exist"]),
     ({"AZURE_TENANT_ID": GUID, "AZURE_CLIENT_ID": GUID, "AZURE_CLIENT_CERTIFICATE_PATH": "/no/cert.pem"},
      ["AZURE_CLIENT_CERTIFICATE_PATH points to /no/cert.pem"]),
-], ids=["empty", "tenant", "client-id", "token-file", "certificate"])
+    ({"AZURE_TENANT_ID": GUID, "AZURE_CLIENT_ID": GUID + "\n", "AZURE_CLIENT_SECRET": "s3cret"},
+     ["AZURE_CLIENT_ID has spaces or a line break around the value"]),
+    ({"AZURE_TENANT_ID": GUID, "AZURE_CLIENT_ID": GUID, "AZURE_FEDERATED_TOKEN_FILE": "{folder}"},
+     ["AZURE_FEDERATED_TOKEN_FILE points to", "which is not a file"]),
+    ({"AZURE_TENANT_ID": GUID, "AZURE_CLIENT_ID": GUID, "AZURE_FEDERATED_TOKEN_FILE": "{empty file}"},
+     ["AZURE_FEDERATED_TOKEN_FILE points to", "which is empty"]),
+    ({"AZURE_CLIENT_SECRET": "s3cret"},
+     ["AZURE_CLIENT_SECRET is set without AZURE_TENANT_ID and AZURE_CLIENT_ID"]),
+    ({"AZURE_AUTHORITY_HOST": "notaurl"}, ["AZURE_AUTHORITY_HOST 'notaurl' is not an https URL"]),
+], ids=["empty", "tenant", "client-id", "token-file", "certificate", "line-break", "token-folder", "empty-token",
+        "secret-alone", "authority"])
 def test_credential_variables_set_but_unusable_are_named(environ, fragments, clean_environment, monkeypatch, tmp_path,
                                                          capsys):
+    (tmp_path / "empty-token").write_text("")
     for name, value in environ.items():
-        monkeypatch.setenv(name, value)
+        monkeypatch.setenv(name, value.replace("{folder}", str(tmp_path)).replace(
+            "{empty file}", str(tmp_path / "empty-token")))
     outputs = tmp_path / "outputs.json"
     outputs.write_text('{"subscription_id": "s", "resource_group": "r", "workspace_name": "w"}')
     code = main(["register", "--target", "azure", "--outputs", str(outputs), "--job", "x"])
@@ -140,7 +152,7 @@ def test_any_failure_to_get_the_first_token_says_what_to_run(raised, fragment, c
     with pytest.raises(JobsError) as caught:
         connect(OUTPUTS, environ={})
     message = str(caught.value)
-    assert message.startswith("no Azure credentials: run `az login`")
+    assert message.startswith("could not get an Azure token (") and "): run `az login`" in message
     assert fragment in message
     assert f"az account set --subscription {OUTPUTS.subscription_id}" in message
 
@@ -168,3 +180,28 @@ def test_a_403_names_the_role_to_ask_for(tmp_path):
     session.ml.failures["data.get"] = [error]
     with pytest.raises(JobsError, match=r"answered 403.*AzureML Data Scientist"):
         backend.train(TrainingSettings(), DEFAULT_CSV, wait=False)
+
+
+def test_a_configured_credential_that_fails_says_why_not_no_login(clean_environment, monkeypatch):
+    from azure.core.exceptions import ClientAuthenticationError
+
+    # The shape of DefaultAzureCredential's message (azure-identity 1.x) with a service principal and no network.
+    text = ("DefaultAzureCredential failed to retrieve a token from the included credentials.\nAttempted credentials:"
+            "\n\tEnvironmentCredential: Authentication failed: HTTPSConnection(host='login.microsoftonline.com', "
+            "port=443): Failed to resolve 'login.microsoftonline.com'\n\tAzureCliCredential: Azure CLI not found on "
+            "path\nTo mitigate this issue, please refer to the troubleshooting guidelines here at "
+            "https://aka.ms/azsdk/python/identity/defaultazurecredential/troubleshoot.")
+
+    class Credential:
+        def __init__(self, **kwargs):
+            pass
+
+        def get_token(self, *scopes):
+            raise ClientAuthenticationError(text)
+
+    monkeypatch.setattr("azure.identity.DefaultAzureCredential", Credential)
+    with pytest.raises(JobsError) as caught:
+        connect(OUTPUTS, environ={"AZURE_TENANT_ID": GUID, "AZURE_CLIENT_ID": GUID, "AZURE_CLIENT_SECRET": "x"})
+    message = str(caught.value)
+    assert "EnvironmentCredential: Authentication failed" in message and "Failed to resolve" in message
+    assert "no login found" not in message and "AzureCliCredential" not in message
