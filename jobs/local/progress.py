@@ -42,6 +42,8 @@ class TrainingProgress:
         self.trials = 0
         self.best: float | None = None
         self._last_line = self.started
+        self._last_trial_at = self.started
+        self._said_over = False
         self._lock = threading.Lock()
         tty = getattr(self.stream, "isatty", lambda: False)()
         total, unit = (max_trials, "trials") if max_trials else (max(1, round(budget_s)), "s")
@@ -57,6 +59,8 @@ class TrainingProgress:
     def trial(self, trials_done: int, best_score: float | None) -> None:
         """Record progress: `trials_done` trials finished, the best score among them (None if none scored)."""
         with self._lock:
+            if trials_done != self.trials:
+                self._last_trial_at = self.clock()
             self.trials, self.best = trials_done, best_score
             self._refresh()
 
@@ -72,22 +76,30 @@ class TrainingProgress:
             self.bar.n = min(self.trials, self.max_trials) if self.max_trials else round(elapsed)
             self.bar.set_postfix_str(self._summary(), refresh=False)
             self.bar.refresh()
-        elif now - self._last_line >= self.interval_s:
+        elif now - self._last_line >= self.interval_s and not self._said_over:
             self._last_line = now
-            searching = now - self.started <= self.budget_s and not (self.max_trials and self.trials >= self.max_trials)
-            if searching:
+            # A trial-count search has no time limit: only the count says when it is over.
+            searching = (self.trials < self.max_trials if self.max_trials
+                         else now - self.started <= self.budget_s)
+            if searching and self.max_trials:
+                line = f"  {now - self.started:.0f} s: {self._summary()}"
+            elif searching:
                 line = f"  {now - self.started:.0f} s of {self.budget_s:.0f}: {self._summary()}"
             else:
+                # Said once: the final selection prints its own lines from here on.
+                self._said_over = True
                 line = (f"  {now - self.started:.0f} s: search over ({self._summary()}); scoring the finalists on "
                         "the project's folds and writing the report")
             print(line, file=self.stream, flush=True)
 
     def close(self) -> None:
-        """Remove the bar and print one summary line."""
+        """Remove the bar and print one summary line: the search's time apart from the final selection's."""
         with self._lock:
             self.bar.close()
-            print(f"search done: {self._summary()}, in {self.clock() - self.started:.0f} s", file=self.stream,
-                  flush=True)
+            total = self.clock() - self.started
+            search = self._last_trial_at - self.started
+            print(f"search done: {self._summary()}, in {search:.0f} s; then {total - search:.0f} s for the final "
+                  "selection and the report", file=self.stream, flush=True)
 
 
 def read_trials(log_file: Path) -> tuple[int, float | None]:

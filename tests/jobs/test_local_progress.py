@@ -83,3 +83,34 @@ def test_a_search_bounded_by_trials_counts_trials(tmp_path: Path):
     progress.close()
     out = stream.getvalue()
     assert "5/20 trials" in out and "5 of 20 trials, best AUC_weighted so far 0.8800" in out
+
+
+def test_a_trial_count_search_is_not_over_when_the_time_budget_would_be():
+    stream = io.StringIO()
+    clock = Clock()
+    progress = TrainingProgress(budget_s=10, metric="AUC_weighted", stream=stream, interval_s=0, clock=clock,
+                                max_trials=100)
+    clock.now = 50
+    progress.trial(70, 0.9)
+    clock.now = 60
+    progress.trial(100, 0.91)
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "  50 s: 70 of 100 trials, best AUC_weighted so far 0.9000 (search cross-validation)"
+    assert lines[1].startswith("  60 s: search over (100 of 100 trials")
+
+
+def test_search_over_is_said_once_and_the_summary_separates_search_from_selection():
+    stream = io.StringIO()
+    clock = Clock()
+    progress = TrainingProgress(budget_s=60, metric="AUC_weighted", stream=stream, interval_s=0, clock=clock)
+    clock.now = 58
+    progress.trial(145, 0.92)
+    for now in (61, 70, 90, 128):
+        clock.now = now
+        progress.tick()
+    progress.close()
+    out = stream.getvalue()
+    assert out.count("search over") == 1
+    assert out.strip().splitlines()[-1] == ("search done: 145 trials, best AUC_weighted so far 0.9200 (search "
+                                            "cross-validation), in 58 s; then 70 s for the final selection and the "
+                                            "report")
