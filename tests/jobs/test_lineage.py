@@ -24,7 +24,7 @@ from jobs.lineage import (
     quality_gate,
 )
 from jobs.local.backend import LocalBackend
-from jobs.pipeline_step import automl_run, register_best_model
+from jobs.azure.pipeline_step import automl_run, register_best_model
 from jobs.training import TrainingSettings
 from tests.fakes import FakeSession
 

@@ -9,7 +9,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jobs import inference_server
+from jobs.local import inference_server
 from tests.scoring.conftest import SAMPLE_REQUEST
 
 SAMPLE = SAMPLE_REQUEST["data"][0]
