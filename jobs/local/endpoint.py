@@ -25,10 +25,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jobs.local import inference_server
 from jobs.commands import jobs_command
 from jobs.errors import Interrupted, JobsError, log_error
-from jobs.local import processes
+from jobs.local import inference_server, processes
 from jobs.local.locking import exclusive, is_held
 from jobs.local.registry import ModelVersion
 

@@ -12,6 +12,7 @@ import yaml
 from azure.ai.ml import load_component, load_job
 
 from jobs.azure.backend import AzureBackend
+from jobs.azure.pipeline_step import automl_run, register_best_model
 from jobs.azure.stack_outputs import StackOutputs
 from jobs.backend import DeployOptions
 from jobs.cli import main
@@ -19,7 +20,6 @@ from jobs.dataset import DEFAULT_CSV, content_version
 from jobs.errors import JobsError
 from jobs.lineage import TrainingRun
 from jobs.paths import ROOT
-from jobs.azure.pipeline_step import automl_run, register_best_model
 from jobs.training import TrainingSettings
 from tests.fakes import FakeSession
 
