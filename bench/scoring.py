@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from jobs.local import inference_server  # noqa: E402
-from tests.scoring.conftest import SAMPLE_REQUEST, load_score_module  # noqa: E402
+from testing.scoring import SAMPLE_REQUEST, load_score_module  # noqa: E402
 
 TRIVIAL = '''
 def init():

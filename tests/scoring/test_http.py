@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jobs.local import inference_server
-from tests.scoring.conftest import SAMPLE_REQUEST
+from testing.scoring import SAMPLE_REQUEST
 
 SAMPLE = SAMPLE_REQUEST["data"][0]
 FEATURES = list(SAMPLE)
