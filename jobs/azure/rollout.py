@@ -2,8 +2,8 @@
 
 The new version goes to the free slot (blue or green) with 0% traffic, answers the lesson's sample
 there alone (the smoke test), then takes 100% of the traffic, and the previous slot is deleted; the
-monitoring schedule follows the live slot. Shape of azureml-examples' safe rollout
-(cli/deploy-safe-rollout-online-endpoints.sh; sdk/python/endpoints/online/managed/online-endpoints-safe-rollout.ipynb).
+monitoring schedule follows the live slot: the shape of azureml-examples'
+cli/deploy-safe-rollout-online-endpoints.sh.
 
 `python -m jobs deploy --target azure` (AzureBackend.deploy) and the pipeline's deploy step
 (jobs/azure/pipeline_step.py, through the backend) both run this.
