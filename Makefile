@@ -21,7 +21,7 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 .venv-scoring/.inputs-sha256: $(VENV)/.installed scoring/conda.yaml scoring/constraints.txt scoring/requirements-test.txt
-	$(PY) -m jobs.scoring_env
+	$(PY) -m jobs.local.scoring_env
 
 # The whole local pipeline: train (60 s budget), register, deploy on 127.0.0.1:$(PORT), invoke.
 # The port is checked before training starts.
@@ -52,7 +52,7 @@ lock: $(VENV)/.installed
 	{ sed -n 1,2p requirements.txt; /tmp/lock-venv/bin/pip freeze | grep -vE '^(pip|setuptools|wheel)=='; } > requirements.txt.new
 	mv requirements.txt.new requirements.txt
 	$(PYTHON) -m venv /tmp/lock-scoring && /tmp/lock-scoring/bin/pip install -q pip==$(PIP_VERSION)
-	/tmp/lock-scoring/bin/pip install -q -r scoring/requirements-test.txt $$($(PY) -c 'from jobs.scoring_env import pip_requirements; print(" ".join(pip_requirements()))')
+	/tmp/lock-scoring/bin/pip install -q -r scoring/requirements-test.txt $$($(PY) -c 'from jobs.local.scoring_env import pip_requirements; print(" ".join(pip_requirements()))')
 	{ sed -n 1p scoring/constraints.txt; /tmp/lock-scoring/bin/pip freeze | grep -vE '^(pip|setuptools|wheel)=='; } > scoring/constraints.txt.new
 	mv scoring/constraints.txt.new scoring/constraints.txt
 

@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT / "scoring"))
 
 import collect  # noqa: E402
 
-from jobs import inference_server  # noqa: E402
-from tests.scoring.conftest import SAMPLE_REQUEST, load_score_module, train_model  # noqa: E402
+from jobs.local import inference_server  # noqa: E402
+from testing.scoring import SAMPLE_REQUEST, load_score_module, train_model  # noqa: E402
 
 
 def time_calls(call: Callable[[], object], count: int) -> tuple[float, float, float]:

@@ -35,8 +35,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from jobs import inference_server  # noqa: E402
-from tests.scoring.conftest import SAMPLE_REQUEST, load_score_module  # noqa: E402
+from jobs.local import inference_server  # noqa: E402
+from testing.scoring import SAMPLE_REQUEST, load_score_module  # noqa: E402
 
 TRIVIAL = '''
 def init():
@@ -358,7 +358,7 @@ def main() -> None:
     chosen = cores if cpu_share >= 0.5 else cores * math.ceil(1 / max(cpu_share, 0.1))
     print(f"  one request: {wall_per_request * 1000:.2f} ms wall, {cpu_per_request * 1000:.2f} ms CPU in the server's "
           f"processes ({cpu_share:.0%} busy): a worker computes nearly all the time, so one worker per core, {chosen}")
-    print(f"workers: {chosen}; jobs/inference_server.py DEFAULT_WORKERS is {inference_server.DEFAULT_WORKERS} "
+    print(f"workers: {chosen}; jobs/local/inference_server.py DEFAULT_WORKERS is {inference_server.DEFAULT_WORKERS} "
           + verdict(chosen == inference_server.DEFAULT_WORKERS))
     print(f"max_concurrent_requests_per_instance = WORKER_COUNT = {chosen}: requests one instance serves at once "
           f"(Azure answers 429 beyond 2 x that per instance)")

@@ -1,7 +1,7 @@
 """Lineage tags and the quality gate, shared by every way a model gets registered.
 
 Four paths register a model: `jobs register --target azure`, the pipeline's register step
-(jobs/pipeline_step.py), `--dry-run`'s model.yml and `jobs register --target local`. Each
+(jobs/azure/pipeline_step.py), `--dry-run`'s model.yml and `jobs register --target local`. Each
 reads the training run it registers into a TrainingRun and calls model_tags() and
 quality_gate(); none builds tags of its own. The run is the source of truth (as in
 azureml-examples' AutoML notebooks, which read the best child from the parent run's own tags):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import tempfile
 import time
@@ -11,18 +10,17 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import yaml
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from jobs import dataset
 from jobs.azure import specs
 from jobs.azure.retry import retry, wait_for
+from jobs.azure.rollout import DEPLOY_TIMEOUT_S, BlueGreenRollout, invoke_endpoint
 from jobs.azure.session import AzureSession, authentication_error
 from jobs.azure.stack_outputs import StackOutputs
 from jobs.backend import DeployOptions
 from jobs.commands import JOBS
-from jobs.errors import Interrupted, JobsError, log_error, read_json
-from jobs.invocation import SAMPLE_REQUEST, check_answer
+from jobs.errors import Interrupted, JobsError, read_json
 from jobs.lineage import (
     MODEL_NAME,
     UNKNOWN,
@@ -40,14 +38,6 @@ from jobs.paths import ROOT
 from jobs.training import TrainingSettings
 
 TERMINAL = {"Completed", "Failed", "Canceled", "NotResponding"}
-SLOTS = ("blue", "green")
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(getattr(error, "message", None) or error).strip()
-    return (text.splitlines() or [type(error).__name__])[0][:300]
-
-
 def _wait_limit_s(settings: TrainingSettings) -> float:
     """How long --wait waits: twice AutoML's own timeout plus half an hour for queueing and node start-up."""
     return settings.timeout_minutes * 60 * 2 + 30 * 60
@@ -56,7 +46,7 @@ def _wait_limit_s(settings: TrainingSettings) -> float:
 class AzureBackend:
     def __init__(self, session: AzureSession, outputs: StackOutputs, stack: str, *,
                  say: Callable[[str], None] = print, sleep: Callable[[float], None] | None = None,
-                 state_dir: Path | None = None, poll_s: float = 30.0, deploy_timeout_s: float = 45 * 60,
+                 state_dir: Path | None = None, poll_s: float = 30.0, deploy_timeout_s: float = DEPLOY_TIMEOUT_S,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.session = session
         self.ml = session.ml
@@ -239,121 +229,19 @@ class AzureBackend:
 
     # -- deployment ----------------------------------------------------------------------
 
-    def _model_conda(self, version: str) -> dict[str, Any] | None:
-        with tempfile.TemporaryDirectory() as folder:
-            self._call("downloading the model's environment",
-                       lambda: self.ml.models.download(name=MODEL_NAME, version=version, download_path=folder))
-            found = sorted(Path(folder).rglob("conda.yaml"))
-            return yaml.safe_load(found[0].read_text()) if found else None
-
     def deploy(self, version: str | None, options: DeployOptions) -> str:
+        """Blue/green: the model version (None: latest) to the free slot, smoke-tested, then all traffic
+        (jobs/azure/rollout.py); returns the slot that takes the traffic."""
         if options.instance_count < 1:
             raise JobsError(f"--instance-count {options.instance_count} must be at least 1")
         endpoint_name = self.outputs.need("endpoint_name", "deploy", self.stack)
-        if version is None:
-            version = str(self._call("finding the latest model",
-                                     lambda: self.ml.models.get(MODEL_NAME, label="latest")).version)
-        else:
-            self._call("finding the model", lambda: self.ml.models.get(MODEL_NAME, version=version))
-        endpoint = self._call("reading the endpoint", lambda: self.ml.online_endpoints.get(endpoint_name))
-        traffic = dict(endpoint.traffic or {})
-        live = [name for name, share in traffic.items() if share > 0]
-        if len(live) > 1:
-            raise JobsError(f"traffic on {endpoint_name} is split ({', '.join(f'{n} {traffic[n]}%' for n in live)}); "
-                            "blue/green needs one live deployment. Settle the traffic in the studio first.")
-        slot = next(s for s in SLOTS if s not in live)
-        env = specs.environment(monitoring.with_collection(specs.scoring_conda(self._model_conda(version)),
-                                                           options.collect))
-        spec = specs.deployment(slot, endpoint_name, f"azureml:{MODEL_NAME}:{version}", env, options)
-        self.say(f"creating deployment {slot} ({options.instance_count} x {options.instance_type}) with 0% traffic; "
-                 f"live now: {', '.join(f'{n} {traffic[n]}%' for n in live) or 'nothing'}")
-        still_there = (f"Deployment {slot} is still being created in Azure with 0% traffic; the endpoint's traffic is "
-                       f"unchanged. Delete it with `az ml online-deployment delete --endpoint-name {endpoint_name} "
-                       f"--name {slot}` or run deploy again.")
-        try:
-            # A fresh copy per attempt: DataCollector._to_rest_object deletes an attribute of its own
-            # (azure-ai-ml 1.35.2), so a retry of the same entity would fail in the SDK.
-            poller = self._call("creating the deployment",
-                                lambda: self.ml.online_deployments.begin_create_or_update(copy.deepcopy(spec)))
-            wait_for(poller, f"deployment {slot}", self.deploy_timeout_s, still_there)
-        except KeyboardInterrupt:
-            raise Interrupted(still_there) from None
-        except HttpResponseError as error:
-            # A model that does not load makes the container crash, and the deployment's
-            # provisioning fails ("User container has crashed or terminated"): say why from its log.
-            self._fail_deployment(endpoint_name, slot, f"creating it failed: {_first_line(error)}", created=False)
-        try:
-            answer = self._smoke_test(endpoint_name, slot)
-        except KeyboardInterrupt:
-            raise Interrupted(still_there) from None
-        if answer is not None:
-            self._fail_deployment(endpoint_name, slot, f"it failed its smoke test ({answer})")
-        # Every other deployment named at 0%, as azureml-examples' safe-rollout sets
-        # {"blue": 0, "green": 100}. azure-ai-ml strips zero shares before the PUT
-        # (_strip_zeroes_from_traffic in operations/_online_endpoint_operations.py), so the
-        # wire carries {slot: 100} either way; naming them keeps the intent explicit.
-        endpoint.traffic = {**{name: 0 for name in traffic if name != slot}, slot: 100}
-        self._call("moving traffic", lambda: wait_for(self.ml.online_endpoints.begin_create_or_update(endpoint),
-                                                      "the traffic update", self.deploy_timeout_s,
-                                                      "The endpoint's traffic update is still running in Azure."))
-        self.say(f"deployment {slot} passed the smoke test and takes 100% of traffic")
-        for old in (name for name in traffic if name != slot):
-            self._call(f"deleting deployment {old}", lambda old=old: wait_for(
-                self.ml.online_deployments.begin_delete(name=old, endpoint_name=endpoint_name),
-                f"deleting {old}", self.deploy_timeout_s, f"Deployment {old} (0% traffic) is still being deleted."))
-            self.say(f"deleted the previous deployment {old}")
-        self._repoint_monitor(endpoint_name, slot, options.collect)
-        return slot
+        return self.rollout().run(endpoint_name, version, options)
 
-    def _smoke_test(self, endpoint_name: str, slot: str) -> str | None:
-        """None when the lesson's sample, sent to the new deployment alone, is answered well."""
-        with tempfile.TemporaryDirectory() as folder:
-            request = Path(folder) / "request.json"
-            request.write_text(json.dumps(SAMPLE_REQUEST))
-            try:
-                raw = self._call("smoke-testing the deployment", lambda: self._invoke(
-                    endpoint_name, str(request), deployment_name=slot))
-                answer = json.loads(raw) if isinstance(raw, str) else raw
-                check_answer(answer, records=1)
-            except Exception as error:  # any failure here means: do not move traffic
-                return f"{type(error).__name__}: {str(error)[:300]}"
-        return None
-
-    def _fail_deployment(self, endpoint_name: str, slot: str, reason: str, created: bool = True) -> None:
-        """Stop with the deployment's log tail and, last, the error it names (the model-load error, usually)."""
-        try:
-            logs = str(self.ml.online_deployments.get_logs(name=slot, endpoint_name=endpoint_name, lines=40))
-        except Exception as error:
-            logs = f"(could not read the logs: {type(error).__name__})"
-        cause = log_error(logs)
-        state = ("It still exists with 0% traffic: inspect it, then delete it" if created else
-                 "Delete what is left of it")
-        raise JobsError(f"deployment {slot}: {reason}; traffic was not moved. Last log lines:\n{logs}\n"
-                        f"{state} with `az ml online-deployment delete --endpoint-name {endpoint_name} --name {slot} "
-                        f"--yes`." + (f"\nWhy, from its log: {cause}" if cause else ""))
+    def rollout(self) -> BlueGreenRollout:
+        """The rollout, with this backend's Azure seam, retries, messages, clock and step timeout."""
+        return BlueGreenRollout(self.ml, self._call, say=self.say, timeout_s=self.deploy_timeout_s, clock=self.clock)
 
     # -- monitoring (jobs/monitoring/azure.py) --------------------------------------------
-
-    def _repoint_monitor(self, endpoint_name: str, slot: str, collect: bool) -> None:
-        """Keep the monitoring schedule on the deployment that takes the traffic after a swap.
-
-        The schedule names one deployment (monitoring_target.endpoint_deployment_id, azureml-examples
-        cli/monitoring), and blue/green alternates the names, so each deploy re-points it.
-        """
-        try:
-            existing = self._call("reading the monitoring schedule",
-                                  lambda: self.ml.schedules.get(monitoring.MONITOR_NAME))
-        except ResourceNotFoundError:
-            return
-        updated = monitoring.repoint(existing, endpoint_name, slot)
-        if updated is not None:
-            self._call("re-pointing the monitoring schedule", lambda: wait_for(
-                self.ml.schedules.begin_create_or_update(updated), "the monitoring schedule", self.deploy_timeout_s,
-                "The monitoring schedule's update is still running in Azure."))
-            self.say(f"monitoring schedule {monitoring.MONITOR_NAME} now watches deployment {slot}")
-        if not collect:
-            self.say(f"warning: deployment {slot} collects no data (deployed without --collect), so monitoring "
-                     f"schedule {monitoring.MONITOR_NAME} has nothing to compare; deploy again with --collect")
 
     def monitor(self, version: str | None, thresholds: Any, window_hours: float, reference: Path | None,
                 emails: list[str]) -> str:
@@ -400,7 +288,7 @@ class AzureBackend:
             # The SDK fetches the endpoint key (or a token) itself for this call; it is never
             # printed, logged or written here.
             try:
-                raw = self._call("invoking the endpoint", lambda: self._invoke(endpoint_name, str(request)))
+                raw = self._call("invoking the endpoint", lambda: invoke_endpoint(self.ml, endpoint_name, str(request)))
             except HttpResponseError as error:
                 if error.status_code and 400 <= error.status_code < 500:
                     raise JobsError(f"the endpoint refused the request with {error.status_code}: "
@@ -412,31 +300,6 @@ class AzureBackend:
             return json.loads(raw)
         except ValueError:
             raise JobsError(f"the endpoint answered with something that is not JSON: {raw[:300]!r}") from None
-
-    def _invoke(self, endpoint_name: str, request_file: str, deployment_name: str | None = None) -> Any:
-        """online_endpoints.invoke without its class-level header leak.
-
-        azure-ai-ml's invoke (operations/_online_endpoint_operations.py, 1.35.2) writes the key
-        and the `azureml-model-deployment` header into EndpointInvokeFields.DEFAULT_HEADER, a
-        dict shared by every later call in the process: after a smoke test against one
-        deployment, a plain invoke would still be pinned to it (and the key stays in a class
-        attribute). The dict is cleaned before and after each call.
-        """
-        try:
-            from azure.ai.ml.constants._endpoint import EndpointInvokeFields
-        except ImportError:  # a later SDK without that module: nothing to clean
-            return self.ml.online_endpoints.invoke(endpoint_name=endpoint_name, request_file=request_file,
-                                                   deployment_name=deployment_name)
-        shared = EndpointInvokeFields.DEFAULT_HEADER
-        per_call = (EndpointInvokeFields.AUTHORIZATION, EndpointInvokeFields.MODEL_DEPLOYMENT)
-        for key in per_call:
-            shared.pop(key, None)
-        try:
-            return self.ml.online_endpoints.invoke(endpoint_name=endpoint_name, request_file=request_file,
-                                                   deployment_name=deployment_name)
-        finally:
-            for key in per_call:
-                shared.pop(key, None)
 
     # -- small local state: the last job submitted per stack (names only, no secrets) -------
 

@@ -222,7 +222,7 @@ def deployment(name: str, endpoint: str, model_ref: str, env: Environment, optio
     )
 
 
-COMPONENTS = Path(__file__).resolve().parents[1] / "components"
+COMPONENTS = Path(__file__).resolve().parent / "components"
 PIPELINE_NAME = "heart_failure_train_and_register"
 
 

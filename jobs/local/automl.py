@@ -170,7 +170,7 @@ def round_config(config: Any, digits: int = 3) -> Any:
 
 def pip_requirements() -> list[str]:
     """The model's runtime dependencies: the scoring environment's pinned list, minus the server."""
-    from jobs.scoring_env import pip_requirements as scoring_pip
+    from jobs.local.scoring_env import pip_requirements as scoring_pip
 
     server_only = ("azureml-inference-server-http", "inference-schema")
     return [req for req in scoring_pip() if not req.startswith(server_only)]

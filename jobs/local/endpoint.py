@@ -25,10 +25,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jobs import inference_server
 from jobs.commands import jobs_command
 from jobs.errors import Interrupted, JobsError, log_error
-from jobs.local import processes
+from jobs.local import inference_server, processes
 from jobs.local.locking import exclusive, is_held
 from jobs.local.registry import ModelVersion
 
@@ -80,7 +79,7 @@ class LocalEndpoint:
 
     def scoring_python(self) -> Path:
         if self._scoring_python is None:
-            from jobs.scoring_env import DEFAULT_VENV, ScoringEnvError, ensure_scoring_venv, is_current
+            from jobs.local.scoring_env import DEFAULT_VENV, ScoringEnvError, ensure_scoring_venv, is_current
 
             if not is_current():
                 self.say(f"building {DEFAULT_VENV.name} from scoring/conda.yaml (missing or stale; about a minute)")

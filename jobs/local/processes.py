@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import psutil
 
-# Every server process runs the launcher in jobs/inference_server.py, which imports this package.
+# Every server process runs the launcher in jobs/local/inference_server.py, which imports this package.
 MARKER = "azureml_inference_server_http"
 
 

@@ -11,6 +11,7 @@ import yaml
 
 from jobs.azure.backend import AzureBackend
 from jobs.azure.dry_run import DryRunBackend
+from jobs.azure.pipeline_step import automl_run, register_best_model
 from jobs.azure.specs import _package
 from jobs.azure.stack_outputs import StackOutputs
 from jobs.dataset import DEFAULT_CSV
@@ -24,7 +25,6 @@ from jobs.lineage import (
     quality_gate,
 )
 from jobs.local.backend import LocalBackend
-from jobs.pipeline_step import automl_run, register_best_model
 from jobs.training import TrainingSettings
 from tests.fakes import FakeSession
 

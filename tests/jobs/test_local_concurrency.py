@@ -12,7 +12,7 @@ import time
 import psutil
 import pytest
 
-from jobs import inference_server
+from jobs.local import inference_server
 from tests.jobs.conftest import ROOT, run_jobs, servers_of
 
 pytestmark = pytest.mark.slow

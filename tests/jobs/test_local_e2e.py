@@ -10,7 +10,7 @@ import socket
 
 import pytest
 
-from jobs import inference_server
+from jobs.local import inference_server
 from tests.jobs.conftest import run_jobs as jobs
 from tests.jobs.conftest import servers_of
 

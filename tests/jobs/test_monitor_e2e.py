@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jobs import inference_server
 from jobs.dataset import content_version
 from jobs.lineage import MODEL_NAME, local_run, model_tags
+from jobs.local import inference_server
 from jobs.local.endpoint import post_json
 from jobs.local.registry import LocalRegistry
 

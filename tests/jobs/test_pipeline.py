@@ -12,6 +12,7 @@ import yaml
 from azure.ai.ml import load_component, load_job
 
 from jobs.azure.backend import AzureBackend
+from jobs.azure.pipeline_step import automl_run, register_best_model
 from jobs.azure.stack_outputs import StackOutputs
 from jobs.backend import DeployOptions
 from jobs.cli import main
@@ -19,7 +20,6 @@ from jobs.dataset import DEFAULT_CSV, content_version
 from jobs.errors import JobsError
 from jobs.lineage import TrainingRun
 from jobs.paths import ROOT
-from jobs.pipeline_step import automl_run, register_best_model
 from jobs.training import TrainingSettings
 from tests.fakes import FakeSession
 
@@ -84,14 +84,14 @@ def test_dry_run_writes_a_pipeline_that_loads_back_wired_by_best_model(outputs_f
     assert raw["settings"]["default_compute"].endswith("cpu-dev-x-aml")
     assert raw["inputs"]["training_data"]["path"] == f"azureml:heart-failure-records:{content_version(DEFAULT_CSV)}"
     code = out / raw["jobs"]["register"]["component"]["code"]
-    assert (code / "jobs" / "pipeline_step.py").is_file()
+    assert (code / "jobs" / "azure" / "pipeline_step.py").is_file()
 
 
 def test_the_components_load_and_upload_only_what_they_need():
     for name in ("register_model.yml", "deploy_model.yml"):
-        component = load_component(source=str(ROOT / "jobs" / "components" / name))
+        component = load_component(source=str(ROOT / "jobs" / "azure" / "components" / name))
         assert component.type == "command"
-        assert "python -m jobs.pipeline_step" in component.command
+        assert "python -m jobs.azure.pipeline_step" in component.command
     rules = [line for line in (ROOT / ".amlignore").read_text().splitlines() if line and not line.startswith("#")]
     assert rules[:3] == ["/*", "!/jobs/", "!/scoring/"]
 
@@ -247,6 +247,6 @@ def test_no_image_is_tagged_latest():
     from jobs.azure.specs import BASE_IMAGE
 
     for name in ("register_model.yml", "deploy_model.yml"):
-        component = load_component(source=str(ROOT / "jobs" / "components" / name))
+        component = load_component(source=str(ROOT / "jobs" / "azure" / "components" / name))
         assert component.environment.image == BASE_IMAGE, name
     assert not BASE_IMAGE.endswith(":latest")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.scoring.conftest import ROOT, SAMPLE_REQUEST
+from testing.scoring import ROOT, SAMPLE_REQUEST
 
 sys.path.insert(0, str(ROOT / "scoring"))
 import collect

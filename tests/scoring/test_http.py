@@ -9,8 +9,8 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jobs import inference_server
-from tests.scoring.conftest import SAMPLE_REQUEST
+from jobs.local import inference_server
+from testing.scoring import SAMPLE_REQUEST
 
 SAMPLE = SAMPLE_REQUEST["data"][0]
 FEATURES = list(SAMPLE)

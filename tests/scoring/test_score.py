@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.scoring.conftest import ROOT, SAMPLE_REQUEST, load_score_module, train_model
+from testing.scoring import ROOT, SAMPLE_REQUEST, load_score_module, train_model
 
 SAMPLE = SAMPLE_REQUEST["data"][0]
 FEATURES = list(SAMPLE)

@@ -18,7 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from jobs.paths import ROOT  # standard library only, as this module must stay
+
 ENTRY_SCRIPT = ROOT / "scoring" / "score.py"
 
 # azmlinfsrv always binds 0.0.0.0; a local demo has no business listening beyond loopback.

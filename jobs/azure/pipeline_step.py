@@ -1,7 +1,7 @@
-"""The steps the pipeline job runs inside Azure ML (jobs/components/*.yml).
+"""The steps the pipeline job runs inside Azure ML (jobs/azure/components/*.yml).
 
-    python -m jobs.pipeline_step register --model DIR [--min-auc 0.8] --model-name NAME --out DIR
-    python -m jobs.pipeline_step deploy --registration DIR --endpoint-name NAME
+    python -m jobs.azure.pipeline_step register --model DIR [--min-auc 0.8] --model-name NAME --out DIR
+    python -m jobs.azure.pipeline_step deploy --registration DIR --endpoint-name NAME
 
 `register` applies the same quality gate and lineage tags as `python -m jobs register`
 (jobs/lineage.py) to the AutoML node's best_model output, reading the data version, commit and
@@ -135,7 +135,7 @@ def _deploy(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jobs.pipeline_step", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m jobs.azure.pipeline_step", description=__doc__.split("\n\n")[0])
     steps = parser.add_subparsers(dest="step", required=True)
     register = steps.add_parser("register")
     register.add_argument("--model", required=True)

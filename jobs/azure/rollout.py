@@ -1,0 +1,213 @@
+"""Blue/green rollout of a registered model to the stack's managed online endpoint.
+
+The new version goes to the free slot (blue or green) with 0% traffic, answers the lesson's sample
+there alone (the smoke test), then takes 100% of the traffic, and the previous slot is deleted; the
+monitoring schedule follows the live slot: the shape of azureml-examples'
+cli/deploy-safe-rollout-online-endpoints.sh.
+
+`python -m jobs deploy --target azure` (AzureBackend.deploy) and the pipeline's deploy step
+(jobs/azure/pipeline_step.py, through the backend) both run this.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import yaml
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+from jobs.azure import specs
+from jobs.azure.retry import wait_for
+from jobs.backend import DeployOptions
+from jobs.errors import Interrupted, JobsError, log_error
+from jobs.invocation import SAMPLE_REQUEST, check_answer
+from jobs.lineage import MODEL_NAME
+from jobs.monitoring import azure as monitoring
+
+SLOTS = ("blue", "green")
+# How long each long-running step (create the deployment, move traffic, delete the old slot) may take.
+DEPLOY_TIMEOUT_S = 45 * 60
+
+T = TypeVar("T")
+
+
+class AzureCall(Protocol):
+    """How the rollout calls Azure: `call(what, fn)` returns fn(), retried on transient errors and with a
+    credential or permission failure turned into a message (AzureBackend._call; its `sleep` hook lives there)."""
+
+    def __call__(self, what: str, fn: Callable[[], T], /) -> T: ...
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an Azure error's message (at most 300 characters), or its type's name."""
+    text = str(getattr(error, "message", None) or error).strip()
+    return (text.splitlines() or [type(error).__name__])[0][:300]
+
+
+def invoke_endpoint(ml: Any, endpoint_name: str, request_file: str, deployment_name: str | None = None) -> Any:
+    """online_endpoints.invoke without its class-level header leak; returns what the SDK returns (str, usually).
+
+    azure-ai-ml's invoke (operations/_online_endpoint_operations.py, 1.35.2) writes the key
+    and the `azureml-model-deployment` header into EndpointInvokeFields.DEFAULT_HEADER, a
+    dict shared by every later call in the process: after a smoke test against one
+    deployment, a plain invoke would still be pinned to it (and the key stays in a class
+    attribute). The dict is cleaned before and after each call.
+    """
+    try:
+        from azure.ai.ml.constants._endpoint import EndpointInvokeFields
+    except ImportError:  # a later SDK without that module: nothing to clean
+        return ml.online_endpoints.invoke(endpoint_name=endpoint_name, request_file=request_file,
+                                          deployment_name=deployment_name)
+    shared = EndpointInvokeFields.DEFAULT_HEADER
+    per_call = (EndpointInvokeFields.AUTHORIZATION, EndpointInvokeFields.MODEL_DEPLOYMENT)
+    for key in per_call:
+        shared.pop(key, None)
+    try:
+        return ml.online_endpoints.invoke(endpoint_name=endpoint_name, request_file=request_file,
+                                          deployment_name=deployment_name)
+    finally:
+        for key in per_call:
+            shared.pop(key, None)
+
+
+@dataclass
+class BlueGreenRollout:
+    """One rollout's collaborators: `ml` is the MLClient seam (jobs/azure/session.py, a fake in tests),
+    `call` wraps each Azure call in retries (its `sleep` hook lives there), `say` reports progress,
+    `timeout_s` bounds each long-running step, `clock` measures it."""
+
+    ml: Any
+    call: AzureCall
+    say: Callable[[str], None] = print
+    timeout_s: float = DEPLOY_TIMEOUT_S
+    clock: Callable[[], float] = time.monotonic
+
+    def run(self, endpoint_name: str, version: str | None, options: DeployOptions) -> str:
+        """Deploy MODEL_NAME `version` (None: the `latest` label) to the free slot of `endpoint_name`;
+        return the slot ("blue" or "green") that now takes all the traffic.
+
+        Raises JobsError when traffic is split over two live slots, when the deployment fails to
+        be created or its smoke test (the log tail and the error it names are in the message; traffic
+        is not moved), or when a step outlasts `timeout_s`; Interrupted on Ctrl-C while the new slot
+        is being created or tested, saying what is left in Azure.
+        """
+        if version is None:
+            version = str(self.call("finding the latest model",
+                                    lambda: self.ml.models.get(MODEL_NAME, label="latest")).version)
+        else:
+            self.call("finding the model", lambda: self.ml.models.get(MODEL_NAME, version=version))
+        endpoint = self.call("reading the endpoint", lambda: self.ml.online_endpoints.get(endpoint_name))
+        traffic = dict(endpoint.traffic or {})
+        live = [name for name, share in traffic.items() if share > 0]
+        if len(live) > 1:
+            raise JobsError(f"traffic on {endpoint_name} is split ({', '.join(f'{n} {traffic[n]}%' for n in live)}); "
+                            "blue/green needs one live deployment. Settle the traffic in the studio first.")
+        slot = next(s for s in SLOTS if s not in live)
+        env = specs.environment(monitoring.with_collection(specs.scoring_conda(self._model_conda(version)),
+                                                           options.collect))
+        spec = specs.deployment(slot, endpoint_name, f"azureml:{MODEL_NAME}:{version}", env, options)
+        self.say(f"creating deployment {slot} ({options.instance_count} x {options.instance_type}) with 0% traffic; "
+                 f"live now: {', '.join(f'{n} {traffic[n]}%' for n in live) or 'nothing'}")
+        still_there = (f"Deployment {slot} is still being created in Azure with 0% traffic; the endpoint's traffic is "
+                       f"unchanged. Delete it with `az ml online-deployment delete --endpoint-name {endpoint_name} "
+                       f"--name {slot}` or run deploy again.")
+        try:
+            # A fresh copy per attempt: DataCollector._to_rest_object deletes an attribute of its own
+            # (azure-ai-ml 1.35.2), so a retry of the same entity would fail in the SDK.
+            poller = self.call("creating the deployment",
+                               lambda: self.ml.online_deployments.begin_create_or_update(copy.deepcopy(spec)))
+            self._wait(poller, f"deployment {slot}", still_there)
+        except KeyboardInterrupt:
+            raise Interrupted(still_there) from None
+        except HttpResponseError as error:
+            # A model that does not load makes the container crash, and the deployment's
+            # provisioning fails ("User container has crashed or terminated"): say why from its log.
+            self._fail(endpoint_name, slot, f"creating it failed: {first_line(error)}", created=False)
+        try:
+            answer = self._smoke_test(endpoint_name, slot)
+        except KeyboardInterrupt:
+            raise Interrupted(still_there) from None
+        if answer is not None:
+            self._fail(endpoint_name, slot, f"it failed its smoke test ({answer})")
+        # Every other deployment named at 0%, as azureml-examples' safe-rollout sets
+        # {"blue": 0, "green": 100}. azure-ai-ml strips zero shares before the PUT
+        # (_strip_zeroes_from_traffic in operations/_online_endpoint_operations.py), so the
+        # wire carries {slot: 100} either way; naming them keeps the intent explicit.
+        endpoint.traffic = {**{name: 0 for name in traffic if name != slot}, slot: 100}
+        self.call("moving traffic", lambda: self._wait(self.ml.online_endpoints.begin_create_or_update(endpoint),
+                                                       "the traffic update",
+                                                       "The endpoint's traffic update is still running in Azure."))
+        self.say(f"deployment {slot} passed the smoke test and takes 100% of traffic")
+        for old in (name for name in traffic if name != slot):
+            self.call(f"deleting deployment {old}", lambda old=old: self._wait(
+                self.ml.online_deployments.begin_delete(name=old, endpoint_name=endpoint_name),
+                f"deleting {old}", f"Deployment {old} (0% traffic) is still being deleted."))
+            self.say(f"deleted the previous deployment {old}")
+        self._repoint_monitor(endpoint_name, slot, options.collect)
+        return slot
+
+    def _wait(self, poller: Any, what: str, still_there: str) -> Any:
+        return wait_for(poller, what, self.timeout_s, still_there, clock=self.clock)
+
+    def _model_conda(self, version: str) -> dict[str, Any] | None:
+        """The conda.yaml the registered MLflow model carries (None if it has none)."""
+        with tempfile.TemporaryDirectory() as folder:
+            self.call("downloading the model's environment",
+                      lambda: self.ml.models.download(name=MODEL_NAME, version=version, download_path=folder))
+            found = sorted(Path(folder).rglob("conda.yaml"))
+            return yaml.safe_load(found[0].read_text()) if found else None
+
+    def _smoke_test(self, endpoint_name: str, slot: str) -> str | None:
+        """None when the lesson's sample, sent to the new deployment alone, is answered well."""
+        with tempfile.TemporaryDirectory() as folder:
+            request = Path(folder) / "request.json"
+            request.write_text(json.dumps(SAMPLE_REQUEST))
+            try:
+                raw = self.call("smoke-testing the deployment", lambda: invoke_endpoint(
+                    self.ml, endpoint_name, str(request), deployment_name=slot))
+                answer = json.loads(raw) if isinstance(raw, str) else raw
+                check_answer(answer, records=1)
+            except Exception as error:  # any failure here means: do not move traffic
+                return f"{type(error).__name__}: {str(error)[:300]}"
+        return None
+
+    def _fail(self, endpoint_name: str, slot: str, reason: str, created: bool = True) -> None:
+        """Stop with the deployment's log tail and, last, the error it names (the model-load error, usually)."""
+        try:
+            logs = str(self.ml.online_deployments.get_logs(name=slot, endpoint_name=endpoint_name, lines=40))
+        except Exception as error:
+            logs = f"(could not read the logs: {type(error).__name__})"
+        cause = log_error(logs)
+        state = ("It still exists with 0% traffic: inspect it, then delete it" if created else
+                 "Delete what is left of it")
+        raise JobsError(f"deployment {slot}: {reason}; traffic was not moved. Last log lines:\n{logs}\n"
+                        f"{state} with `az ml online-deployment delete --endpoint-name {endpoint_name} --name {slot} "
+                        f"--yes`." + (f"\nWhy, from its log: {cause}" if cause else ""))
+
+    def _repoint_monitor(self, endpoint_name: str, slot: str, collect: bool) -> None:
+        """Keep the monitoring schedule on the deployment that takes the traffic after a swap.
+
+        The schedule names one deployment (monitoring_target.endpoint_deployment_id, azureml-examples
+        cli/monitoring), and blue/green alternates the names, so each deploy re-points it.
+        """
+        try:
+            existing = self.call("reading the monitoring schedule",
+                                 lambda: self.ml.schedules.get(monitoring.MONITOR_NAME))
+        except ResourceNotFoundError:
+            return
+        updated = monitoring.repoint(existing, endpoint_name, slot)
+        if updated is not None:
+            self.call("re-pointing the monitoring schedule", lambda: self._wait(
+                self.ml.schedules.begin_create_or_update(updated), "the monitoring schedule",
+                "The monitoring schedule's update is still running in Azure."))
+            self.say(f"monitoring schedule {monitoring.MONITOR_NAME} now watches deployment {slot}")
+        if not collect:
+            self.say(f"warning: deployment {slot} collects no data (deployed without --collect), so monitoring "
+                     f"schedule {monitoring.MONITOR_NAME} has nothing to compare; deploy again with --collect")
