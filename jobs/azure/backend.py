@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
 import tempfile
@@ -19,7 +20,7 @@ from jobs.azure import specs
 from jobs.azure.retry import retry, wait_for
 from jobs.azure.session import AzureSession, authentication_error
 from jobs.azure.stack_outputs import StackOutputs
-from jobs.backend import DeployOptions
+from jobs.backend import Backend, DeployOptions, RequestRefused
 from jobs.commands import JOBS
 from jobs.errors import Interrupted, JobsError, log_error, read_json
 from jobs.invocation import SAMPLE_REQUEST, check_answer
@@ -36,6 +37,7 @@ from jobs.lineage import (
     training_tags,
 )
 from jobs.monitoring import azure as monitoring
+from jobs.monitoring.check import Thresholds
 from jobs.paths import ROOT
 from jobs.training import TrainingSettings
 
@@ -46,6 +48,28 @@ SLOTS = ("blue", "green")
 def _first_line(error: BaseException) -> str:
     text = str(getattr(error, "message", None) or error).strip()
     return (text.splitlines() or [type(error).__name__])[0][:300]
+
+
+def _refusal_body(error: HttpResponseError) -> dict[str, Any] | str:
+    """The body of a refused scoring request, as the endpoint wrote it.
+
+    azure-ai-ml 1.35.2's invoke (_utils/_endpoint_utils.py validate_response) raises HttpResponseError
+    with the response attached; its `message` is the body's `error.message`, which scoring/schema.py's
+    400 (`{"message", "errors"}`) does not have, so the body is read from the response itself.
+    """
+    response = error.response
+    if response is not None:
+        try:
+            text = response.text()
+        except Exception:
+            text = ""
+        try:
+            body = json.loads(text) if text else None
+        except ValueError:
+            return text
+        if isinstance(body, dict):
+            return body
+    return str(error.message or error)
 
 
 def _wait_limit_s(settings: TrainingSettings) -> float:
@@ -70,7 +94,8 @@ class AzureBackend:
         self.clock = clock
 
     @classmethod
-    def from_args(cls, args: Any) -> Any:
+    def from_args(cls, args: argparse.Namespace) -> Backend:
+        """The Azure target for parsed command-line flags: a dry run with --dry-run, else a connected backend."""
         from jobs.azure.stack_outputs import resolve
 
         outputs = resolve(args.stack, args.outputs, {"subscription_id": args.subscription_id,
@@ -355,7 +380,7 @@ class AzureBackend:
             self.say(f"warning: deployment {slot} collects no data (deployed without --collect), so monitoring "
                      f"schedule {monitoring.MONITOR_NAME} has nothing to compare; deploy again with --collect")
 
-    def monitor(self, version: str | None, thresholds: Any, window_hours: float, reference: Path | None,
+    def monitor(self, version: str | None, thresholds: Thresholds, window_hours: float, reference: Path | None,
                 emails: list[str]) -> str:
         """Create or update the monitoring schedule of the live deployment, with the model's training data."""
         if reference is not None:
@@ -403,8 +428,7 @@ class AzureBackend:
                 raw = self._call("invoking the endpoint", lambda: self._invoke(endpoint_name, str(request)))
             except HttpResponseError as error:
                 if error.status_code and 400 <= error.status_code < 500:
-                    raise JobsError(f"the endpoint refused the request with {error.status_code}: "
-                                    f"{str(error.message)[:1000]}") from None
+                    raise RequestRefused(error.status_code, _refusal_body(error)) from None
                 raise
         if not isinstance(raw, str):
             return raw
