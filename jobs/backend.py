@@ -25,13 +25,11 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from jobs.errors import JobsError
+from jobs.monitoring.check import Thresholds
 from jobs.training import TrainingSettings
-
-if TYPE_CHECKING:
-    from jobs.monitoring.check import Thresholds
 
 # A refusal lists at most this many of the endpoint's problems in the error message; the printed
 # body has them all (scoring/schema.py caps the body itself).
