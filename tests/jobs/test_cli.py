@@ -394,3 +394,37 @@ def test_make_demo_takes_the_port():
                            timeout=60, check=False)
     assert shown.returncode == 0, shown.stderr
     assert "-m jobs all --target local --port 5123" in shown.stdout
+
+
+def readme_commands() -> dict[str, str]:
+    """The command table of the README's "The job scripts" section: command -> what it does."""
+    section = (ROOT / "README.md").read_text().split("\n## The job scripts\n", 1)[1].split("\n## ", 1)[0]
+    return {row[0].strip("`"): row[1] for row in (
+        [cell.strip() for cell in line.strip("|").split("|")] for line in section.splitlines()
+        if re.match(r"\| `[a-z]+` \|", line))}
+
+
+def test_every_command_has_help_and_a_readme_entry(capsys):
+    from jobs.cli import COMMANDS
+
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    top = capsys.readouterr().out
+    listed = dict(re.findall(r"^ {4}([a-z]+) +(\S.*)$", top, re.MULTILINE))
+    # The ones the README and the parser know are the same; each has a line that fits on one terminal line.
+    assert set(listed) == set(COMMANDS) == set(readme_commands())
+    for name, line in listed.items():
+        assert line == COMMANDS[name].line and len(line) <= 55, name
+        text, _ = help_of(name, capsys)
+        assert text.split(" options: ")[0].endswith(" ".join(COMMANDS[name].summary.split())), name
+        assert readme_commands()[name], name
+
+
+def test_the_top_level_help_says_what_the_tool_is_with_an_example(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    assert "heart-failure" in text and "--target local" in text and "--target azure" in text
+    assert "\n  .venv/bin/python -m jobs all --target local" in text  # an example, indented as a command
+    assert "README.md" in text and '"The job scripts"' in text
