@@ -1,6 +1,8 @@
 """The command line: `python -m jobs {train,register,deploy,invoke,all,pipeline,monitor,status,stop}`.
 
-Thin: it parses flags into settings and calls a backend. Every user-fixable problem is a
+Thin: it parses flags into settings and calls a backend (jobs/backend.py, the contract every target
+keeps). One function per command (`train`, `register`, ... below, listed in COMMANDS); `all` and the
+local `pipeline` call those functions in turn, each given the previous one's result. Every user-fixable problem is a
 JobsError, printed as one paragraph with a non-zero exit; no traceback. Each command takes only
 its own flags, and a flag that does not apply to the chosen target is refused, not ignored.
 """
@@ -310,10 +312,15 @@ def monitor_thresholds(args: argparse.Namespace) -> Thresholds:
     return thresholds
 
 
+def _local_only(command: str) -> JobsError:
+    return JobsError(f"`{command}` is for the local endpoint; for Azure, open the studio link that "
+                     "`pulumi stack output studio_url` prints")
+
+
 def _local_control(backend: Backend, command: str) -> LocalEndpointControl:
+    """The backend's local endpoint control (jobs/backend.py LocalEndpointControl); JobsError on Azure."""
     if not isinstance(backend, LocalEndpointControl):
-        raise JobsError(f"`{command}` is for the local endpoint; for Azure, open the studio link that "
-                        "`pulumi stack output studio_url` prints")
+        raise _local_only(command)
     return backend
 
 
@@ -449,8 +456,7 @@ def run(args: argparse.Namespace) -> object:
     """Run the parsed command: checks that need no backend first, then the command's function."""
     command = COMMANDS[args.command]
     if command.local_only and args.target != "local":
-        raise JobsError(f"`{args.command}` is for the local endpoint; for Azure, open the studio link that "
-                        "`pulumi stack output studio_url` prints")
+        raise _local_only(args.command)  # before make_backend: no workspace lookup for a local-only command
     if command.trains:
         # Settings first: a bad flag fails here, before a connection, a venv build or any training.
         training_settings(args).validate()

@@ -53,7 +53,8 @@ class LocalBackend:
                 known = sorted(p.parent.name for p in self.runs_dir.glob("*/run.json"))
                 raise JobsError(f"no finished local run named {run!r} under {self.runs_dir}; runs: "
                                 + (", ".join(known[-5:]) or "none"))
-        return read_json(path)
+        info: dict[str, Any] = read_json(path)
+        return info
 
     def register(self, run: str | None, min_auc: float | None) -> str:
         """Gate and register a finished local run; return its version.
@@ -104,7 +105,9 @@ class LocalBackend:
 
     def pipeline(self, settings: TrainingSettings, data: Path, min_auc: float | None, deploy: DeployOptions | None,
                  wait: bool = True) -> str:
-        """The pipeline's steps, in order, on this machine: train, register (gate and tags), then deploy."""
+        """The pipeline's steps, in order, on this machine: train, register (gate and tags), then deploy; return
+        the registered version. (The command line composes its own train, register and deploy commands
+        instead, jobs/cli.py pipeline; this is the Backend contract's entry for other callers.)"""
         version = self.register(self.train(settings, data), min_auc)
         if deploy is not None:
             self.deploy(version, deploy)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import shutil
@@ -428,3 +429,43 @@ def test_the_top_level_help_says_what_the_tool_is_with_an_example(capsys):
     assert "heart-failure" in text and "--target local" in text and "--target azure" in text
     assert "\n  .venv/bin/python -m jobs all --target local" in text  # an example, indented as a command
     assert "README.md" in text and '"The job scripts"' in text
+
+
+class RecordingBackend:
+    """A backend that records each call and answers with values no default could produce."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object]] = []
+
+    def train(self, settings, data, wait):
+        self.calls.append(("train", wait))
+        return "run-from-train"
+
+    def register(self, run, min_auc):
+        self.calls.append(("register", run))
+        return "7"
+
+    def deploy(self, version, options):
+        self.calls.append(("deploy", version))
+        return version
+
+    def invoke(self, payload):
+        self.calls.append(("invoke", len(payload["data"])))
+        return {"result": [False]}
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["all"], [("train", True), ("register", "run-from-train"), ("deploy", "7"), ("invoke", 1)]),
+    (["pipeline", "--with-deploy"], [("train", True), ("register", "run-from-train"), ("deploy", "7")]),
+    (["pipeline"], [("train", True), ("register", "run-from-train")]),
+])
+def test_all_and_the_local_pipeline_pass_each_steps_result_to_the_next(argv, expected, monkeypatch, capsys):
+    from jobs import cli
+
+    backend = RecordingBackend()
+    seen: list[argparse.Namespace] = []
+    monkeypatch.setattr(cli, "make_backend", lambda args: seen.append(args) or backend)
+    assert main(argv) == 0, capsys.readouterr().err
+    assert backend.calls == expected
+    # The results went from step to step as values; the parsed flags are what the user typed.
+    assert not hasattr(seen[0], "run") and not hasattr(seen[0], "version")
