@@ -50,7 +50,8 @@ class RequestRefused(JobsError):
     `status` is the HTTP status; `body` the endpoint's answer as a JSON object, with `status` added
     (scoring/schema.py's 400: `{"message": ..., "errors": [{"record", "field", "problem"}, ...]}`; a
     body that is not a JSON object is kept as `{"message": <its first 1000 characters>}`); `problems`
-    the body's `errors`. The message is the endpoint's message and its first LISTED_PROBLEMS problems.
+    the body's `errors`. The message is the endpoint's message (or, for Azure ML's own refusals, the
+    ARM-style `error.message`) and its first LISTED_PROBLEMS problems.
     """
 
     def __init__(self, status: int, body: Mapping[str, Any] | str | None) -> None:
@@ -60,7 +61,11 @@ class RequestRefused(JobsError):
         self.body: dict[str, Any] = {"status": status, **fields}
         errors = fields.get("errors")
         self.problems: list[Any] = list(errors) if isinstance(errors, list) else []
-        message = str(fields.get("message") or "no reason given")
+        # Azure ML's own refusals carry {"error": {"message"}}: the shape azure-ai-ml 1.35.2 reads for them
+        # (_utils/_endpoint_utils.py validate_response).
+        error = fields.get("error")
+        message = str(fields.get("message") or (error.get("message") if isinstance(error, Mapping) else error)
+                      or "no reason given")
         lines = [f"the endpoint refused the request with {status}: {message}"]
         for problem in self.problems[:LISTED_PROBLEMS]:
             lines.append("  - " + _problem_line(problem))

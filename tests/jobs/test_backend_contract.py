@@ -175,6 +175,8 @@ def test_a_refused_request_is_the_same_error_and_output_on_both_targets(refusing
     ({"message": "no"}, "the endpoint refused the request with 404: no"),
     ("<html>Not Found</html>", "the endpoint refused the request with 404: <html>Not Found</html>"),
     (None, "the endpoint refused the request with 404: no reason given"),
+    ({"error": {"code": "NotFound", "message": "no deployment takes traffic"}},
+     "the endpoint refused the request with 404: no deployment takes traffic"),
     ({"errors": ["free text"] * 12}, "  - free text\n  - and 2 more (all in the body above)"),
 ])
 def test_a_refusal_of_any_shape_is_a_clear_message(body, message):
