@@ -61,7 +61,7 @@ def _refusal_body(error: HttpResponseError) -> dict[str, Any] | str:
     if response is not None:
         try:
             text = response.text()
-        except Exception:
+        except Exception:  # undecodable, or a stream not read (azure-core ResponseNotReadError): use the message
             text = ""
         try:
             body = json.loads(text) if text else None
