@@ -1,17 +1,39 @@
-"""The interface both targets implement; the command line only talks to this."""
+"""The contract of a target: what the command line may call, what each call returns and raises.
+
+Modelled on mlflow's deployment plugin contract (`mlflow/deployments/base.py`, `BaseDeploymentClient`):
+one documented method per operation, with its return value, its errors and whether repeating it is
+safe. Three classes implement `Backend`: `jobs.local.backend.LocalBackend`, `jobs.azure.backend.AzureBackend`
+and `jobs.azure.dry_run.DryRunBackend` (it writes specs instead of calling Azure);
+tests/jobs/test_backend_contract.py checks their signatures against this Protocol, and the type checker
+checks `make_backend`'s return type.
+
+Errors, for every method: a problem the user can fix is a `JobsError` (the command line prints its message
+and exits non-zero); Ctrl-C while Azure still works is `jobs.errors.Interrupted` (a JobsError saying what
+still runs); anything else is a bug or an unforeseen service error (train and pipeline wrap those with
+`training_failure`).
+
+The local endpoint's process control (`status`, `stop`, `preflight_deploy`) exists on this machine only;
+it is the separate `LocalEndpointControl` Protocol, not part of `Backend`.
+"""
 
 from __future__ import annotations
 
+import json
 import tempfile
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from jobs.errors import JobsError
+from jobs.monitoring.check import Thresholds
 from jobs.training import TrainingSettings
+
+# A refusal lists at most this many of the endpoint's problems in the error message; the printed
+# body has them all (scoring/schema.py caps the body itself).
+LISTED_PROBLEMS = 10
 
 
 @dataclass(frozen=True)
@@ -22,28 +44,127 @@ class DeployOptions:
     collect: bool = False  # deploy --collect: opt-in production data collection (README, Monitoring)
 
 
+class RequestRefused(JobsError):
+    """The endpoint refused a request (HTTP 4xx), on either target: the client's mistake, not the server's.
+
+    `status` is the HTTP status; `body` the endpoint's answer as a JSON object, with `status` added
+    (scoring/schema.py's 400: `{"message": ..., "errors": [{"record", "field", "problem"}, ...]}`; a
+    body that is not a JSON object is kept as `{"message": <its first 1000 characters>}`); `problems`
+    the body's `errors`. The message is the endpoint's message (or, for Azure ML's own refusals, the
+    ARM-style `error.message`) and its first LISTED_PROBLEMS problems.
+    """
+
+    def __init__(self, status: int, body: Mapping[str, Any] | str | None) -> None:
+        fields: dict[str, Any] = dict(body) if isinstance(body, Mapping) else {"message": (body or "").strip()[:1000]}
+        fields.pop("status", None)
+        self.status = status
+        self.body: dict[str, Any] = {"status": status, **fields}
+        errors = fields.get("errors")
+        self.problems: list[Any] = list(errors) if isinstance(errors, list) else []
+        # Azure ML's own refusals carry {"error": {"message"}}: the shape azure-ai-ml 1.35.2 reads for them
+        # (_utils/_endpoint_utils.py validate_response).
+        error = fields.get("error")
+        message = str(fields.get("message") or (error.get("message") if isinstance(error, Mapping) else error)
+                      or "no reason given")
+        lines = [f"the endpoint refused the request with {status}: {message}"]
+        for problem in self.problems[:LISTED_PROBLEMS]:
+            lines.append("  - " + _problem_line(problem))
+        if len(self.problems) > LISTED_PROBLEMS:
+            lines.append(f"  - and {len(self.problems) - LISTED_PROBLEMS} more (all in the body above)")
+        super().__init__("\n".join(lines))
+
+    def body_json(self) -> str:
+        """The refusal's body as one line of JSON, as the command line prints it on stdout."""
+        return json.dumps(self.body)
+
+
+def _problem_line(problem: Any) -> str:
+    if isinstance(problem, Mapping) and "problem" in problem:
+        where = ", ".join(f"{key} {problem[key]}" for key in ("record", "field") if key in problem)
+        return f"{where}: {problem['problem']}" if where else str(problem["problem"])
+    return json.dumps(problem) if not isinstance(problem, str) else problem
+
+
 class Backend(Protocol):
+    """One target (this machine, an Azure ML workspace, or a dry run that writes Azure ML specs)."""
+
     def train(self, settings: TrainingSettings, data: Path, wait: bool) -> str:
-        """Train; return the run (local) or job (Azure) name."""
+        """Start AutoML on `data` (a CSV) with `settings`; return the run (local) or AutoML job (Azure) name.
+
+        Local training always runs to the end (`wait` is ignored); Azure returns once the job is submitted,
+        or when it ends with `wait`. Raises JobsError for data or settings the target cannot use (checked
+        before anything is sent) and for a job that ended other than Completed; Interrupted on Ctrl-C while
+        waiting. Not idempotent: every call is a new run.
+        """
+        ...
 
     def register(self, run: str | None, min_auc: float | None) -> str:
-        """Register the best model of a finished run, if it passes the gate (jobs/lineage.py quality_gate;
-        min_auc: the optional absolute floor); return its version."""
+        """Register the best model of a finished run (the latest when None) behind the quality gate; return
+        its version ("1", "2", ...).
+
+        The gate (jobs/lineage.py quality_gate) compares the model with a baseline, the registered
+        champion and `min_auc` (an optional absolute floor on AUC_weighted, 0 to 1). Raises JobsError for an
+        unknown or unfinished run and when the gate refuses the model. Idempotent: registering the same run
+        again returns the version it already has and creates nothing.
+        """
+        ...
 
     def deploy(self, version: str | None, options: DeployOptions) -> str:
-        """Deploy a registered version (the latest when None); return a description of what runs."""
+        """Deploy a registered version (the latest when None) to the endpoint; return the version (local) or
+        the deployment slot (Azure) that now serves.
+
+        The running deployment keeps serving until the new one answers a smoke test (blue/green in Azure);
+        if that fails, JobsError says why and nothing was switched. Deploying the version that already
+        serves replaces it with a fresh deployment of the same version: safe to repeat.
+        """
+        ...
 
     def invoke(self, payload: dict[str, Any]) -> Any:
-        """Send a request to the endpoint and return its answer."""
+        """Send one scoring request (scoring/schema.py's shape) to the endpoint; return its decoded JSON answer.
+
+        Raises RequestRefused (a JobsError) when the endpoint answers 4xx, with the endpoint's message and
+        listed problems; JobsError when nothing is deployed or the answer is not JSON. Read-only.
+        """
+        ...
 
     def pipeline(self, settings: TrainingSettings, data: Path, min_auc: float | None, deploy: DeployOptions | None,
                  wait: bool) -> str:
-        """Train and register (and deploy, when asked) as one unit: one pipeline job in Azure."""
+        """Train and register (and deploy, when `deploy` is given) as one unit; return the registered version
+        (local) or the pipeline job's name (Azure). The errors of train, register and deploy; not idempotent.
+        """
+        ...
 
-    def monitor(self, version: str | None, thresholds: Any, window_hours: float, reference: Path | None,
-                emails: list[str]) -> Any:
-        """Compare collected records with the model's training data (jobs/monitoring/check.py Thresholds):
-        locally a report, raising DriftDetected (exit 1) on drift; in Azure a monitoring schedule."""
+    def monitor(self, version: str | None, thresholds: Thresholds, window_hours: float, reference: Path | None,
+                emails: list[str]) -> object:
+        """Compare collected production records with the model's training data over the last `window_hours`.
+
+        Local: writes a report, returns it, raises jobs.monitoring.local.DriftDetected (exit 1) on drift.
+        Azure: creates or updates the monitoring schedule and returns its name (idempotent: the same
+        schedule is updated). JobsError for a flag the target cannot use or nothing collected/deployed.
+        """
+        ...
+
+
+@runtime_checkable
+class LocalEndpointControl(Protocol):
+    """The local endpoint's process control: a server on this machine that the command line starts and stops.
+
+    Only the local target has it; Azure's endpoint is managed by Azure (its studio shows what runs).
+    """
+
+    def preflight_deploy(self, options: DeployOptions) -> None:
+        """Before long work that ends in a deploy: raise JobsError if `options.port` is unusable or held by
+        another program."""
+        ...
+
+    def status(self) -> str:
+        """What really runs of the local endpoint, as lines for a person. Read-only."""
+        ...
+
+    def stop(self) -> str:
+        """Stop the local endpoint and any server an interrupted command left; say what was stopped.
+        Idempotent: with nothing running it says so."""
+        ...
 
 
 @contextmanager

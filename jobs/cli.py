@@ -1,6 +1,8 @@
 """The command line: `python -m jobs {train,register,deploy,invoke,all,pipeline,monitor,status,stop}`.
 
-Thin: it parses flags into settings and calls a backend. Every user-fixable problem is a
+Thin: it parses flags into settings and calls a backend (jobs/backend.py, the contract every target
+keeps). One function per command (`train`, `register`, ... below, listed in COMMANDS); `all` and the
+local `pipeline` call those functions in turn, each given the previous one's result. Every user-fixable problem is a
 JobsError, printed as one paragraph with a non-zero exit; no traceback. Each command takes only
 its own flags, and a flag that does not apply to the chosen target is refused, not ignored.
 """
@@ -16,10 +18,11 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jobs.backend import DeployOptions, training_failure
+from jobs.backend import Backend, DeployOptions, LocalEndpointControl, RequestRefused, training_failure
 from jobs.commands import JOBS
 from jobs.dataset import DEFAULT_CSV
 from jobs.errors import JobsError
@@ -214,37 +217,34 @@ def _monitor_flags(parser: argparse.ArgumentParser) -> None:
         help="alert this address when a signal crosses its threshold (repeatable)")
 
 
-COMMANDS: dict[str, tuple[str, list[Callable[[argparse.ArgumentParser], None]]]] = {
-    "train": ("run AutoML on the dataset", [_azure_flags, _train_flags]),
-    "register": ("register the best model of a finished run, behind a quality gate",
-                 [_azure_flags, _run_flag, _gate_flag]),
-    "deploy": ("deploy a registered model to the online endpoint (blue/green)",
-               [_azure_flags, _version_flag, _deploy_flags]),
-    "invoke": ("send the lesson's sample (or your records) to the endpoint", [_azure_flags, _invoke_flags]),
-    "all": ("train, register, deploy and invoke, in order: always a new run, and the version it registers "
-            "(for an existing run or version, use register or deploy)",
-            [_azure_flags, lambda p: _train_flags(p, wait=False), _gate_flag, _deploy_flags, _invoke_flags]),
-    "pipeline": ("train and register as one pipeline job (deploy too with --with-deploy)",
-                 [_azure_flags, _train_flags, _gate_flag, _pipeline_flags, _deploy_flags]),
-    "monitor": ("compare collected production records with the model's training data (drift, refusals); "
-                "local: a report, exit 1 on drift; Azure: a monitoring schedule", [_azure_flags, _monitor_flags]),
-    "status": ("local: show what really runs of the local endpoint", []),
-    "stop": ("local: stop the local endpoint (and anything an interrupted command left)", []),
-}
+DESCRIPTION = """\
+Train, register, deploy and call an AutoML classifier for DEATH_EVENT on the UCI heart-failure records,
+on this machine (--target local, the default) or in the Azure ML workspace that `pulumi up` created
+(--target azure). Each command's --help lists its own flags, grouped by the target they apply to."""
+
+EPILOG = f"""\
+example, the whole path on this machine (a few minutes), then a request with one field changed:
+  {JOBS} all --target local --port 5001
+  {JOBS} invoke --set age=75 --probability
+  {JOBS} stop
+
+The README (section "The job scripts") has every command and flag: README.md in the repository root,
+{ROOT / "README.md"}."""
 
 
 def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
     """The parser. With `suppress_defaults`, a parse yields only the flags given (to refuse those that do
     not apply)."""
-    parser = argparse.ArgumentParser(prog=JOBS, description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog=JOBS, description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     _target(parser, argparse.SUPPRESS if suppress_defaults else os.environ.get("JOBS_TARGET", "local"))
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
     fmt = argparse.ArgumentDefaultsHelpFormatter
-    for name, (help_text, adders) in COMMANDS.items():
-        sub = commands.add_parser(name, help=help_text, description=help_text, formatter_class=fmt)
+    for name, command in COMMANDS.items():
+        sub = commands.add_parser(name, help=command.line, description=command.summary, formatter_class=fmt)
         # SUPPRESS: a --target before the command stays unless one is given after it too.
         _target(sub, argparse.SUPPRESS)
-        for add in adders:
+        for add in command.flags:
             add(sub)
         if suppress_defaults:
             for action in sub._actions:
@@ -284,7 +284,8 @@ def training_settings(args: argparse.Namespace) -> TrainingSettings:
     )
 
 
-def make_backend(args: argparse.Namespace) -> Any:
+def make_backend(args: argparse.Namespace) -> Backend:
+    """The target that `--target` (and, for Azure, `--dry-run`) names, configured from the flags."""
     if args.target == "local":
         from jobs.local.backend import LocalBackend
 
@@ -311,53 +312,162 @@ def monitor_thresholds(args: argparse.Namespace) -> Thresholds:
     return thresholds
 
 
-def run(args: argparse.Namespace) -> Any:
-    command = args.command
-    if command in ("status", "stop") and args.target != "local":
-        raise JobsError(f"`{command}` is for the local endpoint; for Azure, open the studio link that "
-                        "`pulumi stack output studio_url` prints")
-    if command in ("train", "all", "pipeline"):
+def _local_only(command: str) -> JobsError:
+    return JobsError(f"`{command}` is for the local endpoint; for Azure, open the studio link that "
+                     "`pulumi stack output studio_url` prints")
+
+
+def _local_control(backend: Backend, command: str) -> LocalEndpointControl:
+    """The backend's local endpoint control (jobs/backend.py LocalEndpointControl); JobsError on Azure."""
+    if not isinstance(backend, LocalEndpointControl):
+        raise _local_only(command)
+    return backend
+
+
+# -- the commands: one function each; `all` and the local `pipeline` compose them, passing results as values --
+
+
+def train(backend: Backend, args: argparse.Namespace, *, wait: bool) -> str:
+    """`train`: run AutoML; return the run (local) or job (Azure) name."""
+    with training_failure(args.target):
+        return backend.train(training_settings(args), args.data, wait=wait)
+
+
+def register(backend: Backend, args: argparse.Namespace, run: str | None) -> str:
+    """`register`: gate and register `run` (the latest when None); return the model version."""
+    return backend.register(run, args.min_auc)
+
+
+def deploy(backend: Backend, args: argparse.Namespace, version: str | None) -> str:
+    """`deploy`: deploy `version` (the latest when None); return what the backend says now serves."""
+    return backend.deploy(version, _deploy_options(args))
+
+
+def invoke(backend: Backend, args: argparse.Namespace) -> Any:
+    """`invoke`: send the request the flags build, print the answer as JSON on stdout and return it.
+
+    A refusal (RequestRefused, both targets) prints the endpoint's body the same way, then raises.
+    """
+    payload = build_request(args.file, args.set_fields, args.probability)
+    try:
+        answer = backend.invoke(payload)
+    except RequestRefused as refusal:
+        print(refusal.body_json())
+        raise
+    print(json.dumps(answer))
+    return answer
+
+
+def all_steps(backend: Backend, args: argparse.Namespace) -> Any:
+    """`all`: train (to the end), register that run, deploy that version, invoke; return the answer."""
+    run = train(backend, args, wait=True)
+    version = register(backend, args, run)
+    deploy(backend, args, version)
+    return invoke(backend, args)
+
+
+def pipeline(backend: Backend, args: argparse.Namespace) -> str:
+    """`pipeline`: locally train, register and (with --with-deploy) deploy, composed from the commands; in
+    Azure, one pipeline job. Return the registered version (local) or the pipeline job's name (Azure)."""
+    if args.target == "local":
+        version = register(backend, args, train(backend, args, wait=True))
+        if args.with_deploy:
+            deploy(backend, args, version)
+        return version
+    options = _deploy_options(args) if args.with_deploy else None
+    with training_failure(args.target):
+        return backend.pipeline(training_settings(args), args.data, args.min_auc, options, args.wait)
+
+
+def monitor(backend: Backend, args: argparse.Namespace) -> object:
+    """`monitor`: locally a drift report (exit 1 on drift, jobs.monitoring.local.DriftDetected); in Azure,
+    create or update the monitoring schedule."""
+    return backend.monitor(args.version, monitor_thresholds(args), args.window_hours, args.reference, args.emails)
+
+
+def status(backend: Backend, args: argparse.Namespace) -> str:
+    """`status`: print what really runs of the local endpoint."""
+    text = _local_control(backend, "status").status()
+    print(text)
+    return text
+
+
+def stop(backend: Backend, args: argparse.Namespace) -> str:
+    """`stop`: stop the local endpoint and print what was stopped."""
+    text = _local_control(backend, "stop").stop()
+    print(text)
+    return text
+
+
+Adder = Callable[[argparse.ArgumentParser], None]
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command: its one-line help, its flag groups, and the function that runs it."""
+
+    line: str  # the top-level --help's one line
+    summary: str  # the command's own --help
+    flags: tuple[Adder, ...]
+    run: Callable[[Backend, argparse.Namespace], object]
+    trains: bool = False  # its training flags are validated before any backend is made
+    local_only: bool = False  # refused for Azure before anything connects
+
+
+COMMANDS: dict[str, Command] = {
+    "train": Command(
+        "run AutoML on the dataset (a new run)", "run AutoML on the dataset",
+        (_azure_flags, _train_flags), lambda backend, args: train(backend, args, wait=args.wait), trains=True),
+    "register": Command(
+        "register a run's best model behind a quality gate",
+        "register the best model of a finished run, behind a quality gate",
+        (_azure_flags, _run_flag, _gate_flag), lambda backend, args: register(backend, args, args.run)),
+    "deploy": Command(
+        "serve a registered model version at the endpoint",
+        "deploy a registered model to the online endpoint (blue/green)",
+        (_azure_flags, _version_flag, _deploy_flags), lambda backend, args: deploy(backend, args, args.version)),
+    "invoke": Command(
+        "score records at the endpoint; print the answer",
+        "send the lesson's sample (or your records) to the endpoint", (_azure_flags, _invoke_flags), invoke),
+    "all": Command(
+        "train, register, deploy and invoke, in order",
+        "train, register, deploy and invoke, in order: always a new run, and the version it registers (for an "
+        "existing run or version, use register or deploy)",
+        (_azure_flags, lambda p: _train_flags(p, wait=False), _gate_flag, _deploy_flags, _invoke_flags), all_steps,
+        trains=True),
+    "pipeline": Command(
+        "train and register (and deploy) as one unit",
+        "train and register as one pipeline job (deploy too with --with-deploy)",
+        (_azure_flags, _train_flags, _gate_flag, _pipeline_flags, _deploy_flags), pipeline, trains=True),
+    "monitor": Command(
+        "check the endpoint's records for drift",
+        "compare collected production records with the model's training data (drift, refusals); local: a "
+        "report, exit 1 on drift; Azure: a monitoring schedule", (_azure_flags, _monitor_flags), monitor),
+    "status": Command(
+        "local: what runs of the local endpoint", "local: show what really runs of the local endpoint", (), status,
+        local_only=True),
+    "stop": Command(
+        "local: stop the local endpoint",
+        "local: stop the local endpoint (and anything an interrupted command left)", (), stop, local_only=True),
+}
+
+
+def run(args: argparse.Namespace) -> object:
+    """Run the parsed command: checks that need no backend first, then the command's function."""
+    command = COMMANDS[args.command]
+    if command.local_only and args.target != "local":
+        raise _local_only(args.command)  # before make_backend: no workspace lookup for a local-only command
+    if command.trains:
         # Settings first: a bad flag fails here, before a connection, a venv build or any training.
         training_settings(args).validate()
-    thresholds = monitor_thresholds(args) if command == "monitor" else None
+    if args.command == "monitor":
+        monitor_thresholds(args)  # before a connection too
     backend = make_backend(args)
-    deploys = command == "all" or (command == "pipeline" and args.with_deploy)
-    if deploys and hasattr(backend, "preflight_deploy"):
+    deploys = args.command == "all" or (args.command == "pipeline" and args.with_deploy)
+    if deploys and isinstance(backend, LocalEndpointControl):
         # What can be checked before the long work: the port is free (or ours), for one.
         backend.preflight_deploy(_deploy_options(args))
-    if command in ("status", "stop"):
-        print(getattr(backend, command)())
-        return None
-    if command == "monitor":
-        # Local: the report, and exit 1 (DriftDetected) on drift. Azure: create or update the schedule.
-        return backend.monitor(args.version, thresholds, args.window_hours, args.reference, args.emails)
-    if command == "pipeline":
-        deploy = _deploy_options(args) if args.with_deploy else None
-        with training_failure(args.target):
-            backend.pipeline(training_settings(args), args.data, args.min_auc, deploy, args.wait)
-        return None
-    if command in ("train", "all"):
-        settings = training_settings(args)
-        with training_failure(args.target):
-            run_name = backend.train(settings, args.data, wait=command == "all" or args.wait)
-        if command == "train":
-            return None
-        args.run = run_name
-    if command in ("register", "all"):
-        version = backend.register(args.run, args.min_auc)
-        if command == "register":
-            return None
-        args.version = version
-    if command in ("deploy", "all"):
-        backend.deploy(args.version, _deploy_options(args))
-        if command == "deploy":
-            return None
-    payload = build_request(args.file, args.set_fields, args.probability)
-    answer = backend.invoke(payload)
-    print(json.dumps(answer))
-    if isinstance(answer, dict) and "status" in answer:
-        raise JobsError(f"the endpoint refused the request with {answer['status']}: {answer.get('message')}")
-    return answer
+    return command.run(backend, args)
 
 
 def _interrupt(signum: int, frame: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import tempfile
 import time
@@ -18,7 +19,7 @@ from jobs.azure.retry import retry, wait_for
 from jobs.azure.rollout import DEPLOY_TIMEOUT_S, BlueGreenRollout, invoke_endpoint
 from jobs.azure.session import AzureSession, authentication_error
 from jobs.azure.stack_outputs import StackOutputs
-from jobs.backend import DeployOptions
+from jobs.backend import Backend, DeployOptions, RequestRefused
 from jobs.commands import JOBS
 from jobs.errors import Interrupted, JobsError, read_json
 from jobs.lineage import (
@@ -34,10 +35,33 @@ from jobs.lineage import (
     training_tags,
 )
 from jobs.monitoring import azure as monitoring
+from jobs.monitoring.check import Thresholds
 from jobs.paths import ROOT
 from jobs.training import TrainingSettings
 
 TERMINAL = {"Completed", "Failed", "Canceled", "NotResponding"}
+def _refusal_body(error: HttpResponseError) -> dict[str, Any] | str:
+    """The body of a refused scoring request, as the endpoint wrote it.
+
+    azure-ai-ml 1.35.2's invoke (_utils/_endpoint_utils.py validate_response) raises HttpResponseError
+    with the response attached; its `message` is the body's `error.message`, which scoring/schema.py's
+    400 (`{"message", "errors"}`) does not have, so the body is read from the response itself.
+    """
+    response = error.response
+    if response is not None:
+        try:
+            text = response.text()
+        except Exception:  # undecodable, or a stream not read (azure-core ResponseNotReadError): use the message
+            text = ""
+        try:
+            body = json.loads(text) if text else None
+        except ValueError:
+            return text
+        if isinstance(body, dict):
+            return body
+    return str(error.message or error)
+
+
 def _wait_limit_s(settings: TrainingSettings) -> float:
     """How long --wait waits: twice AutoML's own timeout plus half an hour for queueing and node start-up."""
     return settings.timeout_minutes * 60 * 2 + 30 * 60
@@ -60,7 +84,8 @@ class AzureBackend:
         self.clock = clock
 
     @classmethod
-    def from_args(cls, args: Any) -> Any:
+    def from_args(cls, args: argparse.Namespace) -> Backend:
+        """The Azure target for parsed command-line flags: a dry run with --dry-run, else a connected backend."""
         from jobs.azure.stack_outputs import resolve
 
         outputs = resolve(args.stack, args.outputs, {"subscription_id": args.subscription_id,
@@ -243,7 +268,7 @@ class AzureBackend:
 
     # -- monitoring (jobs/monitoring/azure.py) --------------------------------------------
 
-    def monitor(self, version: str | None, thresholds: Any, window_hours: float, reference: Path | None,
+    def monitor(self, version: str | None, thresholds: Thresholds, window_hours: float, reference: Path | None,
                 emails: list[str]) -> str:
         """Create or update the monitoring schedule of the live deployment, with the model's training data."""
         if reference is not None:
@@ -291,8 +316,7 @@ class AzureBackend:
                 raw = self._call("invoking the endpoint", lambda: invoke_endpoint(self.ml, endpoint_name, str(request)))
             except HttpResponseError as error:
                 if error.status_code and 400 <= error.status_code < 500:
-                    raise JobsError(f"the endpoint refused the request with {error.status_code}: "
-                                    f"{str(error.message)[:1000]}") from None
+                    raise RequestRefused(error.status_code, _refusal_body(error)) from None
                 raise
         if not isinstance(raw, str):
             return raw

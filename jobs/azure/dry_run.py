@@ -27,6 +27,7 @@ from jobs.commands import JOBS
 from jobs.errors import JobsError
 from jobs.lineage import LINEAGE_METRICS, MODEL_NAME, TrainingRun, azure_budget, model_tags, training_tags
 from jobs.monitoring import azure as monitoring
+from jobs.monitoring.check import Thresholds
 from jobs.paths import ROOT
 from jobs.training import TrainingSettings
 
@@ -159,7 +160,7 @@ class DryRunBackend:
                     {"code_configuration.code": specs.SCORING_DIR.resolve()}, placeholders=tuple(notes))
         return "blue"
 
-    def monitor(self, version: str | None, thresholds: Any, window_hours: float, reference: Path | None,
+    def monitor(self, version: str | None, thresholds: Thresholds, window_hours: float, reference: Path | None,
                 emails: list[str]) -> str:
         """monitor.yml: the schedule for deployment blue, with the shipped CSV's data version as reference.
 

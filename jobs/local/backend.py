@@ -6,12 +6,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from jobs.backend import DeployOptions
+from jobs.backend import DeployOptions, RequestRefused
 from jobs.commands import jobs_command
 from jobs.errors import JobsError, read_json
 from jobs.lineage import MODEL_NAME, champion, local_baseline, local_noise, local_run, model_tags, quality_gate
 from jobs.local.endpoint import LocalEndpoint, describe_broken
 from jobs.local.registry import LocalRegistry
+from jobs.monitoring.check import Thresholds
 from jobs.paths import ROOT
 from jobs.training import DEFAULT_LOCAL_BUDGET_S, TrainingSettings
 
@@ -52,7 +53,8 @@ class LocalBackend:
                 known = sorted(p.parent.name for p in self.runs_dir.glob("*/run.json"))
                 raise JobsError(f"no finished local run named {run!r} under {self.runs_dir}; runs: "
                                 + (", ".join(known[-5:]) or "none"))
-        return read_json(path)
+        info: dict[str, Any] = read_json(path)
+        return info
 
     def register(self, run: str | None, min_auc: float | None) -> str:
         """Gate and register a finished local run; return its version.
@@ -92,18 +94,27 @@ class LocalBackend:
         self.endpoint.check_deployable(options.port)
 
     def invoke(self, payload: dict[str, Any]) -> Any:
-        return self.endpoint.invoke(payload)
+        """Score `payload` on the local server; a 4xx answer raises RequestRefused (Backend.invoke)."""
+        answer = self.endpoint.invoke(payload)
+        # jobs/local/endpoint.py post_json hands a 4xx back as its body with the HTTP status added;
+        # a scoring answer never has an integer `status` (scoring/score.py answers {"result": ...}).
+        status = answer.get("status") if isinstance(answer, dict) else None
+        if isinstance(status, int) and not isinstance(status, bool) and 400 <= status < 500:
+            raise RequestRefused(status, answer)
+        return answer
 
     def pipeline(self, settings: TrainingSettings, data: Path, min_auc: float | None, deploy: DeployOptions | None,
                  wait: bool = True) -> str:
-        """The pipeline's steps, in order, on this machine: train, register (gate and tags), then deploy."""
+        """The pipeline's steps, in order, on this machine: train, register (gate and tags), then deploy; return
+        the registered version. (The command line composes its own train, register and deploy commands
+        instead, jobs/cli.py pipeline; this is the Backend contract's entry for other callers.)"""
         version = self.register(self.train(settings, data), min_auc)
         if deploy is not None:
             self.deploy(version, deploy)
         return version
 
-    def monitor(self, version: str | None, thresholds: Any, window_hours: float, reference: Path | None,
-                emails: list[str]) -> Any:
+    def monitor(self, version: str | None, thresholds: Thresholds, window_hours: float, reference: Path | None,
+                emails: list[str]) -> object:
         """Drift of the collected records against the training data (jobs/monitoring/local.py)."""
         from jobs.monitoring.local import monitor
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import shutil
@@ -394,3 +395,77 @@ def test_make_demo_takes_the_port():
                            timeout=60, check=False)
     assert shown.returncode == 0, shown.stderr
     assert "-m jobs all --target local --port 5123" in shown.stdout
+
+
+def readme_commands() -> dict[str, str]:
+    """The command table of the README's "The job scripts" section: command -> what it does."""
+    section = (ROOT / "README.md").read_text().split("\n## The job scripts\n", 1)[1].split("\n## ", 1)[0]
+    return {row[0].strip("`"): row[1] for row in (
+        [cell.strip() for cell in line.strip("|").split("|")] for line in section.splitlines()
+        if re.match(r"\| `[a-z]+` \|", line))}
+
+
+def test_every_command_has_help_and_a_readme_entry(capsys):
+    from jobs.cli import COMMANDS
+
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    top = capsys.readouterr().out
+    listed = dict(re.findall(r"^ {4}([a-z]+) +(\S.*)$", top, re.MULTILINE))
+    # The ones the README and the parser know are the same; each has a line that fits on one terminal line.
+    assert set(listed) == set(COMMANDS) == set(readme_commands())
+    for name, line in listed.items():
+        assert line == COMMANDS[name].line and len(line) <= 55, name
+        text, _ = help_of(name, capsys)
+        assert text.split(" options: ")[0].endswith(" ".join(COMMANDS[name].summary.split())), name
+        assert readme_commands()[name], name
+
+
+def test_the_top_level_help_says_what_the_tool_is_with_an_example(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    assert "heart-failure" in text and "--target local" in text and "--target azure" in text
+    assert "\n  .venv/bin/python -m jobs all --target local" in text  # an example, indented as a command
+    assert "README.md" in text and '"The job scripts"' in text
+
+
+class RecordingBackend:
+    """A backend that records each call and answers with values no default could produce."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object]] = []
+
+    def train(self, settings, data, wait):
+        self.calls.append(("train", wait))
+        return "run-from-train"
+
+    def register(self, run, min_auc):
+        self.calls.append(("register", run))
+        return "7"
+
+    def deploy(self, version, options):
+        self.calls.append(("deploy", version))
+        return version
+
+    def invoke(self, payload):
+        self.calls.append(("invoke", len(payload["data"])))
+        return {"result": [False]}
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["all"], [("train", True), ("register", "run-from-train"), ("deploy", "7"), ("invoke", 1)]),
+    (["pipeline", "--with-deploy"], [("train", True), ("register", "run-from-train"), ("deploy", "7")]),
+    (["pipeline"], [("train", True), ("register", "run-from-train")]),
+])
+def test_all_and_the_local_pipeline_pass_each_steps_result_to_the_next(argv, expected, monkeypatch, capsys):
+    from jobs import cli
+
+    backend = RecordingBackend()
+    seen: list[argparse.Namespace] = []
+    monkeypatch.setattr(cli, "make_backend", lambda args: seen.append(args) or backend)
+    assert main(argv) == 0, capsys.readouterr().err
+    assert backend.calls == expected
+    # The results went from step to step as values; the parsed flags are what the user typed.
+    assert not hasattr(seen[0], "run") and not hasattr(seen[0], "version")
