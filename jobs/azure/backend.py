@@ -40,6 +40,8 @@ from jobs.paths import ROOT
 from jobs.training import TrainingSettings
 
 TERMINAL = {"Completed", "Failed", "Canceled", "NotResponding"}
+
+
 def _refusal_body(error: HttpResponseError) -> dict[str, Any] | str:
     """The body of a refused scoring request, as the endpoint wrote it.
 

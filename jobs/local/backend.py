@@ -85,7 +85,7 @@ class LocalBackend:
             raise JobsError(f"--version {version!r} is not a version number; local versions are 1, 2, 3, ...")
         model = self.registry.get(MODEL_NAME, int(version) if version else None)
         state = self.endpoint.deploy(model, options.port, collect=options.collect)
-        self.say(f"deployed {MODEL_NAME} version {state.model_version} at {state.url}/score (pid {state.pid})"
+        self.say(f"deployed {MODEL_NAME} version {state.model_version} at {state.score_url} (pid {state.pid})"
                  + (f"; collecting scored records in {state.collect_dir}" if state.collect_dir else ""))
         return str(state.model_version)
 
@@ -133,7 +133,7 @@ class LocalBackend:
         if state is None or serving is None:
             lines = ["nothing is deployed locally"]
         elif serving.master_alive:
-            lines = [f"{state.model_name} version {state.model_version} is serving at {state.url}/score "
+            lines = [f"{state.model_name} version {state.model_version} is serving at {state.score_url} "
                      f"(pid {state.pid}, since {state.started_at}, log {state.log})"
                      + (f"; collecting scored records in {state.collect_dir}" if state.collect_dir else "")]
         elif serving.alive:

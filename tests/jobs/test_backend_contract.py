@@ -13,10 +13,11 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.mgmt.core.exceptions import ARMErrorFormat
 
-from jobs import cli, inference_server
+from jobs import cli
 from jobs.azure.backend import AzureBackend
 from jobs.azure.dry_run import DryRunBackend
 from jobs.backend import Backend, LocalEndpointControl, RequestRefused
+from jobs.local import inference_server
 from jobs.local.backend import LocalBackend
 
 TARGETS = [LocalBackend, AzureBackend, DryRunBackend]
