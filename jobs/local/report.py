@@ -363,7 +363,7 @@ def _facts_table(facts: dict[str, Any]) -> str:
     spent += (f"; used: {budget.get('trials')} trials in {budget.get('search_s')} s of search, "
               f"{budget.get('selection_s')} s of final selection")
     settings = facts.get("settings", {})
-    rows = [
+    rows: list[list[Any]] = [
         ["features used", ", ".join(facts.get("features_used", []))],
         ["features dropped", ", ".join(facts.get("features_dropped", [])) or "none"],
         ["budget", spent],
