@@ -95,7 +95,7 @@ def main() -> None:
                 rounds: dict[str, list[tuple[float, float, float]]] = {"off": [], "on": []}
                 for _ in range(5):
                     for name, server in servers.items():
-                        rounds[name].append(over_http(session, server.url + "/score", payload, count))
+                        rounds[name].append(over_http(session, server.score_url, payload, count))
                 for name, results in rounds.items():
                     p50, p99, rps = (statistics.median(r[i] for r in results) for i in range(3))
                     print(line(f"{label}, collection {name}", p50, p99, rps))

@@ -82,7 +82,7 @@ class Client:
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 
     def post(self, body: bytes) -> None:
-        self.connection.request("POST", "/score", body, {"Content-Type": "application/json"})
+        self.connection.request("POST", inference_server.SCORE_PATH, body, {"Content-Type": "application/json"})
         response = self.connection.getresponse()
         payload = response.read()
         if response.status != 200:

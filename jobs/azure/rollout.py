@@ -146,9 +146,11 @@ class BlueGreenRollout:
                                                        "The endpoint's traffic update is still running in Azure."))
         self.say(f"deployment {slot} passed the smoke test and takes 100% of traffic")
         for old in (name for name in traffic if name != slot):
-            self.call(f"deleting deployment {old}", lambda old=old: self._wait(
-                self.ml.online_deployments.begin_delete(name=old, endpoint_name=endpoint_name),
-                f"deleting {old}", f"Deployment {old} (0% traffic) is still being deleted."))
+            def delete(old: str = old) -> Any:
+                return self._wait(self.ml.online_deployments.begin_delete(name=old, endpoint_name=endpoint_name),
+                                  f"deleting {old}", f"Deployment {old} (0% traffic) is still being deleted.")
+
+            self.call(f"deleting deployment {old}", delete)
             self.say(f"deleted the previous deployment {old}")
         self._repoint_monitor(endpoint_name, slot, options.collect)
         return slot

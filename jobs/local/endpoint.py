@@ -48,7 +48,11 @@ class EndpointState:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return inference_server.base_url(self.port)
+
+    @property
+    def score_url(self) -> str:
+        return inference_server.score_url(self.port)
 
 
 @dataclass(frozen=True)
@@ -291,7 +295,7 @@ class LocalEndpoint:
                 self._forget(pid)  # start() stopped it
             raise JobsError(f"version {model.version} did not start. {error}{_why(log)}") from None
         try:
-            check_answer(post_json(server.url + "/score", SAMPLE_REQUEST), records=1)
+            check_answer(post_json(server.score_url, SAMPLE_REQUEST), records=1)
         except JobsError as error:
             self._stop_server(server.pid)
             raise JobsError(f"version {model.version} failed its smoke test. {error}\n"
@@ -325,7 +329,7 @@ class LocalEndpoint:
         state = self.state()
         if state is None:
             raise JobsError(f"nothing is deployed locally; run `{jobs_command('deploy --target local')}` first")
-        return post_json(state.url + "/score", payload)
+        return post_json(state.score_url, payload)
 
 
 COLLECT_DIR_VARIABLE = "HEART_FAILURE_COLLECT_DIR"

@@ -22,11 +22,17 @@ from jobs.paths import ROOT  # standard library only, as this module must stay
 
 ENTRY_SCRIPT = ROOT / "scoring" / "score.py"
 
+# The host every local server binds and every client calls, and the entry script's route
+# (azmlinfsrv serves run() at /score: azureml-inference-server-http's server/routes.py).
+HOST = "127.0.0.1"
+SCORE_PATH = "/score"
+
+
 # azmlinfsrv always binds 0.0.0.0; a local demo has no business listening beyond loopback.
 # The launcher sets the server's own default host before its CLI reads it, and is otherwise
 # exactly `azmlinfsrv --entry_script ... --model_dir ... --port ...`.
 _LAUNCHER = (
-    "import sys, azureml_inference_server_http.constants as c; c.DEFAULT_HOST = '127.0.0.1'; "
+    f"import sys, azureml_inference_server_http.constants as c; c.DEFAULT_HOST = {HOST!r}; "
     "from azureml_inference_server_http.amlserver import run; sys.argv[0] = 'azmlinfsrv'; sys.exit(run())"
 )
 
@@ -34,6 +40,16 @@ _LAUNCHER = (
 # Server worker processes (gunicorn sync workers, one request each at a time). Measured with
 # bench/scoring.py on a 2-core machine: see the README, "Tests and benchmarks".
 DEFAULT_WORKERS = 2
+
+
+def base_url(port: int) -> str:
+    """The server's root URL on this machine, e.g. "http://127.0.0.1:5001" (no trailing slash)."""
+    return f"http://{HOST}:{port}"
+
+
+def score_url(port: int) -> str:
+    """The URL that scores a request: base_url(port) + "/score"."""
+    return base_url(port) + SCORE_PATH
 
 
 class ServerError(RuntimeError):
@@ -48,18 +64,22 @@ class RunningServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return base_url(self.port)
+
+    @property
+    def score_url(self) -> str:
+        return score_url(self.port)
 
 
 def free_port() -> int:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((HOST, 0))
         return sock.getsockname()[1]
 
 
 def port_in_use(port: int) -> bool:
     with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+        return sock.connect_ex((HOST, port)) == 0
 
 
 def log_tail(path: Path, lines: int = 15) -> str:
@@ -81,7 +101,7 @@ def start(python: Path, model_dir: Path, port: int, log_path: Path, workers: int
     the server's environment (jobs deploy --collect sets scoring/collect.py's variables there).
     """
     if port_in_use(port):
-        raise ServerError(f"port {port} on 127.0.0.1 is already in use; choose another with --port")
+        raise ServerError(f"port {port} on {HOST} is already in use; choose another with --port")
     env = {
         **os.environ,
         "WORKER_COUNT": str(workers),

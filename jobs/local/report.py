@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,19 @@ class Markup(str):
     """Text already escaped for HTML."""
 
 
+@dataclass(frozen=True)
+class _Run:
+    """What every section reads: the out-of-fold probabilities `proba` for the labels `y` (one per
+    patient, numpy arrays), the AUC's bootstrap interval and the Brier score, computed once."""
+
+    run_dir: Path
+    y: np.ndarray
+    proba: np.ndarray
+    metrics: dict[str, float]
+    auc_ci: tuple[float, float]
+    brier: float
+
+
 def write_report(run_dir: Path, pipeline: Any, X: pd.DataFrame, y: pd.Series, proba: np.ndarray,
                  metrics: dict[str, float], leaderboard: list[dict[str, Any]], best_learner: str,
                  seed: int, *, selection: list[dict[str, Any]] | None = None, rule: str | None = None,
@@ -120,16 +134,39 @@ def write_report(run_dir: Path, pipeline: Any, X: pd.DataFrame, y: pd.Series, pr
     run's facts (data, data_version, commit, features_used, features_dropped, rows, budget, settings) and
     `leak` a warning sentence when the model uses a column known to leak the outcome.
     """
-    from sklearn.calibration import calibration_curve
-    from sklearn.inspection import permutation_importance
-    from sklearn.metrics import brier_score_loss, confusion_matrix, precision_recall_curve, roc_curve
+    from sklearn.metrics import brier_score_loss
 
-    plt = _figure()
-    images: dict[str, str] = {}
     y_arr, proba = np.asarray(y), np.asarray(proba)
+    run = _Run(run_dir, y_arr, proba, metrics, bootstrap_auc_ci(y_arr, proba, seed),
+               float(brier_score_loss(y_arr, proba)))
+    plt = _figure()
+    images = dict([
+        _confusion_matrix_plot(plt, run),
+        _roc_plot(plt, run),
+        _precision_recall_plot(plt, run),
+        _calibration_plot(plt, run),
+        _feature_importance_plot(plt, run, pipeline, X, seed, facts),
+    ])
+    page = _page(run, best_learner, images, leak, facts, [
+        _metrics_section(run),
+        _thresholds_section(run, target_sensitivity),
+        _plots_section(images),
+        _selection_section(selection, rule, facts),
+        _leaderboard_section(leaderboard),
+        _facts_section(facts),
+    ])
+    report = run_dir / "report.html"
+    report.write_text(page)
+    return report
 
-    predicted = (proba >= 0.5).astype(int)
-    matrix = confusion_matrix(y, predicted)
+
+# -- plots: each writes one PNG into the run folder and returns (file name, caption) ---------
+
+
+def _confusion_matrix_plot(plt: Any, run: _Run) -> tuple[str, str]:
+    from sklearn.metrics import confusion_matrix
+
+    matrix = confusion_matrix(run.y, (run.proba >= 0.5).astype(int))
     fig, ax = plt.subplots(figsize=(4, 4))
     ax.imshow(matrix, cmap="Blues")
     for (i, j), count in np.ndenumerate(matrix):
@@ -139,44 +176,61 @@ def write_report(run_dir: Path, pipeline: Any, X: pd.DataFrame, y: pd.Series, pr
     ax.set_yticks([0, 1], ["survived", "died"])
     ax.set_xlabel("predicted")
     ax.set_ylabel("actual")
-    images["confusion_matrix.png"] = _save(plt, fig, ax, run_dir / "confusion_matrix.png",
-                                           "Confusion matrix (threshold 0.5)", "Confusion matrix")
+    return "confusion_matrix.png", _save(plt, fig, ax, run.run_dir / "confusion_matrix.png",
+                                         "Confusion matrix (threshold 0.5)", "Confusion matrix")
 
-    auc_low, auc_high = bootstrap_auc_ci(y_arr, proba, seed)
-    fpr, tpr, _ = roc_curve(y, proba)
+
+def _roc_plot(plt: Any, run: _Run) -> tuple[str, str]:
+    from sklearn.metrics import roc_curve
+
+    auc_low, auc_high = run.auc_ci
+    fpr, tpr, _ = roc_curve(run.y, run.proba)
     fig, ax = plt.subplots(figsize=(4.5, 4))
-    ax.plot(fpr, tpr, label=f"AUC {metrics['AUC_weighted']:.3f} (95% CI {auc_low:.3f}-{auc_high:.3f})")
+    ax.plot(fpr, tpr, label=f"AUC {run.metrics['AUC_weighted']:.3f} (95% CI {auc_low:.3f}-{auc_high:.3f})")
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey")
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")
     ax.legend(loc="lower right")
-    images["roc_curve.png"] = _save(plt, fig, ax, run_dir / "roc_curve.png", "ROC curve", "ROC curve")
+    return "roc_curve.png", _save(plt, fig, ax, run.run_dir / "roc_curve.png", "ROC curve", "ROC curve")
 
-    precision, recall, _ = precision_recall_curve(y, proba)
+
+def _precision_recall_plot(plt: Any, run: _Run) -> tuple[str, str]:
+    from sklearn.metrics import precision_recall_curve
+
+    precision, recall, _ = precision_recall_curve(run.y, run.proba)
     fig, ax = plt.subplots(figsize=(4.5, 4))
-    ax.plot(recall, precision, label=f"AP {metrics['average_precision_score_weighted']:.3f}")
-    ax.axhline(float(np.mean(y)), linestyle="--", color="grey", label="base rate")
+    ax.plot(recall, precision, label=f"AP {run.metrics['average_precision_score_weighted']:.3f}")
+    ax.axhline(float(np.mean(run.y)), linestyle="--", color="grey", label="base rate")
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
     ax.legend(loc="lower left")
-    images["pr_curve.png"] = _save(plt, fig, ax, run_dir / "pr_curve.png", "Precision-recall curve",
-                                   "Precision-recall curve")
+    return "pr_curve.png", _save(plt, fig, ax, run.run_dir / "pr_curve.png", "Precision-recall curve",
+                                 "Precision-recall curve")
 
-    brier = float(brier_score_loss(y_arr, proba))
+
+def _calibration_plot(plt: Any, run: _Run) -> tuple[str, str]:
+    from sklearn.calibration import calibration_curve
+
     # Quantile bins: each point holds a tenth of the patients, so no point rests on a handful of them.
-    observed, mean_predicted = calibration_curve(y_arr, proba, n_bins=10, strategy="quantile")
+    observed, mean_predicted = calibration_curve(run.y, run.proba, n_bins=10, strategy="quantile")
     fig, ax = plt.subplots(figsize=(4.5, 4))
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
-    ax.plot(mean_predicted, observed, marker="o", label=f"model (Brier {brier:.3f})")
+    ax.plot(mean_predicted, observed, marker="o", label=f"model (Brier {run.brier:.3f})")
     ax.set_xlabel("predicted probability (mean per tenth of patients)")
     ax.set_ylabel("observed death rate")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.legend(loc="upper left")
-    images["calibration.png"] = _save(plt, fig, ax, run_dir / "calibration.png", "Calibration (out-of-fold)",
-                                      "Calibration")
+    return "calibration.png", _save(plt, fig, ax, run.run_dir / "calibration.png", "Calibration (out-of-fold)",
+                                    "Calibration")
 
-    importance = permutation_importance(pipeline, X, y, scoring="roc_auc", n_repeats=5, random_state=seed)
+
+def _feature_importance_plot(plt: Any, run: _Run, pipeline: Any, X: pd.DataFrame, seed: int,
+                             facts: dict[str, Any] | None) -> tuple[str, str]:
+    """Permutation importance on the training rows (not out-of-fold); leaking columns in red."""
+    from sklearn.inspection import permutation_importance
+
+    importance = permutation_importance(pipeline, X, run.y, scoring="roc_auc", n_repeats=5, random_state=seed)
     order = np.argsort(importance.importances_mean)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     leaking = set(facts.get("leaking_columns", ())) if facts else set()
@@ -184,26 +238,56 @@ def write_report(run_dir: Path, pipeline: Any, X: pd.DataFrame, y: pd.Series, pr
             xerr=importance.importances_std[order],
             color=["#c44e52" if c in leaking else "#4c72b0" for c in np.array(X.columns)[order]])
     ax.set_xlabel("drop in ROC AUC when the feature is shuffled")
-    images["feature_importance.png"] = _save(plt, fig, ax, run_dir / "feature_importance.png",
-                                             "Feature importance (permutation, training rows)"
-                                             + ("\nred: leaks the outcome" if leaking else ""), "Feature importance")
+    return "feature_importance.png", _save(plt, fig, ax, run.run_dir / "feature_importance.png",
+                                           "Feature importance (permutation, training rows)"
+                                           + ("\nred: leaks the outcome" if leaking else ""), "Feature importance")
 
-    metric_table = _table(["metric", "value"], [
+
+# -- sections: each returns its HTML, heading included -----------------------------------------
+
+
+def _metrics_section(run: _Run) -> str:
+    auc_low, auc_high = run.auc_ci
+    metrics = run.metrics
+    table = _table(["metric", "value"], [
         ["AUC_weighted", Markup(f"{metrics['AUC_weighted']:.4f} (95% CI {auc_low:.3f} to {auc_high:.3f})")],
-        ["Brier score (0 is perfect; 0.25 for always answering 0.5)", Markup(f"{brier:.4f}")],
+        ["Brier score (0 is perfect; 0.25 for always answering 0.5)", Markup(f"{run.brier:.4f}")],
         ["accuracy (threshold 0.5)", metrics["accuracy"]],
         ["precision (threshold 0.5)", metrics["precision_score_binary"]],
         ["recall (threshold 0.5)", metrics["recall_score_binary"]],
     ])
-    chosen_threshold = threshold_for_sensitivity(y_arr, proba, target_sensitivity)
-    rows = threshold_rows(y_arr, proba, tuple(sorted({*THRESHOLDS, chosen_threshold})))
-    threshold_table = _table(
+    return f"""<h2>Metrics</h2>{table}
+<p class="note">The AUC interval is a percentile bootstrap: the patients' out-of-fold probabilities resampled with
+replacement {BOOTSTRAP_RESAMPLES} times. It shows how much the figure could move with another {len(run.y)} patients
+like these; the selection table's fold sd shows the spread across folds.</p>"""
+
+
+def _thresholds_section(run: _Run, target_sensitivity: float) -> str:
+    chosen_threshold = threshold_for_sensitivity(run.y, run.proba, target_sensitivity)
+    rows = threshold_rows(run.y, run.proba, tuple(sorted({*THRESHOLDS, chosen_threshold})))
+    table = _table(
         ["threshold", "patients flagged", "sensitivity", "specificity", "PPV", "NPV"],
         [[Markup(f"{r['threshold']:.2f}" + (f" (sensitivity &ge; {target_sensitivity:.0%})"
                                             if r["threshold"] == chosen_threshold else "")),
           r["flagged"], r["sensitivity"], r["specificity"], r["ppv"], r["npv"]] for r in rows],
         ["pick" if r["threshold"] == chosen_threshold else "" for r in rows])
+    return f"""<h2>Thresholds</h2>
+<p class="note">The endpoint returns a probability; where to act on it is a clinical choice. "Flagged" means the
+probability is at or above the threshold. Sensitivity: share of the patients who died that are flagged;
+specificity: share of survivors not flagged; PPV: share of flagged patients who died; NPV: share of unflagged
+patients who survived. The highlighted row is the highest threshold that still flags at least
+{target_sensitivity:.0%} of the patients who died.</p>
+{table}"""
 
+
+def _plots_section(images: dict[str, str]) -> str:
+    plots = "".join(f'<figure><img src="{name}" alt="{title}"><figcaption>{title}</figcaption></figure>'
+                    for name, title in images.items())
+    return f'<h2>Plots</h2><div class="plots">{plots}</div>'
+
+
+def _selection_section(selection: list[dict[str, Any]] | None, rule: str | None,
+                       facts: dict[str, Any] | None) -> str:
     selection_html = ""
     if selection:
         selection_html = _table(
@@ -215,57 +299,53 @@ def write_report(run_dir: Path, pipeline: Any, X: pd.DataFrame, y: pd.Series, pr
               if r.get("lead_over_baseline") is not None else "",
               r["noise_vs_pick"], Markup(f"{r['predict_ms']:.2f}")] for r in selection],
             ["pick" if r["chosen"] else "" for r in selection])
-    score_key = next((k for k in (leaderboard[0] if leaderboard else {}) if k.startswith("cv_")), "score")
-    board_table = _table(["learner", "trials", score_key, "best configuration (rounded)"],
-                         [[r["learner"], r["trials"], r.get(score_key, ""),
-                           Markup(f"<code>{html.escape(_config_text(r.get('best_config')))}</code>")]
-                          for r in leaderboard])
-    facts_html = _facts_table(facts) if facts else ""
-    plots = "".join(f'<figure><img src="{name}" alt="{title}"><figcaption>{title}</figcaption></figure>'
-                    for name, title in images.items())
-    leak_html = re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(leak)) if leak else ""
-    warning = f'<div class="leak"><b>Leaking feature.</b> {leak_html}</div>' if leak else ""
     folds = (facts or {}).get("budget", {}).get("selection_folds", "")
-    page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Heart failure AutoML: run {html.escape(run_dir.name)}</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}
-table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 10px;text-align:left}}
-tr.pick{{background:#eef5ea}}.leak{{border:2px solid #c44e52;background:#fbeaea;padding:0.8em 1em;margin:1em 0}}
-.plots{{display:grid;grid-template-columns:1fr 1fr;gap:1em;align-items:end}}
-figure{{margin:0}}figure img{{max-width:100%}}code{{font-size:0.8em}}p.note{{color:#555;max-width:60em}}</style></head>
-<body><h1>Heart failure AutoML: run {html.escape(run_dir.name)}</h1>
-{warning}
-<p>Picked model: <b>{html.escape(best_learner)}</b>. Every figure below except the feature importance is
-out-of-fold: each patient is scored by a model that did not see them, on the project's {len(y)} patients
-({int(np.sum(y_arr))} of whom died).</p>
-<h2>Metrics</h2>{metric_table}
-<p class="note">The AUC interval is a percentile bootstrap: the patients' out-of-fold probabilities resampled with
-replacement {BOOTSTRAP_RESAMPLES} times. It shows how much the figure could move with another {len(y)} patients
-like these; the selection table's fold sd shows the spread across folds.</p>
-<h2>Thresholds</h2>
-<p class="note">The endpoint returns a probability; where to act on it is a clinical choice. "Flagged" means the
-probability is at or above the threshold. Sensitivity: share of the patients who died that are flagged;
-specificity: share of survivors not flagged; PPV: share of flagged patients who died; NPV: share of unflagged
-patients who survived. The highlighted row is the highest threshold that still flags at least
-{target_sensitivity:.0%} of the patients who died.</p>
-{threshold_table}
-<h2>Plots</h2><div class="plots">{plots}</div>
-<h2>Final selection</h2>
+    return f"""<h2>Final selection</h2>
 <p class="note">Every candidate is scored on the same {html.escape(str(folds))} folds (repeats x folds of the
 project's stratified splits). <b>Rule:</b> {html.escape(rule or "the best score")}.</p>
 {selection_html}
 <p class="note">Why the search's scores (below) run higher than these: FLAML reports, for each learner, the best
 of its many trials, each measured on one set of folds; the maximum of many noisy measurements favours the lucky
 ones. The final selection measures each candidate once more, on more folds. Even the pick's final score is a
-little optimistic, since it was picked on these folds.</p>
-<h2>Leaderboard of the search</h2>
-{board_table}
-<h2>Run facts</h2>{facts_html}
+little optimistic, since it was picked on these folds.</p>"""
+
+
+def _leaderboard_section(leaderboard: list[dict[str, Any]]) -> str:
+    score_key = next((k for k in (leaderboard[0] if leaderboard else {}) if k.startswith("cv_")), "score")
+    board_table = _table(["learner", "trials", score_key, "best configuration (rounded)"],
+                         [[r["learner"], r["trials"], r.get(score_key, ""),
+                           Markup(f"<code>{html.escape(_config_text(r.get('best_config')))}</code>")]
+                          for r in leaderboard])
+    return f"""<h2>Leaderboard of the search</h2>
+{board_table}"""
+
+
+def _facts_section(facts: dict[str, Any] | None) -> str:
+    return f"<h2>Run facts</h2>{_facts_table(facts) if facts else ''}"
+
+
+def _page(run: _Run, best_learner: str, images: dict[str, str], leak: str | None, facts: dict[str, Any] | None,
+          sections: list[str]) -> str:
+    """The whole page: head and style, the leak warning (if any) and the summary, then `sections` in order."""
+    leak_html = re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(leak)) if leak else ""
+    warning = f'<div class="leak"><b>Leaking feature.</b> {leak_html}</div>' if leak else ""
+    name = html.escape(run.run_dir.name)
+    body = "\n".join(sections)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Heart failure AutoML: run {name}</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}
+table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 10px;text-align:left}}
+tr.pick{{background:#eef5ea}}.leak{{border:2px solid #c44e52;background:#fbeaea;padding:0.8em 1em;margin:1em 0}}
+.plots{{display:grid;grid-template-columns:1fr 1fr;gap:1em;align-items:end}}
+figure{{margin:0}}figure img{{max-width:100%}}code{{font-size:0.8em}}p.note{{color:#555;max-width:60em}}</style></head>
+<body><h1>Heart failure AutoML: run {name}</h1>
+{warning}
+<p>Picked model: <b>{html.escape(best_learner)}</b>. Every figure below except the feature importance is
+out-of-fold: each patient is scored by a model that did not see them, on the project's {len(run.y)} patients
+({int(np.sum(run.y))} of whom died).</p>
+{body}
 </body></html>
 """
-    report = run_dir / "report.html"
-    report.write_text(page)
-    return report
 
 
 def _config_text(config: Any) -> str:
@@ -283,7 +363,7 @@ def _facts_table(facts: dict[str, Any]) -> str:
     spent += (f"; used: {budget.get('trials')} trials in {budget.get('search_s')} s of search, "
               f"{budget.get('selection_s')} s of final selection")
     settings = facts.get("settings", {})
-    rows = [
+    rows: list[list[Any]] = [
         ["features used", ", ".join(facts.get("features_used", []))],
         ["features dropped", ", ".join(facts.get("features_dropped", [])) or "none"],
         ["budget", spent],

@@ -68,7 +68,7 @@ def deployed(tmp_path_factory):
     assert result.returncode == 0, result.stderr
     assert "collecting scored records in" in result.stdout
     state = json.loads((home / "endpoint.json").read_text())
-    yield home, runs, env, f"http://127.0.0.1:{state['port']}/score"
+    yield home, runs, env, inference_server.score_url(state['port'])
     jobs(env, "stop")
 
 

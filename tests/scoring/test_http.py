@@ -26,7 +26,7 @@ def server(model_root, tmp_path_factory):
 
 
 def post(server, payload, **kwargs):
-    return requests.post(server.url + "/score", json=payload, timeout=30, **kwargs)
+    return requests.post(server.score_url, json=payload, timeout=30, **kwargs)
 
 
 def test_liveness(server):
@@ -55,7 +55,7 @@ def test_a_bad_record_is_a_400_with_the_field(server):
 
 
 def test_a_body_that_is_not_json_is_a_400(server):
-    response = requests.post(server.url + "/score", data=b"{not json", timeout=10,
+    response = requests.post(server.score_url, data=b"{not json", timeout=10,
                              headers={"Content-Type": "application/json"})
     assert response.status_code == 400
 
@@ -90,7 +90,7 @@ bodies = st.one_of(
                                                                   HealthCheck.too_slow])
 def test_malformed_json_never_gives_a_5xx_and_the_server_survives(server, payload):
     body = json.dumps(payload, allow_nan=True)
-    response = requests.post(server.url + "/score", data=body, timeout=30, headers={"Content-Type": "application/json"})
+    response = requests.post(server.score_url, data=body, timeout=30, headers={"Content-Type": "application/json"})
     assert response.status_code < 500, (payload, response.text)
     assert requests.get(server.url + "/", timeout=5).status_code == 200
 
@@ -98,14 +98,14 @@ def test_malformed_json_never_gives_a_5xx_and_the_server_survives(server, payloa
 @given(raw=st.binary(max_size=200))
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_arbitrary_bytes_never_give_a_5xx(server, raw):
-    response = requests.post(server.url + "/score", data=raw, timeout=30, headers={"Content-Type": "application/json"})
+    response = requests.post(server.score_url, data=raw, timeout=30, headers={"Content-Type": "application/json"})
     assert response.status_code < 500, (raw, response.text)
 
 
 # --- issue 11 item 4: no body gives a 5xx, whatever its shape or size ------------------------------
 
 def post_raw(server, raw: bytes):
-    return requests.post(server.url + "/score", data=raw, timeout=60, headers={"Content-Type": "application/json"})
+    return requests.post(server.score_url, data=raw, timeout=60, headers={"Content-Type": "application/json"})
 
 
 SAMPLE_BODY = json.dumps(SAMPLE_REQUEST).encode()
