@@ -5,13 +5,14 @@ from __future__ import annotations
 import html
 import re
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 
-def _figure():
+def _figure() -> ModuleType:  # matplotlib.pyplot
     import matplotlib
 
     matplotlib.use("Agg")
@@ -283,7 +284,7 @@ def _facts_table(facts: dict[str, Any]) -> str:
     spent += (f"; used: {budget.get('trials')} trials in {budget.get('search_s')} s of search, "
               f"{budget.get('selection_s')} s of final selection")
     settings = facts.get("settings", {})
-    rows = [
+    rows: list[list[Any]] = [
         ["features used", ", ".join(facts.get("features_used", []))],
         ["features dropped", ", ".join(facts.get("features_dropped", [])) or "none"],
         ["budget", spent],
