@@ -62,4 +62,4 @@ lock: $(VENV)/.installed
 
 clean:
 	-$(PY) -m jobs stop --target local 2>/dev/null
-	rm -rf $(VENV) .venv-scoring .pytest_cache .ruff_cache .local runs
+	rm -rf $(VENV) .venv-scoring .pytest_cache .ruff_cache .mypy_cache .local runs

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from jobs.backend import DeployOptions, training_failure
+from jobs.backend import Backend, DeployOptions, training_failure
 from jobs.commands import JOBS
 from jobs.dataset import DEFAULT_CSV
 from jobs.errors import JobsError
@@ -284,7 +284,7 @@ def training_settings(args: argparse.Namespace) -> TrainingSettings:
     )
 
 
-def make_backend(args: argparse.Namespace) -> Any:
+def make_backend(args: argparse.Namespace) -> Backend:
     if args.target == "local":
         from jobs.local.backend import LocalBackend
 

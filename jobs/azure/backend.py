@@ -19,7 +19,7 @@ from jobs.azure import specs
 from jobs.azure.retry import retry, wait_for
 from jobs.azure.session import AzureSession, authentication_error
 from jobs.azure.stack_outputs import StackOutputs
-from jobs.backend import DeployOptions
+from jobs.backend import Backend, DeployOptions
 from jobs.commands import JOBS
 from jobs.errors import Interrupted, JobsError, log_error, read_json
 from jobs.invocation import SAMPLE_REQUEST, check_answer
@@ -70,7 +70,7 @@ class AzureBackend:
         self.clock = clock
 
     @classmethod
-    def from_args(cls, args: Any) -> Any:
+    def from_args(cls, args: Any) -> Backend:
         from jobs.azure.stack_outputs import resolve
 
         outputs = resolve(args.stack, args.outputs, {"subscription_id": args.subscription_id,
