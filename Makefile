@@ -32,8 +32,12 @@ bench: setup
 	$(SCORING_PY) bench/scoring.py
 	$(PY) bench/model_quality.py
 
-lint: $(VENV)/.installed
+# mypy twice: our packages on 3.11 (pyproject.toml), the endpoint's scripts on 3.9 against the
+# scoring venv's packages (scoring/mypy.ini; mypy's python_version cannot differ per module).
+lint: $(VENV)/.installed .venv-scoring/.inputs-sha256
 	$(PY) -m ruff check .
+	$(PY) -m mypy
+	$(PY) -m mypy --config-file scoring/mypy.ini --python-executable $(SCORING_PY) scoring/score.py scoring/schema.py scoring/collect.py
 
 test-main: setup
 	$(PY) -m pytest tests --ignore=tests/scoring
@@ -58,4 +62,4 @@ lock: $(VENV)/.installed
 
 clean:
 	-$(PY) -m jobs stop --target local 2>/dev/null
-	rm -rf $(VENV) .venv-scoring .pytest_cache .ruff_cache .local runs
+	rm -rf $(VENV) .venv-scoring .pytest_cache .ruff_cache .mypy_cache .local runs

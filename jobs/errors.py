@@ -18,13 +18,17 @@ class Interrupted(JobsError):
     exit_code = 130
 
 
-def read_json(path: Path) -> Any:
-    """A JSON file this project wrote itself; if someone broke it, say which and what to do."""
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object this project wrote itself (state, run and tags files); if someone broke it, say
+    which and what to do. JobsError when it is not JSON or not an object."""
+    remedy = "restore it or delete it and run the command that writes it again"
     try:
-        return json.loads(path.read_text())
+        value = json.loads(path.read_text())
     except ValueError as error:
-        raise JobsError(f"{path} is not valid JSON ({error}); restore it or delete it and run the command "
-                        "that writes it again") from None
+        raise JobsError(f"{path} is not valid JSON ({error}); {remedy}") from None
+    if not isinstance(value, dict):
+        raise JobsError(f"{path} holds a JSON {type(value).__name__}, not the object this project writes; {remedy}")
+    return value
 
 
 _ERROR_LINE = re.compile(r"\b([A-Z]\w*(?:Error|Exception)\b:?.*)")

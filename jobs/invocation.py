@@ -21,11 +21,12 @@ def build_request(file: Path | None = None, records: list[str] | None = None,
         raise JobsError("give either --file or --set, not both")
     if file is not None:
         # BOM and CRLF are fine (PowerShell writes a BOM), as they are for the endpoint.
-        payload = read_json(Path(file), f"--file {file}")
-        if isinstance(payload, list):
-            payload = {"data": payload}
-        if not isinstance(payload, dict):
+        loaded = read_json(Path(file), f"--file {file}")
+        if isinstance(loaded, list):
+            loaded = {"data": loaded}
+        if not isinstance(loaded, dict):
             raise JobsError(f"--file {file} must hold a JSON object (a request) or an array of records")
+        payload: dict[str, Any] = loaded
     elif records:
         record = dict(SAMPLE_REQUEST["data"][0])
         for item in records:

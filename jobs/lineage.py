@@ -235,7 +235,8 @@ def azure_children(children: Iterable[Any]) -> tuple[int, dict[str, float]]:
     helpers' get_result_df reads a child run); children without both (setup, featurization) are
     not trials.
     """
-    trials, best = 0, {}
+    trials = 0
+    best: dict[str, float] = {}
     for child in children:
         properties = getattr(child, "properties", None) or {}
         algorithm, score = properties.get("run_algorithm"), _number(properties.get("score"))

@@ -10,7 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import (
+    EnforcementLevel,
+    Policy,
+    PolicyConfigSchema,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+)
 
 Report = Callable[..., None]
 
@@ -138,7 +144,8 @@ def _policy(name: str, description: str, validate: Callable[[ResourceValidationA
                                     enforcement_level=EnforcementLevel.MANDATORY, config_schema=schema)
 
 
-POLICIES = [
+# list[Policy], not the inferred list of the subclass: PolicyPack takes a list[Policy] (lists are invariant).
+POLICIES: list[Policy] = [
     _policy("cluster-cost-limits", "Clusters scale to zero, stay under a node cap, use allowed VM sizes and "
             "release idle nodes.", check_cluster,
             {"maxNodesCap": {"type": "integer", "default": CONFIG_DEFAULTS["maxNodesCap"]},

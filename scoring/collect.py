@@ -211,7 +211,8 @@ class Collector:
 
     def _current_fd(self) -> int:
         """The open scored.jsonl, reopened when another worker rotated it away."""
-        path = self.folder / CURRENT_FILE  # type: ignore[operator]
+        assert self.folder is not None  # only _write calls it, and only when collecting to a folder
+        path = self.folder / CURRENT_FILE
         if self._fd is not None:
             try:
                 if os.stat(path).st_ino == os.fstat(self._fd).st_ino:

@@ -381,9 +381,11 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj = dict(pairs)
     if len(obj) != len(pairs):
         seen: set[str] = set()
-        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
-        raise BodyError(f"the key {repeated[:100]!r} appears more than once in one object; which value is meant "
-                        "is ambiguous")
+        for key, _ in pairs:
+            if key in seen:
+                raise BodyError(f"the key {key[:100]!r} appears more than once in one object; which value is meant "
+                                "is ambiguous")
+            seen.add(key)
     return obj
 
 
@@ -429,7 +431,8 @@ def _split_to_records(split: Any) -> list[Any]:
         problems.append(_problem(None, "input_data.columns", "column names repeat"))
     if not isinstance(data, list):
         problems.append(_problem(None, "input_data.data", "expected an array of rows"))
-    if problems:
+    # The isinstance tests only narrow the types: problems is non-empty whenever one of them is true.
+    if problems or not isinstance(columns, list) or not isinstance(data, list):
         raise RequestError(problems)
     records: list[Any] = []
     bad_rows = []

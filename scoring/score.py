@@ -50,7 +50,9 @@ def install_body_guard(input_parsers: Any = None) -> str:
     """
     try:
         if input_parsers is None:
-            from azureml_inference_server_http.server import input_parsers
+            from azureml_inference_server_http.server import input_parsers as server_parsers
+
+            input_parsers = server_parsers
         parser_class = input_parsers.ObjectInput
         bad_input = input_parsers.BadInput
         original = parser_class._parse_post_input
@@ -77,7 +79,8 @@ def install_body_guard(input_parsers: Any = None) -> str:
         # Without the server's extractor, let it parse again: the body is known to be safe now.
         return extract(parsed) if callable(extract) else original(self, request)
 
-    guarded.body_guard = True  # type: ignore[attr-defined]
+    # A marker on the function (read back with getattr) so that a second install sees the first.
+    guarded.body_guard = True  # type: ignore[attr-defined]  # functions take attributes; mypy knows none
     parser_class._parse_post_input = guarded
     return "installed"
 

@@ -157,11 +157,12 @@ def scoring_conda(model_conda: dict[str, Any] | None = None) -> dict[str, Any]:
     model's packages require of MLflow (azureml-mlflow's cap, for one) still resolves and no MLflow
     above it is ever forced in. Without a model environment (a dry run), it is scoring/conda.yaml as it is.
     """
-    ours = yaml.safe_load((SCORING_DIR / "conda.yaml").read_text())
+    ours: dict[str, Any] = yaml.safe_load((SCORING_DIR / "conda.yaml").read_text())  # our own file: a mapping
     if not model_conda:
         return ours
     model_deps = [d for d in model_conda.get("dependencies", []) if not isinstance(d, dict)]
-    model_pip = next((d["pip"] for d in model_conda.get("dependencies", []) if isinstance(d, dict) and "pip" in d), [])
+    model_pip: list[str] = next(
+        (d["pip"] for d in model_conda.get("dependencies", []) if isinstance(d, dict) and "pip" in d), [])
     our_pins = {_package(req): req for req in next(d["pip"] for d in ours["dependencies"] if isinstance(d, dict))}
     named = {_package(req) for req in model_pip} | {_package(str(d)) for d in model_deps}
     added = []
@@ -240,10 +241,11 @@ def pipeline_job(settings: TrainingSettings, data_ref: str, compute: str, min_au
     register_step = load_component(source=str(COMPONENTS / "register_model.yml"))
     deploy_step = load_component(source=str(COMPONENTS / "deploy_model.yml")) if deploy else None
 
-    @dsl.pipeline(name=PIPELINE_NAME, experiment_name=EXPERIMENT,
+    # func=None spelled out: azure-ai-ml 1.35.2's overload for the decorator factory declares it without a default.
+    @dsl.pipeline(None, name=PIPELINE_NAME, experiment_name=EXPERIMENT,
                   description="AutoML classification of DEATH_EVENT, then the gated model registration.")
     # No annotation: with `from __future__ import annotations` the dsl would see a string and refuse it.
-    def train_and_register(training_data):
+    def train_and_register(training_data):  # type: ignore[no-untyped-def]  # see the line above
         train = automl_job(settings, training_data, None, tags, outputs={"best_model": Output(type="mlflow_model")})
         floor = {} if min_auc is None else {"min_auc": min_auc}
         register = register_step(model=train.outputs.best_model, model_name=MODEL_NAME, **floor)
@@ -254,6 +256,8 @@ def pipeline_job(settings: TrainingSettings, data_ref: str, compute: str, min_au
             deploy_model.name = "deploy"
 
     job = train_and_register(training_data=Input(type=AssetTypes.MLTABLE, path=data_ref))
+    # Never None: the getter creates the settings when unset (azure-ai-ml 1.35.2, PipelineJob.settings).
+    assert job.settings is not None
     job.settings.default_compute = compute
     # The steps call Azure ML (register, deploy) as the person who submitted the pipeline.
     job.identity = UserIdentityConfiguration()

@@ -60,7 +60,11 @@ def from_pulumi(stack: str) -> dict[str, Any]:
         raise JobsError(f"`pulumi stack output --json --stack {stack}` failed: {result.stderr.strip()[:300]}. "
                         f"Check the stack name (`pulumi stack ls`), log in to the backend (`pulumi login`), "
                         f"or pass --outputs FILE.")
-    return json.loads(result.stdout or "{}")
+    outputs = json.loads(result.stdout or "{}")
+    if not isinstance(outputs, dict):
+        raise JobsError(f"`pulumi stack output --json --stack {stack}` printed a JSON {type(outputs).__name__}, "
+                        "not the object of the stack's outputs; pass --outputs FILE.")
+    return outputs
 
 
 def from_file(path: Path) -> dict[str, Any]:

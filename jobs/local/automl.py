@@ -376,7 +376,7 @@ def search(settings: TrainingSettings, X: pd.DataFrame, y: pd.Series, budget_s: 
     then take turns (FLAML's round robin) instead of being drawn by their measured speed, so the same
     inputs give the same model. Otherwise it stops after budget_s seconds (capped by the timeout).
     """
-    from flaml import AutoML
+    from flaml.automl import AutoML  # the same class; flaml/__init__ does not re-export it explicitly
 
     learners = learners_for(settings)
     mode, flaml_budget = search_budget(settings, budget_s)
@@ -458,7 +458,7 @@ def _vote_ensemble(settings: TrainingSettings, automl: Any) -> tuple[Any, list[s
     if not losses:
         return None, []
     best = min(losses.values())
-    chosen = sorted((name for name, loss in losses.items() if loss <= best + ENSEMBLE_MARGIN), key=losses.get)
+    chosen = sorted((name for name, loss in losses.items() if loss <= best + ENSEMBLE_MARGIN), key=losses.__getitem__)
     if len(chosen) < 2:
         return None, []
     members = [(name, _unfitted(automl.best_model_for_estimator(name))) for name in chosen]

@@ -74,7 +74,8 @@ class RunningServer:
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]  # (host, port) for AF_INET
+        return port
 
 
 def port_in_use(port: int) -> bool:
@@ -138,7 +139,8 @@ def start(python: Path, model_dir: Path, port: int, log_path: Path, workers: int
 def is_live(url: str) -> bool:
     try:
         with urllib.request.urlopen(url + "/", timeout=2) as response:  # noqa: S310 (loopback URL we built)
-            return response.status == 200
+            status: int = response.status
+            return status == 200
     except (urllib.error.URLError, OSError):
         return False
 

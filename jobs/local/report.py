@@ -6,13 +6,14 @@ import html
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 
-def _figure():
+def _figure() -> ModuleType:  # matplotlib.pyplot
     import matplotlib
 
     matplotlib.use("Agg")

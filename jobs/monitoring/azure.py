@@ -64,6 +64,7 @@ def collected_data(endpoint: str, deployment: str, collection: str) -> str:
 def _signals(thresholds: Thresholds, data_ref: str, endpoint: str, deployment: str,
              window_days: int) -> dict[str, Any]:
     from azure.ai.ml import Input
+    from azure.ai.ml.constants import MonitorDatasetContext
     from azure.ai.ml.entities import (
         BaselineDataRange,
         CategoricalDriftMetrics,
@@ -77,14 +78,16 @@ def _signals(thresholds: Thresholds, data_ref: str, endpoint: str, deployment: s
     )
 
     def reference() -> Any:
-        return ReferenceData(input_data=Input(type="mltable", path=data_ref), data_context="training",
+        return ReferenceData(input_data=Input(type="mltable", path=data_ref),
+                             data_context=MonitorDatasetContext.TRAINING,
                              data_column_names={"target_column": PREDICTION})
 
     def production(collection: str) -> Any:
         # Named, not left to the service's default, so that re-pointing after a swap moves it too
         # (azureml-examples cli/monitoring/model-monitoring-with-collected-data.yaml).
         path = collected_data(endpoint, deployment, collection)
-        return ProductionData(input_data=Input(type="uri_folder", path=path), data_context=collection,
+        return ProductionData(input_data=Input(type="uri_folder", path=path),
+                              data_context=MonitorDatasetContext(collection),
                               data_window=BaselineDataRange(lookback_window_size=f"P{window_days}D",
                                                             lookback_window_offset="P0D"))
 
@@ -95,7 +98,9 @@ def _signals(thresholds: Thresholds, data_ref: str, endpoint: str, deployment: s
             # The five booleans arrive as 0/1 numbers; without the override they would be numerical.
             feature_type_override=dict.fromkeys(CATEGORICAL, "categorical"),
             metric_thresholds=DataDriftMetricThreshold(
-                numerical=NumericalDriftMetrics(**{thresholds.numerical_metric: thresholds.numerical}),
+                # The key is one of the float metric keywords (Thresholds.problems checks it), never `metric`.
+                numerical=NumericalDriftMetrics(
+                    **{thresholds.numerical_metric: thresholds.numerical}),  # type: ignore[arg-type]
                 categorical=CategoricalDriftMetrics(**{thresholds.categorical_metric: thresholds.categorical}))),
         "prediction_drift": PredictionDriftSignal(
             production_data=production("model_outputs"), reference_data=reference(), alert_enabled=True,

@@ -76,7 +76,7 @@ class Window:
     features: dict[str, np.ndarray]
     predictions: np.ndarray
     refused_records: int
-    refusal_reasons: Counter
+    refusal_reasons: Counter[tuple[str, str]]  # (field, reason) -> records refused for it
     other_models: int = 0
     unreadable_lines: int = 0
     start: str = ""
@@ -134,7 +134,8 @@ def read_window(folder: Path, model: str, hours: float, now: dt.datetime | None 
     since = now - dt.timedelta(hours=hours)
     columns: dict[str, list[float]] = {f.name: [] for f in FEATURES}
     predictions: list[bool] = []
-    refused, reasons, others, unreadable = 0, Counter(), 0, 0
+    refused, others, unreadable = 0, 0, 0
+    reasons: Counter[tuple[str, str]] = Counter()
     times: list[dt.datetime] = []
     files = [*sorted(folder.glob("scored-*.jsonl")), folder / "scored.jsonl"]
     for path in files:

@@ -12,17 +12,16 @@ from jobs.monitoring.check import CATEGORICAL, PREDICTION, Result
 from jobs.monitoring.drift import P_VALUE_METRICS
 
 
-def _plt():
+def _use_agg() -> None:
+    """No display: the report is drawn to files, from a terminal or a job."""
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _summary_plot(result: Result, path: Path) -> None:
-    plt = _plt()
+    _use_agg()
+    import matplotlib.pyplot as plt  # imported here, as pyplot is, so that the module loads fast
     names = [d.feature for d in result.features]
     # One bar per feature as a share of its own threshold, so numerical and categorical metrics
     # (and distances and p-values) read on one axis: above 1 is drift.
@@ -40,7 +39,8 @@ def _summary_plot(result: Result, path: Path) -> None:
 
 
 def _distribution_plot(name: str, reference: np.ndarray, production: np.ndarray, path: Path, title: str) -> None:
-    plt = _plt()
+    _use_agg()
+    import matplotlib.pyplot as plt  # imported here, as pyplot is, so that the module loads fast
     fig, ax = plt.subplots(figsize=(6, 3.4))
     if name in (*CATEGORICAL, PREDICTION):
         labels = ["false", "true"]
@@ -53,9 +53,9 @@ def _distribution_plot(name: str, reference: np.ndarray, production: np.ndarray,
         ax.set_ylabel("share")
     else:
         edges = np.histogram_bin_edges(np.concatenate([reference, production]), bins=25)
-        ax.hist(reference, bins=edges, density=True, alpha=0.55, label=f"training ({len(reference)})",
+        ax.hist(reference, bins=edges.tolist(), density=True, alpha=0.55, label=f"training ({len(reference)})",
                 color="#7f8c8d")
-        ax.hist(production, bins=edges, density=True, alpha=0.55, label=f"production ({len(production)})",
+        ax.hist(production, bins=edges.tolist(), density=True, alpha=0.55, label=f"production ({len(production)})",
                 color="#c0392b")
         ax.set_ylabel("density")
     ax.set_title(title)
