@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
@@ -39,6 +39,7 @@ from jobs.monitoring.check import Thresholds
 from jobs.paths import ROOT
 from jobs.training import TrainingSettings
 
+T = TypeVar("T")
 TERMINAL = {"Completed", "Failed", "Canceled", "NotResponding"}
 
 
@@ -101,7 +102,7 @@ class AzureBackend:
 
         return cls(connect(outputs), outputs, args.stack)
 
-    def _call(self, what: str, call: Callable[[], Any]) -> Any:
+    def _call(self, what: str, call: Callable[[], T]) -> T:
         """Call Azure with retries; a credential or permission failure becomes a message, not a traceback."""
         try:
             return retry(call, what, sleep=self.sleep, say=self.say)
@@ -141,7 +142,7 @@ class AzureBackend:
         else:
             self.say(f"follow it in the studio, or register it when it is done: "
                      f"{JOBS} register --target azure --job {submitted.name}")
-        return submitted.name
+        return str(submitted.name)
 
     def pipeline(self, settings: TrainingSettings, data: Path, min_auc: float | None, deploy: DeployOptions | None,
                  wait: bool) -> str:
@@ -162,7 +163,7 @@ class AzureBackend:
         self.say(f"submitted pipeline job {submitted.name} on {compute}: {submitted.studio_url}")
         if wait:
             self.wait_for_job(submitted.name, _wait_limit_s(settings))
-        return submitted.name
+        return str(submitted.name)
 
     def wait_for_job(self, name: str, limit_s: float) -> None:
         """Print each status change until the job ends; give up waiting (the job goes on) after limit_s."""
