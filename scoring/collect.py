@@ -16,20 +16,27 @@ answer (and the probability when the client asked for it), a UTC timestamp, a co
 request, the record's index in it, and the model version. Nothing else: no header, no client
 address, no field the client sent beyond the 12.
 
-Collection never changes the answer and never fails a request: every failure is logged (without
-the data) and counted in ``failures``. Standard library only in the local mode (the scoring
-environment has no filelock: fcntl.flock serialises writers across the server's workers).
+Collection never changes the answer, never fails a request and never makes it wait for the disk: a
+request only queues its records; one writer thread per process formats and appends them, in batches (as
+Azure's own ``Collector`` queues in memory). Every failure is logged (without the data) and counted in
+``failures``. A process that exits normally writes what is queued first (``flush`` at exit); a hard kill
+can lose the records of its last moments, never leave a half-written one. Standard library only in
+the local mode (the scoring environment has no filelock: fcntl.flock serialises writers across the
+server's workers).
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime as dt
 import fcntl
 import json
 import logging
 import os
+import queue
 import threading
+import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -101,6 +108,10 @@ class Collector:
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._azure: tuple[Any, Any] | None = None
+        self._queue: queue.Queue[tuple[Any, ...]] = queue.Queue()
+        self._writer: threading.Thread | None = None
+        self._writer_pid = 0
+        self._start_lock = threading.Lock()
 
     @classmethod
     def from_environment(cls, environ: dict[str, str] | None = None) -> Collector:
@@ -143,21 +154,9 @@ class Collector:
             if self.mode == "azure":
                 self._azure_collect(rows, feature_names, answer)
                 return
-            results = answer["result"]
-            probabilities = answer.get("probability") or [None] * len(rows)
-            # One format string per request instead of json.dumps per record: a third of the cost
-            # on a 1000-record request (bench/collection.py). The values are finite floats (the
-            # schema refuses NaN and infinity), booleans and None, whose JSON is fixed below.
-            head = ('{"kind":"scored","time":"%s","correlation_id":"%s","record":'  # noqa: UP031
-                    % (_now(), uuid.uuid4().hex))
-            tail = ',"model":%s,"features":{%s},"prediction":%%s,"probability":%%s}' % (  # noqa: UP031
-                json.dumps(self.model).replace("%", "%%"), ",".join(f'"{name}":%r' for name in feature_names))
-            template = head + "%d" + tail
-            lines = [template % (index, *map(float, row), "true" if results[index] else "false",
-                                 "null" if probabilities[index] is None else repr(float(probabilities[index])))
-                     for index, row in enumerate(rows)]
-            self._append(lines)
-            self.collected += len(rows)
+            # The request only queues; the writer thread formats and writes (see the module's docstring).
+            self._enqueue(("scored", _now(), uuid.uuid4().hex, rows, feature_names, answer["result"],
+                           answer.get("probability")))
         except Exception as error:  # collection must never fail the request
             self._failed(error)
 
@@ -173,11 +172,90 @@ class Collector:
             if self.mode == "azure":
                 logger.warning("request refused: %d record(s); %s", records, json.dumps(summary))
                 return
-            self._append([json.dumps({"kind": "refused", "time": _now(), "correlation_id": uuid.uuid4().hex,
-                                      "model": self.model, "records": records, "reasons": summary},
-                                     separators=(",", ":"))])
+            self._enqueue(("line", json.dumps({"kind": "refused", "time": _now(), "correlation_id": uuid.uuid4().hex,
+                                               "model": self.model, "records": records, "reasons": summary},
+                                              separators=(",", ":"))))
         except Exception as error:
             self._failed(error)
+
+    def flush(self, timeout_s: float = 10.0) -> bool:
+        """Wait until every queued record is written (or failed); False if timeout_s (seconds) passed first."""
+        deadline = time.monotonic() + timeout_s
+        while self._queue.unfinished_tasks:
+            if time.monotonic() > deadline or self._writer is None or not self._writer.is_alive():
+                return False
+            time.sleep(0.002)
+        return True
+
+    # -- the writer thread ------------------------------------------------------------------------
+
+    def _enqueue(self, item: tuple[Any, ...]) -> None:
+        if self._writer is None or self._writer_pid != os.getpid() or not self._writer.is_alive():
+            with self._start_lock:
+                if self._writer_pid != os.getpid():
+                    # A forked worker inherits the queue and the file but not the thread: start afresh.
+                    self._queue = queue.Queue()
+                    self._fd = None
+                    atexit.register(self.flush)
+                if self._writer is None or self._writer_pid != os.getpid() or not self._writer.is_alive():
+                    self._writer = threading.Thread(target=self._drain, name="collect-writer", daemon=True)
+                    self._writer_pid = os.getpid()
+                    self._writer.start()
+        self._queue.put(item)
+
+    def _drain(self) -> None:
+        """Write what requests queued, everything that is waiting at once under one lock."""
+        while True:
+            batch = [self._queue.get()]
+            while True:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                lines: list[str] = []
+                scored = 0
+                for item in batch:
+                    if item[0] == "line":
+                        lines.append(item[1])
+                    else:
+                        lines += self._scored_lines(*item[1:])
+                        scored += len(item[3])
+                for chunk in self._chunks(lines):
+                    self._append(chunk)
+                self.collected += scored
+            except Exception as error:  # collection must never fail the request, nor stop the writer
+                self._failed(error)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    def _chunks(self, lines: list[str]) -> list[list[str]]:
+        """Whole lines in groups of at most max_bytes (a longer line alone), so a file never outgrows it."""
+        chunks: list[list[str]] = [[]]
+        size = 0
+        for line in lines:
+            length = len(line.encode()) + 1
+            if chunks[-1] and size + length > self.max_bytes:
+                chunks.append([])
+                size = 0
+            chunks[-1].append(line)
+            size += length
+        return chunks
+
+    def _scored_lines(self, now: str, correlation_id: str, rows: list[list[float]], feature_names: tuple[str, ...],
+                      results: list[Any], probabilities: list[Any] | None) -> list[str]:
+        chances = probabilities or [None] * len(rows)
+        # One format string per request instead of json.dumps per record: a third of the cost
+        # on a 1000-record request (bench/collection.py). The values are finite floats (the
+        # schema refuses NaN and infinity), booleans and None, whose JSON is fixed below.
+        head = '{"kind":"scored","time":"%s","correlation_id":"%s","record":' % (now, correlation_id)  # noqa: UP031
+        tail = ',"model":%s,"features":{%s},"prediction":%%s,"probability":%%s}' % (  # noqa: UP031
+            json.dumps(self.model).replace("%", "%%"), ",".join(f'"{name}":%r' for name in feature_names))
+        template = head + "%d" + tail
+        return [template % (index, *map(float, row), "true" if results[index] else "false",
+                            "null" if chances[index] is None else repr(float(chances[index])))
+                for index, row in enumerate(rows)]
 
     # -- local: whole lines, under a lock ----------------------------------------------------------
 

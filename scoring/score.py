@@ -8,6 +8,7 @@ outputs and local training writes.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -220,6 +221,11 @@ def init() -> None:
     _thread_limits = _limit_native_thread_pools()
     logger.info("loaded model from %s with columns %s (types %s); set to one thread: %s", model_dir, _columns,
                 ", ".join(sorted({str(d) for d in _dtypes})), ", ".join(changed) or "nothing to change")
+    # The model and the libraries loaded so far live as long as the worker: moved out of the
+    # collector's reach, a full collection no longer walks them during a request (gc.freeze, Python
+    # docs). Measured with bench/collection.py: a 1000-record request with collection on, spaced
+    # requests, p50 7.9 ms without this, 4.9 ms with it (3.3 ms with collection off).
+    gc.freeze()
 
 
 class _RecordsParameter(AbstractParameterType):

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +79,18 @@ def send(url: str, records: list[dict]) -> None:
         assert "result" in answer, answer
 
 
+def written(home: Path, scored: int, refused: int = 0) -> None:
+    """Wait (at most 30 s) until the server's writer thread has written this window's records."""
+    deadline = time.monotonic() + 30
+    while True:
+        lines = [line for path in (home / "collected").glob("scored*.jsonl") for line in path.read_text().splitlines()]
+        if (sum('"kind":"scored"' in line for line in lines) >= scored
+                and sum('"kind":"refused"' in line for line in lines) >= refused):
+            return
+        assert time.monotonic() < deadline, f"{len(lines)} lines written"
+        time.sleep(0.05)
+
+
 def drawn_from_training(n: int = 1200, seed: int = 7) -> pd.DataFrame:
     return pd.read_csv(CSV)[FEATURES].sample(n, replace=True, random_state=seed).reset_index(drop=True)
 
@@ -102,6 +115,7 @@ def summary_of(result: subprocess.CompletedProcess[str]) -> dict:
 def test_records_like_the_training_data_are_not_drift(deployed):
     home, runs, env, url = deployed
     send(url, as_records(drawn_from_training()))
+    written(home, scored=1201)
     result = jobs(env, "monitor")
     assert result.returncode == 0, result.stderr
     summary = summary_of(result)
@@ -119,6 +133,7 @@ def test_one_shifted_feature_is_reported_and_no_other(deployed):
     shifted = drawn_from_training()
     shifted["serum_sodium"] = np.clip(shifted["serum_sodium"] + 8, 80, 200)
     send(url, as_records(shifted))
+    written(home, scored=1200)
     result = jobs(env, "monitor")
     assert result.returncode == 1, result.stderr
     assert "data drift: serum_sodium normalized_wasserstein_distance" in result.stderr
@@ -140,6 +155,7 @@ def test_a_batch_mixing_refused_records_reports_the_refused_share(deployed):
     for start in range(0, 120, 20):
         answer = post_json(url, {"data": bad[start:start + 20]})
         assert answer["status"] == 400
+    written(home, scored=1200, refused=6)
     result = jobs(env, "monitor")
     assert result.returncode == 1
     assert "refused records: 9.1% of 1320 records" in result.stderr

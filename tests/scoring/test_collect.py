@@ -43,6 +43,7 @@ def test_off_by_default():
 
 def test_a_scored_record_keeps_the_12_features_the_answer_a_time_and_an_id_and_nothing_else(score, collecting):
     plain = score.run(**SAMPLE_REQUEST, GlobalParameters={"method": "predict_proba"})
+    assert collecting.flush()
     records = lines(collecting.folder)
     assert len(records) == 1
     record = records[0]
@@ -61,6 +62,7 @@ def test_collection_does_not_change_the_answer(score, collecting, monkeypatch):
     monkeypatch.setattr(score, "collector", collect.Collector(None))
     without = score.run(data=records, GlobalParameters={"method": "predict_proba"})
     assert with_collection == without
+    assert collecting.flush()
     assert [r["record"] for r in lines(collecting.folder)] == [0, 1, 2, 3]
     assert len({r["correlation_id"] for r in lines(collecting.folder)}) == 1
 
@@ -69,6 +71,7 @@ def test_a_refusal_is_counted_by_field_and_reason_without_any_value(score, colle
     bad = dict(SAMPLE_REQUEST["data"][0], age="131", smoking="often", patient_name="Jane Roe")
     answer = score.run(data=[bad, SAMPLE_REQUEST["data"][0]])
     assert answer.status_code == 400
+    assert collecting.flush()
     text = (collecting.folder / "scored.jsonl").read_text()
     assert "131" not in text and "often" not in text and "Jane" not in text and "patient_name" not in text
     refusal = json.loads(text)
@@ -85,6 +88,7 @@ def test_a_failure_to_collect_is_logged_and_counted_never_a_failed_request(score
     with caplog.at_level(logging.ERROR, logger="heart_failure_scoring.collect"):
         answer = score.run(**SAMPLE_REQUEST)
     assert answer == {"result": [False]}
+    broken.flush()
     assert broken.failures == 1
     assert "data collection failed" in caplog.text
     assert SAMPLE_REQUEST["data"][0]["platelets"] not in caplog.text  # the error, never the rows
@@ -101,9 +105,11 @@ def test_the_azure_mode_without_its_package_is_a_counted_failure_not_an_error(sc
 def test_a_torn_last_line_is_cut_before_the_next_append(tmp_path):
     collector = collect.Collector("local", tmp_path)
     collector.scored([[1.0] * 12], FEATURE_NAMES, {"result": [True]})
+    assert collector.flush()
     with (tmp_path / "scored.jsonl").open("a") as f:
         f.write('{"kind":"scored","time":"2026')  # a writer killed mid-line
     collector.scored([[0.0] * 12], FEATURE_NAMES, {"result": [False]})
+    assert collector.flush()
     assert [r["prediction"] for r in lines(tmp_path)] == [True, False]
 
 
@@ -120,6 +126,7 @@ def _writer(folder: str, worker: int, requests: int) -> None:
         t.start()
     for t in threads:
         t.join()
+    assert collector.flush()  # a multiprocessing child ends with os._exit: no exit hook runs
     assert collector.failures == 0
 
 
@@ -144,6 +151,7 @@ def test_rotation_keeps_only_the_newest_files(tmp_path):
     collector = collect.Collector("local", tmp_path, max_bytes=4096, keep=2)
     for _ in range(100):
         collector.scored([[0.0] * 12], FEATURE_NAMES, {"result": [False]})
+        assert collector.flush()  # one request at a time, so that each can rotate
     assert len(list(tmp_path.glob("scored-*.jsonl"))) == 2
 
 
@@ -155,3 +163,34 @@ def test_a_missing_collector_package_is_said_once_then_collection_is_off(score, 
         for _ in range(3):
             assert score.run(**SAMPLE_REQUEST) == {"result": [False]}
     assert azure.failures == 1 and caplog.text.count("data collection failed") == 1
+
+
+def test_a_request_never_waits_for_the_disk(score, collecting, monkeypatch):
+    # The writer is held inside its append; the request is answered all the same, and its records
+    # are written once the writer goes on.
+    release = threading.Event()
+    real_append = collecting._append
+
+    def slow_append(lines: list[str]) -> None:
+        assert release.wait(30)
+        real_append(lines)
+
+    monkeypatch.setattr(collecting, "_append", slow_append)
+    first = score.run(**SAMPLE_REQUEST)
+    second = score.run(**SAMPLE_REQUEST)
+    assert first == second == {"result": [False]}
+    assert not (collecting.folder / "scored.jsonl").exists()  # nothing written yet: the requests did not wait
+    release.set()
+    assert collecting.flush()
+    assert [r["record"] for r in lines(collecting.folder)] == [0, 0]
+
+
+def test_records_queued_by_a_process_that_exits_normally_are_written(tmp_path):
+    # What a server worker does on a graceful stop: the exit hook writes what is queued.
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import collect; from schema import FEATURE_NAMES; "
+            "c = collect.Collector('local', __import__('pathlib').Path(sys.argv[2])); "
+            "[c.scored([[float(i)] * 12], FEATURE_NAMES, {'result': [True]}) for i in range(200)]")
+    import subprocess
+
+    subprocess.run([sys.executable, "-c", code, str(ROOT / "scoring"), str(tmp_path)], check=True, timeout=60)
+    assert len(lines(tmp_path)) == 200
