@@ -65,7 +65,11 @@ def read_json(path: Path, what: str) -> Any:
     Raises JobsError when the file is empty, is not JSON (with the line and column), or has an object
     with a repeated key (the key named: the endpoint refuses those bodies too).
     """
-    text = read_text(path, what)
+    return parse_json(read_text(path, what), what)
+
+
+def parse_json(text: str, what: str) -> Any:
+    """JSON text (a file's, or a command's output) as read_json reads it; `what` names it in messages."""
     if not text.strip():
         raise JobsError(f"{what} is empty; expected a JSON document")
     try:

@@ -9,8 +9,8 @@ which has the workspace but not the compute or the endpoint.
 
 from __future__ import annotations
 
-import json
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass, fields
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from jobs.errors import JobsError
-from jobs.user_files import read_json
+from jobs.user_files import parse_json, read_json
 
 REQUIRED = ("subscription_id", "resource_group", "workspace_name")
 ENV = {
@@ -28,6 +28,11 @@ ENV = {
     "compute_name": "AZUREML_COMPUTE_NAME",
     "endpoint_name": "AZUREML_ENDPOINT_NAME",
 }
+# Subscription and tenant ids are GUIDs in their 8-4-4-4-12 hex form (learn.microsoft.com/azure/
+# azure-portal/get-subscription-tenant-id: "Subscription ID ... a GUID").
+_GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+_GUIDS = ("subscription_id", "tenant_id")
+_NAMES = ("resource_group", "workspace_name", "compute_name", "endpoint_name", "location", "studio_url")
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,7 @@ class StackOutputs:
     endpoint_name: str | None = None
     location: str | None = None
     studio_url: str | None = None
+    tenant_id: str | None = None
 
     def need(self, key: str, for_what: str, stack: str) -> str:
         value = getattr(self, key)
@@ -60,7 +66,11 @@ def from_pulumi(stack: str) -> dict[str, Any]:
         raise JobsError(f"`pulumi stack output --json --stack {stack}` failed: {result.stderr.strip()[:300]}. "
                         f"Check the stack name (`pulumi stack ls`), log in to the backend (`pulumi login`), "
                         f"or pass --outputs FILE.")
-    return json.loads(result.stdout or "{}")
+    data = parse_json(result.stdout or "{}", f"the output of `pulumi stack output --json --stack {stack}`")
+    if not isinstance(data, dict):
+        raise JobsError(f"`pulumi stack output --json --stack {stack}` did not print a JSON object; "
+                        "run it yourself to see what it prints, or pass --outputs FILE")
+    return data
 
 
 def from_file(path: Path) -> dict[str, Any]:
@@ -107,6 +117,47 @@ def resolve(stack: str, outputs_file: Path | None = None, overrides: dict[str, s
         )
     known = {f.name for f in fields(StackOutputs)}
     values = {key: value for key, value in merged.items() if key in known}
+    problems = [problem for key, value in values.items() if (problem := _problem(key, value))]
+    if problems:
+        source = (f"--outputs {outputs_file}" if outputs_file
+                  else f"the outputs of the Pulumi stack '{stack}' (or the environment, or config.json)")
+        how = (f"correct it in the file, or save it again with `pulumi stack output --json > {outputs_file}`"
+               if outputs_file else f"check `pulumi stack output --json --stack {stack}`, the AZUREML_* variables "
+               "and config.json")
+        raise JobsError(f"{source} has values the job scripts cannot use:\n  - " + "\n  - ".join(problems)
+                        + f"\n{how[0].upper()}{how[1:]}; --subscription-id, --resource-group and --workspace "
+                        "override single values.")
+    values = {key: value.strip() if isinstance(value, str) else value for key, value in values.items()}
     if values.get("compute_max_nodes") is not None:
-        values["compute_max_nodes"] = int(values["compute_max_nodes"])
+        values["compute_max_nodes"] = int(float(values["compute_max_nodes"]))
     return StackOutputs(**values)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return f"a JSON {'object' if isinstance(value, dict) else 'array'}"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    return repr(value) if isinstance(value, str) else f"the number {value}"
+
+
+def _problem(key: str, value: Any) -> str | None:
+    """What is wrong with one stack output's value (key, value, what is allowed); None when it is usable."""
+    if value is None:
+        return None
+    if key in _GUIDS:
+        if not (isinstance(value, str) and _GUID.fullmatch(value.strip())):
+            return (f"'{key}' is {_shown(value)}; it must be a GUID such as 00000000-0000-0000-0000-000000000000 "
+                    "(`az account show` prints yours)")
+        return None
+    if key in _NAMES:
+        if not (isinstance(value, str) and value.strip()):
+            return f"'{key}' is {_shown(value)}; it must be a non-empty string (a name)"
+        return None
+    if key == "compute_max_nodes":
+        whole = ((isinstance(value, int) and not isinstance(value, bool))
+                 or (isinstance(value, float) and value.is_integer())
+                 or (isinstance(value, str) and value.strip().isdigit()))
+        if not whole or int(float(value)) < 1:
+            return f"'{key}' is {_shown(value)}; it must be a whole number of nodes, 1 or more"
+    return None

@@ -107,7 +107,8 @@ def test_credential_variables_set_but_unusable_are_named(environ, fragments, cle
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
     outputs = tmp_path / "outputs.json"
-    outputs.write_text('{"subscription_id": "s", "resource_group": "r", "workspace_name": "w"}')
+    outputs.write_text('{"subscription_id": "00000000-0000-0000-0000-0000000000aa", '
+            '"resource_group": "r", "workspace_name": "w"}')
     code = main(["register", "--target", "azure", "--outputs", str(outputs), "--job", "x"])
     err = capsys.readouterr().err
     assert code == 2

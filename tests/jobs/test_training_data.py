@@ -24,7 +24,8 @@ from tests.fakes import FakeSession
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = DEFAULT_CSV.read_text()
 HEADER = SHIPPED.splitlines()[0].split(",")
-OUTPUTS = {"subscription_id": "s", "resource_group": "r", "workspace_name": "w", "compute_name": "cpu-x",
+OUTPUTS = {"subscription_id": "00000000-0000-0000-0000-0000000000aa",
+        "resource_group": "r", "workspace_name": "w", "compute_name": "cpu-x",
            "compute_max_nodes": 3, "endpoint_name": "hf-x"}
 
 
@@ -266,5 +267,6 @@ def test_one_class_or_too_few_rows_per_fold_is_refused_before_training(tmp_path,
 
 def test_a_config_json_downloaded_with_a_bom_is_read(tmp_path):
     (tmp_path / "config.json").write_bytes(b"\xef\xbb\xbf" + json.dumps(
-        {"subscription_id": "s", "resource_group": "r", "workspace_name": "w"}).encode())
+        {"subscription_id": "00000000-0000-0000-0000-0000000000aa",
+                "resource_group": "r", "workspace_name": "w"}).encode())
     assert stack_outputs.resolve("dev", environ={}, cwd=tmp_path).workspace_name == "w"
