@@ -252,7 +252,7 @@ def value_problems(table: Table, target: str, drop: tuple[str, ...] = ()) -> lis
                         else "whole" if "whole number" in text else "number")
                 index = start + int(item["record"])
                 value = str(records[index].get(str(item["field"]), "")).strip()
-                shown = text if value in text else f"{value[:40]!r}: {text}"
+                shown = f"{value[:40]!r}: {text}" if kind == "nonfinite" else text  # the others name the value
                 note(str(item["field"]), kind, lines[index], shown)
     problems = []
     hints = {"empty": "fill the value(s) in, or leave those rows out",
