@@ -100,10 +100,15 @@ def from_config_json(cwd: Path) -> dict[str, Any]:
 def resolve(stack: str, outputs_file: Path | None = None, overrides: dict[str, str | None] | None = None,
             environ: dict[str, str] | None = None, cwd: Path | None = None) -> StackOutputs:
     environ = dict(os.environ if environ is None else environ)
-    merged: dict[str, Any] = from_config_json(cwd or Path.cwd())
-    merged.update(from_file(outputs_file) if outputs_file else from_pulumi(stack))
-    merged.update({key: environ[var] for key, var in ENV.items() if environ.get(var)})
-    merged.update({key: value for key, value in (overrides or {}).items() if value})
+    merged: dict[str, Any] = {}
+    origin: dict[str, str] = {}  # where each value came from, for messages
+    for found, label in ((from_config_json(cwd or Path.cwd()), "config.json"),
+                         (from_file(outputs_file) if outputs_file else from_pulumi(stack),
+                          f"--outputs {outputs_file}" if outputs_file else f"the Pulumi stack '{stack}'"),
+                         ({key: environ[var] for key, var in ENV.items() if environ.get(var)}, "the environment"),
+                         ({key: value for key, value in (overrides or {}).items() if value}, "a flag")):
+        merged.update(found)
+        origin.update(dict.fromkeys(found, label))
     missing = [key for key in REQUIRED if not merged.get(key)]
     if missing:
         how = (f"--outputs {outputs_file} has no {', '.join(missing)}" if outputs_file
@@ -117,7 +122,8 @@ def resolve(stack: str, outputs_file: Path | None = None, overrides: dict[str, s
         )
     known = {f.name for f in fields(StackOutputs)}
     values = {key: value for key, value in merged.items() if key in known}
-    problems = [problem for key, value in values.items() if (problem := _problem(key, value))]
+    problems = [f"{problem} (from {origin[key]})" for key, value in values.items()
+                if (problem := _problem(key, value))]
     if problems:
         source = (f"--outputs {outputs_file}" if outputs_file
                   else f"the outputs of the Pulumi stack '{stack}' (or the environment, or config.json)")
@@ -152,7 +158,7 @@ def _problem(key: str, value: Any) -> str | None:
         return None
     if key in _NAMES:
         if not (isinstance(value, str) and value.strip()):
-            return f"'{key}' is {_shown(value)}; it must be a non-empty string (a name)"
+            return f"'{key}' is {_shown(value)}; it must be a non-empty string: a name"
         return None
     if key == "compute_max_nodes":
         whole = ((isinstance(value, int) and not isinstance(value, bool))
