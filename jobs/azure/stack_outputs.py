@@ -28,8 +28,10 @@ ENV = {
     "compute_name": "AZUREML_COMPUTE_NAME",
     "endpoint_name": "AZUREML_ENDPOINT_NAME",
 }
-# Subscription and tenant ids are GUIDs in their 8-4-4-4-12 hex form (learn.microsoft.com/azure/
-# azure-portal/get-subscription-tenant-id: "Subscription ID ... a GUID").
+# Subscription and tenant ids are GUIDs in their 8-4-4-4-12 hex form. Source: Az PowerShell reference,
+# "Your Azure subscription ID. This is a GUID-formatted string (e.g. 00000000-0000-0000-0000-000000000000)"
+# (learn.microsoft.com/dotnet/api/microsoft.azure.powershell.cmdlets.websites.models.iwebsitesidentity.subscriptionid);
+# tenant ids "in GUID format" (learn.microsoft.com/dotnet/api/azure.storage.sas.queuesasqueryparameters.keytenantid).
 _GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 _GUIDS = ("subscription_id", "tenant_id")
 _NAMES = ("resource_group", "workspace_name", "compute_name", "endpoint_name", "location", "studio_url")
