@@ -11,22 +11,33 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from jobs.errors import JobsError
 from jobs.paths import ROOT
-from jobs.user_files import read_csv_rows
-from scoring.schema import FEATURE_NAMES
+from jobs.user_files import read_csv_lines, read_csv_rows
+from scoring.schema import FEATURE_NAMES, FEATURES, MAX_RECORDS, SAMPLE_RECORD, RequestError, parse_records
 
 DATA_DIR = ROOT / "data"
 CSV_NAME = "heart_failure_clinical_records_dataset.csv"
 DEFAULT_CSV = DATA_DIR / CSV_NAME
 ASSET_NAME = "heart-failure-records"
+# At most this many problems are listed (the rest are counted), and this many rows named per problem.
+MAX_LISTED = 25
+ROWS_NAMED = 5
+# Flags written as words: the endpoint takes them in requests, but a model trained on the words (Azure
+# AutoML featurizes them as text) is then sent 1.0/0.0 by scoring/score.py.
+_FLAG_WORDS = {"yes", "no", "y", "n", "true", "false"}
 # pandas names an empty header cell `Unnamed: <position>`; read_csv_rows does the same.
 _INDEX_COLUMN = re.compile(r"Unnamed: \d+$")
 
 
 def require(path: Path) -> Path:
+    """`path` if it is a file; JobsError saying what it is instead (missing, or a directory) and what to pass."""
+    if path.is_dir():
+        raise JobsError(f"data file {path} is a directory; pass --data PATH to the CSV file itself (with a "
+                        f"DEATH_EVENT column), such as {path / CSV_NAME}")
     if not path.is_file():
         raise JobsError(f"data file {path} does not exist; pass --data PATH to a CSV with a DEATH_EVENT column, "
                         f"or restore the shipped copy with `git checkout -- data/{CSV_NAME}`")
@@ -55,7 +66,7 @@ def columns(path: Path) -> list[str]:
     return rows(path)[0]
 
 
-def label_problems(labels: list[str], target: str, folds: int) -> list[str]:
+def label_problems(labels: list[str], target: str, folds: int, lines: list[int] | None = None) -> list[str]:
     """What keeps this label column from training a binary classifier with `folds`-fold cross-validation.
 
     Every value must be 0 or 1 (the endpoint answers true/false), and each class needs at least
@@ -64,10 +75,10 @@ def label_problems(labels: list[str], target: str, folds: int) -> list[str]:
     """
     counts = {"0": 0, "1": 0}
     bad = []
-    for number, value in enumerate(labels, start=2):
+    for number, value in zip(lines or range(2, len(labels) + 2), labels, strict=True):
         key = {"0": "0", "1": "1", "0.0": "0", "1.0": "1"}.get(value.strip())
         if key is None:
-            bad.append(f"{value.strip() or 'empty'} (row {number})")
+            bad.append(f"{value.strip() or 'empty'} (line {number})")
         else:
             counts[key] += 1
     if bad:
@@ -94,6 +105,10 @@ def column_problems(found: list[str], target: str, drop: tuple[str, ...] = ()) -
             problems.append(f"column {name!r} appears more than once in the header (columns {_positions(found, name)})")
         seen.add(name)
         if name == target or name in drop or name in FEATURE_NAMES:
+            continue
+        if _INDEX_COLUMN.match(name) and position > 1:
+            problems.append(f"column {position} has no name in the header; name it, or leave it out with "
+                            f"--drop {_quoted(name)}")
             continue
         if _INDEX_COLUMN.match(name):
             problems.append(f"column {position} has no name in the header ({name!r}): it is the row index that pandas' "
@@ -128,3 +143,134 @@ def _positions(found: list[str], name: str) -> str:
 
 def _quoted(name: str) -> str:
     return name if re.fullmatch(r"[\w.-]+", name) else f"'{name}'"
+
+
+@dataclass(frozen=True)
+class Table:
+    """A training CSV as both targets read it: the header and every data row, with its line in the file."""
+
+    path: Path
+    header: list[str]
+    rows: list[tuple[int, list[str]]]
+
+    def column(self, name: str) -> list[str]:
+        at = self.header.index(name)
+        return [cells[at] if at < len(cells) else "" for _, cells in self.rows]
+
+    @property
+    def lines(self) -> list[int]:
+        return [line for line, _ in self.rows]
+
+
+def load(path: Path) -> Table:
+    """The CSV at `path`, read once (jobs/user_files.py: BOM and CRLF fine, empty header cells named as
+    pandas names them); JobsError for a missing, empty or unreadable file."""
+    found = read_csv_lines(require(path), f"data file {path}")
+    return Table(path, found[0][1], found[1:])
+
+
+def shape_problems(table: Table, target: str) -> list[str]:
+    """What keeps the file from being read as a table of named columns; [] when nothing does.
+
+    Checked before the columns' names and values, which mean nothing until this passes: a separator
+    other than ',', spaces or tabs around column names, a header ending in a comma, rows with more or
+    fewer fields than the header, a header without data rows.
+    """
+    header, width = table.header, len(table.header)
+    raw = ",".join(header)
+    for separator, name in ((";", "semicolons"), ("\t", "tabs")):
+        parts = [part.strip() for part in raw.split(separator)]
+        if len(parts) > width and (target in parts or set(parts) & set(FEATURE_NAMES)):
+            decimal = ""
+            if separator == ";" and any(re.search(r"\d,\d", ",".join(cells)) for _, cells in table.rows[:50]):
+                decimal = ", decimal=','"
+            return [f"the file's columns are separated by {name}, not commas (its header has {len(parts)} columns "
+                    f"split at {separator!r}{' and its numbers have decimal commas' if decimal else ''}); "
+                    "both targets read comma-separated files only. Save it from Excel as \"CSV UTF-8 (Comma "
+                    "delimited)\", or convert it: python -c \"import pandas as pd; "
+                    f"pd.read_csv({str(table.path)!r}, sep={separator!r}{decimal})"
+                    f".to_csv({str(table.path.with_suffix('.comma.csv'))!r}, index=False)\""]
+    problems = []
+    spaced = [name for name in header if name != name.strip()]
+    if spaced:
+        problems.append(f"column name(s) with spaces or tabs around them: {', '.join(repr(n) for n in spaced)}; "
+                        "both targets keep them as part of the name, so no request field matches. Remove the "
+                        "spaces after the commas (and any tab or space at the end) in the header line")
+    trailing = width > 1 and header[-1] == f"Unnamed: {width - 1}"
+    if trailing:
+        short = all(len(cells) == width - 1 for _, cells in table.rows)
+        problems.append(f"the header ends with a comma, so column {width} has no name; remove the trailing comma "
+                        + ("from the header line" if short else "from the header and from every row"))
+        if short:
+            width -= 1
+    ragged = [(line, len(cells)) for line, cells in table.rows if len(cells) != width]
+    if ragged:
+        named = ", ".join(f"line {line} has {count}" for line, count in ragged[:ROWS_NAMED])
+        more = f" (and {len(ragged) - ROWS_NAMED} more rows)" if len(ragged) > ROWS_NAMED else ""
+        problems.append(f"{len(ragged)} row(s) do not have the header's {width} fields: {named}{more}. A value "
+                        "with a comma inside must be in double quotes; a missing value is an empty field, "
+                        "but the commas stay")
+    if not table.rows:
+        problems.append("the file has a header but no data rows")
+    return problems
+
+
+def value_problems(table: Table, target: str, drop: tuple[str, ...] = ()) -> list[str]:
+    """Every request field's values checked as the endpoint checks a request's; [] when all pass.
+
+    Run once shape_problems and column_problems found nothing. A value the endpoint would refuse
+    (scoring/schema.py parse_records: its bounds, whole numbers, its unit hints such as "looks like
+    thousands per µL") is refused here too, so a model is never trained on values it will not be
+    sent. Beyond the endpoint: a value must be there (an empty field is missing data) and a flag
+    must be 1 or 0, not a word. One problem per column and kind, with its first lines.
+    """
+    used = [name for name in FEATURE_NAMES if name in table.header and name not in drop]
+    lines = table.lines
+    found: dict[tuple[str, str], list[tuple[int, str]]] = {}
+
+    def note(column: str, kind: str, line: int, text: str) -> None:
+        found.setdefault((column, kind), []).append((line, text))
+
+    columns = {name: table.column(name) for name in used}
+    records = [dict(SAMPLE_RECORD) for _ in lines]
+    flags = {feature.name for feature in FEATURES if feature.kind == "boolean"}
+    for name, cells in columns.items():
+        for record, line, cell in zip(records, lines, cells, strict=True):
+            if not cell.strip():
+                note(name, "empty", line, "is empty")
+            elif name in flags and cell.strip().lower() in _FLAG_WORDS:
+                note(name, "word", line, f"is the word {cell.strip()!r}; a flag in training data is 1 or 0")
+            else:
+                record[name] = cell
+    for start in range(0, len(records), MAX_RECORDS):
+        try:
+            parse_records(records[start:start + MAX_RECORDS], "data")
+        except RequestError as error:
+            for item in error.errors:
+                text = str(item["problem"])
+                kind = ("range" if "possible range" in text else "nonfinite" if "infinity" in text
+                        else "whole" if "whole number" in text else "number")
+                index = start + int(item["record"])
+                value = str(records[index].get(str(item["field"]), "")).strip()
+                shown = f"{value[:40]!r}: {text}" if kind == "nonfinite" else text  # the others name the value
+                note(str(item["field"]), kind, lines[index], shown)
+    problems = []
+    hints = {"empty": "fill the value(s) in, or leave those rows out",
+             "word": "write 1 for yes/true and 0 for no/false",
+             "range": "fix the unit (or the typo) in the file; the endpoint refuses such values in requests too"}
+    for (column, kind), hits in sorted(found.items(), key=lambda item: item[1][0][0]):
+        first_line, first = hits[0]
+        others = [str(line) for line, _ in hits[1:ROWS_NAMED]]
+        more = (f"; also line(s) {', '.join(others)}" + (" ..." if len(hits) > ROWS_NAMED else "")
+                + f" ({len(hits)} rows in all)") if others else ""
+        hint = hints.get(kind)
+        problems.append(f"{column}, line {first_line}: {first}{more}" + (f". {hint[0].upper()}{hint[1:]}" if hint
+                                                                        else ""))
+    return problems
+
+
+def capped(problems: list[str]) -> list[str]:
+    """At most MAX_LISTED problems, the rest counted in a last line."""
+    if len(problems) <= MAX_LISTED:
+        return problems
+    return [*problems[:MAX_LISTED], f"... and {len(problems) - MAX_LISTED} more problem(s) not listed"]

@@ -7,10 +7,11 @@ The lesson (SDK v1 AutoMLConfig): label DEATH_EVENT, primary metric AUC_weighted
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from jobs.dataset import column_problems, label_problems, rows
+from jobs.dataset import Table, capped, column_problems, label_problems, load, shape_problems, value_problems
 from jobs.errors import JobsError
 from scoring.schema import FEATURE_NAMES
 
@@ -56,24 +57,36 @@ class TrainingSettings:
         return {f"setting.{key}": ",".join(value) if isinstance(value, tuple) else str(value)
                 for key, value in asdict(self).items() if key != "extra" and value not in (None, ())}
 
-    def check_data(self, data: Path, max_nodes: int | None = None) -> TrainingSettings:
-        """validate() against a training CSV: its header and its label column, read as both targets read it.
+    def check_data(self, data: Path, max_nodes: int | None = None) -> Table:
+        """validate() against a training CSV, read once as both targets read it; the table it read.
 
-        Both targets and --dry-run call this before any compute is spent. Raises JobsError listing
-        every problem.
+        The one data check of both targets (local `train`, Azure `train`/`pipeline`/`all`, and
+        --dry-run), before any compute is spent: the file's shape (separator, whitespace around names,
+        rows with more or fewer fields than the header), its columns against the request schema, its
+        label, and every request field's values against the endpoint's own rules (jobs/dataset.py).
+        Raises JobsError listing every problem (capped at dataset.MAX_LISTED).
         """
-        found = rows(data)
-        header = found[0]
-        labels = None
-        if self.target in header:
-            at = header.index(self.target)
-            labels = [row[at] if at < len(row) else "" for row in found[1:]]
-        return self.validate(columns=header, max_nodes=max_nodes, labels=labels)
+        table = load(data)
+        shape = shape_problems(table, self.target)
+        if shape:
+            # Until the file reads as a table, its column names and values mean nothing.
+            self.validate(max_nodes=max_nodes, data_problems=shape)
+            return table
+        header = table.header
+        labels = table.column(self.target) if self.target in header else None
+        values = []
+        if labels is not None and not column_problems(header, self.target, self.drop_columns):
+            values = value_problems(table, self.target, self.drop_columns)
+        self.validate(columns=header, max_nodes=max_nodes, labels=labels, label_lines=table.lines,
+                      data_problems=values)
+        return table
 
     def validate(self, columns: list[str] | None = None, max_nodes: int | None = None,
-                 labels: list[str] | None = None) -> TrainingSettings:
-        """Check the settings (and, when given, the data's columns and label values); raise JobsError
-        listing every problem, each with the flag or column and what is allowed."""
+                 labels: list[str] | None = None, label_lines: list[int] | None = None,
+                 data_problems: list[str] | None = None) -> TrainingSettings:
+        """Check the settings (and, when given, the data's columns, label values with their lines in the
+        file, and problems found in the data already); raise JobsError listing every problem, each with
+        the flag or column and what is allowed."""
         problems = []
         if self.primary_metric not in PRIMARY_METRICS:
             problems.append(f"--metric {self.primary_metric!r} is not one of {', '.join(PRIMARY_METRICS)}")
@@ -105,7 +118,7 @@ class TrainingSettings:
             problems.append(f"--drop {self.target} would drop the label itself")
         if columns is not None:
             if self.target not in columns:
-                problems.append(f"the label column {self.target!r} is not in the data (columns: {', '.join(columns)})")
+                problems.append(self._missing_label(columns))
             # A request field may be dropped without being in the data: training without it on purpose.
             missing = [c for c in self.drop_columns if c not in columns and c not in FEATURE_NAMES]
             if missing:
@@ -113,7 +126,20 @@ class TrainingSettings:
             if self.target in columns:
                 problems.extend(column_problems(columns, self.target, self.drop_columns))
         if labels is not None and 2 <= self.n_cross_validations <= 20:
-            problems.extend(label_problems(labels, self.target, self.n_cross_validations))
+            problems.extend(label_problems(labels, self.target, self.n_cross_validations, label_lines))
+        problems.extend(data_problems or ())
         if problems:
-            raise JobsError("invalid training settings:\n  - " + "\n  - ".join(problems))
+            raise JobsError("invalid training settings:\n  - " + "\n  - ".join(capped(problems)))
         return self
+
+    def _missing_label(self, columns: list[str]) -> str:
+        """The label is not a column: say which column it most likely is, if any."""
+        def key(name: str) -> str:
+            return re.sub(r"[\s\-.]+", "_", name.strip().lower())
+
+        close = [c for c in columns if key(c) == key(self.target)]
+        close = close or difflib.get_close_matches(self.target, columns, n=1, cutoff=0.75)
+        if close:
+            return (f"the label column {self.target!r} is not in the data; did you mean {close[0]!r}? Rename it "
+                    f"{self.target} in the header")
+        return f"the label column {self.target!r} is not in the data (columns: {', '.join(columns)})"

@@ -9,8 +9,8 @@ which has the workspace but not the compute or the endpoint.
 
 from __future__ import annotations
 
-import json
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass, fields
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from jobs.errors import JobsError
-from jobs.user_files import read_json
+from jobs.user_files import parse_json, read_json
 
 REQUIRED = ("subscription_id", "resource_group", "workspace_name")
 ENV = {
@@ -28,6 +28,13 @@ ENV = {
     "compute_name": "AZUREML_COMPUTE_NAME",
     "endpoint_name": "AZUREML_ENDPOINT_NAME",
 }
+# Subscription and tenant ids are GUIDs in their 8-4-4-4-12 hex form. Source: Az PowerShell reference,
+# "Your Azure subscription ID. This is a GUID-formatted string (e.g. 00000000-0000-0000-0000-000000000000)"
+# (learn.microsoft.com/dotnet/api/microsoft.azure.powershell.cmdlets.websites.models.iwebsitesidentity.subscriptionid);
+# tenant ids "in GUID format" (learn.microsoft.com/dotnet/api/azure.storage.sas.queuesasqueryparameters.keytenantid).
+_GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+_GUIDS = ("subscription_id", "tenant_id")
+_NAMES = ("resource_group", "workspace_name", "compute_name", "endpoint_name", "location", "studio_url")
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,7 @@ class StackOutputs:
     endpoint_name: str | None = None
     location: str | None = None
     studio_url: str | None = None
+    tenant_id: str | None = None
 
     def need(self, key: str, for_what: str, stack: str) -> str:
         value = getattr(self, key)
@@ -60,11 +68,11 @@ def from_pulumi(stack: str) -> dict[str, Any]:
         raise JobsError(f"`pulumi stack output --json --stack {stack}` failed: {result.stderr.strip()[:300]}. "
                         f"Check the stack name (`pulumi stack ls`), log in to the backend (`pulumi login`), "
                         f"or pass --outputs FILE.")
-    outputs = json.loads(result.stdout or "{}")
-    if not isinstance(outputs, dict):
-        raise JobsError(f"`pulumi stack output --json --stack {stack}` printed a JSON {type(outputs).__name__}, "
-                        "not the object of the stack's outputs; pass --outputs FILE.")
-    return outputs
+    data = parse_json(result.stdout or "{}", f"the output of `pulumi stack output --json --stack {stack}`")
+    if not isinstance(data, dict):
+        raise JobsError(f"`pulumi stack output --json --stack {stack}` did not print a JSON object; "
+                        "run it yourself to see what it prints, or pass --outputs FILE")
+    return data
 
 
 def from_file(path: Path) -> dict[str, Any]:
@@ -94,10 +102,15 @@ def from_config_json(cwd: Path) -> dict[str, Any]:
 def resolve(stack: str, outputs_file: Path | None = None, overrides: dict[str, str | None] | None = None,
             environ: dict[str, str] | None = None, cwd: Path | None = None) -> StackOutputs:
     environ = dict(os.environ if environ is None else environ)
-    merged: dict[str, Any] = from_config_json(cwd or Path.cwd())
-    merged.update(from_file(outputs_file) if outputs_file else from_pulumi(stack))
-    merged.update({key: environ[var] for key, var in ENV.items() if environ.get(var)})
-    merged.update({key: value for key, value in (overrides or {}).items() if value})
+    merged: dict[str, Any] = {}
+    origin: dict[str, str] = {}  # where each value came from, for messages
+    for found, label in ((from_config_json(cwd or Path.cwd()), "config.json"),
+                         (from_file(outputs_file) if outputs_file else from_pulumi(stack),
+                          f"--outputs {outputs_file}" if outputs_file else f"the Pulumi stack '{stack}'"),
+                         ({key: environ[var] for key, var in ENV.items() if environ.get(var)}, "the environment"),
+                         ({key: value for key, value in (overrides or {}).items() if value}, "a flag")):
+        merged.update(found)
+        origin.update(dict.fromkeys(found, label))
     missing = [key for key in REQUIRED if not merged.get(key)]
     if missing:
         how = (f"--outputs {outputs_file} has no {', '.join(missing)}" if outputs_file
@@ -111,6 +124,48 @@ def resolve(stack: str, outputs_file: Path | None = None, overrides: dict[str, s
         )
     known = {f.name for f in fields(StackOutputs)}
     values = {key: value for key, value in merged.items() if key in known}
+    problems = [f"{problem} (from {origin[key]})" for key, value in values.items()
+                if (problem := _problem(key, value))]
+    if problems:
+        source = (f"--outputs {outputs_file}" if outputs_file
+                  else f"the outputs of the Pulumi stack '{stack}' (or the environment, or config.json)")
+        how = (f"correct it in the file, or save it again with `pulumi stack output --json > {outputs_file}`"
+               if outputs_file else f"check `pulumi stack output --json --stack {stack}`, the AZUREML_* variables "
+               "and config.json")
+        raise JobsError(f"{source} has values the job scripts cannot use:\n  - " + "\n  - ".join(problems)
+                        + f"\n{how[0].upper()}{how[1:]}; --subscription-id, --resource-group and --workspace "
+                        "override single values.")
+    values = {key: value.strip() if isinstance(value, str) else value for key, value in values.items()}
     if values.get("compute_max_nodes") is not None:
-        values["compute_max_nodes"] = int(values["compute_max_nodes"])
+        values["compute_max_nodes"] = int(float(values["compute_max_nodes"]))
     return StackOutputs(**values)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return f"a JSON {'object' if isinstance(value, dict) else 'array'}"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    return repr(value) if isinstance(value, str) else f"the number {value}"
+
+
+def _problem(key: str, value: Any) -> str | None:
+    """What is wrong with one stack output's value (key, value, what is allowed); None when it is usable."""
+    if value is None:
+        return None
+    if key in _GUIDS:
+        if not (isinstance(value, str) and _GUID.fullmatch(value.strip())):
+            return (f"'{key}' is {_shown(value)}; it must be a GUID such as 00000000-0000-0000-0000-000000000000 "
+                    "(`az account show` prints yours)")
+        return None
+    if key in _NAMES:
+        if not (isinstance(value, str) and value.strip()):
+            return f"'{key}' is {_shown(value)}; it must be a non-empty string: a name"
+        return None
+    if key == "compute_max_nodes":
+        whole = ((isinstance(value, int) and not isinstance(value, bool))
+                 or (isinstance(value, float) and value.is_integer())
+                 or (isinstance(value, str) and value.strip().isdigit()))
+        if not whole or int(float(value)) < 1:
+            return f"'{key}' is {_shown(value)}; it must be a whole number of nodes, 1 or more"
+    return None

@@ -16,7 +16,6 @@ features' signature, the format Azure AutoML produces, so scoring/score.py loads
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -30,12 +29,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jobs.dataset import content_version, require
+from jobs.dataset import content_version, load
 from jobs.errors import JobsError
 from jobs.lineage import git_commit
 from jobs.local.report import write_report
 from jobs.training import DEFAULT_LOCAL_BUDGET_S, TrainingSettings
-from jobs.user_files import read_text
 
 FLAML_METRICS = {"AUC_weighted": "roc_auc_weighted", "accuracy": "accuracy",
                  "average_precision_score_weighted": "ap"}
@@ -76,12 +74,10 @@ class TrainResult:
 
 
 def read_data(path: Path) -> pd.DataFrame:
-    # The same tolerant reading as every user file (BOM, CRLF), so both targets see the same columns.
-    text = read_text(require(path), f"data file {path}")
-    try:
-        return pd.read_csv(io.StringIO(text))
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-        raise JobsError(f"data file {path} is not a readable CSV: {error}") from None
+    """The CSV as jobs/dataset.py reads it for both targets (BOM, CRLF fine), as a frame of strings;
+    features() turns the columns it uses into numbers."""
+    table = load(path)
+    return pd.DataFrame([cells for _, cells in table.rows], columns=table.header, dtype=str)
 
 
 def features(frame: pd.DataFrame, settings: TrainingSettings) -> tuple[pd.DataFrame, pd.Series]:
@@ -471,9 +467,9 @@ def time_budget(settings: TrainingSettings, cap_s: float) -> float:
 
 def train(settings: TrainingSettings, data: Path, runs_dir: Path, budget_s: float = DEFAULT_LOCAL_BUDGET_S,
           progress: Any = print) -> TrainResult:
-    frame = read_data(data)
-    # The header as jobs/dataset.py reads it for both targets: one column check, one set of names.
-    settings.check_data(data)
+    # The one data check of both targets (jobs/training.py), before any compute; then its table is trained on.
+    table = settings.check_data(data)
+    frame = pd.DataFrame([cells for _, cells in table.rows], columns=table.header, dtype=str)
     learners = learners_for(settings)
     X, y = features(frame, settings)
     run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]

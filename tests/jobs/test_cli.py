@@ -155,10 +155,13 @@ def test_flags_and_environment_override_the_outputs(outputs_file, monkeypatch):
 
 
 def test_config_json_locates_the_workspace(tmp_path):
-    (tmp_path / "config.json").write_text(json.dumps({"subscription_id": "s", "resource_group": "r",
+    (tmp_path / "config.json").write_text(json.dumps({"subscription_id": "00000000-0000-0000-0000-0000000000aa",
+            "resource_group": "r",
                                                       "workspace_name": "w"}))
     resolved = stack_outputs.resolve("dev", environ={}, cwd=tmp_path)
-    assert (resolved.subscription_id, resolved.resource_group, resolved.workspace_name) == ("s", "r", "w")
+    assert (resolved.subscription_id, resolved.resource_group, resolved.workspace_name) == (
+        "00000000-0000-0000-0000-0000000000aa", "r", "w"
+    )
 
 
 def test_missing_credentials_say_az_login(outputs_file, capsys, monkeypatch):

@@ -27,8 +27,8 @@ def test_a_label_that_is_not_0_or_1_is_refused(tmp_path):
         features(frame, TrainingSettings())
 
 
-def test_an_empty_or_broken_file_is_not_a_csv(tmp_path):
-    with pytest.raises(JobsError, match="is not a readable CSV"):
+def test_an_empty_file_says_so_as_on_azure(tmp_path):
+    with pytest.raises(JobsError, match="is empty; expected a CSV with a header row"):
         read_data(write(tmp_path, ""))
 
 

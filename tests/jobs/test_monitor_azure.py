@@ -116,7 +116,8 @@ def test_monitor_refuses_a_deployment_that_collects_nothing_and_bad_emails(backe
 
 def test_dry_run_writes_deployment_and_schedule_yaml_that_load_back(tmp_path, monkeypatch):
     outputs = tmp_path / "outputs.json"
-    outputs.write_text('{"subscription_id": "s", "resource_group": "rg", "workspace_name": "w", '
+    outputs.write_text('{"subscription_id": "00000000-0000-0000-0000-0000000000aa", '
+            '"resource_group": "rg", "workspace_name": "w", '
                        '"endpoint_name": "hf-dev-abc123"}')
     common = ["--target", "azure", "--dry-run", "--out", str(tmp_path / "out"), "--outputs", str(outputs)]
     assert cli.main(["deploy", "--collect", *common]) == 0
@@ -135,7 +136,8 @@ def test_dry_run_writes_deployment_and_schedule_yaml_that_load_back(tmp_path, mo
 
 def test_the_pipelines_deploy_step_refuses_collect_rather_than_dropping_it(tmp_path):
     outputs = tmp_path / "outputs.json"
-    outputs.write_text('{"subscription_id": "s", "resource_group": "rg", "workspace_name": "w", '
+    outputs.write_text('{"subscription_id": "00000000-0000-0000-0000-0000000000aa", '
+            '"resource_group": "rg", "workspace_name": "w", '
                        '"endpoint_name": "hf-dev-abc123", "compute_name": "c", "compute_max_nodes": 3}')
     code = cli.main(["pipeline", "--with-deploy", "--collect", "--target", "azure", "--dry-run", "--out",
                      str(tmp_path / "out"), "--outputs", str(outputs)])

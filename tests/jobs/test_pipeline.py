@@ -30,7 +30,8 @@ OUTPUTS = StackOutputs(subscription_id="sub", resource_group="rg", workspace_nam
 @pytest.fixture
 def outputs_file(tmp_path):
     path = tmp_path / "outputs.json"
-    path.write_text(json.dumps({"subscription_id": "s", "resource_group": "r", "workspace_name": "w",
+    path.write_text(json.dumps({"subscription_id": "00000000-0000-0000-0000-0000000000aa",
+            "resource_group": "r", "workspace_name": "w",
                                 "compute_name": "cpu-dev-x-aml", "compute_max_nodes": 3, "endpoint_name": "hf-x"}))
     return path
 

@@ -119,7 +119,8 @@ def test_credential_variables_set_but_unusable_are_named(environ, fragments, cle
         monkeypatch.setenv(name, value.replace("{folder}", str(tmp_path)).replace(
             "{empty file}", str(tmp_path / "empty-token")))
     outputs = tmp_path / "outputs.json"
-    outputs.write_text('{"subscription_id": "s", "resource_group": "r", "workspace_name": "w"}')
+    outputs.write_text('{"subscription_id": "00000000-0000-0000-0000-0000000000aa", '
+            '"resource_group": "r", "workspace_name": "w"}')
     code = main(["register", "--target", "azure", "--outputs", str(outputs), "--job", "x"])
     err = capsys.readouterr().err
     assert code == 2

@@ -24,7 +24,8 @@ from tests.fakes import FakeSession
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = DEFAULT_CSV.read_text()
 HEADER = SHIPPED.splitlines()[0].split(",")
-OUTPUTS = {"subscription_id": "s", "resource_group": "r", "workspace_name": "w", "compute_name": "cpu-x",
+OUTPUTS = {"subscription_id": "00000000-0000-0000-0000-0000000000aa",
+        "resource_group": "r", "workspace_name": "w", "compute_name": "cpu-x",
            "compute_max_nodes": 3, "endpoint_name": "hf-x"}
 
 
@@ -266,5 +267,226 @@ def test_one_class_or_too_few_rows_per_fold_is_refused_before_training(tmp_path,
 
 def test_a_config_json_downloaded_with_a_bom_is_read(tmp_path):
     (tmp_path / "config.json").write_bytes(b"\xef\xbb\xbf" + json.dumps(
-        {"subscription_id": "s", "resource_group": "r", "workspace_name": "w"}).encode())
+        {"subscription_id": "00000000-0000-0000-0000-0000000000aa",
+                "resource_group": "r", "workspace_name": "w"}).encode())
     assert stack_outputs.resolve("dev", environ={}, cwd=tmp_path).workspace_name == "w"
+
+
+# --- review 11: one data check, the same on both targets, before any compute ----------------------
+
+def cell(column: str, value: str, row: int = 6):
+    """A transform that writes `value` into `column` on data row `row` (the header is row 0)."""
+    at = HEADER.index(column)
+    return lambda i, r: [*r[:at], value, *r[at + 1:]] if i == row else r
+
+
+def every_row(column: str, change):
+    at = HEADER.index(column)
+    return lambda i, r: [*r[:at], change(r[at]), *r[at + 1:]] if i else r
+
+
+def text_variant(tmp_path: Path, change) -> Path:
+    path = tmp_path / "records.csv"
+    path.write_text(change(SHIPPED))
+    return path
+
+
+def header_variant(tmp_path: Path, new_header: str) -> Path:
+    return text_variant(tmp_path, lambda text: new_header + "\n" + text.split("\n", 1)[1])
+
+
+EUROPEAN = "\n".join(line.replace(",", ";").replace(".", ",") for line in SHIPPED.splitlines()) + "\n"
+BAD_DATA = {
+    "empty value": (lambda p: variant(p, cell("time", "")), ["time, line 7: is empty"]),
+    "yes/no flags": (lambda p: variant(p, every_row("anaemia", lambda v: "yes" if v == "1" else "no")),
+                     ["anaemia, line 2: is the word 'no'", "Write 1 for yes/true and 0 for no/false",
+                      "(299 rows in all)"]),
+    "14 fields": (lambda p: variant(p, lambda i, r: [*r, "x"] if i == 6 else r),
+                  ["row(s) do not have the header's 13 fields: line 7 has 14", "double quotes"]),
+    "12 fields": (lambda p: variant(p, lambda i, r: r[:-1] if i == 6 else r),
+                  ["line 7 has 12"]),
+    "inf": (lambda p: variant(p, cell("platelets", "inf")), ["platelets, line 7: 'inf': NaN and infinity are not"]),
+    "semicolons": (lambda p: text_variant(p, lambda t: t.replace(",", ";")),
+                   ["separated by semicolons, not commas", "CSV UTF-8 (Comma delimited)", "sep=';'"]),
+    "tabs": (lambda p: text_variant(p, lambda t: t.replace(",", "\t")), ["separated by tabs, not commas"]),
+    "european excel": (lambda p: text_variant(p, lambda t: EUROPEAN),
+                       ["separated by semicolons", "decimal commas", "decimal=','"]),
+    "space after comma": (lambda p: header_variant(p, ", ".join(HEADER)),
+                          ["spaces or tabs around them: ' anaemia'", "Remove the spaces after the commas"]),
+    "trailing tab": (lambda p: header_variant(p, ",".join(HEADER) + "\t"), ["'DEATH_EVENT\\t'"]),
+    "DEATH EVENT": (lambda p: header_variant(p, ",".join(HEADER).replace("DEATH_EVENT", "DEATH EVENT")),
+                    ["did you mean 'DEATH EVENT'? Rename it DEATH_EVENT"]),
+    "trailing comma": (lambda p: header_variant(p, ",".join(HEADER) + ","),
+                       ["the header ends with a comma, so column 14 has no name"]),
+    "platelets in thousands": (lambda p: variant(p, every_row("platelets", lambda v: f"{float(v) / 1000:g}")),
+                               ["platelets, line 2: 265 is outside", "looks like thousands per µL"]),
+    "ejection fraction as a fraction": (lambda p: variant(p, every_row("ejection_fraction",
+                                                                        lambda v: f"{int(v) / 100:g}")),
+                                        ["ejection_fraction, line 2: 0.2 is outside", "looks like a fraction"]),
+    "creatinine in µmol/L": (lambda p: variant(p, every_row("serum_creatinine", lambda v: f"{float(v) * 88.4:.0f}")),
+                             ["serum_creatinine, line 2: 168 is outside", "looks like µmol/L"]),
+    "age in months": (lambda p: variant(p, every_row("age", lambda v: f"{float(v) * 12:g}")),
+                      ["age, line 2: 900 is outside", "looks like months"]),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_DATA))
+def test_bad_data_is_refused_the_same_way_on_every_target_before_any_compute(case, tmp_path, outputs_file, capsys,
+                                                                             monkeypatch):
+    make, fragments = BAD_DATA[case]
+    data = make(tmp_path)
+    session = FakeSession()
+    monkeypatch.setattr("jobs.azure.session.connect", lambda outputs: session)
+    monkeypatch.setattr("jobs.azure.backend.ROOT", tmp_path)
+    azure = ["--target", "azure", "--outputs", str(outputs_file)]
+    runs = {"local train": ["train"], "azure train": ["train", *azure],
+            "azure dry run": ["train", *azure, "--dry-run", "--out", str(tmp_path / "dry")],
+            "azure pipeline dry run": ["pipeline", *azure, "--dry-run", "--out", str(tmp_path / "dry")]}
+    messages = {}
+    for name, argv in runs.items():
+        code = main([*argv, "--data", str(data)])
+        err = capsys.readouterr().err
+        assert code == 2, (name, err)
+        assert "Traceback" not in err, name
+        for fragment in fragments:
+            assert fragment in err, (name, fragment, err)
+        messages[name] = [line for line in err.splitlines() if line.startswith("  - ")]
+    assert len({tuple(lines) for lines in messages.values()}) == 1, messages  # one check, one message
+    assert session.ml.calls == []
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+    assert not list((tmp_path / "dry").glob("*.yml")) and not (tmp_path / "dry" / "staging").exists()
+
+
+def test_every_problem_is_listed_not_only_the_first_and_the_list_is_capped(tmp_path):
+    data = variant(tmp_path, lambda i, r: cell("time", "")(i, cell("platelets", "inf", 9)(i, r)))
+    with pytest.raises(JobsError) as caught:
+        TrainingSettings().check_data(data)
+    assert "time, line 7: is empty" in str(caught.value) and "platelets, line 10: 'inf'" in str(caught.value)
+    # Every column wrong in every row: 12 problems of values and one of the label, all listed.
+    text = "\n".join([SHIPPED.splitlines()[0], *[",".join(["x"] * 13)] * 10])
+    with pytest.raises(JobsError) as caught:
+        TrainingSettings().check_data(text_variant(tmp_path, lambda _: text))
+    listed = [line for line in str(caught.value).splitlines() if line.startswith("  - ")]
+    assert len(listed) == 13 and all("(10 rows in all)" in line for line in listed[1:]), listed
+    many = "\n".join([",".join([*HEADER, *(f"extra{n}" for n in range(40))]), SHIPPED.splitlines()[1] + ",1" * 40])
+    with pytest.raises(JobsError, match=r"\.\.\. and 16 more problem\(s\) not listed"):
+        TrainingSettings().check_data(text_variant(tmp_path, lambda _: many))
+
+
+def test_the_file_that_passes_is_what_both_targets_read(tmp_path, outputs_file, capsys):
+    # A flag written "1.0" and a number with spaces pass the endpoint, so they pass here, and train.
+    data = variant(tmp_path, lambda i, r: cell("anaemia", "1.0")(i, cell("age", " 60 ", 3)(i, r)))
+    from jobs.local.automl import features, read_data
+
+    X, _ = features(read_data(data), TrainingSettings())
+    assert (X["anaemia"].iloc[5], X["age"].iloc[2]) == (1.0, 60.0)
+    out = tmp_path / "dry"
+    assert main(["train", "--target", "azure", "--outputs", str(outputs_file), "--data", str(data), "--dry-run",
+                 "--out", str(out)]) == 0, capsys.readouterr().err
+
+
+def test_the_smaller_data_messages(tmp_path, outputs_file, capsys):
+    trailing = header_variant(tmp_path, ",".join(HEADER) + ",")
+    with pytest.raises(JobsError) as caught:
+        TrainingSettings().check_data(trailing)
+    assert "row index" not in str(caught.value)
+    short = variant(tmp_path, lambda i, r: r[:-1] if i == 6 else r)
+    with pytest.raises(JobsError) as caught:
+        TrainingSettings().check_data(short)
+    assert "found empty" not in str(caught.value) and "line 7 has 12" in str(caught.value)
+    assert main(["train", "--data", str(tmp_path)]) == 2
+    assert f"data file {tmp_path} is a directory; pass --data PATH to the CSV file itself" in capsys.readouterr().err
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    for argv in (["train"], ["train", "--target", "azure", "--outputs", str(outputs_file), "--dry-run", "--out",
+                             str(tmp_path / "dry")]):
+        assert main([*argv, "--data", str(empty)]) == 2
+        assert f"data file {empty} is empty; expected a CSV with a header row" in capsys.readouterr().err
+
+
+# --- review 11: stack outputs' values ---------------------------------------------------------------
+
+BAD_OUTPUTS = [
+    ("compute_max_nodes", "three", "'compute_max_nodes' is 'three'; it must be a whole number of nodes, 1 or more"),
+    ("compute_max_nodes", 0, "'compute_max_nodes' is the number 0; it must be a whole number"),
+    ("compute_max_nodes", 2.5, "'compute_max_nodes' is the number 2.5"),
+    ("subscription_id", {"value": "x"}, "'subscription_id' is a JSON object; it must be a GUID"),
+    ("subscription_id", "not-a-guid", "'subscription_id' is 'not-a-guid'; it must be a GUID"),
+    ("tenant_id", "contoso", "'tenant_id' is 'contoso'; it must be a GUID"),
+    ("resource_group", ["rg"], "'resource_group' is a JSON array; it must be a non-empty string"),
+    ("workspace_name", 5, "'workspace_name' is the number 5; it must be a non-empty string"),
+    ("compute_name", "  ", "'compute_name' is '  '; it must be a non-empty string"),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "fragment"), BAD_OUTPUTS, ids=[f"{k}={v!r}" for k, v, _ in BAD_OUTPUTS])
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_outputs_values_of_the_wrong_type_or_shape_are_named(key, value, fragment, dry_run, tmp_path, capsys,
+                                                            monkeypatch):
+    monkeypatch.setattr("jobs.azure.session.connect", lambda outputs: FakeSession())
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps({**OUTPUTS, key: value}))
+    argv = ["train", "--target", "azure", "--outputs", str(path)] + (["--dry-run", "--out", str(tmp_path)]
+                                                                     if dry_run else [])
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"--outputs {path} has values the job scripts cannot use" in err and fragment in err, err
+    assert "pulumi stack output --json >" in err and "Traceback" not in err
+
+
+def test_outputs_from_the_pulumi_cli_are_checked_too(monkeypatch, tmp_path):
+    monkeypatch.setattr(stack_outputs.shutil, "which", lambda _: "/usr/bin/pulumi")
+
+    class Done:
+        returncode, stderr, stdout = 0, "", json.dumps({**OUTPUTS, "subscription_id": "x"})
+
+    monkeypatch.setattr(stack_outputs.subprocess, "run", lambda *a, **k: Done())
+    with pytest.raises(JobsError, match=r"(?s)the outputs of the Pulumi stack 'dev'.*'subscription_id' is 'x'"):
+        stack_outputs.resolve("dev", environ={}, cwd=tmp_path)
+    Done.stdout = "Warning: something\n{}"
+    with pytest.raises(JobsError, match="is not JSON"):
+        stack_outputs.resolve("dev", environ={}, cwd=tmp_path)
+
+
+# --- review 11: every JSON file refuses repeated keys, says empty, names UTF-16 ----------------------
+
+def test_invoke_file_with_a_repeated_key_is_refused_like_the_endpoint_does(tmp_path, capsys):
+    record = json.dumps(json.load((ROOT / "scoring" / "sample-request.json").open())["data"][0])
+    request = tmp_path / "request.json"
+    request.write_text(f'{{"data": [{record}], "data": [{record}]}}')
+    with pytest.raises(JobsError, match=rf"--file {request}: the key 'data' appears more than once"):
+        build_request(request)
+    request.write_text('{"data": [' + record[:-1] + ', "age": "70"}]}')
+    with pytest.raises(JobsError, match="the key 'age' appears more than once"):
+        build_request(request)
+    assert main(["invoke", "--file", str(request)]) == 2
+    assert "the key 'age' appears more than once" in capsys.readouterr().err
+
+
+def test_outputs_and_config_json_with_a_repeated_key_are_refused(tmp_path):
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps(OUTPUTS)[:-1] + ', "workspace_name": "other"}')
+    with pytest.raises(JobsError, match="the key 'workspace_name' appears more than once"):
+        stack_outputs.resolve("dev", path, environ={}, cwd=tmp_path)
+    (tmp_path / "config.json").write_text('{"subscription_id": "a", "subscription_id": "b"}')
+    with pytest.raises(JobsError, match=r"config.json: the key 'subscription_id' appears more than once"):
+        stack_outputs.resolve("dev", environ={}, cwd=tmp_path)
+
+
+@pytest.mark.parametrize("content", [b"", b"  \r\n"], ids=["empty", "blank"])
+def test_an_empty_json_file_says_it_is_empty(content, tmp_path):
+    request = tmp_path / "request.json"
+    request.write_bytes(content)
+    with pytest.raises(JobsError, match=rf"--file {request} is empty; expected a JSON document"):
+        build_request(request)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_bom_is_named_not_utf8(encoding, tmp_path):
+    request = tmp_path / "request.json"
+    request.write_bytes(json.dumps({"data": []}).encode(encoding))
+    with pytest.raises(JobsError, match=rf"--file {request} is not UTF-8 text: it looks like UTF-16"):
+        build_request(request)
+    data = variant(tmp_path, lambda i, row: row, encoding=encoding)
+    with pytest.raises(JobsError, match="is not UTF-8 text: it looks like UTF-16"):
+        TrainingSettings().check_data(data)
