@@ -158,7 +158,8 @@ def test_a_refused_request_is_the_same_error_and_output_on_both_targets(refusing
     session.ml.failures["online_endpoints.invoke"] = [sdk_refusal()]
     monkeypatch.setattr("jobs.azure.session.connect", lambda outputs: session)
     outputs = tmp_path / "outputs.json"
-    outputs.write_text(json.dumps({"subscription_id": "s", "resource_group": "r", "workspace_name": "w",
+    outputs.write_text(json.dumps({"subscription_id": "00000000-0000-0000-0000-000000000001",
+                                   "resource_group": "r", "workspace_name": "w",
                                    "endpoint_name": "hf-dev-x"}))
     azure_out, azure_err = invoke_refused(["--target", "azure", "--outputs", str(outputs)], capsys)
 
