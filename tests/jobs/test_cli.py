@@ -469,3 +469,9 @@ def test_all_and_the_local_pipeline_pass_each_steps_result_to_the_next(argv, exp
     assert backend.calls == expected
     # The results went from step to step as values; the parsed flags are what the user typed.
     assert not hasattr(seen[0], "run") and not hasattr(seen[0], "version")
+
+
+def test_dry_run_invoke_creates_its_out_folder(outputs_file, tmp_path, capsys):
+    out = tmp_path / "new" / "specs"
+    assert main(["invoke", "--target", "azure", "--outputs", str(outputs_file), "--dry-run", "--out", str(out)]) == 0
+    assert json.loads((out / "request.json").read_text())["data"]
