@@ -222,16 +222,35 @@ class LocalEndpoint:
         self.check_deployable(port)
         python = self.scoring_python()
         with exclusive(self.lock_file, "deploying or stopping the local endpoint", self.say):
+            before = self._recorded_state()
             try:
                 return self._deploy(python, model, port, collection_env(self.home, model) if collect else {})
             except KeyboardInterrupt:
-                # start() and the smoke test stop their own server; this catches the gaps in between.
                 old = self._recorded_state()
+                if old is not None and old != before and old.model_version == model.version \
+                        and processes.group(old.pid, old.started).master_alive:
+                    # Interrupted after the new server was recorded as serving: the switch is done, so the
+                    # deploy is finished (the replaced server stopped), not undone; exit 0 says it happened.
+                    return self._finish_interrupted(old, before)
+                # start() and the smoke test stop their own server; this catches the gaps in between.
                 self._clean_up(keep=old.pid if old is not None else None)
                 running = (f"version {old.model_version} is serving on port {old.port}" if old is not None
                            else "nothing is deployed")
                 raise Interrupted(f"deploy of version {model.version} interrupted; its server was stopped and "
                                   f"{running}") from None
+
+    def _finish_interrupted(self, state: EndpointState, replaced: EndpointState | None) -> EndpointState:
+        """Ctrl-C after `state` (the new version) took over: stop the server it replaces, as the deploy would
+        have, and say so truthfully."""
+        if replaced is not None and replaced.pid != state.pid:
+            if processes.group(replaced.pid, replaced.started).alive:
+                inference_server.stop(replaced.pid)
+            self._forget(replaced.pid)
+        self._clean_up(keep=state.pid)  # anything else an earlier interruption left
+        self.say(f"interrupted after version {state.model_version} took over on port {state.port}: the deploy is "
+                 "complete" + (f" (version {replaced.model_version} on port {replaced.port} was stopped, as planned)"
+                              if replaced is not None and replaced.pid != state.pid else ""))
+        return state
 
     def _deploy(self, python: Path, model: ModelVersion, port: int, env: dict[str, str]) -> EndpointState:
         state = self._recorded_state()
