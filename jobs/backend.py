@@ -162,6 +162,13 @@ class Backend(Protocol):
         ...
 
 
+class StatusText(str):
+    """`status`'s lines for a person; `serving_properly` is False when the recorded deployment does not serve
+    (its server exited, or only its workers are left): the command line then exits 1."""
+
+    serving_properly: bool = True
+
+
 @runtime_checkable
 class LocalEndpointControl(Protocol):
     """The local endpoint's process control: a server on this machine that the command line starts and stops.
@@ -174,8 +181,9 @@ class LocalEndpointControl(Protocol):
         another program."""
         ...
 
-    def status(self) -> str:
-        """What really runs of the local endpoint, as lines for a person. Read-only."""
+    def status(self) -> StatusText:
+        """What really runs of the local endpoint, as lines for a person (StatusText: with whether the
+        recorded deployment serves properly). Read-only."""
         ...
 
     def stop(self) -> str:

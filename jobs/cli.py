@@ -418,10 +418,19 @@ def monitor(backend: Backend, args: argparse.Namespace) -> object:
 
 
 def status(backend: Backend, args: argparse.Namespace) -> str:
-    """`status`: print what really runs of the local endpoint."""
+    """`status`: print what really runs of the local endpoint; JobsError (exit 1) when the recorded
+    deployment is not serving properly."""
     text = _local_control(backend, "status").status()
     print(text)
+    if not text.serving_properly:
+        raise NotServing("the local endpoint is not serving properly (above: what runs and what to do)")
     return text
+
+
+class NotServing(JobsError):
+    """`status` found the recorded deployment not serving: exit 1, as `monitor` exits 1 on drift."""
+
+    exit_code = 1
 
 
 def stop(backend: Backend, args: argparse.Namespace) -> str:

@@ -216,7 +216,8 @@ class LocalEndpoint:
 
         Holds the endpoint lock throughout. Raises JobsError when the port is taken by another program
         or the new version fails to start or to answer (the running one is then untouched), and
-        Interrupted on Ctrl-C, after stopping the server it was starting.
+        Interrupted on Ctrl-C, after stopping the server it was starting, saying what serves. A Ctrl-C
+        after the new version was recorded as serving finishes the deploy instead and returns its state.
         """
         # The port first: building the scoring venv can take a minute.
         self.check_deployable(port)
@@ -236,6 +237,10 @@ class LocalEndpoint:
                 self._clean_up(keep=old.pid if old is not None else None)
                 running = (f"version {old.model_version} is serving on port {old.port}" if old is not None
                            else "nothing is deployed")
+                if old is None and before is not None:
+                    # The same-port path stops the running version before starting the new one on its port.
+                    running += (f" (version {before.model_version} was stopped to free port {before.port}; bring it "
+                                f"back with `{jobs_command(f'deploy --version {before.model_version}')}`)")
                 raise Interrupted(f"deploy of version {model.version} interrupted; its server was stopped and "
                                   f"{running}") from None
 

@@ -144,3 +144,25 @@ def test_ctrl_c_after_the_new_version_took_over_finishes_the_deploy_and_says_so(
         for process in (old, new):
             process.kill()
             process.wait()
+
+
+def test_status_exits_1_when_the_deployment_is_not_serving(tmp_path, monkeypatch, capsys):
+    from jobs.cli import main
+    from jobs.local.endpoint import EndpointState, LocalEndpoint
+
+    monkeypatch.setenv("JOBS_LOCAL_HOME", str(tmp_path / ".local"))
+    monkeypatch.setenv("JOBS_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.delenv("JOBS_TARGET", raising=False)
+    assert main(["status"]) == 0  # nothing deployed is not a failure
+    gone = start_in_own_session(processes.MARKER)
+    started = processes.create_time(gone.pid)
+    gone.kill()
+    gone.wait()
+    (tmp_path / ".local").mkdir(exist_ok=True)
+    LocalEndpoint(tmp_path / ".local")._write_state(
+        EndpointState(gone.pid, 5999, "heart-failure-automl", 1, "v1.log", "then", started))
+    capsys.readouterr()
+    assert main(["status"]) == 1
+    out, err = capsys.readouterr()
+    assert "version 1's server" in out and "has exited" in out
+    assert "error: the local endpoint is not serving properly" in err
