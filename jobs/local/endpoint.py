@@ -69,7 +69,8 @@ class Survey:
 def check_port(port: int) -> None:
     """Refuse a port the local endpoint cannot use (with the flag, the value and what is allowed)."""
     if not PORTS[0] <= port <= PORTS[1]:
-        raise JobsError(f"--port {port} is not a usable port; choose one from {PORTS[0]} to {PORTS[1]}")
+        raise JobsError(f"--port {port} is not a usable port; choose one from {PORTS[0]} to {PORTS[1]} (for "
+                        "`make demo`: PORT=)")
 
 
 class LocalEndpoint:
@@ -206,7 +207,7 @@ class LocalEndpoint:
     def _port_taken(self, port: int) -> str:
         holders = ", ".join(f"pid {pid} {name}" for pid, name in processes.listeners(port))
         return (f"port {port} on 127.0.0.1 is already in use by another program" + (f" ({holders})" if holders else "")
-                + "; choose another with --port")
+                + "; choose another with --port (for `make demo`: PORT=, e.g. `make demo PORT=5002`)")
 
     def deploy(self, model: ModelVersion, port: int = DEFAULT_PORT, collect: bool = False) -> EndpointState:
         """Blue/green on one machine: the new server must pass the smoke test before the old one stops.

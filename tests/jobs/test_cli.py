@@ -349,6 +349,7 @@ def test_all_with_a_taken_port_fails_before_training(tmp_path, monkeypatch, caps
         port = busy.getsockname()[1]
         err = refused(["all", "--port", str(port)], capsys)
     assert f"port {port} on 127.0.0.1 is already in use by another program" in err
+    assert "choose another with --port (for `make demo`: PORT=, e.g. `make demo PORT=5002`)" in err
     assert "nothing was done" in err
 
 
@@ -419,6 +420,16 @@ def test_make_demo_takes_the_port():
                            timeout=60, check=False)
     assert shown.returncode == 0, shown.stderr
     assert "-m jobs all --target local --port 5123" in shown.stdout
+
+
+@pytest.mark.parametrize(("port", "problem"), [("abc", "is not a port number"), ("80", "is not a usable port"),
+                                             ("", "is not a port number")])
+def test_make_demo_names_port_in_makes_terms(port, problem):
+    shown = subprocess.run(["make", "demo-port", f"PORT={port}"], cwd=ROOT, capture_output=True, text=True,
+                           timeout=60, check=False)
+    assert shown.returncode != 0
+    assert f"error: PORT={port} {problem}; use make demo PORT=N" in shown.stdout + shown.stderr
+    assert "(make passes it to --port)" in shown.stdout + shown.stderr
 
 
 def readme_commands() -> dict[str, str]:
