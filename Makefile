@@ -8,7 +8,7 @@ PIP_VERSION := 26.3
 # The local endpoint's port for `make demo` (make demo PORT=5002).
 PORT ?= 5001
 
-.PHONY: setup demo test lint test-main test-scoring bench lock clean
+.PHONY: setup demo demo-port test lint test-main test-scoring bench lock clean
 
 setup: $(VENV)/.installed .venv-scoring/.inputs-sha256
 
@@ -25,8 +25,14 @@ $(VENV)/.installed: requirements.txt
 
 # The whole local pipeline: train (60 s budget), register, deploy on 127.0.0.1:$(PORT), invoke.
 # The port is checked before training starts.
-demo: setup
+demo: demo-port setup
 	$(PY) -m jobs all --target local --port $(PORT)
+
+# PORT is checked here, in make's terms (the user typed PORT=, not --port); the range is the local
+# endpoint's (jobs/local/endpoint.py PORTS). A port taken by another program is checked by `all` itself.
+demo-port:
+	@case "$(PORT)" in ''|*[!0-9]*) echo "error: PORT=$(PORT) is not a port number; use make demo PORT=N, N a whole number from 1024 to 65535 (make passes it to --port)"; exit 2;; esac; \
+	if [ "$(PORT)" -lt 1024 ] || [ "$(PORT)" -gt 65535 ]; then echo "error: PORT=$(PORT) is not a usable port; use make demo PORT=N, N from 1024 to 65535 (make passes it to --port)"; exit 2; fi
 
 bench: setup
 	$(SCORING_PY) bench/scoring.py

@@ -186,7 +186,11 @@ def _percents(key: str, raw: str) -> tuple[int, ...]:
     whole = [v for v in values if isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 1000]
     if not values or len(whole) != len(values):
         raise _fail(key, raw, "expected a non-empty array of whole percentages from 1 to 1000, e.g. [50, 80, 100]")
-    percents = tuple(sorted(set(whole)))
+    repeated = sorted({v for v in whole if whole.count(v) > 1})
+    if repeated:
+        # Two alerts at one percentage would be one notification: say so instead of merging them silently.
+        raise _fail(key, raw, f"each percentage once ({', '.join(map(str, repeated))} is repeated), e.g. [50, 80, 100]")
+    percents = tuple(sorted(whole))
     if len(percents) > MAX_ACTUAL_ALERTS:
         raise _fail(key, raw, f"at most {MAX_ACTUAL_ALERTS} percentages: an Azure budget has at most "
                     f"{MAX_BUDGET_NOTIFICATIONS} notifications and a forecast alert at 100% is always added")

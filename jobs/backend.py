@@ -23,7 +23,7 @@ import tempfile
 import traceback
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -38,10 +38,27 @@ LISTED_PROBLEMS = 10
 
 @dataclass(frozen=True)
 class DeployOptions:
+    """How to deploy: the Azure VM size and instance count, the local port, and opt-in collection."""
+
     instance_type: str = "Standard_DS3_v2"
     instance_count: int = 1
     port: int = 5001  # local only
     collect: bool = False  # deploy --collect: opt-in production data collection (README, Monitoring)
+
+    def validated(self) -> DeployOptions:
+        """These options with `instance_type` in its canonical spelling (Standard_DS3_v2 for STANDARD_DS3_V2).
+
+        Azure compares VM size names without regard to case; infra/settings.py canonical_vm_size (the one
+        owner of that rule, with its source) gives the canonical spelling, as for the cluster's vmSize.
+        Raises JobsError for a value that is not a VM size name.
+        """
+        from infra.settings import canonical_vm_size
+
+        size = canonical_vm_size(self.instance_type)
+        if size is None:
+            raise JobsError(f"--instance-type {self.instance_type!r} is not an Azure VM size name; expected one such "
+                            "as Standard_DS3_v2 or Standard_D4s_v5 (any case)")
+        return replace(self, instance_type=size)
 
 
 class RequestRefused(JobsError):
@@ -145,6 +162,13 @@ class Backend(Protocol):
         ...
 
 
+class StatusText(str):
+    """`status`'s lines for a person; `serving_properly` is False when the recorded deployment does not serve
+    (its server exited, or only its workers are left): the command line then exits 1."""
+
+    serving_properly: bool = True
+
+
 @runtime_checkable
 class LocalEndpointControl(Protocol):
     """The local endpoint's process control: a server on this machine that the command line starts and stops.
@@ -157,8 +181,9 @@ class LocalEndpointControl(Protocol):
         another program."""
         ...
 
-    def status(self) -> str:
-        """What really runs of the local endpoint, as lines for a person. Read-only."""
+    def status(self) -> StatusText:
+        """What really runs of the local endpoint, as lines for a person (StatusText: with whether the
+        recorded deployment serves properly). Read-only."""
         ...
 
     def stop(self) -> str:

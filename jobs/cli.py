@@ -30,7 +30,7 @@ from jobs.invocation import build_request
 from jobs.lineage import DEFAULT_MIN_AUC
 from jobs.monitoring.check import DEFAULT_MAX_REFUSED_SHARE, DEFAULT_MIN_RECORDS, DEFAULT_WINDOW_HOURS, Thresholds
 from jobs.monitoring.drift import CATEGORICAL_METRICS, DEFAULT_CATEGORICAL, DEFAULT_NUMERICAL, NUMERICAL_METRICS
-from jobs.training import DEFAULT_LOCAL_BUDGET_S, TrainingSettings
+from jobs.training import DEFAULT_LOCAL_BUDGET_S, MAX_TRIALS, TrainingSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS = TrainingSettings()
@@ -45,11 +45,13 @@ AZURE_ONLY = {
     "subscription_id": ("--subscription-id", "it locates the Azure ML workspace"),
     "resource_group": ("--resource-group", "it locates the Azure ML workspace"),
     "workspace": ("--workspace", "it locates the Azure ML workspace"),
-    "dry_run": ("--dry-run", "it writes Azure ML specs (--dry-run builds Azure ML specs)"),
+    "dry_run": ("--dry-run", "it builds Azure ML specs"),
     "out": ("--out", "it is the folder for --dry-run's Azure ML specs"),
     "wait": ("--wait", "local training always runs to the end before the command returns"),
     "instance_type": ("--instance-type", "the local endpoint is one server on this machine"),
     "instance_count": ("--instance-count", "the local endpoint is one server on this machine"),
+    # jobs/local/automl.py: FLAML runs one trial at a time without Ray.
+    "max_concurrent_trials": ("--max-concurrent-trials", "local training runs one trial at a time"),
     "emails": ("--email", "the Azure monitoring schedule sends the alerts; locally, act on the exit code (1 on "
                           "drift)"),
 }
@@ -66,6 +68,10 @@ LOCAL_ONLY = {
                                                  "deployment's log"),
     "min_records": ("--min-records", "Azure's monitoring schedule has no minimum record count"),
 }
+# Reproducible mode (--max-trials) has no time limit locally (jobs/local/automl.py search_budget): these
+# would be ignored there. In Azure both limits apply, whichever comes first.
+TIME_LIMITS = {"local_budget_seconds": "--local-budget-seconds", "timeout_minutes": "--timeout-minutes"}
+
 # With `pipeline`, these matter only when there is a deploy step.
 DEPLOY_STEP = {"instance_type": "--instance-type", "instance_count": "--instance-count", "port": "--port",
                "collect": "--collect"}
@@ -113,15 +119,21 @@ def _train_flags(parser: argparse.ArgumentParser, wait: bool = True) -> None:
     g = parser.add_argument_group("training (the lesson's values are the defaults)")
     g.add_argument("--data", type=Path, default=DEFAULT_CSV, help="CSV with the features and the label")
     g.add_argument("--metric", default=DEFAULTS.primary_metric, help="primary metric")
-    g.add_argument("--timeout-minutes", type=float, default=DEFAULTS.timeout_minutes,
+    g.add_argument("--timeout-minutes", default=DEFAULTS.timeout_minutes,
+                   type=_number(float, 0, 7 * 24 * 60, "above 0 and at most 10080 (a week)", low_open=True),
                    help="experiment timeout (above 0, at most 10080)")
-    g.add_argument("--max-concurrent-trials", type=int, default=DEFAULTS.max_concurrent_trials,
-                   help="trials at once (at least 1; in Azure at most the cluster's max nodes)")
+    g.add_argument("--max-concurrent-trials", default=DEFAULTS.max_concurrent_trials,
+                   type=_number(int, 1, 10**6, "a whole number, at least 1"),
+                   help="Azure only: trials at once (at least 1, at most the cluster's max nodes)")
     g.add_argument("--no-early-termination", action="store_true", help="turn early termination off")
     g.add_argument("--featurization", default=DEFAULTS.featurization, help="auto or off")
-    g.add_argument("--trial-timeout-minutes", type=float, default=None,
+    g.add_argument("--trial-timeout-minutes", default=None,
+                   type=_number(float, 0, 7 * 24 * 60, "above 0 and at most --timeout-minutes", low_open=True),
                    help="limit per trial (above 0, at most --timeout-minutes)")
-    g.add_argument("--max-trials", type=int, default=None, help="limit on the number of trials (at least 1)")
+    g.add_argument("--max-trials", default=None,
+                   type=_number(int, 1, MAX_TRIALS, f"a whole number from 1 to {MAX_TRIALS}"),
+                   help=f"limit on the number of trials (1 to {MAX_TRIALS}); locally the reproducible mode: no time "
+                        "limit, so the time-limit flags are refused with it")
     g.add_argument("--cv-folds", type=int, default=DEFAULTS.n_cross_validations,
                    help="cross-validation folds (2 to 20)")
     g.add_argument("--block-model", action="append", default=[], metavar="MODEL",
@@ -153,8 +165,18 @@ def _gate_flag(parser: argparse.ArgumentParser) -> None:
                              "same folds and with the registered model for the same features)")
 
 
+# Versions are whole numbers from 1 on both targets: the local registry's (jobs/local/registry.py) and the ones
+# `register` gets from Azure ML, which numbers a model's versions 1, 2, ... when none is given
+# (azure-ai-ml 1.35.2 ModelOperations.create_or_update, auto-increment).
+_VERSION = _number(int, 1, 10**9, "a whole number, at least 1 (versions are 1, 2, 3, ...)")
+
+
+def _version(text: str) -> str:
+    return str(_VERSION(text))
+
+
 def _version_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--version", default=None, help="model version to deploy; default: the latest")
+    parser.add_argument("--version", type=_version, default=None, help="model version to deploy; default: the latest")
 
 
 def _deploy_flags(parser: argparse.ArgumentParser) -> None:
@@ -189,7 +211,7 @@ def _monitor_flags(parser: argparse.ArgumentParser) -> None:
     """The monitor command's flags; the thresholds' defaults are Azure ML's (jobs/monitoring/drift.py)."""
     above_0 = _number(float, 0, math.inf, "a number above 0", low_open=True)
     g = parser.add_argument_group("monitoring (both targets)")
-    g.add_argument("--version", default=None,
+    g.add_argument("--version", type=_version, default=None,
                    help="model version; default: the deployed one (local), the live deployment's (Azure)")
     g.add_argument("--numerical-metric", default=DEFAULT_NUMERICAL[0], choices=NUMERICAL_METRICS,
                    help="data drift metric for numerical features")
@@ -264,6 +286,11 @@ def refuse_flags_that_do_not_apply(args: argparse.Namespace, given: set[str]) ->
                             f"--target {args.target}{source}")
     if args.target == "azure" and "out" in given and not getattr(args, "dry_run", False):
         problems.append("--out is the folder for --dry-run; add --dry-run or leave --out out")
+    if args.target == "local" and "max_trials" in given:
+        problems += [f"{flag} does not apply with --max-trials on --target local (the reproducible mode stops after "
+                     f"--max-trials trials, with no time limit); leave it out, or leave out --max-trials for a "
+                     "time budget"
+                     for dest, flag in TIME_LIMITS.items() if dest in given]
     if args.command == "pipeline" and not args.with_deploy:
         problems += [f"{flag} applies only with --with-deploy (there is no deploy step without it)"
                      for dest, flag in DEPLOY_STEP.items() if dest in given and dest not in wrong]
@@ -274,13 +301,18 @@ def refuse_flags_that_do_not_apply(args: argparse.Namespace, given: set[str]) ->
         raise JobsError("flags that do not apply here:\n  - " + "\n  - ".join(problems))
 
 
+def _once(values: list[str]) -> tuple[str, ...]:
+    """A repeatable flag's values in order, each once (`--block-model KNN --block-model KNN` blocks KNN)."""
+    return tuple(dict.fromkeys(values))
+
+
 def training_settings(args: argparse.Namespace) -> TrainingSettings:
     return TrainingSettings(
         primary_metric=args.metric, timeout_minutes=args.timeout_minutes,
         max_concurrent_trials=args.max_concurrent_trials, enable_early_termination=not args.no_early_termination,
         featurization=args.featurization, trial_timeout_minutes=args.trial_timeout_minutes,
-        max_trials=args.max_trials, n_cross_validations=args.cv_folds, blocked_models=tuple(args.block_model),
-        drop_columns=tuple(args.drop), seed=args.seed,
+        max_trials=args.max_trials, n_cross_validations=args.cv_folds, blocked_models=_once(args.block_model),
+        drop_columns=_once(args.drop), seed=args.seed,
     )
 
 
@@ -386,10 +418,19 @@ def monitor(backend: Backend, args: argparse.Namespace) -> object:
 
 
 def status(backend: Backend, args: argparse.Namespace) -> str:
-    """`status`: print what really runs of the local endpoint."""
+    """`status`: print what really runs of the local endpoint; JobsError (exit 1) when the recorded
+    deployment is not serving properly."""
     text = _local_control(backend, "status").status()
     print(text)
+    if not text.serving_properly:
+        raise NotServing("the local endpoint is not serving properly (above: what runs and what to do)")
     return text
+
+
+class NotServing(JobsError):
+    """`status` found the recorded deployment not serving: exit 1, as `monitor` exits 1 on drift."""
+
+    exit_code = 1
 
 
 def stop(backend: Backend, args: argparse.Namespace) -> str:
@@ -462,12 +503,28 @@ def run(args: argparse.Namespace) -> object:
         training_settings(args).validate()
     if args.command == "monitor":
         monitor_thresholds(args)  # before a connection too
+    if hasattr(args, "instance_type"):
+        args.instance_type = _deploy_options(args).validated().instance_type
+    if getattr(args, "dry_run", False):
+        _check_out(args.out)
     backend = make_backend(args)
     deploys = args.command == "all" or (args.command == "pipeline" and args.with_deploy)
     if deploys and isinstance(backend, LocalEndpointControl):
         # What can be checked before the long work: the port is free (or ours), for one.
         backend.preflight_deploy(_deploy_options(args))
     return command.run(backend, args)
+
+
+def _check_out(out: Path) -> None:
+    """--dry-run's folder: made now (as the writes would), or a JobsError naming --out and why not."""
+    if out.exists() and not out.is_dir():
+        raise JobsError(f"--out {out} is a file, not a folder; give --out a folder for the Azure ML specs (it is "
+                        "created if missing)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise JobsError(f"--out {out}: cannot create the folder ({error.strerror or error}); give --out a folder "
+                        "you can write to") from None
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -488,7 +545,33 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signum, handler)
 
 
+def _early_problem(argv: list[str]) -> str | None:
+    """What argparse would misreport: a bad $JOBS_TARGET (it would fall back silently) and a command's flag
+    given before the command (argparse calls its value an invalid command, or the flag unrecognized)."""
+    env = os.environ.get("JOBS_TARGET")
+    if env is not None and env not in TARGETS:
+        return (f"environment variable JOBS_TARGET={env!r} is not a target; allowed: {', '.join(TARGETS)} "
+                "(exactly, in lower case), or unset it for the default, local")
+    at = 0
+    while at < len(argv) and argv[at].startswith("-"):
+        flag = argv[at]
+        if flag in ("-h", "--help") or flag.startswith("--target="):
+            at += 1
+        elif flag == "--target":
+            at += 2
+        else:
+            name = flag.split("=", 1)[0]
+            command = next((word for word in argv[at:] if word in COMMANDS), "COMMAND")
+            return (f"{name} is a flag of the command: put it after the command (only --target may come before "
+                    f"it), e.g. `{JOBS} {command} {name} ...`")
+    return None
+
+
 def _main(argv: list[str]) -> int:
+    early = _early_problem(argv)
+    if early is not None:
+        print(f"error: {early}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     # azure-ai-ml logs a warning for every experimental schema it touches (dump and load do);
     # they say nothing about this project's specs.

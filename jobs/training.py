@@ -34,6 +34,9 @@ def known_models() -> tuple[str, ...]:
 FEATURIZATION_MODES = ("auto", "off")
 # Local only: the cap on FLAML's time budget, so the demo takes a minute, not the lesson's 20.
 DEFAULT_LOCAL_BUDGET_S = 60.0
+# A project cap, not Azure's (azure-ai-ml 1.35.2's TableVerticalLimitSettings documents no maximum): a
+# reproducible local run of this many trials ends within minutes here, an unbounded one never.
+MAX_TRIALS = 1000
 
 
 @dataclass(frozen=True)
@@ -102,8 +105,10 @@ class TrainingSettings:
         if self.trial_timeout_minutes is not None and not 0 < self.trial_timeout_minutes <= self.timeout_minutes:
             problems.append(f"--trial-timeout-minutes {self.trial_timeout_minutes:g} must be above 0 and at most "
                             f"--timeout-minutes ({self.timeout_minutes:g})")
-        if self.max_trials is not None and self.max_trials < 1:
-            problems.append(f"--max-trials {self.max_trials} must be at least 1")
+        if self.max_trials is not None and not 1 <= self.max_trials <= MAX_TRIALS:
+            problems.append(f"--max-trials {self.max_trials} must be from 1 to {MAX_TRIALS}")
+        if len(set(self.blocked_models)) != len(self.blocked_models):
+            problems.append(f"--block-model {', '.join(self.blocked_models)}: a model is named twice")
         if not 2 <= self.n_cross_validations <= 20:
             problems.append(f"--cv-folds {self.n_cross_validations} must be from 2 to 20")
         if self.blocked_models:

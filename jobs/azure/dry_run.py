@@ -183,6 +183,7 @@ class DryRunBackend:
         return monitoring.MONITOR_NAME
 
     def invoke(self, payload: dict[str, Any]) -> Any:
+        self.out.mkdir(parents=True, exist_ok=True)  # as _write does for every other command
         target = self.out / "request.json"
         target.write_text(json.dumps(payload, indent=2))
         self.say(f"wrote {target} (send it with `az ml online-endpoint invoke --name "

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from jobs.backend import DeployOptions, RequestRefused
+from jobs.backend import DeployOptions, RequestRefused, StatusText
 from jobs.commands import jobs_command
 from jobs.errors import JobsError, read_json
 from jobs.lineage import MODEL_NAME, champion, local_baseline, local_noise, local_run, model_tags, quality_gate
@@ -124,7 +124,7 @@ class LocalBackend:
         return monitor(self.home, self.runs_dir, state.model_version if state else None, version, thresholds,
                        window_hours, reference, say=self.say)
 
-    def status(self) -> str:
+    def status(self) -> StatusText:
         """What really runs: judged by the recorded servers' process groups, not by a recorded pid."""
         from jobs.local import processes
 
@@ -151,7 +151,10 @@ class LocalBackend:
                          + ("" if survey.busy else f"; `{jobs_command('stop')}` or the next deploy ends it"))
         if survey.busy:
             lines.append("a deploy or stop is under way right now; this may change in a moment")
-        return "\n".join(lines)
+        text = StatusText("\n".join(lines))
+        # Recorded as deployed but not serving (exited, or only workers left): `status` exits 1.
+        text.serving_properly = state is None or serving is None or serving.master_alive
+        return text
 
     def stop(self) -> str:
         state, leftovers = self.endpoint.stop()

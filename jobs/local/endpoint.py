@@ -69,7 +69,8 @@ class Survey:
 def check_port(port: int) -> None:
     """Refuse a port the local endpoint cannot use (with the flag, the value and what is allowed)."""
     if not PORTS[0] <= port <= PORTS[1]:
-        raise JobsError(f"--port {port} is not a usable port; choose one from {PORTS[0]} to {PORTS[1]}")
+        raise JobsError(f"--port {port} is not a usable port; choose one from {PORTS[0]} to {PORTS[1]} (for "
+                        "`make demo`: PORT=)")
 
 
 class LocalEndpoint:
@@ -206,7 +207,7 @@ class LocalEndpoint:
     def _port_taken(self, port: int) -> str:
         holders = ", ".join(f"pid {pid} {name}" for pid, name in processes.listeners(port))
         return (f"port {port} on 127.0.0.1 is already in use by another program" + (f" ({holders})" if holders else "")
-                + "; choose another with --port")
+                + "; choose another with --port (for `make demo`: PORT=, e.g. `make demo PORT=5002`)")
 
     def deploy(self, model: ModelVersion, port: int = DEFAULT_PORT, collect: bool = False) -> EndpointState:
         """Blue/green on one machine: the new server must pass the smoke test before the old one stops.
@@ -216,22 +217,46 @@ class LocalEndpoint:
 
         Holds the endpoint lock throughout. Raises JobsError when the port is taken by another program
         or the new version fails to start or to answer (the running one is then untouched), and
-        Interrupted on Ctrl-C, after stopping the server it was starting.
+        Interrupted on Ctrl-C, after stopping the server it was starting, saying what serves. A Ctrl-C
+        after the new version was recorded as serving finishes the deploy instead and returns its state.
         """
         # The port first: building the scoring venv can take a minute.
         self.check_deployable(port)
         python = self.scoring_python()
         with exclusive(self.lock_file, "deploying or stopping the local endpoint", self.say):
+            before = self._recorded_state()
             try:
                 return self._deploy(python, model, port, collection_env(self.home, model) if collect else {})
             except KeyboardInterrupt:
-                # start() and the smoke test stop their own server; this catches the gaps in between.
                 old = self._recorded_state()
+                if old is not None and old != before and old.model_version == model.version \
+                        and processes.group(old.pid, old.started).master_alive:
+                    # Interrupted after the new server was recorded as serving: the switch is done, so the
+                    # deploy is finished (the replaced server stopped), not undone; exit 0 says it happened.
+                    return self._finish_interrupted(old, before)
+                # start() and the smoke test stop their own server; this catches the gaps in between.
                 self._clean_up(keep=old.pid if old is not None else None)
                 running = (f"version {old.model_version} is serving on port {old.port}" if old is not None
                            else "nothing is deployed")
+                if old is None and before is not None:
+                    # The same-port path stops the running version before starting the new one on its port.
+                    running += (f" (version {before.model_version} was stopped to free port {before.port}; bring it "
+                                f"back with `{jobs_command(f'deploy --version {before.model_version}')}`)")
                 raise Interrupted(f"deploy of version {model.version} interrupted; its server was stopped and "
                                   f"{running}") from None
+
+    def _finish_interrupted(self, state: EndpointState, replaced: EndpointState | None) -> EndpointState:
+        """Ctrl-C after `state` (the new version) took over: stop the server it replaces, as the deploy would
+        have, and say so truthfully."""
+        if replaced is not None and replaced.pid != state.pid:
+            if processes.group(replaced.pid, replaced.started).alive:
+                inference_server.stop(replaced.pid)
+            self._forget(replaced.pid)
+        self._clean_up(keep=state.pid)  # anything else an earlier interruption left
+        self.say(f"interrupted after version {state.model_version} took over on port {state.port}: the deploy is "
+                 "complete" + (f" (version {replaced.model_version} on port {replaced.port} was stopped, as planned)"
+                              if replaced is not None and replaced.pid != state.pid else ""))
+        return state
 
     def _deploy(self, python: Path, model: ModelVersion, port: int, env: dict[str, str]) -> EndpointState:
         state = self._recorded_state()

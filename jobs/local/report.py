@@ -265,11 +265,12 @@ like these; the selection table's fold sd shows the spread across folds.</p>"""
 
 def _thresholds_section(run: _Run, target_sensitivity: float) -> str:
     chosen_threshold = threshold_for_sensitivity(run.y, run.proba, target_sensitivity)
-    rows = threshold_rows(run.y, run.proba, tuple(sorted({*THRESHOLDS, chosen_threshold})))
+    rows = _merge_chosen(threshold_rows(run.y, run.proba, tuple(sorted({*THRESHOLDS, chosen_threshold}))),
+                         chosen_threshold)
     table = _table(
         ["threshold", "patients flagged", "sensitivity", "specificity", "PPV", "NPV"],
-        [[Markup(f"{r['threshold']:.2f}" + (f" (sensitivity &ge; {target_sensitivity:.0%})"
-                                            if r["threshold"] == chosen_threshold else "")),
+        [[Markup(_threshold_text(r["threshold"], rows) + (f" (sensitivity &ge; {target_sensitivity:.0%})"
+                                                          if r["threshold"] == chosen_threshold else "")),
           r["flagged"], r["sensitivity"], r["specificity"], r["ppv"], r["npv"]] for r in rows],
         ["pick" if r["threshold"] == chosen_threshold else "" for r in rows])
     return f"""<h2>Thresholds</h2>
@@ -279,6 +280,24 @@ specificity: share of survivors not flagged; PPV: share of flagged patients who 
 patients who survived. The highlighted row is the highest threshold that still flags at least
 {target_sensitivity:.0%} of the patients who died.</p>
 {table}"""
+
+
+def _threshold_text(threshold: float, rows: list[dict[str, Any]]) -> str:
+    """The threshold with 2 decimals, or up to 4 when 2 would read like another row's."""
+    others = [r["threshold"] for r in rows if r["threshold"] != threshold]
+    for digits in (2, 3):
+        if all(f"{o:.{digits}f}" != f"{threshold:.{digits}f}" for o in others):
+            return f"{threshold:.{digits}f}"
+    return f"{threshold:.4f}"
+
+
+def _merge_chosen(rows: list[dict[str, Any]], chosen: float) -> list[dict[str, Any]]:
+    """The rows without a plain threshold that reads like the chosen one (2 decimals) and flags the same
+    patients: one row, the chosen one, instead of two identical ones."""
+    (pick,) = [r for r in rows if r["threshold"] == chosen]
+    same = {key: value for key, value in pick.items() if key != "threshold"}
+    return [r for r in rows if r is pick or f"{r['threshold']:.2f}" != f"{chosen:.2f}"
+            or {key: value for key, value in r.items() if key != "threshold"} != same]
 
 
 def _plots_section(images: dict[str, str]) -> str:

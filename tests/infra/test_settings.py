@@ -66,6 +66,8 @@ def test_dev_stack_config_is_valid():
         ({"budgetAlertPercents": "[]"}, "budgetAlertPercents", "non-empty array"),
         # Azure allows five notifications per budget, and the forecast alert is always one of them.
         ({"budgetAlertPercents": "[20, 40, 60, 80, 100]"}, "budgetAlertPercents", "at most 4 percentages"),
+        # Two alerts at one percentage would silently be one notification.
+        ({"budgetAlertPercents": "[80, 80]"}, "budgetAlertPercents", "each percentage once (80 is repeated)"),
         ({"vmSize": "Standard_DS3_v2!"}, "vmSize", "Azure VM size name"),
     ],
 )

@@ -185,7 +185,9 @@ def test_missing_credentials_say_az_login(outputs_file, capsys, monkeypatch):
 
 def test_local_target_refuses_dry_run(capsys):
     assert main(["train", "--dry-run"]) == 2
-    assert "--dry-run builds Azure ML specs" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--dry-run applies to --target azure only (it builds Azure ML specs); " in err
+    assert "((" not in err and "))" not in err
 
 
 def refused(argv: list[str], capsys) -> str:
@@ -225,11 +227,26 @@ def nothing_runs(monkeypatch):
     (["deploy", "--target", "azure", "--instance-count", "0"],
      "argument --instance-count: 0 is not allowed; allowed: a whole number, at least 1"),
     (["train", "--seed", "-1"], "argument --seed: -1 is not allowed; allowed: a whole number from 0 to 4294967295"),
-    (["train", "--max-trials", "0"], "--max-trials 0 must be at least 1"),
+    (["train", "--max-trials", "0"], "argument --max-trials: 0 is not allowed; allowed: a whole number from 1 to 1000"),
+    # Reproducible mode has no time limit: an unbounded trial count would never end.
+    (["train", "--max-trials", "999999999999"], "argument --max-trials: 999999999999 is not allowed"),
     (["train", "--cv-folds", "1"], "--cv-folds 1 must be from 2 to 20"),
-    (["train", "--timeout-minutes", "0"], "--timeout-minutes 0 must be above 0"),
-    (["all", "--max-concurrent-trials", "0"], "--max-concurrent-trials 0 must be at least 1"),
-    (["pipeline", "--trial-timeout-minutes", "-1"], "--trial-timeout-minutes -1 must be above 0"),
+    (["train", "--timeout-minutes", "0"], "argument --timeout-minutes: 0 is not allowed; allowed: above 0"),
+    (["train", "--timeout-minutes", "nan"], "argument --timeout-minutes: nan is not allowed"),
+    (["all", "--target", "azure", "--max-concurrent-trials", "0"],
+     "argument --max-concurrent-trials: 0 is not allowed; allowed: a whole number, at least 1"),
+    (["pipeline", "--trial-timeout-minutes", "-1"], "argument --trial-timeout-minutes: -1 is not allowed"),
+    (["pipeline", "--trial-timeout-minutes", "30", "--timeout-minutes", "20"],
+     "--trial-timeout-minutes 30 must be above 0 and at most --timeout-minutes (20)"),
+    (["deploy", "--version", "0"], "argument --version: 0 is not allowed; allowed: a whole number, at least 1"),
+    (["deploy", "--target", "azure", "--version", "abc"], "argument --version: 'abc' is not a whole number"),
+    (["monitor", "--version", "-2"], "argument --version: -2 is not allowed"),
+    (["deploy", "--target", "azure", "--instance-type", ""],
+     "--instance-type '' is not an Azure VM size name; expected one such as Standard_DS3_v2"),
+    (["deploy", "--target", "azure", "--instance-type", "Standard DS3"],
+     "--instance-type 'Standard DS3' is not an Azure VM size name"),
+    (["pipeline", "--target", "azure", "--with-deploy", "--instance-type", "DS3_v2"],
+     "--instance-type 'DS3_v2' is not an Azure VM size name"),
     (["monitor", "--numerical-threshold", "0"],
      "argument --numerical-threshold: 0 is not allowed; allowed: a number above 0"),
     (["monitor", "--categorical-threshold", "nan"], "argument --categorical-threshold: nan is not allowed"),
@@ -256,6 +273,13 @@ def test_every_numeric_flag_is_validated_before_anything_runs(argv, message, cap
     (["train", "--stack", "prod"], "--stack applies to --target azure only"),
     (["register", "--outputs", "o.json"], "--outputs applies to --target azure only"),
     (["train", "--wait"], "--wait applies to --target azure only"),
+    (["train", "--max-concurrent-trials", "64"],
+     "--max-concurrent-trials applies to --target azure only (local training runs one trial at a time)"),
+    (["train", "--max-trials", "5", "--local-budget-seconds", "10"],
+     "--local-budget-seconds does not apply with --max-trials on --target local (the reproducible mode stops "
+     "after --max-trials trials, with no time limit)"),
+    (["all", "--max-trials", "5", "--timeout-minutes", "3"],
+     "--timeout-minutes does not apply with --max-trials on --target local"),
     (["deploy", "--instance-count", "2"], "--instance-count applies to --target azure only"),
     (["deploy", "--target", "azure", "--port", "5002"], "--port applies to --target local only"),
     (["train", "--target", "azure", "--local-budget-seconds", "5"],
@@ -328,6 +352,7 @@ def test_all_with_a_taken_port_fails_before_training(tmp_path, monkeypatch, caps
         port = busy.getsockname()[1]
         err = refused(["all", "--port", str(port)], capsys)
     assert f"port {port} on 127.0.0.1 is already in use by another program" in err
+    assert "choose another with --port (for `make demo`: PORT=, e.g. `make demo PORT=5002`)" in err
     assert "nothing was done" in err
 
 
@@ -398,6 +423,16 @@ def test_make_demo_takes_the_port():
                            timeout=60, check=False)
     assert shown.returncode == 0, shown.stderr
     assert "-m jobs all --target local --port 5123" in shown.stdout
+
+
+@pytest.mark.parametrize(("port", "problem"), [("abc", "is not a port number"), ("80", "is not a usable port"),
+                                             ("", "is not a port number")])
+def test_make_demo_names_port_in_makes_terms(port, problem):
+    shown = subprocess.run(["make", "demo-port", f"PORT={port}"], cwd=ROOT, capture_output=True, text=True,
+                           timeout=60, check=False)
+    assert shown.returncode != 0
+    assert f"error: PORT={port} {problem}; use make demo PORT=N" in shown.stdout + shown.stderr
+    assert "(make passes it to --port)" in shown.stdout + shown.stderr
 
 
 def readme_commands() -> dict[str, str]:
@@ -472,3 +507,54 @@ def test_all_and_the_local_pipeline_pass_each_steps_result_to_the_next(argv, exp
     assert backend.calls == expected
     # The results went from step to step as values; the parsed flags are what the user typed.
     assert not hasattr(seen[0], "run") and not hasattr(seen[0], "version")
+
+
+def test_dry_run_invoke_creates_its_out_folder(outputs_file, tmp_path, capsys):
+    out = tmp_path / "new" / "specs"
+    assert main(["invoke", "--target", "azure", "--outputs", str(outputs_file), "--dry-run", "--out", str(out)]) == 0
+    assert json.loads((out / "request.json").read_text())["data"]
+
+
+@pytest.mark.parametrize("value", ["bogus", "Azure", ""])
+def test_a_bad_jobs_target_is_refused_naming_the_variable(value, capsys, nothing_runs, monkeypatch):
+    monkeypatch.setenv("JOBS_TARGET", value)
+    for argv in (["status"], ["train", "--dry-run"]):
+        err = refused(argv, capsys)
+        assert f"environment variable JOBS_TARGET={value!r} is not a target; allowed: local, azure" in err
+
+
+@pytest.mark.parametrize(("argv", "flag", "command"), [
+    (["--port", "5401", "deploy"], "--port", "deploy"),
+    (["--dry-run", "train"], "--dry-run", "train"),
+    (["--target", "azure", "--stack=prod", "register"], "--stack", "register"),
+])
+def test_a_commands_flag_before_the_command_says_to_move_it(argv, flag, command, capsys, nothing_runs):
+    err = refused(argv, capsys)
+    assert f"{flag} is a flag of the command: put it after the command (only --target may come before it)" in err
+    assert f"-m jobs {command} {flag}" in err
+
+
+def test_instance_type_is_written_in_azures_spelling(outputs_file, tmp_path, capsys):
+    out = tmp_path / "specs"
+    assert main(["deploy", "--target", "azure", "--outputs", str(outputs_file), "--dry-run", "--out", str(out),
+                 "--instance-type", "STANDARD_ds3_V2"]) == 0
+    assert load_online_deployment(out / "deployment.yml").instance_type == "Standard_DS3_v2"
+
+
+def test_a_repeated_block_model_is_blocked_once(outputs_file, tmp_path, capsys):
+    out = tmp_path / "specs"
+    assert main(["train", "--target", "azure", "--outputs", str(outputs_file), "--dry-run", "--out", str(out),
+                 "--block-model", "KNN", "--block-model", "KNN"]) == 0
+    job = load_job(out / "automl-job.yml")
+    assert [getattr(m, "value", m) for m in job.training.blocked_training_algorithms] == ["KNN"]
+
+
+@pytest.mark.parametrize("make_out", [
+    lambda tmp: (tmp / "a-file").write_text("x") and tmp / "a-file",
+    lambda tmp: Path("/proc/nope"),
+])
+def test_a_bad_out_is_blamed_on_out_not_on_the_data(make_out, outputs_file, tmp_path, capsys):
+    out = make_out(tmp_path)
+    err = refused(["train", "--target", "azure", "--outputs", str(outputs_file), "--dry-run", "--out", str(out)],
+                  capsys)
+    assert f"--out {out}" in err and "the data or the settings" not in err

@@ -81,7 +81,8 @@ def test_status_after_kill_9_of_the_server_and_deploy_cleans_up(local_home):
     inference_server._reap(master)
 
     status = run_jobs(env, "status")
-    assert status.returncode == 0, status.stderr
+    assert status.returncode == 1, status.stderr  # not serving properly: documented exit 1
+    assert "error: the local endpoint is not serving properly" in status.stderr
     assert "is serving" not in status.stdout
     assert f"main process (pid {master}) is gone" in status.stdout
     assert f"still hold port {port}" in status.stdout

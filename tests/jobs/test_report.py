@@ -100,3 +100,22 @@ def test_the_report_warns_at_the_top_when_a_leaking_column_is_used(tmp_path, fit
     page = report(tmp_path, fitted, leak="this model uses `time`, which leaks the outcome")
     assert page.index("Leaking feature") < page.index("<h2>Metrics")
     assert "uses <code>time</code>, which leaks the outcome" in page
+
+
+@pytest.mark.parametrize(("between", "labels"), [
+    # Nobody between 0.20 and the chosen 0.2004: the two rows would be the same patients; one row is shown.
+    ([], ["0.10", "0.20 (sensitivity &ge; 90%)", "0.30"]),
+    # A survivor at 0.2002 sets them apart: two rows, each with the digits that tell them apart.
+    ([0.2002], ["0.10", "0.2000", "0.2004 (sensitivity &ge; 90%)", "0.30"]),
+])
+def test_the_threshold_table_shows_each_threshold_once(between, labels):
+    from types import SimpleNamespace
+
+    from jobs.local.report import _thresholds_section
+
+    died = [0.1, 0.2004, 0.5, 0.6, 0.7, 0.8, 0.9, 0.9, 0.9, 0.9]
+    survived = [0.05, 0.15, 0.3, 0.45, *between]
+    run = SimpleNamespace(y=np.array([1] * len(died) + [0] * len(survived)), proba=np.array(died + survived))
+    assert threshold_for_sensitivity(run.y, run.proba) == 0.2004
+    shown = re.findall(r"<tr[^>]*><td>([^<]*)</td>", _thresholds_section(run, 0.9))
+    assert shown[:len(labels)] == labels
