@@ -232,8 +232,10 @@ class LocalEndpoint:
                 if old is not None and old != before and old.model_version == model.version \
                         and processes.group(old.pid, old.started).master_alive:
                     # Interrupted after the new server was recorded as serving: the switch is done, so the
-                    # deploy is finished (the replaced server stopped), not undone; exit 0 says it happened.
-                    return self._finish_interrupted(old, before)
+                    # deploy is finished (the replaced server stopped), not undone; the exit code still says
+                    # Ctrl-C (130), so that `all` stops here as the user asked.
+                    self._finish_interrupted(old, before)
+                    raise Interrupted(self._took_over(old, before)) from None
                 # start() and the smoke test stop their own server; this catches the gaps in between.
                 self._clean_up(keep=old.pid if old is not None else None)
                 running = (f"version {old.model_version} is serving on port {old.port}" if old is not None
@@ -253,10 +255,13 @@ class LocalEndpoint:
                 inference_server.stop(replaced.pid)
             self._forget(replaced.pid)
         self._clean_up(keep=state.pid)  # anything else an earlier interruption left
-        self.say(f"interrupted after version {state.model_version} took over on port {state.port}: the deploy is "
-                 "complete" + (f" (version {replaced.model_version} on port {replaced.port} was stopped, as planned)"
-                              if replaced is not None and replaced.pid != state.pid else ""))
         return state
+
+    @staticmethod
+    def _took_over(state: EndpointState, replaced: EndpointState | None) -> str:
+        return (f"interrupted after version {state.model_version} took over on port {state.port}: the deploy is "
+                "complete" + (f" (version {replaced.model_version} on port {replaced.port} was stopped, as planned)"
+                             if replaced is not None and replaced.pid != state.pid else ""))
 
     def _deploy(self, python: Path, model: ModelVersion, port: int, env: dict[str, str]) -> EndpointState:
         state = self._recorded_state()

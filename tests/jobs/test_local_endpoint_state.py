@@ -10,7 +10,7 @@ import time
 import psutil
 import pytest
 
-from jobs.errors import JobsError
+from jobs.errors import Interrupted, JobsError
 from jobs.local import processes
 from jobs.local.backend import LocalBackend
 
@@ -130,13 +130,16 @@ def test_ctrl_c_after_the_new_version_took_over_finishes_the_deploy_and_says_so(
             raise KeyboardInterrupt
 
         monkeypatch.setattr(local, "_stop_server", ctrl_c_while_stopping_the_old)
-        state = local.deploy(ModelVersion("heart-failure-automl", 2, tmp_path, {}), 5402)
+        with pytest.raises(Interrupted) as caught:
+            local.deploy(ModelVersion("heart-failure-automl", 2, tmp_path, {}), 5402)
 
-        assert (state.pid, state.model_version, state.port) == (new.pid, 2, 5402)
+        state = local.state()
+        assert state is not None and (state.pid, state.model_version, state.port) == (new.pid, 2, 5402)
         assert wait_gone(old) and new.poll() is None
         assert not any("left by an interrupted command" in line for line in said), said
-        assert said == ["interrupted after version 2 took over on port 5402: the deploy is complete (version 1 on "
-                        "port 5401 was stopped, as planned)"]
+        assert caught.value.exit_code == 130
+        assert str(caught.value) == ("interrupted after version 2 took over on port 5402: the deploy is complete "
+                                     "(version 1 on port 5401 was stopped, as planned)")
         local_backend, _ = backend(tmp_path)
         assert local_backend.status().startswith("heart-failure-automl version 2 is serving at "
                                                  "http://127.0.0.1:5402/score")
