@@ -42,6 +42,7 @@ bench: setup
 # scoring venv's packages (scoring/mypy.ini; mypy's python_version cannot differ per module).
 lint: $(VENV)/.installed .venv-scoring/.inputs-sha256
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 	$(PY) -m mypy --config-file scoring/mypy.ini --python-executable $(SCORING_PY) scoring/score.py scoring/schema.py scoring/collect.py
 

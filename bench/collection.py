@@ -78,8 +78,10 @@ def main() -> None:
             print(line(f"{name}, collection on", *time_calls(lambda p=payload: score.run(**p), count)))
         score.collector.flush()
         size = sum(p.stat().st_size for p in (root / "in-process").glob("scored*.jsonl"))
-        print(f"  collected {size / 1e6:.1f} MB in-process ({size / max(1, score.collector.collected):.0f} bytes "
-              f"per record, {score.collector.failures} failures)")
+        print(
+            f"  collected {size / 1e6:.1f} MB in-process ({size / max(1, score.collector.collected):.0f} bytes "
+            f"per record, {score.collector.failures} failures)"
+        )
         # Real traffic is rarely back to back: with a pause between requests the writer thread does
         # its work in the gaps, and what a request costs is what a client waits for.
         print("in-process run(), 1000 records, 40 requests 20 ms apart, off and on in 3 rounds")
@@ -97,18 +99,25 @@ def main() -> None:
         for name, samples in spaced.items():
             print(f"  1000 records, spaced, collection {name:<4} p50 {statistics.median(samples):7.3f} ms")
 
-        print(f"over HTTP (azmlinfsrv, 1 worker each), {args.count} requests each, off and on interleaved in "
-              "5 rounds (the machine is shared: a run of one after the other measures the neighbours)")
+        print(
+            f"over HTTP (azmlinfsrv, 1 worker each), {args.count} requests each, off and on interleaved in "
+            "5 rounds (the machine is shared: a run of one after the other measures the neighbours)"
+        )
         python = Path(sys.executable)
         servers = {}
         try:
-            for name, extra in (("off", {}), ("on", {"HEART_FAILURE_COLLECT": "local",
-                                                     "HEART_FAILURE_COLLECT_DIR": str(root / "http")})):
-                servers[name] = inference_server.start(python, model_root, inference_server.free_port(),
-                                                       root / f"{name}.log", workers=1, extra_env=extra)
+            for name, extra in (
+                ("off", {}),
+                ("on", {"HEART_FAILURE_COLLECT": "local", "HEART_FAILURE_COLLECT_DIR": str(root / "http")}),
+            ):
+                servers[name] = inference_server.start(
+                    python, model_root, inference_server.free_port(), root / f"{name}.log", workers=1, extra_env=extra
+                )
             session = requests.Session()
-            for label, payload, count in (("1 record", SAMPLE_REQUEST, args.count // 5),
-                                          ("1000 records", big, max(2, args.count // 50))):
+            for label, payload, count in (
+                ("1 record", SAMPLE_REQUEST, args.count // 5),
+                ("1000 records", big, max(2, args.count // 50)),
+            ):
                 rounds: dict[str, list[tuple[float, float, float]]] = {"off": [], "on": []}
                 for _ in range(5):
                     for name, server in servers.items():

@@ -53,15 +53,33 @@ def one_run(frame: pd.DataFrame, budget_s: float) -> list[dict[str, Any]]:
         for name, model in baselines(settings).items():
             started = time.perf_counter()
             mean, std = repeated_cv_auc(model, X, y)
-            rows.append({"features": label, "model": name.removeprefix("baseline "), "auc": mean, "sd": std,
-                         "cv_s": time.perf_counter() - started, "pick": False})
+            rows.append(
+                {
+                    "features": label,
+                    "model": name.removeprefix("baseline "),
+                    "auc": mean,
+                    "sd": std,
+                    "cv_s": time.perf_counter() - started,
+                    "pick": False,
+                }
+            )
         with tempfile.TemporaryDirectory() as folder:
             found = search(settings, X, y, budget_s, Path(folder) / "flaml.log")
         started = time.perf_counter()
         mean, std = repeated_cv_auc(found.pipeline, X, y)
-        rows.append({"features": label, "model": f"AutoML pick: {found.learner}", "auc": mean, "sd": std,
-                     "cv_s": time.perf_counter() - started, "pick": True, "budget": found.budget,
-                     "predict_ms": found.chosen.predict_ms, "rule": found.rule})
+        rows.append(
+            {
+                "features": label,
+                "model": f"AutoML pick: {found.learner}",
+                "auc": mean,
+                "sd": std,
+                "cv_s": time.perf_counter() - started,
+                "pick": True,
+                "budget": found.budget,
+                "predict_ms": found.chosen.predict_ms,
+                "rule": found.rule,
+            }
+        )
     return rows
 
 
@@ -78,11 +96,19 @@ def main() -> None:
     for run in range(1, args.runs + 1):
         rows = one_run(frame, args.budget_seconds)
         print(f"run {run} of {args.runs}")
-        print(f"{'features':<13} {'model':<52} {'ROC AUC 5x5':>16} {'CV s':>6} {'predict ms':>11} "
-              f"{'trials':>7} {'search s':>9} {'select s':>9}")
+        print(
+            f"{'features':<13} {'model':<52} {'ROC AUC 5x5':>16} {'CV s':>6} {'predict ms':>11} "
+            f"{'trials':>7} {'search s':>9} {'select s':>9}"
+        )
         for r in rows:
-            extra = (f"{r['predict_ms']:>11.1f} {r['budget']['trials']:>7} {r['budget']['search_s']:>9.1f} "
-                     f"{r['budget']['selection_s']:>9.1f}") if r["pick"] else ""
+            extra = (
+                (
+                    f"{r['predict_ms']:>11.1f} {r['budget']['trials']:>7} {r['budget']['search_s']:>9.1f} "
+                    f"{r['budget']['selection_s']:>9.1f}"
+                )
+                if r["pick"]
+                else ""
+            )
             print(f"{r['features']:<13} {r['model']:<52} {r['auc']:>8.3f} ± {r['sd']:.3f} {r['cv_s']:>6.1f} {extra}")
         for label in ("with time", "without time"):
             subset = [r for r in rows if r["features"] == label]
@@ -90,13 +116,17 @@ def main() -> None:
             pick = next(r for r in subset if r["pick"])
             met = pick["auc"] >= best["auc"] - 1e-9
             verdicts.append(met)
-            print(f"{label}: pick {pick['auc']:.3f} ({pick['predict_ms']:.1f} ms a row) vs best baseline "
-                  f"{best['auc']:.3f} ({best['model']}), ratio {pick['auc'] / best['auc']:.3f}: "
-                  f"{'MET' if met else 'MISSED'}")
+            print(
+                f"{label}: pick {pick['auc']:.3f} ({pick['predict_ms']:.1f} ms a row) vs best baseline "
+                f"{best['auc']:.3f} ({best['model']}), ratio {pick['auc'] / best['auc']:.3f}: "
+                f"{'MET' if met else 'MISSED'}"
+            )
             print(f"  rule: {pick['rule']}")
         print()
-    print(f"target 'the pick is at least the best baseline, with and without time, in every run': "
-          f"{'MET' if all(verdicts) else 'MISSED'} ({sum(verdicts)} of {len(verdicts)})")
+    print(
+        f"target 'the pick is at least the best baseline, with and without time, in every run': "
+        f"{'MET' if all(verdicts) else 'MISSED'} ({sum(verdicts)} of {len(verdicts)})"
+    )
 
 
 if __name__ == "__main__":

@@ -38,14 +38,14 @@ sys.path.insert(0, str(ROOT))
 from jobs.local import inference_server  # noqa: E402
 from testing.scoring import SAMPLE_REQUEST, load_score_module  # noqa: E402
 
-TRIVIAL = '''
+TRIVIAL = """
 def init():
     pass
 
 
 def run(data):
     return {"result": [False]}
-'''
+"""
 
 # Issue 12's targets.
 FLOOR_RATIO = 1.5  # one record over HTTP, p50, at most this times the floor
@@ -147,12 +147,19 @@ def find_model(explicit: Path | None, work: Path) -> tuple[Path, str]:
         version, path = versions[-1]
         return path / "model", f"registered version {version} ({path / 'model'})"
     print("no registered model in .local/registry: training one as `make demo` does (about a minute)...", flush=True)
-    code = ("import sys; from pathlib import Path; from jobs.local.automl import train; "
-            "from jobs.training import TrainingSettings; "
-            "r = train(TrainingSettings(), Path('data/heart_failure_clinical_records_dataset.csv'), Path(sys.argv[1]), "
-            "progress=lambda line: None); print(r.model_dir); print(r.best_learner)")
-    result = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-c", code, str(work / "runs")], cwd=ROOT,
-                            capture_output=True, text=True, check=False)
+    code = (
+        "import sys; from pathlib import Path; from jobs.local.automl import train; "
+        "from jobs.training import TrainingSettings; "
+        "r = train(TrainingSettings(), Path('data/heart_failure_clinical_records_dataset.csv'), Path(sys.argv[1]), "
+        "progress=lambda line: None); print(r.model_dir); print(r.best_learner)"
+    )
+    result = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), "-c", code, str(work / "runs")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if result.returncode != 0:
         raise SystemExit("training the bench model failed:\n" + result.stderr[-2000:])
     model_dir, learner = result.stdout.strip().splitlines()[-2:]
@@ -211,8 +218,9 @@ def main() -> None:
     for _name, _convert, memo in schema._CONVERTERS:
         memo.clear()
     schema._STRING_NUMBERS.clear()
-    rows["validation, 1000 CSV records, first time"] = time_calls(lambda: score.parse_request(data=varied), 1,
-                                                                     warm_up=False)
+    rows["validation, 1000 CSV records, first time"] = time_calls(
+        lambda: score.parse_request(data=varied), 1, warm_up=False
+    )
     rows["validation, 1000 CSV records, again"] = time_calls(lambda: score.parse_request(data=varied), m)
     rows["frame building, 1 record"] = time_calls(lambda: score.frame(request_1.rows), n)
     rows["frame building, 1000 records"] = time_calls(lambda: score.frame(request_1000.rows), m)
@@ -241,17 +249,20 @@ def main() -> None:
     model_root = model_dir.parent
     # Both servers up at once, and the floor's parts and the real request measured in turns,
     # so that other load on the machine falls on all of them alike.
-    trivial = inference_server.start(python, model_root, inference_server.free_port(), work / "trivial.log",
-                                     workers=1, entry_script=trivial_script)
+    trivial = inference_server.start(
+        python, model_root, inference_server.free_port(), work / "trivial.log", workers=1, entry_script=trivial_script
+    )
     real = inference_server.start(python, model_root, inference_server.free_port(), work / "score.log", workers=1)
     try:
         for size, payload, count in ((1, single, n), (1000, large, m)):
             body = json.dumps(payload).encode()
             features = frame_1 if size == 1 else frame_1000
             clients = Client(trivial.port), Client(real.port)
-            calls = {f"server 1 worker, trivial script, {size} record(s)": lambda c=clients[0], b=body: c.post(b),
-                     f"server 1 worker, score.py, {size} record(s)": lambda c=clients[1], b=body: c.post(b),
-                     f"model n_jobs=1, predict, {size} row(s)": lambda f=features: model.predict(f)}
+            calls = {
+                f"server 1 worker, trivial script, {size} record(s)": lambda c=clients[0], b=body: c.post(b),
+                f"server 1 worker, score.py, {size} record(s)": lambda c=clients[1], b=body: c.post(b),
+                f"model n_jobs=1, predict, {size} row(s)": lambda f=features: model.predict(f),
+            }
             samples: dict[str, list[float]] = {label: [] for label in calls}
             for _ in range(10):
                 for call in calls.values():
@@ -299,25 +310,40 @@ def main() -> None:
     print(f"  left over (score.py over HTTP minus the above) {http_1 - server_cost - model_cost - overhead_1:8.3f} ms")
 
     print("\ntargets (issue 12):")
-    print(f"  one record over HTTP: p50 {http_1:.2f} ms, floor {floor:.2f} ms (trivial server {server_cost:.2f} + "
-          f"bare predict n_jobs=1 {model_cost:.2f}): {http_1 / floor:.2f}x, target at most {FLOOR_RATIO}x "
-          + verdict(http_1 <= FLOOR_RATIO * floor))
-    print(f"  1000 records over HTTP: p50 {http_1000:.2f} ms, target under {LARGE_P50_MS:.0f} ms "
-          + verdict(http_1000 < LARGE_P50_MS))
-    print(f"  run() over the bare model, 1 record: {overhead_1:.3f} ms, target at most {RUN_OVERHEAD_MS[1]} ms "
-          + verdict(overhead_1 <= RUN_OVERHEAD_MS[1]))
-    print(f"  run() over the bare model, 1000 records: {overhead_1000:.3f} ms, target at most "
-          f"{RUN_OVERHEAD_MS[1000]} ms " + verdict(overhead_1000 <= RUN_OVERHEAD_MS[1000]))
-    print(f"  thread pools: one row predicts in {model_cost:.2f} ms with n_jobs=1 against {as_loaded_ms:.2f} ms "
-          f"as loaded " + verdict(model_cost <= as_loaded_ms * 1.05))
+    print(
+        f"  one record over HTTP: p50 {http_1:.2f} ms, floor {floor:.2f} ms (trivial server {server_cost:.2f} + "
+        f"bare predict n_jobs=1 {model_cost:.2f}): {http_1 / floor:.2f}x, target at most {FLOOR_RATIO}x "
+        + verdict(http_1 <= FLOOR_RATIO * floor)
+    )
+    print(
+        f"  1000 records over HTTP: p50 {http_1000:.2f} ms, target under {LARGE_P50_MS:.0f} ms "
+        + verdict(http_1000 < LARGE_P50_MS)
+    )
+    print(
+        f"  run() over the bare model, 1 record: {overhead_1:.3f} ms, target at most {RUN_OVERHEAD_MS[1]} ms "
+        + verdict(overhead_1 <= RUN_OVERHEAD_MS[1])
+    )
+    print(
+        f"  run() over the bare model, 1000 records: {overhead_1000:.3f} ms, target at most "
+        f"{RUN_OVERHEAD_MS[1000]} ms " + verdict(overhead_1000 <= RUN_OVERHEAD_MS[1000])
+    )
+    print(
+        f"  thread pools: one row predicts in {model_cost:.2f} ms with n_jobs=1 against {as_loaded_ms:.2f} ms "
+        f"as loaded " + verdict(model_cost <= as_loaded_ms * 1.05)
+    )
 
     worker_counts = [int(w) for w in args.workers.split(",")]
     client_counts = [int(c) for c in args.clients.split(",")]
-    print(f"\nthroughput, one record per request, {args.rounds} rounds of {args.seconds:.1f} s per cell, in turns "
-          f"(requests/s, p50 ms, p99 ms), {os.cpu_count()} cores:")
-    servers = {workers: inference_server.start(python, model_root, inference_server.free_port(),
-                                               work / f"workers-{workers}.log", workers=workers)
-               for workers in worker_counts}
+    print(
+        f"\nthroughput, one record per request, {args.rounds} rounds of {args.seconds:.1f} s per cell, in turns "
+        f"(requests/s, p50 ms, p99 ms), {os.cpu_count()} cores:"
+    )
+    servers = {
+        workers: inference_server.start(
+            python, model_root, inference_server.free_port(), work / f"workers-{workers}.log", workers=workers
+        )
+        for workers in worker_counts
+    }
     counted: dict[tuple[int, int], list[float]] = {}
     try:
         # All servers up at once and measured in turns, round after round: load from elsewhere
@@ -346,9 +372,11 @@ def main() -> None:
         print(f"{workers:>8} " + " ".join(f"{cell:>24}" for cell in cells))
     top = max(best_rate.values())
     by_throughput = min(w for w, rate in best_rate.items() if rate >= (1 - THROUGHPUT_TOLERANCE) * top)
-    print(f"  the fewest workers within {THROUGHPUT_TOLERANCE:.0%} of the best throughput ({top:.1f}/s): "
-          f"{by_throughput} (load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}: on a machine others use, "
-          "this table shows their load as much as ours)")
+    print(
+        f"  the fewest workers within {THROUGHPUT_TOLERANCE:.0%} of the best throughput ({top:.1f}/s): "
+        f"{by_throughput} (load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}: on a machine others use, "
+        "this table shows their load as much as ours)"
+    )
 
     # What does not depend on other load: how much of a request's time a worker spends on the
     # CPU. A worker that computes all the time cannot gain from a second worker on the same core;
@@ -356,12 +384,19 @@ def main() -> None:
     cpu_share = cpu_per_request / wall_per_request
     cores = os.cpu_count() or 1
     chosen = cores if cpu_share >= 0.5 else cores * math.ceil(1 / max(cpu_share, 0.1))
-    print(f"  one request: {wall_per_request * 1000:.2f} ms wall, {cpu_per_request * 1000:.2f} ms CPU in the server's "
-          f"processes ({cpu_share:.0%} busy): a worker computes nearly all the time, so one worker per core, {chosen}")
-    print(f"workers: {chosen}; jobs/local/inference_server.py DEFAULT_WORKERS is {inference_server.DEFAULT_WORKERS} "
-          + verdict(chosen == inference_server.DEFAULT_WORKERS))
-    print(f"max_concurrent_requests_per_instance = WORKER_COUNT = {chosen}: requests one instance serves at once "
-          f"(Azure answers 429 beyond 2 x that per instance)")
+    print(
+        f"  one request: {wall_per_request * 1000:.2f} ms wall, {cpu_per_request * 1000:.2f} ms CPU in the server's "
+        f"processes ({cpu_share:.0%} busy): a worker computes nearly all the time, so one worker per core, {chosen}"
+    )
+    print(
+        f"workers: {chosen}; jobs/local/inference_server.py DEFAULT_WORKERS is {inference_server.DEFAULT_WORKERS} "
+        + verdict(chosen == inference_server.DEFAULT_WORKERS)
+    )
+    print(
+        f"max_concurrent_requests_per_instance = WORKER_COUNT = {chosen}: requests one instance serves at once "
+        f"(Azure answers 429 beyond 2 x that per instance)"
+    )
+
 
 if __name__ == "__main__":
     main()

@@ -83,9 +83,7 @@ RULES: dict[str, NameRule] = {
     "ml_workspace": NameRule("mlw", 3, 33, re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_-]*")),
     # 3-24, letters, digits, '-'; starts with a letter; the part after the last '-' must hold a
     # letter (Azure rejects names ending in '-<digits>'). The fixed tail takes care of that.
-    "compute_cluster": NameRule(
-        "cpu", 3, 24, re.compile(r"[a-zA-Z](?![a-zA-Z0-9-]*-\d+$)[a-zA-Z0-9-]*"), tail="-aml"
-    ),
+    "compute_cluster": NameRule("cpu", 3, 24, re.compile(r"[a-zA-Z](?![a-zA-Z0-9-]*-\d+$)[a-zA-Z0-9-]*"), tail="-aml"),
     # 3-32, letters, digits, '-'; starts with a letter, ends with a letter or digit.
     "online_endpoint": NameRule("hf", 3, 32, re.compile(r"[a-zA-Z][a-zA-Z0-9-]*[a-zA-Z0-9]")),
 }

@@ -74,8 +74,9 @@ class MlPlatform(pulumi.ComponentResource):
         self.container_registry = registry(scope, self.resource_group)
         self.workspace = workspace(scope, self.resource_group, store, self.app_insights, self.container_registry)
         # jobs deploy --collect: the collected production data is deleted after collectedDataRetentionDays.
-        self.collected_data_policy = collected_data_retention(scope, self.resource_group, self.storage_account,
-                                                              self.workspace.workspace_id)
+        self.collected_data_policy = collected_data_retention(
+            scope, self.resource_group, self.storage_account, self.workspace.workspace_id
+        )
         cluster = compute(scope, self.resource_group, self.workspace)
         self.cluster_suffix, self.compute = cluster.suffix, cluster.compute
         self.endpoint = endpoint(scope, self.resource_group, self.workspace)
@@ -90,8 +91,12 @@ class MlPlatform(pulumi.ComponentResource):
         self.outputs = self._outputs(client, location, endpoint_auth_mode)
         self.register_outputs({**self.outputs.as_dict(), "checks": purge_protection})
 
-    def _outputs(self, client: pulumi.Output[authorization.GetClientConfigResult], location: pulumi.Output[str],
-                 endpoint_auth_mode: pulumi.Output[str]) -> PlatformOutputs:
+    def _outputs(
+        self,
+        client: pulumi.Output[authorization.GetClientConfigResult],
+        location: pulumi.Output[str],
+        endpoint_auth_mode: pulumi.Output[str],
+    ) -> PlatformOutputs:
         """What the stack exports for the job scripts."""
         rg, ws = self.resource_group.name, self.workspace.name
         return PlatformOutputs(
@@ -107,7 +112,9 @@ class MlPlatform(pulumi.ComponentResource):
             scoring_uri=self.endpoint.properties.apply(lambda p: p.scoring_uri),
             location=location,
             studio_url=pulumi.Output.all(client.subscription_id, rg, ws, client.tenant_id).apply(
-                lambda a: f"{STUDIO}/?wsid=/subscriptions/{a[0]}/resourceGroups/{a[1]}"
-                f"/providers/Microsoft.MachineLearningServices/workspaces/{a[2]}&tid={a[3]}"
+                lambda a: (
+                    f"{STUDIO}/?wsid=/subscriptions/{a[0]}/resourceGroups/{a[1]}"
+                    f"/providers/Microsoft.MachineLearningServices/workspaces/{a[2]}&tid={a[3]}"
+                )
             ),
         )

@@ -49,7 +49,7 @@ LOCATION_PATTERN = re.compile(r"^[a-z][a-z0-9]{2,30}$")
 RETENTION_DAYS = (30, 60, 90, 120, 180, 270, 365, 550, 730)
 # Azure: tag names up to 512 characters (128 on storage accounts), values up to 256,
 # and none of <>%&\?/ in names.
-TAG_NAME_FORBIDDEN = set('<>%&\\?/')
+TAG_NAME_FORBIDDEN = set("<>%&\\?/")
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -154,7 +154,7 @@ def _tags(key: str, raw: str) -> dict[str, str]:
         name, sep, value = item.partition("=") if isinstance(item, str) else ("", "", "")
         name, value = name.strip(), value.strip()
         if not sep or not name:
-            raise _fail(key, raw, f"each tag must be a \"name=value\" string, e.g. {example}")
+            raise _fail(key, raw, f'each tag must be a "name=value" string, e.g. {example}')
         if len(name) > 128 or TAG_NAME_FORBIDDEN & set(name):
             raise _fail(key, raw, f"tag name {name!r} must be 1-128 characters without any of <>%&\\?/")
         if len(value) > 256:
@@ -192,8 +192,12 @@ def _percents(key: str, raw: str) -> tuple[int, ...]:
         raise _fail(key, raw, f"each percentage once ({', '.join(map(str, repeated))} is repeated), e.g. [50, 80, 100]")
     percents = tuple(sorted(whole))
     if len(percents) > MAX_ACTUAL_ALERTS:
-        raise _fail(key, raw, f"at most {MAX_ACTUAL_ALERTS} percentages: an Azure budget has at most "
-                    f"{MAX_BUDGET_NOTIFICATIONS} notifications and a forecast alert at 100% is always added")
+        raise _fail(
+            key,
+            raw,
+            f"at most {MAX_ACTUAL_ALERTS} percentages: an Azure budget has at most "
+            f"{MAX_BUDGET_NOTIFICATIONS} notifications and a forecast alert at 100% is always added",
+        )
     return percents
 
 
@@ -223,8 +227,11 @@ def load_settings(get: Callable[[str], str | None], project: str, stack: str) ->
 
     vm_size = canonical_vm_size(raw("vmSize"))
     if vm_size is None:
-        raise _fail("vmSize", raw("vmSize").strip(),
-                    "expected an Azure VM size name such as Standard_DS3_v2 or Standard_D4s_v5 (any case)")
+        raise _fail(
+            "vmSize",
+            raw("vmSize").strip(),
+            "expected an Azure VM size name such as Standard_DS3_v2 or Standard_D4s_v5 (any case)",
+        )
 
     min_nodes = _int("minNodes", raw("minNodes"), 0, MAX_NODES_CAP)
     max_nodes = _int("maxNodes", raw("maxNodes"), 1, MAX_NODES_CAP)

@@ -56,8 +56,10 @@ class DeployOptions:
 
         size = canonical_vm_size(self.instance_type)
         if size is None:
-            raise JobsError(f"--instance-type {self.instance_type!r} is not an Azure VM size name; expected one such "
-                            "as Standard_DS3_v2 or Standard_D4s_v5 (any case)")
+            raise JobsError(
+                f"--instance-type {self.instance_type!r} is not an Azure VM size name; expected one such "
+                "as Standard_DS3_v2 or Standard_D4s_v5 (any case)"
+            )
         return replace(self, instance_type=size)
 
 
@@ -81,8 +83,11 @@ class RequestRefused(JobsError):
         # Azure ML's own refusals carry {"error": {"message"}}: the shape azure-ai-ml 1.35.2 reads for them
         # (_utils/_endpoint_utils.py validate_response).
         error = fields.get("error")
-        message = str(fields.get("message") or (error.get("message") if isinstance(error, Mapping) else error)
-                      or "no reason given")
+        message = str(
+            fields.get("message")
+            or (error.get("message") if isinstance(error, Mapping) else error)
+            or "no reason given"
+        )
         lines = [f"the endpoint refused the request with {status}: {message}"]
         for problem in self.problems[:LISTED_PROBLEMS]:
             lines.append("  - " + _problem_line(problem))
@@ -144,15 +149,22 @@ class Backend(Protocol):
         """
         ...
 
-    def pipeline(self, settings: TrainingSettings, data: Path, min_auc: float | None, deploy: DeployOptions | None,
-                 wait: bool) -> str:
+    def pipeline(
+        self, settings: TrainingSettings, data: Path, min_auc: float | None, deploy: DeployOptions | None, wait: bool
+    ) -> str:
         """Train and register (and deploy, when `deploy` is given) as one unit; return the registered version
         (local) or the pipeline job's name (Azure). The errors of train, register and deploy; not idempotent.
         """
         ...
 
-    def monitor(self, version: str | None, thresholds: Thresholds, window_hours: float, reference: Path | None,
-                emails: list[str]) -> object:
+    def monitor(
+        self,
+        version: str | None,
+        thresholds: Thresholds,
+        window_hours: float,
+        reference: Path | None,
+        emails: list[str],
+    ) -> object:
         """Compare collected production records with the model's training data over the last `window_hours`.
 
         Local: writes a report, returns it, raises jobs.monitoring.local.DriftDetected (exit 1) on drift.
@@ -210,7 +222,11 @@ def training_failure(target: str) -> Iterator[None]:
             log.write("".join(traceback.format_exception(error)))
         text = str(error).strip()
         why = f"{type(error).__name__}: {text.splitlines()[0][:300]}" if text else type(error).__name__
-        hint = ("not enough memory for this data and settings; fewer concurrent trials or a smaller file help"
-                if isinstance(error, MemoryError) else "the data or the settings are the usual cause")
-        raise JobsError(f"training on the {target} target failed ({hint}); the full traceback is in {log.name}.\n"
-                        f"why: {why}") from None
+        hint = (
+            "not enough memory for this data and settings; fewer concurrent trials or a smaller file help"
+            if isinstance(error, MemoryError)
+            else "the data or the settings are the usual cause"
+        )
+        raise JobsError(
+            f"training on the {target} target failed ({hint}); the full traceback is in {log.name}.\nwhy: {why}"
+        ) from None

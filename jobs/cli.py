@@ -52,20 +52,23 @@ AZURE_ONLY = {
     "instance_count": ("--instance-count", "the local endpoint is one server on this machine"),
     # jobs/local/automl.py: FLAML runs one trial at a time without Ray.
     "max_concurrent_trials": ("--max-concurrent-trials", "local training runs one trial at a time"),
-    "emails": ("--email", "the Azure monitoring schedule sends the alerts; locally, act on the exit code (1 on "
-                          "drift)"),
+    "emails": ("--email", "the Azure monitoring schedule sends the alerts; locally, act on the exit code (1 on drift)"),
 }
 LOCAL_ONLY = {
     "local_budget_seconds": ("--local-budget-seconds", "Azure AutoML runs for --timeout-minutes"),
     # azure-ai-ml 1.35.2's automl.classification() has no seed parameter (automl/_automl_tabular.py).
     "seed": ("--seed", "Azure AutoML takes no seed"),
     "port": ("--port", "the Azure endpoint's address comes from the stack"),
-    "reference": ("--reference", "in Azure the reference is the training data asset named by the model's "
-                                 "data_version tag"),
+    "reference": (
+        "--reference",
+        "in Azure the reference is the training data asset named by the model's data_version tag",
+    ),
     # Azure's deployment logs refusals (scoring/collect.py) instead of collecting them, and its schedule
     # has no signal for them; its drift signals take no minimum count.
-    "max_refused_share": ("--max-refused-share", "Azure collects scored records only; refusals go to the "
-                                                 "deployment's log"),
+    "max_refused_share": (
+        "--max-refused-share",
+        "Azure collects scored records only; refusals go to the deployment's log",
+    ),
     "min_records": ("--min-records", "Azure's monitoring schedule has no minimum record count"),
 }
 # Reproducible mode (--max-trials) has no time limit locally (jobs/local/automl.py search_budget): these
@@ -73,8 +76,12 @@ LOCAL_ONLY = {
 TIME_LIMITS = {"local_budget_seconds": "--local-budget-seconds", "timeout_minutes": "--timeout-minutes"}
 
 # With `pipeline`, these matter only when there is a deploy step.
-DEPLOY_STEP = {"instance_type": "--instance-type", "instance_count": "--instance-count", "port": "--port",
-               "collect": "--collect"}
+DEPLOY_STEP = {
+    "instance_type": "--instance-type",
+    "instance_count": "--instance-count",
+    "port": "--port",
+    "collect": "--collect",
+}
 
 
 def _number(kind: type, low: float, high: float, allowed: str, low_open: bool = False) -> Callable[[str], Any]:
@@ -82,12 +89,14 @@ def _number(kind: type, low: float, high: float, allowed: str, low_open: bool = 
 
     The error names the value and what is allowed; argparse adds the flag.
     """
+
     def parse(text: str) -> Any:
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {'a whole number' if kind is int else 'a number'}; "
-                                             f"allowed: {allowed}") from None
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not {'a whole number' if kind is int else 'a number'}; allowed: {allowed}"
+            ) from None
         if not math.isfinite(value) or value > high or value < low or (low_open and value == low):
             raise argparse.ArgumentTypeError(f"{text} is not allowed; allowed: {allowed}")
         return value
@@ -96,22 +105,36 @@ def _number(kind: type, low: float, high: float, allowed: str, low_open: bool = 
 
 
 def _target(parser: argparse.ArgumentParser, default: str) -> None:
-    parser.add_argument("--target", choices=TARGETS, default=default,
-                        help=f"where to run: this machine, or the Azure ML workspace of a Pulumi stack; before or "
-                             f"after the command (env JOBS_TARGET) (default: {os.environ.get('JOBS_TARGET', 'local')})")
+    parser.add_argument(
+        "--target",
+        choices=TARGETS,
+        default=default,
+        help=f"where to run: this machine, or the Azure ML workspace of a Pulumi stack; before or "
+        f"after the command (env JOBS_TARGET) (default: {os.environ.get('JOBS_TARGET', 'local')})",
+    )
 
 
 def _azure_flags(parser: argparse.ArgumentParser) -> None:
     azure = parser.add_argument_group("Azure target: where the workspace is")
-    azure.add_argument("--stack", default=os.environ.get("PULUMI_STACK", "dev"),
-                       help="Pulumi stack whose outputs locate the workspace (env PULUMI_STACK)")
-    azure.add_argument("--outputs", type=Path, metavar="FILE",
-                       help="a file holding `pulumi stack output --json` (for CI and machines without Pulumi)")
+    azure.add_argument(
+        "--stack",
+        default=os.environ.get("PULUMI_STACK", "dev"),
+        help="Pulumi stack whose outputs locate the workspace (env PULUMI_STACK)",
+    )
+    azure.add_argument(
+        "--outputs",
+        type=Path,
+        metavar="FILE",
+        help="a file holding `pulumi stack output --json` (for CI and machines without Pulumi)",
+    )
     azure.add_argument("--subscription-id", help="override the stack's subscription id")
     azure.add_argument("--resource-group", help="override the stack's resource group")
     azure.add_argument("--workspace", help="override the stack's workspace name")
-    azure.add_argument("--dry-run", action="store_true",
-                       help="build the Azure ML specs and write them as YAML to --out without connecting")
+    azure.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="build the Azure ML specs and write them as YAML to --out without connecting",
+    )
     azure.add_argument("--out", type=Path, default=Path("dry-run"), help="folder for --dry-run files")
 
 
@@ -119,50 +142,88 @@ def _train_flags(parser: argparse.ArgumentParser, wait: bool = True) -> None:
     g = parser.add_argument_group("training (the lesson's values are the defaults)")
     g.add_argument("--data", type=Path, default=DEFAULT_CSV, help="CSV with the features and the label")
     g.add_argument("--metric", default=DEFAULTS.primary_metric, help="primary metric")
-    g.add_argument("--timeout-minutes", default=DEFAULTS.timeout_minutes,
-                   type=_number(float, 0, 7 * 24 * 60, "above 0 and at most 10080 (a week)", low_open=True),
-                   help="experiment timeout (above 0, at most 10080)")
-    g.add_argument("--max-concurrent-trials", default=DEFAULTS.max_concurrent_trials,
-                   type=_number(int, 1, 10**6, "a whole number, at least 1"),
-                   help="Azure only: trials at once (at least 1, at most the cluster's max nodes)")
+    g.add_argument(
+        "--timeout-minutes",
+        default=DEFAULTS.timeout_minutes,
+        type=_number(float, 0, 7 * 24 * 60, "above 0 and at most 10080 (a week)", low_open=True),
+        help="experiment timeout (above 0, at most 10080)",
+    )
+    g.add_argument(
+        "--max-concurrent-trials",
+        default=DEFAULTS.max_concurrent_trials,
+        type=_number(int, 1, 10**6, "a whole number, at least 1"),
+        help="Azure only: trials at once (at least 1, at most the cluster's max nodes)",
+    )
     g.add_argument("--no-early-termination", action="store_true", help="turn early termination off")
     g.add_argument("--featurization", default=DEFAULTS.featurization, help="auto or off")
-    g.add_argument("--trial-timeout-minutes", default=None,
-                   type=_number(float, 0, 7 * 24 * 60, "above 0 and at most --timeout-minutes", low_open=True),
-                   help="limit per trial (above 0, at most --timeout-minutes)")
-    g.add_argument("--max-trials", default=None,
-                   type=_number(int, 1, MAX_TRIALS, f"a whole number from 1 to {MAX_TRIALS}"),
-                   help=f"limit on the number of trials (1 to {MAX_TRIALS}); locally the reproducible mode: no time "
-                        "limit, so the time-limit flags are refused with it")
-    g.add_argument("--cv-folds", type=int, default=DEFAULTS.n_cross_validations,
-                   help="cross-validation folds (2 to 20)")
-    g.add_argument("--block-model", action="append", default=[], metavar="MODEL",
-                   help="a model AutoML must not try (repeatable), e.g. KNN")
-    g.add_argument("--drop", action="append", default=[], metavar="COLUMN",
-                   help="a column to leave out (repeatable); `--drop time` removes the follow-up length, "
-                        "which leaks the outcome")
+    g.add_argument(
+        "--trial-timeout-minutes",
+        default=None,
+        type=_number(float, 0, 7 * 24 * 60, "above 0 and at most --timeout-minutes", low_open=True),
+        help="limit per trial (above 0, at most --timeout-minutes)",
+    )
+    g.add_argument(
+        "--max-trials",
+        default=None,
+        type=_number(int, 1, MAX_TRIALS, f"a whole number from 1 to {MAX_TRIALS}"),
+        help=f"limit on the number of trials (1 to {MAX_TRIALS}); locally the reproducible mode: no time "
+        "limit, so the time-limit flags are refused with it",
+    )
+    g.add_argument(
+        "--cv-folds", type=int, default=DEFAULTS.n_cross_validations, help="cross-validation folds (2 to 20)"
+    )
+    g.add_argument(
+        "--block-model",
+        action="append",
+        default=[],
+        metavar="MODEL",
+        help="a model AutoML must not try (repeatable), e.g. KNN",
+    )
+    g.add_argument(
+        "--drop",
+        action="append",
+        default=[],
+        metavar="COLUMN",
+        help="a column to leave out (repeatable); `--drop time` removes the follow-up length, which leaks the outcome",
+    )
     local = parser.add_argument_group("training, local target only")
-    local.add_argument("--seed", type=_number(int, 0, 2**32 - 1, "a whole number from 0 to 4294967295"),
-                       default=DEFAULTS.seed, help="random seed")
-    local.add_argument("--local-budget-seconds", default=DEFAULT_LOCAL_BUDGET_S,
-                       type=_number(float, 0, MAX_LOCAL_BUDGET_S, f"above 0 and at most {MAX_LOCAL_BUDGET_S} "
-                                    "seconds", low_open=True),
-                       help="cap on FLAML's time budget in seconds (the timeout, if shorter, wins)")
+    local.add_argument(
+        "--seed",
+        type=_number(int, 0, 2**32 - 1, "a whole number from 0 to 4294967295"),
+        default=DEFAULTS.seed,
+        help="random seed",
+    )
+    local.add_argument(
+        "--local-budget-seconds",
+        default=DEFAULT_LOCAL_BUDGET_S,
+        type=_number(float, 0, MAX_LOCAL_BUDGET_S, f"above 0 and at most {MAX_LOCAL_BUDGET_S} seconds", low_open=True),
+        help="cap on FLAML's time budget in seconds (the timeout, if shorter, wins)",
+    )
     if wait:
         parser.add_argument_group("training, Azure target only").add_argument(
-            "--wait", action="store_true", help="stream the job's status until it ends")
+            "--wait", action="store_true", help="stream the job's status until it ends"
+        )
 
 
 def _run_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--run", "--job", dest="run", default=None,
-                        help="the training run (local) or AutoML job (Azure); default: the latest")
+    parser.add_argument(
+        "--run",
+        "--job",
+        dest="run",
+        default=None,
+        help="the training run (local) or AutoML job (Azure); default: the latest",
+    )
 
 
 def _gate_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--min-auc", type=_number(float, 0, 1, "from 0 to 1"), default=DEFAULT_MIN_AUC,
-                        help="quality gate's absolute floor: also refuse a model whose AUC_weighted is lower "
-                             "(off by default; the gate always compares the model with a simple baseline on the "
-                             "same folds and with the registered model for the same features)")
+    parser.add_argument(
+        "--min-auc",
+        type=_number(float, 0, 1, "from 0 to 1"),
+        default=DEFAULT_MIN_AUC,
+        help="quality gate's absolute floor: also refuse a model whose AUC_weighted is lower "
+        "(off by default; the gate always compares the model with a simple baseline on the "
+        "same folds and with the registered model for the same features)",
+    )
 
 
 # Versions are whole numbers from 1 on both targets: the local registry's (jobs/local/registry.py) and the ones
@@ -182,61 +243,122 @@ def _version_flag(parser: argparse.ArgumentParser) -> None:
 def _deploy_flags(parser: argparse.ArgumentParser) -> None:
     azure = parser.add_argument_group("deploy, Azure target only")
     azure.add_argument("--instance-type", default=DeployOptions.instance_type, help="Azure VM size per instance")
-    azure.add_argument("--instance-count", type=_number(int, 1, 10**6, "a whole number, at least 1"),
-                       default=DeployOptions.instance_count,
-                       help="Azure instances (each reserves 120%% of its cores in quota)")
+    azure.add_argument(
+        "--instance-count",
+        type=_number(int, 1, 10**6, "a whole number, at least 1"),
+        default=DeployOptions.instance_count,
+        help="Azure instances (each reserves 120%% of its cores in quota)",
+    )
     local = parser.add_argument_group("deploy, local target only")
-    local.add_argument("--port", type=_number(int, 1024, 65535, "a whole number from 1024 to 65535"),
-                       default=DeployOptions.port, help="port on 127.0.0.1")
+    local.add_argument(
+        "--port",
+        type=_number(int, 1024, 65535, "a whole number from 1024 to 65535"),
+        default=DeployOptions.port,
+        help="port on 127.0.0.1",
+    )
     parser.add_argument_group("deploy, both targets").add_argument(
-        "--collect", action="store_true",
+        "--collect",
+        action="store_true",
         help="collect each scored record's 12 features and answer for `monitor` (README, Monitoring); off: "
-             "nothing is kept")
+        "nothing is kept",
+    )
 
 
 def _invoke_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--file", type=Path, default=None, help="JSON request, or an array of records")
-    parser.add_argument("--set", dest="set_fields", action="append", default=[], metavar="FIELD=VALUE",
-                        help="change one field of the lesson's sample (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="set_fields",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="change one field of the lesson's sample (repeatable)",
+    )
     parser.add_argument("--probability", action="store_true", help="also return the probability of DEATH_EVENT")
 
 
 def _pipeline_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--with-deploy", action="store_true",
-                        help="add the blue/green deploy step after the register step (the deploy flags apply "
-                             "only with it)")
+    parser.add_argument(
+        "--with-deploy",
+        action="store_true",
+        help="add the blue/green deploy step after the register step (the deploy flags apply only with it)",
+    )
 
 
 def _monitor_flags(parser: argparse.ArgumentParser) -> None:
     """The monitor command's flags; the thresholds' defaults are Azure ML's (jobs/monitoring/drift.py)."""
     above_0 = _number(float, 0, math.inf, "a number above 0", low_open=True)
     g = parser.add_argument_group("monitoring (both targets)")
-    g.add_argument("--version", type=_version, default=None,
-                   help="model version; default: the deployed one (local), the live deployment's (Azure)")
-    g.add_argument("--numerical-metric", default=DEFAULT_NUMERICAL[0], choices=NUMERICAL_METRICS,
-                   help="data drift metric for numerical features")
-    g.add_argument("--numerical-threshold", type=above_0, default=DEFAULT_NUMERICAL[1],
-                   help="drift above it (for the KS test: a p-value below it, at most 1)")
-    g.add_argument("--categorical-metric", default=DEFAULT_CATEGORICAL[0], choices=CATEGORICAL_METRICS,
-                   help="data and prediction drift metric for categorical features (the 5 booleans, the answer)")
-    g.add_argument("--categorical-threshold", type=above_0, default=DEFAULT_CATEGORICAL[1],
-                   help="drift above it (for the chi-squared test: a p-value below it, at most 1)")
-    g.add_argument("--prediction-threshold", type=above_0, default=DEFAULT_CATEGORICAL[1],
-                   help="prediction drift threshold, on the categorical metric")
-    g.add_argument("--window-hours", type=above_0, default=DEFAULT_WINDOW_HOURS,
-                   help="how far back to look (Azure: the schedule's lookback window, rounded up to whole days)")
+    g.add_argument(
+        "--version",
+        type=_version,
+        default=None,
+        help="model version; default: the deployed one (local), the live deployment's (Azure)",
+    )
+    g.add_argument(
+        "--numerical-metric",
+        default=DEFAULT_NUMERICAL[0],
+        choices=NUMERICAL_METRICS,
+        help="data drift metric for numerical features",
+    )
+    g.add_argument(
+        "--numerical-threshold",
+        type=above_0,
+        default=DEFAULT_NUMERICAL[1],
+        help="drift above it (for the KS test: a p-value below it, at most 1)",
+    )
+    g.add_argument(
+        "--categorical-metric",
+        default=DEFAULT_CATEGORICAL[0],
+        choices=CATEGORICAL_METRICS,
+        help="data and prediction drift metric for categorical features (the 5 booleans, the answer)",
+    )
+    g.add_argument(
+        "--categorical-threshold",
+        type=above_0,
+        default=DEFAULT_CATEGORICAL[1],
+        help="drift above it (for the chi-squared test: a p-value below it, at most 1)",
+    )
+    g.add_argument(
+        "--prediction-threshold",
+        type=above_0,
+        default=DEFAULT_CATEGORICAL[1],
+        help="prediction drift threshold, on the categorical metric",
+    )
+    g.add_argument(
+        "--window-hours",
+        type=above_0,
+        default=DEFAULT_WINDOW_HOURS,
+        help="how far back to look (Azure: the schedule's lookback window, rounded up to whole days)",
+    )
     local = parser.add_argument_group("monitoring, local target only")
-    local.add_argument("--max-refused-share", type=_number(float, 0, 1, "from 0 to 1"),
-                       default=DEFAULT_MAX_REFUSED_SHARE,
-                       help="alert when more of the window's records than this were refused by the schema")
-    local.add_argument("--min-records", type=_number(int, 1, 10**9, "a whole number, at least 1"),
-                       default=DEFAULT_MIN_RECORDS,
-                       help="fewer scored records than this and drift is not computed (too noisy)")
-    local.add_argument("--reference", type=Path, default=None, metavar="FILE",
-                       help="the training CSV, when the model's own (from its lineage tags) is gone")
+    local.add_argument(
+        "--max-refused-share",
+        type=_number(float, 0, 1, "from 0 to 1"),
+        default=DEFAULT_MAX_REFUSED_SHARE,
+        help="alert when more of the window's records than this were refused by the schema",
+    )
+    local.add_argument(
+        "--min-records",
+        type=_number(int, 1, 10**9, "a whole number, at least 1"),
+        default=DEFAULT_MIN_RECORDS,
+        help="fewer scored records than this and drift is not computed (too noisy)",
+    )
+    local.add_argument(
+        "--reference",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="the training CSV, when the model's own (from its lineage tags) is gone",
+    )
     parser.add_argument_group("monitoring, Azure target only").add_argument(
-        "--email", dest="emails", action="append", default=[], metavar="ADDRESS",
-        help="alert this address when a signal crosses its threshold (repeatable)")
+        "--email",
+        dest="emails",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="alert this address when a signal crosses its threshold (repeatable)",
+    )
 
 
 DESCRIPTION = """\
@@ -257,8 +379,9 @@ The README (section "The job scripts") has every command and flag: README.md in 
 def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
     """The parser. With `suppress_defaults`, a parse yields only the flags given (to refuse those that do
     not apply)."""
-    parser = argparse.ArgumentParser(prog=JOBS, description=DESCRIPTION, epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog=JOBS, description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     _target(parser, argparse.SUPPRESS if suppress_defaults else os.environ.get("JOBS_TARGET", "local"))
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
     fmt = argparse.ArgumentDefaultsHelpFormatter
@@ -282,21 +405,31 @@ def refuse_flags_that_do_not_apply(args: argparse.Namespace, given: set[str]) ->
     source = "" if "target" in given or "JOBS_TARGET" not in os.environ else " (from $JOBS_TARGET)"
     for dest, (flag, why) in wrong.items():
         if dest in given:
-            problems.append(f"{flag} applies to --target {other} only ({why}); this command runs with "
-                            f"--target {args.target}{source}")
+            problems.append(
+                f"{flag} applies to --target {other} only ({why}); this command runs with "
+                f"--target {args.target}{source}"
+            )
     if args.target == "azure" and "out" in given and not getattr(args, "dry_run", False):
         problems.append("--out is the folder for --dry-run; add --dry-run or leave --out out")
     if args.target == "local" and "max_trials" in given:
-        problems += [f"{flag} does not apply with --max-trials on --target local (the reproducible mode stops after "
-                     f"--max-trials trials, with no time limit); leave it out, or leave out --max-trials for a "
-                     "time budget"
-                     for dest, flag in TIME_LIMITS.items() if dest in given]
+        problems += [
+            f"{flag} does not apply with --max-trials on --target local (the reproducible mode stops after "
+            f"--max-trials trials, with no time limit); leave it out, or leave out --max-trials for a "
+            "time budget"
+            for dest, flag in TIME_LIMITS.items()
+            if dest in given
+        ]
     if args.command == "pipeline" and not args.with_deploy:
-        problems += [f"{flag} applies only with --with-deploy (there is no deploy step without it)"
-                     for dest, flag in DEPLOY_STEP.items() if dest in given and dest not in wrong]
+        problems += [
+            f"{flag} applies only with --with-deploy (there is no deploy step without it)"
+            for dest, flag in DEPLOY_STEP.items()
+            if dest in given and dest not in wrong
+        ]
     elif args.command == "pipeline" and args.target == "azure" and "collect" in given:
-        problems.append(f"--collect is not carried by the Azure pipeline's deploy step; run the pipeline without "
-                        f"it, then `{JOBS} deploy --target azure --collect`")
+        problems.append(
+            f"--collect is not carried by the Azure pipeline's deploy step; run the pipeline without "
+            f"it, then `{JOBS} deploy --target azure --collect`"
+        )
     if problems:
         raise JobsError("flags that do not apply here:\n  - " + "\n  - ".join(problems))
 
@@ -308,11 +441,17 @@ def _once(values: list[str]) -> tuple[str, ...]:
 
 def training_settings(args: argparse.Namespace) -> TrainingSettings:
     return TrainingSettings(
-        primary_metric=args.metric, timeout_minutes=args.timeout_minutes,
-        max_concurrent_trials=args.max_concurrent_trials, enable_early_termination=not args.no_early_termination,
-        featurization=args.featurization, trial_timeout_minutes=args.trial_timeout_minutes,
-        max_trials=args.max_trials, n_cross_validations=args.cv_folds, blocked_models=_once(args.block_model),
-        drop_columns=_once(args.drop), seed=args.seed,
+        primary_metric=args.metric,
+        timeout_minutes=args.timeout_minutes,
+        max_concurrent_trials=args.max_concurrent_trials,
+        enable_early_termination=not args.no_early_termination,
+        featurization=args.featurization,
+        trial_timeout_minutes=args.trial_timeout_minutes,
+        max_trials=args.max_trials,
+        n_cross_validations=args.cv_folds,
+        blocked_models=_once(args.block_model),
+        drop_columns=_once(args.drop),
+        seed=args.seed,
     )
 
 
@@ -335,9 +474,15 @@ def _deploy_options(args: argparse.Namespace) -> DeployOptions:
 
 def monitor_thresholds(args: argparse.Namespace) -> Thresholds:
     """The monitor command's thresholds; raises JobsError for a combination no flag type can check alone."""
-    thresholds = Thresholds(args.numerical_metric, args.numerical_threshold, args.categorical_metric,
-                            args.categorical_threshold, args.prediction_threshold, args.max_refused_share,
-                            args.min_records)
+    thresholds = Thresholds(
+        args.numerical_metric,
+        args.numerical_threshold,
+        args.categorical_metric,
+        args.categorical_threshold,
+        args.prediction_threshold,
+        args.max_refused_share,
+        args.min_records,
+    )
     problems = thresholds.problems()
     if problems:
         raise JobsError("invalid monitoring settings:\n  - " + "\n  - ".join(problems))
@@ -345,8 +490,10 @@ def monitor_thresholds(args: argparse.Namespace) -> Thresholds:
 
 
 def _local_only(command: str) -> JobsError:
-    return JobsError(f"`{command}` is for the local endpoint; for Azure, open the studio link that "
-                     "`pulumi stack output studio_url` prints")
+    return JobsError(
+        f"`{command}` is for the local endpoint; for Azure, open the studio link that "
+        "`pulumi stack output studio_url` prints"
+    )
 
 
 def _local_control(backend: Backend, command: str) -> LocalEndpointControl:
@@ -457,39 +604,66 @@ class Command:
 
 COMMANDS: dict[str, Command] = {
     "train": Command(
-        "run AutoML on the dataset (a new run)", "run AutoML on the dataset",
-        (_azure_flags, _train_flags), lambda backend, args: train(backend, args, wait=args.wait), trains=True),
+        "run AutoML on the dataset (a new run)",
+        "run AutoML on the dataset",
+        (_azure_flags, _train_flags),
+        lambda backend, args: train(backend, args, wait=args.wait),
+        trains=True,
+    ),
     "register": Command(
         "register a run's best model behind a quality gate",
         "register the best model of a finished run, behind a quality gate",
-        (_azure_flags, _run_flag, _gate_flag), lambda backend, args: register(backend, args, args.run)),
+        (_azure_flags, _run_flag, _gate_flag),
+        lambda backend, args: register(backend, args, args.run),
+    ),
     "deploy": Command(
         "serve a registered model version at the endpoint",
         "deploy a registered model to the online endpoint (blue/green)",
-        (_azure_flags, _version_flag, _deploy_flags), lambda backend, args: deploy(backend, args, args.version)),
+        (_azure_flags, _version_flag, _deploy_flags),
+        lambda backend, args: deploy(backend, args, args.version),
+    ),
     "invoke": Command(
         "score records at the endpoint; print the answer",
-        "send the lesson's sample (or your records) to the endpoint", (_azure_flags, _invoke_flags), invoke),
+        "send the lesson's sample (or your records) to the endpoint",
+        (_azure_flags, _invoke_flags),
+        invoke,
+    ),
     "all": Command(
         "train, register, deploy and invoke, in order",
         "train, register, deploy and invoke, in order: always a new run, and the version it registers (for an "
         "existing run or version, use register or deploy)",
-        (_azure_flags, lambda p: _train_flags(p, wait=False), _gate_flag, _deploy_flags, _invoke_flags), all_steps,
-        trains=True),
+        (_azure_flags, lambda p: _train_flags(p, wait=False), _gate_flag, _deploy_flags, _invoke_flags),
+        all_steps,
+        trains=True,
+    ),
     "pipeline": Command(
         "train and register (and deploy) as one unit",
         "train and register as one pipeline job (deploy too with --with-deploy)",
-        (_azure_flags, _train_flags, _gate_flag, _pipeline_flags, _deploy_flags), pipeline, trains=True),
+        (_azure_flags, _train_flags, _gate_flag, _pipeline_flags, _deploy_flags),
+        pipeline,
+        trains=True,
+    ),
     "monitor": Command(
         "check the endpoint's records for drift",
         "compare collected production records with the model's training data (drift, refusals); local: a "
-        "report, exit 1 on drift; Azure: a monitoring schedule", (_azure_flags, _monitor_flags), monitor),
+        "report, exit 1 on drift; Azure: a monitoring schedule",
+        (_azure_flags, _monitor_flags),
+        monitor,
+    ),
     "status": Command(
-        "local: what runs of the local endpoint", "local: show what really runs of the local endpoint", (), status,
-        local_only=True),
+        "local: what runs of the local endpoint",
+        "local: show what really runs of the local endpoint",
+        (),
+        status,
+        local_only=True,
+    ),
     "stop": Command(
         "local: stop the local endpoint",
-        "local: stop the local endpoint (and anything an interrupted command left)", (), stop, local_only=True),
+        "local: stop the local endpoint (and anything an interrupted command left)",
+        (),
+        stop,
+        local_only=True,
+    ),
 }
 
 
@@ -518,13 +692,16 @@ def run(args: argparse.Namespace) -> object:
 def _check_out(out: Path) -> None:
     """--dry-run's folder: made now (as the writes would), or a JobsError naming --out and why not."""
     if out.exists() and not out.is_dir():
-        raise JobsError(f"--out {out} is a file, not a folder; give --out a folder for the Azure ML specs (it is "
-                        "created if missing)")
+        raise JobsError(
+            f"--out {out} is a file, not a folder; give --out a folder for the Azure ML specs (it is "
+            "created if missing)"
+        )
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise JobsError(f"--out {out}: cannot create the folder ({error.strerror or error}); give --out a folder "
-                        "you can write to") from None
+        raise JobsError(
+            f"--out {out}: cannot create the folder ({error.strerror or error}); give --out a folder you can write to"
+        ) from None
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -550,8 +727,10 @@ def _early_problem(argv: list[str]) -> str | None:
     given before the command (argparse calls its value an invalid command, or the flag unrecognized)."""
     env = os.environ.get("JOBS_TARGET")
     if env is not None and env not in TARGETS:
-        return (f"environment variable JOBS_TARGET={env!r} is not a target; allowed: {', '.join(TARGETS)} "
-                "(exactly, in lower case), or unset it for the default, local")
+        return (
+            f"environment variable JOBS_TARGET={env!r} is not a target; allowed: {', '.join(TARGETS)} "
+            "(exactly, in lower case), or unset it for the default, local"
+        )
     at = 0
     while at < len(argv) and argv[at].startswith("-"):
         flag = argv[at]
@@ -562,8 +741,10 @@ def _early_problem(argv: list[str]) -> str | None:
         else:
             name = flag.split("=", 1)[0]
             command = next((word for word in argv[at:] if word in COMMANDS), "COMMAND")
-            return (f"{name} is a flag of the command: put it after the command (only --target may come before "
-                    f"it), e.g. `{JOBS} {command} {name} ...`")
+            return (
+                f"{name} is a flag of the command: put it after the command (only --target may come before "
+                f"it), e.g. `{JOBS} {command} {name} ...`"
+            )
     return None
 
 

@@ -26,6 +26,8 @@ def jobs_command(arguments: str = "") -> str:
 
 def not_set_up_message(missing: str) -> str:
     """One line for a run outside the project's venv (a dependency such as `missing` cannot be imported)."""
-    return (f"error: this Python lacks the project's packages (no module named {missing!r}); run the commands with "
-            f"the project's venv, from {ROOT}: `make setup` once, then `{jobs_command('COMMAND')}` "
-            "(or `make demo`)")
+    return (
+        f"error: this Python lacks the project's packages (no module named {missing!r}); run the commands with "
+        f"the project's venv, from {ROOT}: `make setup` once, then `{jobs_command('COMMAND')}` "
+        "(or `make demo`)"
+    )

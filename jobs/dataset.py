@@ -36,11 +36,15 @@ _INDEX_COLUMN = re.compile(r"Unnamed: \d+$")
 def require(path: Path) -> Path:
     """`path` if it is a file; JobsError saying what it is instead (missing, or a directory) and what to pass."""
     if path.is_dir():
-        raise JobsError(f"data file {path} is a directory; pass --data PATH to the CSV file itself (with a "
-                        f"DEATH_EVENT column), such as {path / CSV_NAME}")
+        raise JobsError(
+            f"data file {path} is a directory; pass --data PATH to the CSV file itself (with a "
+            f"DEATH_EVENT column), such as {path / CSV_NAME}"
+        )
     if not path.is_file():
-        raise JobsError(f"data file {path} does not exist; pass --data PATH to a CSV with a DEATH_EVENT column, "
-                        f"or restore the shipped copy with `git checkout -- data/{CSV_NAME}`")
+        raise JobsError(
+            f"data file {path} does not exist; pass --data PATH to a CSV with a DEATH_EVENT column, "
+            f"or restore the shipped copy with `git checkout -- data/{CSV_NAME}`"
+        )
     return path
 
 
@@ -84,8 +88,10 @@ def label_problems(labels: list[str], target: str, folds: int, lines: list[int] 
     if bad:
         return [f"the label {target} must be 0 or 1; found {', '.join(bad[:5])}" + (" ..." if len(bad) > 5 else "")]
     if min(counts.values()) < folds:
-        return [f"the label {target} has {counts['1']} row(s) of 1 and {counts['0']} of 0; {folds}-fold "
-                f"cross-validation needs at least {folds} of each: add rows, or lower --cv-folds (2 at least)"]
+        return [
+            f"the label {target} has {counts['1']} row(s) of 1 and {counts['0']} of 0; {folds}-fold "
+            f"cross-validation needs at least {folds} of each: add rows, or lower --cv-folds (2 at least)"
+        ]
     return []
 
 
@@ -107,24 +113,31 @@ def column_problems(found: list[str], target: str, drop: tuple[str, ...] = ()) -
         if name == target or name in drop or name in FEATURE_NAMES:
             continue
         if _INDEX_COLUMN.match(name) and position > 1:
-            problems.append(f"column {position} has no name in the header; name it, or leave it out with "
-                            f"--drop {_quoted(name)}")
+            problems.append(
+                f"column {position} has no name in the header; name it, or leave it out with --drop {_quoted(name)}"
+            )
             continue
         if _INDEX_COLUMN.match(name):
-            problems.append(f"column {position} has no name in the header ({name!r}): it is the row index that pandas' "
-                            "to_csv writes without index=False (or R's write.csv without row.names=FALSE). Save the "
-                            f"file without it, or leave it out with --drop {_quoted(name)}")
+            problems.append(
+                f"column {position} has no name in the header ({name!r}): it is the row index that pandas' "
+                "to_csv writes without index=False (or R's write.csv without row.names=FALSE). Save the "
+                f"file without it, or leave it out with --drop {_quoted(name)}"
+            )
             continue
         suggestion = _closest(name)
         meant.add(suggestion or "")
-        hint = (f"did you mean {suggestion!r}? Rename it in the header, or" if suggestion
-                else f"the endpoint's requests carry only {', '.join(FEATURE_NAMES)}; if it is an ID or a note,")
+        hint = (
+            f"did you mean {suggestion!r}? Rename it in the header, or"
+            if suggestion
+            else f"the endpoint's requests carry only {', '.join(FEATURE_NAMES)}; if it is an ID or a note,"
+        )
         problems.append(f"column {name!r} is not a request field: {hint} leave it out with --drop {_quoted(name)}")
     missing = [name for name in FEATURE_NAMES if name not in seen | meant and name not in drop]
     if missing:
-        problems.append(f"the data lacks the request field(s) {', '.join(missing)}, which every request carries; add "
-                        f"them, or train without them on purpose with "
-                        + " ".join(f"--drop {name}" for name in missing))
+        problems.append(
+            f"the data lacks the request field(s) {', '.join(missing)}, which every request carries; add "
+            f"them, or train without them on purpose with " + " ".join(f"--drop {name}" for name in missing)
+        )
     return problems
 
 
@@ -184,32 +197,40 @@ def shape_problems(table: Table, target: str) -> list[str]:
             decimal = ""
             if separator == ";" and any(re.search(r"\d,\d", ",".join(cells)) for _, cells in table.rows[:50]):
                 decimal = ", decimal=','"
-            return [f"the file's columns are separated by {name}, not commas (its header has {len(parts)} columns "
-                    f"split at {separator!r}{' and its numbers have decimal commas' if decimal else ''}); "
-                    "both targets read comma-separated files only. Save it from Excel as \"CSV UTF-8 (Comma "
-                    "delimited)\", or convert it: python -c \"import pandas as pd; "
-                    f"pd.read_csv({str(table.path)!r}, sep={separator!r}{decimal})"
-                    f".to_csv({str(table.path.with_suffix('.comma.csv'))!r}, index=False)\""]
+            return [
+                f"the file's columns are separated by {name}, not commas (its header has {len(parts)} columns "
+                f"split at {separator!r}{' and its numbers have decimal commas' if decimal else ''}); "
+                'both targets read comma-separated files only. Save it from Excel as "CSV UTF-8 (Comma '
+                'delimited)", or convert it: python -c "import pandas as pd; '
+                f"pd.read_csv({str(table.path)!r}, sep={separator!r}{decimal})"
+                f'.to_csv({str(table.path.with_suffix(".comma.csv"))!r}, index=False)"'
+            ]
     problems = []
     spaced = [name for name in header if name != name.strip()]
     if spaced:
-        problems.append(f"column name(s) with spaces or tabs around them: {', '.join(repr(n) for n in spaced)}; "
-                        "both targets keep them as part of the name, so no request field matches. Remove the "
-                        "spaces after the commas (and any tab or space at the end) in the header line")
+        problems.append(
+            f"column name(s) with spaces or tabs around them: {', '.join(repr(n) for n in spaced)}; "
+            "both targets keep them as part of the name, so no request field matches. Remove the "
+            "spaces after the commas (and any tab or space at the end) in the header line"
+        )
     trailing = width > 1 and header[-1] == f"Unnamed: {width - 1}"
     if trailing:
         short = all(len(cells) == width - 1 for _, cells in table.rows)
-        problems.append(f"the header ends with a comma, so column {width} has no name; remove the trailing comma "
-                        + ("from the header line" if short else "from the header and from every row"))
+        problems.append(
+            f"the header ends with a comma, so column {width} has no name; remove the trailing comma "
+            + ("from the header line" if short else "from the header and from every row")
+        )
         if short:
             width -= 1
     ragged = [(line, len(cells)) for line, cells in table.rows if len(cells) != width]
     if ragged:
         named = ", ".join(f"line {line} has {count}" for line, count in ragged[:ROWS_NAMED])
         more = f" (and {len(ragged) - ROWS_NAMED} more rows)" if len(ragged) > ROWS_NAMED else ""
-        problems.append(f"{len(ragged)} row(s) do not have the header's {width} fields: {named}{more}. A value "
-                        "with a comma inside must be in double quotes; a missing value is an empty field, "
-                        "but the commas stay")
+        problems.append(
+            f"{len(ragged)} row(s) do not have the header's {width} fields: {named}{more}. A value "
+            "with a comma inside must be in double quotes; a missing value is an empty field, "
+            "but the commas stay"
+        )
     if not table.rows:
         problems.append("the file has a header but no data rows")
     return problems
@@ -244,28 +265,45 @@ def value_problems(table: Table, target: str, drop: tuple[str, ...] = ()) -> lis
                 record[name] = cell
     for start in range(0, len(records), MAX_RECORDS):
         try:
-            parse_records(records[start:start + MAX_RECORDS], "data")
+            parse_records(records[start : start + MAX_RECORDS], "data")
         except RequestError as error:
             for item in error.errors:
                 text = str(item["problem"])
-                kind = ("range" if "possible range" in text else "nonfinite" if "infinity" in text
-                        else "whole" if "whole number" in text else "number")
+                kind = (
+                    "range"
+                    if "possible range" in text
+                    else "nonfinite"
+                    if "infinity" in text
+                    else "whole"
+                    if "whole number" in text
+                    else "number"
+                )
                 index = start + int(item["record"])
                 value = str(records[index].get(str(item["field"]), "")).strip()
                 shown = f"{value[:40]!r}: {text}" if kind == "nonfinite" else text  # the others name the value
                 note(str(item["field"]), kind, lines[index], shown)
     problems = []
-    hints = {"empty": "fill the value(s) in, or leave those rows out",
-             "word": "write 1 for yes/true and 0 for no/false",
-             "range": "fix the unit (or the typo) in the file; the endpoint refuses such values in requests too"}
+    hints = {
+        "empty": "fill the value(s) in, or leave those rows out",
+        "word": "write 1 for yes/true and 0 for no/false",
+        "range": "fix the unit (or the typo) in the file; the endpoint refuses such values in requests too",
+    }
     for (column, kind), hits in sorted(found.items(), key=lambda item: item[1][0][0]):
         first_line, first = hits[0]
         others = [str(line) for line, _ in hits[1:ROWS_NAMED]]
-        more = (f"; also line(s) {', '.join(others)}" + (" ..." if len(hits) > ROWS_NAMED else "")
-                + f" ({len(hits)} rows in all)") if others else ""
+        more = (
+            (
+                f"; also line(s) {', '.join(others)}"
+                + (" ..." if len(hits) > ROWS_NAMED else "")
+                + f" ({len(hits)} rows in all)"
+            )
+            if others
+            else ""
+        )
         hint = hints.get(kind)
-        problems.append(f"{column}, line {first_line}: {first}{more}" + (f". {hint[0].upper()}{hint[1:]}" if hint
-                                                                        else ""))
+        problems.append(
+            f"{column}, line {first_line}: {first}{more}" + (f". {hint[0].upper()}{hint[1:]}" if hint else "")
+        )
     return problems
 
 

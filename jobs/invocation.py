@@ -14,8 +14,9 @@ SAMPLE_FILE = ROOT / "scoring" / "sample-request.json"
 SAMPLE_REQUEST: dict[str, Any] = json.loads(SAMPLE_FILE.read_text())
 
 
-def build_request(file: Path | None = None, records: list[str] | None = None,
-                  probability: bool = False) -> dict[str, Any]:
+def build_request(
+    file: Path | None = None, records: list[str] | None = None, probability: bool = False
+) -> dict[str, Any]:
     """The lesson's sample, or records from a JSON file, or one record from key=value arguments."""
     if file is not None and records:
         raise JobsError("give either --file or --set, not both")

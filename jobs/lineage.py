@@ -29,9 +29,17 @@ UNKNOWN = "unknown"
 
 # The metrics that go into a registered model's tags, by whichever path it is registered (Azure
 # AutoML's names; the local run computes the ones it can under the same names).
-LINEAGE_METRICS = ("AUC_weighted", "accuracy", "average_precision_score_weighted", "precision_score_weighted",
-                   "recall_score_weighted", "f1_score_weighted", "precision_score_binary", "recall_score_binary",
-                   "f1_score_binary")
+LINEAGE_METRICS = (
+    "AUC_weighted",
+    "accuracy",
+    "average_precision_score_weighted",
+    "precision_score_weighted",
+    "recall_score_weighted",
+    "f1_score_weighted",
+    "precision_score_binary",
+    "recall_score_binary",
+    "f1_score_binary",
+)
 # Run tags carried onto the model as they are: the training settings and the budget the run used.
 RUN_TAG_PREFIXES = ("setting.", "budget.")
 # The budget facts every model carries, "unknown" where a target does not record one.
@@ -41,10 +49,17 @@ BUDGET_TAGS = ("budget.mode", "budget.trials", "budget.search_seconds", "budget.
 def git_commit(root: Path = ROOT) -> str:
     """The checked-out commit, with '-dirty' when the tree has uncommitted changes; 'unknown' outside git."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                                check=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True, timeout=10).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return UNKNOWN
     return commit + ("-dirty" if dirty else "")
@@ -118,23 +133,34 @@ class Verdict:
     notes: tuple[str, ...] = field(default=())
 
     def summary(self) -> str:
-        parts = [f"baseline: {self.baseline.describe()}" if self.baseline
-                 else "baseline: unknown, not compared",
-                 f"champion: {self.champion.describe()}" if self.champion
-                 else "champion: none registered for these features",
-                 f"floor: {self.min_score:.4f}" if self.min_score is not None else "floor: off (--min-auc)"]
+        parts = [
+            f"baseline: {self.baseline.describe()}" if self.baseline else "baseline: unknown, not compared",
+            f"champion: {self.champion.describe()}"
+            if self.champion
+            else "champion: none registered for these features",
+            f"floor: {self.min_score:.4f}" if self.min_score is not None else "floor: off (--min-auc)",
+        ]
         return f"quality gate passed on {self.metric} {self.score:.4f} ({'; '.join(parts)})"
 
     def tags(self) -> dict[str, str]:
         def yard(y: Yardstick | None, missing: str) -> str:
             return f"{y.name} {y.score:.6f}" if y else missing
 
-        return {"gate.baseline": yard(self.baseline, UNKNOWN), "gate.champion": yard(self.champion, "none"),
-                "gate.min_auc": f"{self.min_score:.4f}" if self.min_score is not None else "off"}
+        return {
+            "gate.baseline": yard(self.baseline, UNKNOWN),
+            "gate.champion": yard(self.champion, "none"),
+            "gate.min_auc": f"{self.min_score:.4f}" if self.min_score is not None else "off",
+        }
 
 
-def quality_gate(metrics: Mapping[str, float], *, baseline: Yardstick | None, champion: Yardstick | None,
-                 min_score: float | None, metric: str = "AUC_weighted") -> Verdict:
+def quality_gate(
+    metrics: Mapping[str, float],
+    *,
+    baseline: Yardstick | None,
+    champion: Yardstick | None,
+    min_score: float | None,
+    metric: str = "AUC_weighted",
+) -> Verdict:
     """Judge a model on merit for its own features; raise JobsError (nothing is registered) when it fails.
 
     Three checks, each only when its yardstick is known: not worse than the simple baseline scored on
@@ -143,8 +169,9 @@ def quality_gate(metrics: Mapping[str, float], *, baseline: Yardstick | None, ch
     allows the yardstick's noise. The message names every comparison that failed, with both figures.
     """
     if metric not in metrics:
-        raise JobsError(f"the run has no {metric} metric to check against the gate (it has: "
-                        f"{', '.join(sorted(metrics)) or 'none'})")
+        raise JobsError(
+            f"the run has no {metric} metric to check against the gate (it has: {', '.join(sorted(metrics)) or 'none'})"
+        )
     score = float(metrics[metric])
     if math.isnan(score):
         raise JobsError(f"the run's {metric} is not a number; nothing was registered")
@@ -156,14 +183,22 @@ def quality_gate(metrics: Mapping[str, float], *, baseline: Yardstick | None, ch
     if min_score is not None and score < min_score:
         failures.append(f"{metric} {score:.4f} is below the threshold {min_score:.4f} (--min-auc)")
     if failures:
-        raise JobsError(f"quality gate refused the model on {metric}: " + "; ".join(failures)
-                        + ". Nothing was registered. Train again (longer, other settings)"
-                        + (", or lower --min-auc" if min_score is not None and score < min_score else "") + ".")
+        raise JobsError(
+            f"quality gate refused the model on {metric}: "
+            + "; ".join(failures)
+            + ". Nothing was registered. Train again (longer, other settings)"
+            + (", or lower --min-auc" if min_score is not None and score < min_score else "")
+            + "."
+        )
     return Verdict(metric, score, baseline, champion, min_score)
 
 
-def champion(versions: Iterable[tuple[Any, Mapping[str, str]]], run: TrainingRun,
-             metric: str = "AUC_weighted", noise: float = 0.0) -> Yardstick | None:
+def champion(
+    versions: Iterable[tuple[Any, Mapping[str, str]]],
+    run: TrainingRun,
+    metric: str = "AUC_weighted",
+    noise: float = 0.0,
+) -> Yardstick | None:
     """The latest registered version trained on the same features as `run`, as a yardstick; None if none.
 
     versions: (version, tags) pairs of the registered model. A version from this same training run
@@ -171,15 +206,20 @@ def champion(versions: Iterable[tuple[Any, Mapping[str, str]]], run: TrainingRun
     `setting.drop_columns` tag, as dropped_columns() reads it.
     """
     features = dropped_columns(run.tags)
-    same = [(int(str(v)), tags) for v, tags in versions
-            if str(v).isdigit() and tags.get("training_run") != run.name
-            and tags.get("dropped_columns", dropped_columns(tags)) == features
-            and _number(tags.get(f"metric.{metric}")) is not None]
+    same = [
+        (int(str(v)), tags)
+        for v, tags in versions
+        if str(v).isdigit()
+        and tags.get("training_run") != run.name
+        and tags.get("dropped_columns", dropped_columns(tags)) == features
+        and _number(tags.get(f"metric.{metric}")) is not None
+    ]
     if not same or metric not in run.metrics:
         return None
     version, tags = max(same, key=lambda pair: pair[0])
-    return Yardstick(f"version {version} (dropped: {features})", float(tags[f"metric.{metric}"]),
-                     float(run.metrics[metric]), noise)
+    return Yardstick(
+        f"version {version} (dropped: {features})", float(tags[f"metric.{metric}"]), float(run.metrics[metric]), noise
+    )
 
 
 def _number(text: str | None) -> float | None:
@@ -270,11 +310,15 @@ def azure_baseline(best_by_algorithm: Mapping[str, float], run: TrainingRun) -> 
     if AZURE_BASELINE_ALGORITHM not in best_by_algorithm or metric not in run.metrics:
         return None
     on = "" if metric == "AUC_weighted" else f", on {metric}"
-    return Yardstick(f"baseline {AZURE_BASELINE_ALGORITHM} (best such trial of the job{on})",
-                     best_by_algorithm[AZURE_BASELINE_ALGORITHM], float(run.metrics[metric]))
+    return Yardstick(
+        f"baseline {AZURE_BASELINE_ALGORITHM} (best such trial of the job{on})",
+        best_by_algorithm[AZURE_BASELINE_ALGORITHM],
+        float(run.metrics[metric]),
+    )
 
 
 # -- what a local run.json says --------------------------------------------------------
+
 
 def local_run(info: Mapping[str, Any]) -> TrainingRun:
     """A local run.json as a TrainingRun.
@@ -289,14 +333,21 @@ def local_run(info: Mapping[str, Any]) -> TrainingRun:
     tags["git_commit"] = str(commit) if commit else UNKNOWN
     budget = info.get("budget")
     if isinstance(budget, Mapping):
-        derived = {"budget.mode": budget.get("mode"), "budget.trials": budget.get("trials"),
-                   "budget.search_seconds": budget.get("search_s"),
-                   "budget.selection_seconds": budget.get("selection_s")}
+        derived = {
+            "budget.mode": budget.get("mode"),
+            "budget.trials": budget.get("trials"),
+            "budget.search_seconds": budget.get("search_s"),
+            "budget.selection_seconds": budget.get("selection_s"),
+        }
         for key, value in derived.items():
             if value is not None:
                 tags.setdefault(key, f"{value:.1f}" if isinstance(value, float) else str(value))
-    return TrainingRun(str(info["run_id"]), str(info.get("best_learner", UNKNOWN)),
-                       {k: float(v) for k, v in (info.get("metrics") or {}).items()}, tags)
+    return TrainingRun(
+        str(info["run_id"]),
+        str(info.get("best_learner", UNKNOWN)),
+        {k: float(v) for k, v in (info.get("metrics") or {}).items()},
+        tags,
+    )
 
 
 def local_baseline(info: Mapping[str, Any], metric: str = "AUC_weighted") -> Yardstick | None:
@@ -315,8 +366,12 @@ def local_baseline(info: Mapping[str, Any], metric: str = "AUC_weighted") -> Yar
     folds = (info.get("budget") or {}).get("selection_folds")
     where = f"on the same {folds} selection folds" if folds else "on the same folds"
     itself = "; the model is this baseline" if best is chosen else ""
-    return Yardstick(f"{best.get('name', 'baseline')} ({where}{itself})", float(best["score"]),
-                     float(chosen["score"]), _number(best.get("noise_vs_pick")) or 0.0)
+    return Yardstick(
+        f"{best.get('name', 'baseline')} ({where}{itself})",
+        float(best["score"]),
+        float(chosen["score"]),
+        _number(best.get("noise_vs_pick")) or 0.0,
+    )
 
 
 def local_noise(info: Mapping[str, Any]) -> float:

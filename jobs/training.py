@@ -16,8 +16,13 @@ from jobs.errors import JobsError
 from scoring.schema import FEATURE_NAMES
 
 TARGET = "DEATH_EVENT"
-PRIMARY_METRICS = ("AUC_weighted", "accuracy", "average_precision_score_weighted", "norm_macro_recall",
-                   "precision_score_weighted")
+PRIMARY_METRICS = (
+    "AUC_weighted",
+    "accuracy",
+    "average_precision_score_weighted",
+    "norm_macro_recall",
+    "precision_score_weighted",
+)
 
 
 def known_models() -> tuple[str, ...]:
@@ -30,6 +35,7 @@ def known_models() -> tuple[str, ...]:
     from azure.ai.ml.automl import ClassificationModels
 
     return tuple(model.value for model in ClassificationModels)
+
 
 FEATURIZATION_MODES = ("auto", "off")
 # Local only: the cap on FLAML's time budget, so the demo takes a minute, not the lesson's 20.
@@ -57,8 +63,11 @@ class TrainingSettings:
 
     def as_tags(self) -> dict[str, str]:
         """Flat string tags describing the training settings, for lineage."""
-        return {f"setting.{key}": ",".join(value) if isinstance(value, tuple) else str(value)
-                for key, value in asdict(self).items() if key != "extra" and value not in (None, ())}
+        return {
+            f"setting.{key}": ",".join(value) if isinstance(value, tuple) else str(value)
+            for key, value in asdict(self).items()
+            if key != "extra" and value not in (None, ())
+        }
 
     def check_data(self, data: Path, max_nodes: int | None = None) -> Table:
         """validate() against a training CSV, read once as both targets read it; the table it read.
@@ -80,13 +89,17 @@ class TrainingSettings:
         values = []
         if labels is not None and not column_problems(header, self.target, self.drop_columns):
             values = value_problems(table, self.target, self.drop_columns)
-        self.validate(columns=header, max_nodes=max_nodes, labels=labels, label_lines=table.lines,
-                      data_problems=values)
+        self.validate(columns=header, max_nodes=max_nodes, labels=labels, label_lines=table.lines, data_problems=values)
         return table
 
-    def validate(self, columns: list[str] | None = None, max_nodes: int | None = None,
-                 labels: list[str] | None = None, label_lines: list[int] | None = None,
-                 data_problems: list[str] | None = None) -> TrainingSettings:
+    def validate(
+        self,
+        columns: list[str] | None = None,
+        max_nodes: int | None = None,
+        labels: list[str] | None = None,
+        label_lines: list[int] | None = None,
+        data_problems: list[str] | None = None,
+    ) -> TrainingSettings:
         """Check the settings (and, when given, the data's columns, label values with their lines in the
         file, and problems found in the data already); raise JobsError listing every problem, each with
         the flag or column and what is allowed."""
@@ -98,13 +111,17 @@ class TrainingSettings:
         if self.max_concurrent_trials < 1:
             problems.append(f"--max-concurrent-trials {self.max_concurrent_trials} must be at least 1")
         if max_nodes is not None and self.max_concurrent_trials > max_nodes:
-            problems.append(f"--max-concurrent-trials {self.max_concurrent_trials} is more than the cluster's "
-                            f"{max_nodes} nodes; lower it or raise maxNodes with `pulumi config set maxNodes N`")
+            problems.append(
+                f"--max-concurrent-trials {self.max_concurrent_trials} is more than the cluster's "
+                f"{max_nodes} nodes; lower it or raise maxNodes with `pulumi config set maxNodes N`"
+            )
         if self.featurization not in FEATURIZATION_MODES:
             problems.append(f"--featurization {self.featurization!r} is not one of {', '.join(FEATURIZATION_MODES)}")
         if self.trial_timeout_minutes is not None and not 0 < self.trial_timeout_minutes <= self.timeout_minutes:
-            problems.append(f"--trial-timeout-minutes {self.trial_timeout_minutes:g} must be above 0 and at most "
-                            f"--timeout-minutes ({self.timeout_minutes:g})")
+            problems.append(
+                f"--trial-timeout-minutes {self.trial_timeout_minutes:g} must be above 0 and at most "
+                f"--timeout-minutes ({self.timeout_minutes:g})"
+            )
         if self.max_trials is not None and not 1 <= self.max_trials <= MAX_TRIALS:
             problems.append(f"--max-trials {self.max_trials} must be from 1 to {MAX_TRIALS}")
         if len(set(self.blocked_models)) != len(self.blocked_models):
@@ -114,11 +131,14 @@ class TrainingSettings:
         if self.blocked_models:
             known = known_models()
             for model in (m for m in self.blocked_models if m not in known):
-                close = ([k for k in known if k.lower() == model.lower()]
-                         or difflib.get_close_matches(model, known, n=1, cutoff=0.75))
+                close = [k for k in known if k.lower() == model.lower()] or difflib.get_close_matches(
+                    model, known, n=1, cutoff=0.75
+                )
                 hint = f"did you mean {close[0]}? " if close else ""
-                problems.append(f"--block-model {model}: not a model Azure AutoML classification knows; {hint}"
-                                f"the models are {', '.join(known)}")
+                problems.append(
+                    f"--block-model {model}: not a model Azure AutoML classification knows; {hint}"
+                    f"the models are {', '.join(known)}"
+                )
         if self.target in self.drop_columns:
             problems.append(f"--drop {self.target} would drop the label itself")
         if columns is not None:
@@ -139,12 +159,15 @@ class TrainingSettings:
 
     def _missing_label(self, columns: list[str]) -> str:
         """The label is not a column: say which column it most likely is, if any."""
+
         def key(name: str) -> str:
             return re.sub(r"[\s\-.]+", "_", name.strip().lower())
 
         close = [c for c in columns if key(c) == key(self.target)]
         close = close or difflib.get_close_matches(self.target, columns, n=1, cutoff=0.75)
         if close:
-            return (f"the label column {self.target!r} is not in the data; did you mean {close[0]!r}? Rename it "
-                    f"{self.target} in the header")
+            return (
+                f"the label column {self.target!r} is not in the data; did you mean {close[0]!r}? Rename it "
+                f"{self.target} in the header"
+            )
         return f"the label column {self.target!r} is not in the data (columns: {', '.join(columns)})"

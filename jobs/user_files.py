@@ -32,15 +32,19 @@ def read_text(path: Path, what: str) -> str:
     utf16 = raw.startswith((b"\xff\xfe", b"\xfe\xff")) or (len(raw) >= 2 and b"\x00" in raw[:200])
     if utf16:
         # UTF-16 without a BOM decodes as "valid" UTF-8 full of NUL characters; name it for what it is.
-        raise JobsError(f"{what} is not UTF-8 text: it looks like UTF-16 (NUL bytes between the characters, as "
-                        "Windows PowerShell 5.1's `>` and Notepad's \"Unicode\" write); save it as UTF-8 (in "
-                        "Excel: \"CSV UTF-8\"; in PowerShell: `-Encoding utf8`)")
+        raise JobsError(
+            f"{what} is not UTF-8 text: it looks like UTF-16 (NUL bytes between the characters, as "
+            "Windows PowerShell 5.1's `>` and Notepad's \"Unicode\" write); save it as UTF-8 (in "
+            'Excel: "CSV UTF-8"; in PowerShell: `-Encoding utf8`)'
+        )
     try:
         # utf-8-sig drops one leading BOM and is plain UTF-8 otherwise.
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise JobsError(f"{what} is not UTF-8 text (byte {error.start} is {raw[error.start]:#04x}); save it as "
-                        "UTF-8 (in Excel: \"CSV UTF-8\"; in PowerShell: `-Encoding utf8`)") from None
+        raise JobsError(
+            f"{what} is not UTF-8 text (byte {error.start} is {raw[error.start]:#04x}); save it as "
+            'UTF-8 (in Excel: "CSV UTF-8"; in PowerShell: `-Encoding utf8`)'
+        ) from None
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -75,8 +79,10 @@ def parse_json(text: str, what: str) -> Any:
     try:
         return json.loads(text, object_pairs_hook=_no_repeated_keys)
     except _RepeatedKey as repeated:
-        raise JobsError(f"{what}: the key {str(repeated)[:100]!r} appears more than once in one object; which "
-                        "value is meant is ambiguous, so keep one") from None
+        raise JobsError(
+            f"{what}: the key {str(repeated)[:100]!r} appears more than once in one object; which "
+            "value is meant is ambiguous, so keep one"
+        ) from None
     except RecursionError:
         raise JobsError(f"{what} nests arrays or objects too deeply") from None
     except json.JSONDecodeError as error:

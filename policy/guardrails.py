@@ -22,17 +22,29 @@ Report = Callable[..., None]
 
 CONFIG_DEFAULTS: dict[str, Any] = {
     "maxNodesCap": 10,
-    "allowedVmSizes": ["Standard_DS2_v2", "Standard_DS3_v2", "Standard_DS4_v2", "Standard_D2s_v5",
-                       "Standard_D4s_v5", "Standard_D8s_v5", "Standard_E4s_v5"],
+    "allowedVmSizes": [
+        "Standard_DS2_v2",
+        "Standard_DS3_v2",
+        "Standard_DS4_v2",
+        "Standard_D2s_v5",
+        "Standard_D4s_v5",
+        "Standard_D8s_v5",
+        "Standard_E4s_v5",
+    ],
     "requiredTags": ["project", "stack", "managed-by"],
     "publicNetworkAccess": "Enabled",
 }
 
 TAGGABLE = (
-    "azure-native:resources:ResourceGroup", "azure-native:storage:StorageAccount", "azure-native:keyvault:Vault",
-    "azure-native:operationalinsights:Workspace", "azure-native:applicationinsights:Component",
-    "azure-native:containerregistry:Registry", "azure-native:machinelearningservices:Workspace",
-    "azure-native:machinelearningservices:Compute", "azure-native:machinelearningservices:OnlineEndpoint",
+    "azure-native:resources:ResourceGroup",
+    "azure-native:storage:StorageAccount",
+    "azure-native:keyvault:Vault",
+    "azure-native:operationalinsights:Workspace",
+    "azure-native:applicationinsights:Component",
+    "azure-native:containerregistry:Registry",
+    "azure-native:machinelearningservices:Workspace",
+    "azure-native:machinelearningservices:Compute",
+    "azure-native:machinelearningservices:OnlineEndpoint",
 )
 
 
@@ -59,20 +71,28 @@ def check_cluster(args: ResourceValidationArgs, report: Report) -> None:
     scale = aml.get("scaleSettings") or {}
     min_nodes, max_nodes = scale.get("minNodeCount"), scale.get("maxNodeCount")
     if min_nodes is None or int(min_nodes) != 0:
-        report(f"compute cluster '{args.name}' keeps {min_nodes} node(s) running when idle; set minNodes to 0 "
-               "(`pulumi config set minNodes 0`) so an idle cluster costs nothing")
+        report(
+            f"compute cluster '{args.name}' keeps {min_nodes} node(s) running when idle; set minNodes to 0 "
+            "(`pulumi config set minNodes 0`) so an idle cluster costs nothing"
+        )
     if max_nodes is None or int(max_nodes) > int(config["maxNodesCap"]):
-        report(f"compute cluster '{args.name}' may grow to {max_nodes} nodes; the cap is {config['maxNodesCap']}: "
-               "lower maxNodes, or raise maxNodesCap in the policy pack's config after a budget review")
+        report(
+            f"compute cluster '{args.name}' may grow to {max_nodes} nodes; the cap is {config['maxNodesCap']}: "
+            "lower maxNodes, or raise maxNodesCap in the policy pack's config after a budget review"
+        )
     vm_size = aml.get("vmSize")
     # Azure treats VM size names without regard to case (Standard_DS3_V2 is Standard_DS3_v2).
     allowed = {str(size).lower() for size in config["allowedVmSizes"]}
     if not isinstance(vm_size, str) or vm_size.lower() not in allowed:
-        report(f"compute cluster '{args.name}' uses VM size {vm_size}, which is not allowed; use one of "
-               f"{', '.join(config['allowedVmSizes'])} (`pulumi config set vmSize ...`)")
+        report(
+            f"compute cluster '{args.name}' uses VM size {vm_size}, which is not allowed; use one of "
+            f"{', '.join(config['allowedVmSizes'])} (`pulumi config set vmSize ...`)"
+        )
     if not scale.get("nodeIdleTimeBeforeScaleDown"):
-        report(f"compute cluster '{args.name}' has no idle scale-down time; set idleSecondsBeforeScaleDown "
-               "(e.g. 120) so idle nodes are released")
+        report(
+            f"compute cluster '{args.name}' has no idle scale-down time; set idleSecondsBeforeScaleDown "
+            "(e.g. 120) so idle nodes are released"
+        )
 
 
 def check_storage(args: ResourceValidationArgs, report: Report) -> None:
@@ -82,8 +102,10 @@ def check_storage(args: ResourceValidationArgs, report: Report) -> None:
     if props.get("enableHttpsTrafficOnly") is not True:
         report(f"storage account '{args.name}' accepts plain HTTP; set enable_https_traffic_only=True")
     if props.get("minimumTlsVersion") != "TLS1_2":
-        report(f"storage account '{args.name}' allows TLS below 1.2 ({props.get('minimumTlsVersion')}); "
-               "set minimum_tls_version to TLS1_2")
+        report(
+            f"storage account '{args.name}' allows TLS below 1.2 ({props.get('minimumTlsVersion')}); "
+            "set minimum_tls_version to TLS1_2"
+        )
     if props.get("allowBlobPublicAccess") is not False:
         report(f"storage account '{args.name}' may expose blobs publicly; set allow_blob_public_access=False")
 
@@ -93,11 +115,15 @@ def check_key_vault(args: ResourceValidationArgs, report: Report) -> None:
         return
     props = _get(args.props, "properties") or {}
     if props.get("enableRbacAuthorization") is not True:
-        report(f"key vault '{args.name}' uses access policies; set enable_rbac_authorization=True so access "
-               "is granted with Azure roles")
+        report(
+            f"key vault '{args.name}' uses access policies; set enable_rbac_authorization=True so access "
+            "is granted with Azure roles"
+        )
     if props.get("enableSoftDelete") is False:
-        report(f"key vault '{args.name}' has soft delete off; remove enable_soft_delete=False so deleted "
-               "secrets can be recovered")
+        report(
+            f"key vault '{args.name}' has soft delete off; remove enable_soft_delete=False so deleted "
+            "secrets can be recovered"
+        )
 
 
 def check_endpoint_auth(args: ResourceValidationArgs, report: Report) -> None:
@@ -105,8 +131,10 @@ def check_endpoint_auth(args: ResourceValidationArgs, report: Report) -> None:
         return
     mode = _get(args.props, "properties.authMode")
     if mode not in ("Key", "AADToken", "AMLToken"):
-        report(f"online endpoint '{args.name}' has authentication mode {mode!r}; use Key or AADToken "
-               "(`pulumi config set endpointAuthMode key`)")
+        report(
+            f"online endpoint '{args.name}' has authentication mode {mode!r}; use Key or AADToken "
+            "(`pulumi config set endpointAuthMode key`)"
+        )
 
 
 def check_tags(args: ResourceValidationArgs, report: Report) -> None:
@@ -115,8 +143,10 @@ def check_tags(args: ResourceValidationArgs, report: Report) -> None:
     tags = args.props.get("tags") or {}
     missing = [tag for tag in _config(args)["requiredTags"] if not tags.get(tag)]
     if missing:
-        report(f"{args.resource_type.split(':')[-1]} '{args.name}' lacks the tag(s) {', '.join(missing)}; "
-               "pass settings.tags (project, stack, managed-by) to every taggable resource")
+        report(
+            f"{args.resource_type.split(':')[-1]} '{args.name}' lacks the tag(s) {', '.join(missing)}; "
+            "pass settings.tags (project, stack, managed-by) to every taggable resource"
+        )
 
 
 PUBLIC_ACCESS_PATHS = {
@@ -133,32 +163,62 @@ def check_public_access(args: ResourceValidationArgs, report: Report) -> None:
     expected = _config(args)["publicNetworkAccess"]
     actual = _get(args.props, path)
     if actual != expected:
-        report(f"{args.resource_type.split(':')[-1]} '{args.name}' has public network access {actual}, but this "
-               f"stack's config says {expected}; set it from settings.public_network_access")
+        report(
+            f"{args.resource_type.split(':')[-1]} '{args.name}' has public network access {actual}, but this "
+            f"stack's config says {expected}; set it from settings.public_network_access"
+        )
 
 
-def _policy(name: str, description: str, validate: Callable[[ResourceValidationArgs, Report], None],
-            config: dict[str, Any] | None = None) -> ResourceValidationPolicy:
+def _policy(
+    name: str,
+    description: str,
+    validate: Callable[[ResourceValidationArgs, Report], None],
+    config: dict[str, Any] | None = None,
+) -> ResourceValidationPolicy:
     schema = PolicyConfigSchema(properties=config) if config else None
-    return ResourceValidationPolicy(name=name, description=description, validate=validate,
-                                    enforcement_level=EnforcementLevel.MANDATORY, config_schema=schema)
+    return ResourceValidationPolicy(
+        name=name,
+        description=description,
+        validate=validate,
+        enforcement_level=EnforcementLevel.MANDATORY,
+        config_schema=schema,
+    )
 
 
 # list[Policy], not the inferred list of the subclass: PolicyPack takes a list[Policy] (lists are invariant).
 POLICIES: list[Policy] = [
-    _policy("cluster-cost-limits", "Clusters scale to zero, stay under a node cap, use allowed VM sizes and "
-            "release idle nodes.", check_cluster,
-            {"maxNodesCap": {"type": "integer", "default": CONFIG_DEFAULTS["maxNodesCap"]},
-             "allowedVmSizes": {"type": "array", "items": {"type": "string"},
-                                "default": CONFIG_DEFAULTS["allowedVmSizes"]}}),
+    _policy(
+        "cluster-cost-limits",
+        "Clusters scale to zero, stay under a node cap, use allowed VM sizes and release idle nodes.",
+        check_cluster,
+        {
+            "maxNodesCap": {"type": "integer", "default": CONFIG_DEFAULTS["maxNodesCap"]},
+            "allowedVmSizes": {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": CONFIG_DEFAULTS["allowedVmSizes"],
+            },
+        },
+    ),
     _policy("storage-secure-transport", "Storage is HTTPS-only, TLS 1.2+, without public blobs.", check_storage),
     _policy("key-vault-rbac-soft-delete", "Key vaults use RBAC and keep soft delete.", check_key_vault),
     _policy("endpoint-authentication", "Online endpoints require authentication.", check_endpoint_auth),
-    _policy("required-tags", "Taggable resources carry the required tags.", check_tags,
-            {"requiredTags": {"type": "array", "items": {"type": "string"},
-                              "default": CONFIG_DEFAULTS["requiredTags"]}}),
-    _policy("public-network-access-as-configured", "Public network access matches the stack's config.",
-            check_public_access,
-            {"publicNetworkAccess": {"type": "string", "enum": ["Enabled", "Disabled"],
-                                     "default": CONFIG_DEFAULTS["publicNetworkAccess"]}}),
+    _policy(
+        "required-tags",
+        "Taggable resources carry the required tags.",
+        check_tags,
+        {"requiredTags": {"type": "array", "items": {"type": "string"}, "default": CONFIG_DEFAULTS["requiredTags"]}},
+    ),
+    _policy(
+        "public-network-access-as-configured",
+        "Public network access matches the stack's config.",
+        check_public_access,
+        {
+            "publicNetworkAccess": {
+                "type": "string",
+                "enum": ["Enabled", "Disabled"],
+                "default": CONFIG_DEFAULTS["publicNetworkAccess"],
+            }
+        },
+    ),
 ]

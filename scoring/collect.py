@@ -96,8 +96,14 @@ def refusal_reason(problem: dict[str, Any], feature_names: tuple[str, ...]) -> t
 class Collector:
     """Appends records for one scoring process; thread-safe, and safe across processes."""
 
-    def __init__(self, mode: str | None, folder: Path | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
-                 keep: int = DEFAULT_KEEP, model: str = "") -> None:
+    def __init__(
+        self,
+        mode: str | None,
+        folder: Path | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        keep: int = DEFAULT_KEEP,
+        model: str = "",
+    ) -> None:
         self.mode = mode
         self.folder = folder
         self.max_bytes = max_bytes
@@ -132,8 +138,9 @@ class Collector:
             if not env.get(DIR_VARIABLE):
                 logger.error("%s=local needs %s (a folder); data collection is off", MODE_VARIABLE, DIR_VARIABLE)
                 return cls(None)
-            return cls("local", Path(env[DIR_VARIABLE]), max(max_bytes, 4096), max(keep, 1),
-                       env.get(MODEL_VARIABLE, ""))
+            return cls(
+                "local", Path(env[DIR_VARIABLE]), max(max_bytes, 4096), max(keep, 1), env.get(MODEL_VARIABLE, "")
+            )
         if mode == "azure":
             return cls("azure", model=env.get(MODEL_VARIABLE, ""))
         if mode is not None:
@@ -155,8 +162,9 @@ class Collector:
                 self._azure_collect(rows, feature_names, answer)
                 return
             # The request only queues; the writer thread formats and writes (see the module's docstring).
-            self._enqueue(("scored", _now(), uuid.uuid4().hex, rows, feature_names, answer["result"],
-                           answer.get("probability")))
+            self._enqueue(
+                ("scored", _now(), uuid.uuid4().hex, rows, feature_names, answer["result"], answer.get("probability"))
+            )
         except Exception as error:  # collection must never fail the request
             self._failed(error)
 
@@ -167,14 +175,28 @@ class Collector:
         try:
             reasons = Counter(refusal_reason(problem, feature_names) for problem in problems)
             records = len({p["record"] for p in problems if p.get("record") is not None}) or 1
-            summary = [{"field": field, "reason": reason, "count": count}
-                       for (field, reason), count in sorted(reasons.items())]
+            summary = [
+                {"field": field, "reason": reason, "count": count} for (field, reason), count in sorted(reasons.items())
+            ]
             if self.mode == "azure":
                 logger.warning("request refused: %d record(s); %s", records, json.dumps(summary))
                 return
-            self._enqueue(("line", json.dumps({"kind": "refused", "time": _now(), "correlation_id": uuid.uuid4().hex,
-                                               "model": self.model, "records": records, "reasons": summary},
-                                              separators=(",", ":"))))
+            self._enqueue(
+                (
+                    "line",
+                    json.dumps(
+                        {
+                            "kind": "refused",
+                            "time": _now(),
+                            "correlation_id": uuid.uuid4().hex,
+                            "model": self.model,
+                            "records": records,
+                            "reasons": summary,
+                        },
+                        separators=(",", ":"),
+                    ),
+                )
+            )
         except Exception as error:
             self._failed(error)
 
@@ -243,19 +265,35 @@ class Collector:
             size += length
         return chunks
 
-    def _scored_lines(self, now: str, correlation_id: str, rows: list[list[float]], feature_names: tuple[str, ...],
-                      results: list[Any], probabilities: list[Any] | None) -> list[str]:
+    def _scored_lines(
+        self,
+        now: str,
+        correlation_id: str,
+        rows: list[list[float]],
+        feature_names: tuple[str, ...],
+        results: list[Any],
+        probabilities: list[Any] | None,
+    ) -> list[str]:
         chances = probabilities or [None] * len(rows)
         # One format string per request instead of json.dumps per record: a third of the cost
         # on a 1000-record request (bench/collection.py). The values are finite floats (the
         # schema refuses NaN and infinity), booleans and None, whose JSON is fixed below.
         head = '{"kind":"scored","time":"%s","correlation_id":"%s","record":' % (now, correlation_id)  # noqa: UP031
         tail = ',"model":%s,"features":{%s},"prediction":%%s,"probability":%%s}' % (  # noqa: UP031
-            json.dumps(self.model).replace("%", "%%"), ",".join(f'"{name}":%r' for name in feature_names))
+            json.dumps(self.model).replace("%", "%%"),
+            ",".join(f'"{name}":%r' for name in feature_names),
+        )
         template = head + "%d" + tail
-        return [template % (index, *map(float, row), "true" if results[index] else "false",
-                            "null" if chances[index] is None else repr(float(chances[index])))
-                for index, row in enumerate(rows)]
+        return [
+            template
+            % (
+                index,
+                *map(float, row),
+                "true" if results[index] else "false",
+                "null" if chances[index] is None else repr(float(chances[index])),
+            )
+            for index, row in enumerate(rows)
+        ]
 
     # -- local: whole lines, under a lock ----------------------------------------------------------
 
@@ -315,7 +353,7 @@ class Collector:
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
         os.replace(folder / CURRENT_FILE, folder / f"scored-{stamp}-{os.getpid()}.jsonl")
         rotated = sorted(folder.glob("scored-*.jsonl"))
-        for old in rotated[:-self.keep]:
+        for old in rotated[: -self.keep]:
             with contextlib.suppress(FileNotFoundError):
                 old.unlink()
 
@@ -332,8 +370,10 @@ class Collector:
                 self.mode = None
                 raise
 
-            self._azure = (AzureCollector(name=AZURE_INPUTS, on_error=self._failed),
-                           AzureCollector(name=AZURE_OUTPUTS, on_error=self._failed))
+            self._azure = (
+                AzureCollector(name=AZURE_INPUTS, on_error=self._failed),
+                AzureCollector(name=AZURE_OUTPUTS, on_error=self._failed),
+            )
         inputs, outputs = self._azure
         context = inputs.collect(pd.DataFrame(rows, columns=list(feature_names)))
         frame = {"DEATH_EVENT": [bool(v) for v in answer["result"]]}
@@ -345,8 +385,12 @@ class Collector:
     def _failed(self, error: BaseException) -> None:
         # The type and message of an I/O or SDK error, never the rows.
         self.failures += 1
-        logger.error("data collection failed (%d failure(s) so far; the request was answered): %s: %s",
-                     self.failures, type(error).__name__, str(error)[:200])
+        logger.error(
+            "data collection failed (%d failure(s) so far; the request was answered): %s: %s",
+            self.failures,
+            type(error).__name__,
+            str(error)[:200],
+        )
 
 
 collector = Collector.from_environment()

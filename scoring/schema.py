@@ -45,34 +45,73 @@ class Feature:
 # Bounds are what a living patient can have, not the training range: a value outside them is
 # a unit mistake, a placeholder or a typo, never a rare patient. Sources: README, "The scoring API".
 FEATURES: tuple[Feature, ...] = (
-    Feature("age", "number", 0, 130, "Age in years (the oldest verified human lived 122).", "years",
-            (Unit("months", 1 / 12),)),
+    Feature(
+        "age",
+        "number",
+        0,
+        130,
+        "Age in years (the oldest verified human lived 122).",
+        "years",
+        (Unit("months", 1 / 12),),
+    ),
     Feature("anaemia", "boolean", description="Decrease of red blood cells or hemoglobin."),
     # No living patient has no CK activity at all: 0 is a placeholder. Rheumatoid arthritis
     # patients average about 13 U/L, so 1 leaves room for every measured value. Survived
     # rhabdomyolysis has been reported above 700,000 U/L.
-    Feature("creatinine_phosphokinase", "integer", 1, 1_000_000,
-            "CPK enzyme in the blood, mcg/L (U/L; normal 10-120; survived rhabdomyolysis above 700,000).", "U/L",
-            (Unit("µkat/L", 60),)),
+    Feature(
+        "creatinine_phosphokinase",
+        "integer",
+        1,
+        1_000_000,
+        "CPK enzyme in the blood, mcg/L (U/L; normal 10-120; survived rhabdomyolysis above 700,000).",
+        "U/L",
+        (Unit("µkat/L", 60),),
+    ),
     Feature("diabetes", "boolean", description="The patient has diabetes."),
     # Patients with an ejection fraction at or below 10% have been followed for years; 0 is no
     # heartbeat, and a value below 1 is a fraction, not a percentage.
-    Feature("ejection_fraction", "integer", 5, 100, "Percentage of blood leaving the heart at each contraction.",
-            "%", (Unit("a fraction", 100),)),
+    Feature(
+        "ejection_fraction",
+        "integer",
+        5,
+        100,
+        "Percentage of blood leaving the heart at each contraction.",
+        "%",
+        (Unit("a fraction", 100),),
+    ),
     Feature("high_blood_pressure", "boolean", description="The patient has hypertension."),
     # Counts below 5,000/µL occur in severe immune thrombocytopenia; analysers report down to
     # about 1,000/µL. Below that, the value is in thousands per µL (10³/µL, the same number as 10⁹/L).
-    Feature("platelets", "number", 1_000, 3_000_000,
-            "Platelets per µL (the dataset's kiloplatelets/mL; normal 150,000-450,000; extreme thrombocytosis "
-            "stays below 3,000,000).", "platelets per µL", (Unit("thousands per µL (10³/µL or 10⁹/L)", 1000),)),
+    Feature(
+        "platelets",
+        "number",
+        1_000,
+        3_000_000,
+        "Platelets per µL (the dataset's kiloplatelets/mL; normal 150,000-450,000; extreme thrombocytosis "
+        "stays below 3,000,000).",
+        "platelets per µL",
+        (Unit("thousands per µL (10³/µL or 10⁹/L)", 1000),),
+    ),
     # The lowest creatinine of a living adult, with very little muscle, is about 0.1-0.2 mg/dL.
-    Feature("serum_creatinine", "number", 0.1, 40,
-            "Serum creatinine, mg/dL (normal 0.6-1.3; end-stage renal failure rarely exceeds 20).", "mg/dL",
-            (Unit("µmol/L", 1 / 88.4), Unit("mmol/L", 1000 / 88.4))),
+    Feature(
+        "serum_creatinine",
+        "number",
+        0.1,
+        40,
+        "Serum creatinine, mg/dL (normal 0.6-1.3; end-stage renal failure rarely exceeds 20).",
+        "mg/dL",
+        (Unit("µmol/L", 1 / 88.4), Unit("mmol/L", 1000 / 88.4)),
+    ),
     # The lowest sodium a patient has survived is 98-99 mmol/L (case reports); the highest about 190.
-    Feature("serum_sodium", "integer", 80, 200,
-            "Serum sodium, mEq/L (normal 135-145; survived extremes are about 98 and 190).", "mEq/L",
-            (Unit("mg/dL", 10 / 22.99), Unit("mg/L", 1 / 22.99))),
+    Feature(
+        "serum_sodium",
+        "integer",
+        80,
+        200,
+        "Serum sodium, mEq/L (normal 135-145; survived extremes are about 98 and 190).",
+        "mEq/L",
+        (Unit("mg/dL", 10 / 22.99), Unit("mg/L", 1 / 22.99)),
+    ),
     Feature("sex", "boolean", description="true for man, false for woman (the dataset's 1 and 0)."),
     Feature("smoking", "boolean", description="The patient smokes."),
     # Weeks or months can be neither told from days nor refused: 4 months is 4 possible days.
@@ -82,8 +121,10 @@ FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 _BY_NAME = {f.name: f for f in FEATURES}
 _TRUE = {"true", "yes"}
 _FALSE = {"false", "no"}
-_FLAG_ALLOWED = ('expected true/false, 1/0 (as JSON numbers or numeric strings such as "1.0"), or the strings '
-                 '"true"/"false"/"yes"/"no"')
+_FLAG_ALLOWED = (
+    'expected true/false, 1/0 (as JSON numbers or numeric strings such as "1.0"), or the strings '
+    '"true"/"false"/"yes"/"no"'
+)
 # A numeric string is a JSON number with an optional "+" and optional surrounding whitespace
 # (ASCII only). Python's float() alone would also take "1_000", "١٢", "nan" and "infinity".
 _NUMERIC = re.compile(r"\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*", re.ASCII)
@@ -168,8 +209,9 @@ def _string_number(text: str) -> float:
         if stripped in ("nan", "inf", "infinity"):
             raise _Bad("NaN and infinity are not allowed")
         if "," in text:
-            raise _Bad(f"expected a number, got the string {text!r}: use a dot for decimals and no thousands "
-                       "separators")
+            raise _Bad(
+                f"expected a number, got the string {text!r}: use a dot for decimals and no thousands separators"
+            )
         raise _Bad(f"expected a number ({_NUMBER_RULE}), got the string {text!r}")
     # Requests repeat their strings (flags, small whole numbers); a bounded memo keeps
     # validation of a 1000-record request to a dictionary lookup per value.
@@ -189,8 +231,10 @@ def _unit_hint(feature: Feature, number: float) -> str:
     for unit in feature.other_units:
         converted = number * unit.factor
         if feature.minimum <= converted <= feature.maximum:
-            return (f"; {feature.name} is in {feature.unit}, and {_g(number)} looks like {unit.name}, which would be "
-                    f"{_g(float(f'{converted:.3g}'))} {feature.unit}")
+            return (
+                f"; {feature.name} is in {feature.unit}, and {_g(number)} looks like {unit.name}, which would be "
+                f"{_g(float(f'{converted:.3g}'))} {feature.unit}"
+            )
     return ""
 
 
@@ -341,11 +385,17 @@ def parse_records(records: Any, where: str) -> list[list[float]]:
     if not isinstance(records, list):
         raise RequestError([_problem(None, where, f"expected an array of records, got {_json_type(records)}")])
     if not records:
-        raise RequestError([_problem(None, where, "the array of records is empty; send 1 to "
-                                     f"{MAX_RECORDS} records")])
+        raise RequestError([_problem(None, where, f"the array of records is empty; send 1 to {MAX_RECORDS} records")])
     if len(records) > MAX_RECORDS:
-        raise RequestError([_problem(None, where, f"{len(records)} records is more than the limit of "
-                                     f"{MAX_RECORDS} per request; split the request")])
+        raise RequestError(
+            [
+                _problem(
+                    None,
+                    where,
+                    f"{len(records)} records is more than the limit of {MAX_RECORDS} per request; split the request",
+                )
+            ]
+        )
     fast = _rows_fast(records)
     if fast is not None:
         return fast
@@ -369,8 +419,11 @@ def parse_records(records: Any, where: str) -> list[list[float]]:
             # means the client's schema is not ours, and silently ignoring it would hide that.
             for name in record:
                 if name not in _BY_NAME:
-                    errors.append(_problem(index, str(name)[:100], "unknown field; allowed fields are "
-                                           + ", ".join(FEATURE_NAMES)))
+                    errors.append(
+                        _problem(
+                            index, str(name)[:100], "unknown field; allowed fields are " + ", ".join(FEATURE_NAMES)
+                        )
+                    )
         rows.append(row)
     if errors:
         raise RequestError(errors)
@@ -383,8 +436,9 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
-                raise BodyError(f"the key {key[:100]!r} appears more than once in one object; which value is meant "
-                                "is ambiguous")
+                raise BodyError(
+                    f"the key {key[:100]!r} appears more than once in one object; which value is meant is ambiguous"
+                )
             seen.add(key)
     return obj
 
@@ -402,12 +456,13 @@ def parse_body(body: bytes) -> Any:
     except UnicodeDecodeError as error:
         raise BodyError(f"the body is not UTF-8 text (invalid byte at offset {error.start})") from None
     if not text.strip():
-        raise BodyError("the body is empty; expected a JSON object such as {\"data\": [record, ...]}")
+        raise BodyError('the body is empty; expected a JSON object such as {"data": [record, ...]}')
     try:
         return json.loads(text, object_pairs_hook=_no_duplicate_keys)
     except json.JSONDecodeError as error:
-        raise BodyError(f"the body is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}") \
-            from None
+        raise BodyError(
+            f"the body is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
+        ) from None
     except RecursionError:
         raise BodyError("the body nests arrays or objects too deeply to be a request") from None
     except BodyError:
@@ -421,8 +476,9 @@ def _split_to_records(split: Any) -> list[Any]:
     if isinstance(split, list):  # a list of records is accepted here too
         return split
     if not isinstance(split, dict):
-        raise RequestError([_problem(None, "input_data", "expected an object with columns and data, got "
-                                     + _json_type(split))])
+        raise RequestError(
+            [_problem(None, "input_data", "expected an object with columns and data, got " + _json_type(split))]
+        )
     columns, data = split.get("columns"), split.get("data")
     problems = []
     if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
@@ -456,13 +512,22 @@ def _method(global_parameters: Any) -> str:
         # "Explore automated machine learning" test body (microsoftlearning.github.io/AI-900-AIFundamentals).
         return "predict"
     if kind is not dict:
-        raise RequestError([_problem(None, "GlobalParameters", "expected an object such as "
-                                     f'{{"method": "predict_proba"}} (or a number, read as no parameters), got '
-                                     f"{_shown(global_parameters)}")])
+        raise RequestError(
+            [
+                _problem(
+                    None,
+                    "GlobalParameters",
+                    "expected an object such as "
+                    f'{{"method": "predict_proba"}} (or a number, read as no parameters), got '
+                    f"{_shown(global_parameters)}",
+                )
+            ]
+        )
     method = global_parameters.get("method", "predict")
     if type(method) is not str or method not in METHODS:
-        raise RequestError([_problem(None, "GlobalParameters.method", f"{_shown(method)} is not one of "
-                                     + ", ".join(METHODS))])
+        raise RequestError(
+            [_problem(None, "GlobalParameters.method", f"{_shown(method)} is not one of " + ", ".join(METHODS))]
+        )
     return method
 
 
@@ -475,12 +540,20 @@ def parse_request(
     - Azure ML's MLflow form: {"input_data": {"columns": [...], "index": [...], "data": [[...]]}}
     - AutoML's generated scoring file: {"Inputs": {"data": [record, ...]}, "GlobalParameters": {...}}
     """
-    given = [name for name, value in (("data", data), ("input_data", input_data), ("Inputs", inputs))
-             if value is not None]
+    given = [
+        name for name, value in (("data", data), ("input_data", input_data), ("Inputs", inputs)) if value is not None
+    ]
     if len(given) != 1:
         found = ", ".join(given) if given else "none of them"
-        raise RequestError([_problem(None, None, "expected exactly one of the keys data, input_data or Inputs "
-                                     f"in the JSON body; found {found}")])
+        raise RequestError(
+            [
+                _problem(
+                    None,
+                    None,
+                    f"expected exactly one of the keys data, input_data or Inputs in the JSON body; found {found}",
+                )
+            ]
+        )
     method = _method(global_parameters)
     if data is not None:
         return ScoringRequest(parse_records(data, "data"), method)
@@ -496,16 +569,26 @@ def swagger_records_schema() -> dict[str, Any]:
     properties: dict[str, Any] = {}
     for f in FEATURES:
         if f.kind == "boolean":
-            properties[f.name] = {"type": "boolean", "description": f.description
-                                  + " Also accepted: 1/0 and the strings true/false/yes/no in any case."}
+            properties[f.name] = {
+                "type": "boolean",
+                "description": f.description + " Also accepted: 1/0 and the strings true/false/yes/no in any case.",
+            }
         else:
-            properties[f.name] = {"type": f.kind, "minimum": f.minimum, "maximum": f.maximum,
-                                  "description": f.description + " Also accepted as a numeric string."}
+            properties[f.name] = {
+                "type": f.kind,
+                "minimum": f.minimum,
+                "maximum": f.maximum,
+                "description": f.description + " Also accepted as a numeric string.",
+            }
     return {
         "type": "array",
         "minItems": 1,
         "maxItems": MAX_RECORDS,
-        "items": {"type": "object", "required": list(FEATURE_NAMES), "properties": properties,
-                  "additionalProperties": False},
+        "items": {
+            "type": "object",
+            "required": list(FEATURE_NAMES),
+            "properties": properties,
+            "additionalProperties": False,
+        },
         "example": [SAMPLE_RECORD],
     }

@@ -74,8 +74,9 @@ def install_body_guard(input_parsers: Any = None) -> str:
         except BodyError as error:
             raise bad_input(str(error)) from None
         if not isinstance(parsed, dict):
-            raise bad_input("the body is JSON but not an object; expected {\"data\": [record, ...]} or another "
-                            "form in the swagger")
+            raise bad_input(
+                'the body is JSON but not an object; expected {"data": [record, ...]} or another form in the swagger'
+            )
         extract = getattr(self, "_extract_parameters", None)
         # Without the server's extractor, let it parse again: the body is known to be safe now.
         return extract(parsed) if callable(extract) else original(self, request)
@@ -110,8 +111,18 @@ def find_model_dir(root: Path) -> Path:
 _THREAD_ATTRIBUTES = ("n_jobs", "num_threads", "nthread", "thread_count")
 _MAX_VISITS = 100_000
 # Never walked into: plain values, and code (a module's globals are not the model's to change).
-_NOT_ESTIMATORS = (str, bytes, int, float, bool, type, types.ModuleType, types.FunctionType, types.MethodType,
-                   types.BuiltinFunctionType)
+_NOT_ESTIMATORS = (
+    str,
+    bytes,
+    int,
+    float,
+    bool,
+    type,
+    types.ModuleType,
+    types.FunctionType,
+    types.MethodType,
+    types.BuiltinFunctionType,
+)
 
 
 def single_threaded(model: Any) -> list[str]:
@@ -152,8 +163,9 @@ def single_threaded(model: Any) -> list[str]:
         except TypeError:
             continue  # no __dict__ (slots, C types): nothing we could set safely
         for name, value in list(attributes.items()):
-            if name in _THREAD_ATTRIBUTES and (value is None or (isinstance(value, int) and not isinstance(value, bool)
-                                                                 and value != 1)):
+            if name in _THREAD_ATTRIBUTES and (
+                value is None or (isinstance(value, int) and not isinstance(value, bool) and value != 1)
+            ):
                 try:
                     setattr(obj, name, 1)
                     changed.append(f"{path}.{name}")
@@ -219,8 +231,13 @@ def init() -> None:
     _positive_index = next((i for i, c in enumerate(classes) if _is_positive[c]), None)
     changed = single_threaded(_model)
     _thread_limits = _limit_native_thread_pools()
-    logger.info("loaded model from %s with columns %s (types %s); set to one thread: %s", model_dir, _columns,
-                ", ".join(sorted({str(d) for d in _dtypes})), ", ".join(changed) or "nothing to change")
+    logger.info(
+        "loaded model from %s with columns %s (types %s); set to one thread: %s",
+        model_dir,
+        _columns,
+        ", ".join(sorted({str(d) for d in _dtypes})),
+        ", ".join(changed) or "nothing to change",
+    )
     # The model and the libraries loaded so far live as long as the worker: moved out of the
     # collector's reach, a full collection no longer walks them during a request (gc.freeze, Python
     # docs). Measured with bench/collection.py: a 1000-record request with collection on, spaced
@@ -257,8 +274,13 @@ _RECORDS = _RecordsParameter()
 @input_schema("data", _RECORDS, convert_to_provided_type=False)
 @input_schema(
     "input_data",
-    _ObjectParameter({"columns": list(FEATURE_NAMES), "index": [0],
-                      "data": [[_RECORDS.sample_input[0][name] for name in FEATURE_NAMES]]}),
+    _ObjectParameter(
+        {
+            "columns": list(FEATURE_NAMES),
+            "index": [0],
+            "data": [[_RECORDS.sample_input[0][name] for name in FEATURE_NAMES]],
+        }
+    ),
     convert_to_provided_type=False,
 )
 @input_schema("Inputs", _ObjectParameter({"data": _RECORDS.sample_input}), convert_to_provided_type=False)
@@ -283,8 +305,9 @@ def run(data: Any = None, input_data: Any = None, Inputs: Any = None, GlobalPara
     except Exception:
         # The detail (and the patient data in it) goes to the log only.
         logger.exception("scoring failed for %d record(s)", len(request.rows))
-        return AMLResponse({"message": "the model failed to score the request; see the deployment's logs"},
-                           500, json_str=True)
+        return AMLResponse(
+            {"message": "the model failed to score the request; see the deployment's logs"}, 500, json_str=True
+        )
 
 
 def frame(rows: list[list[float]]) -> Any:
@@ -308,8 +331,15 @@ def frame(rows: list[list[float]]) -> Any:
         column = values[:, position]
         if dtype.kind in "iu":
             fractional = np.flatnonzero(column != np.floor(column))
-            problems += [{"record": int(i), "field": name, "problem": f"expected a whole number: the model was "
-                          f"trained with whole numbers for {name}, got {column[i]:g}"} for i in fractional[:10]]
+            problems += [
+                {
+                    "record": int(i),
+                    "field": name,
+                    "problem": f"expected a whole number: the model was "
+                    f"trained with whole numbers for {name}, got {column[i]:g}",
+                }
+                for i in fractional[:10]
+            ]
         if dtype.kind in "US":
             # Whole numbers as "60", not "60.0": how a CSV column of numbers reads as text.
             text = [str(int(v)) if v.is_integer() else repr(v) for v in column.tolist()]
@@ -328,8 +358,10 @@ def predict(features: Any, with_probability: bool) -> dict[str, list[Any]]:
     labels = _model.predict(features).tolist()
     positive = _is_positive
     response: dict[str, list[Any]] = {
-        "result": [positive[label] if label in positive else str(label).lower() in ("1", "true", "1.0")
-                   for label in labels]}
+        "result": [
+            positive[label] if label in positive else str(label).lower() in ("1", "true", "1.0") for label in labels
+        ]
+    }
     if with_probability:
         if _positive_index is None:
             raise RuntimeError("the model does not expose predict_proba for DEATH_EVENT")

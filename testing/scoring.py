@@ -19,8 +19,13 @@ CSV = ROOT / "data" / "heart_failure_clinical_records_dataset.csv"
 SAMPLE_REQUEST = json.loads((ROOT / "scoring" / "sample-request.json").read_text())
 
 
-def train_model(target: Path, drop: tuple[str, ...] = (), dtypes: dict[str, str] | None = None,
-                ensemble: bool = False, reverse_columns: bool = False) -> Path:
+def train_model(
+    target: Path,
+    drop: tuple[str, ...] = (),
+    dtypes: dict[str, str] | None = None,
+    ensemble: bool = False,
+    reverse_columns: bool = False,
+) -> Path:
     """A small real MLflow model from the shipped CSV: a standardized logistic regression, or with
     `ensemble` the shape local AutoML deploys (a soft vote of a random forest and LightGBM, each
     with n_jobs=2). `dtypes` overrides column types (float64 otherwise), and so the signature's."""
@@ -41,14 +46,23 @@ def train_model(target: Path, drop: tuple[str, ...] = (), dtypes: dict[str, str]
         from lightgbm import LGBMClassifier
         from sklearn.ensemble import RandomForestClassifier, VotingClassifier
 
-        learner = VotingClassifier([("rf", RandomForestClassifier(n_estimators=10, n_jobs=2, random_state=0)),
-                                    ("lgbm", LGBMClassifier(n_estimators=10, n_jobs=2, verbose=-1))], voting="soft")
+        learner = VotingClassifier(
+            [
+                ("rf", RandomForestClassifier(n_estimators=10, n_jobs=2, random_state=0)),
+                ("lgbm", LGBMClassifier(n_estimators=10, n_jobs=2, verbose=-1)),
+            ],
+            voting="soft",
+        )
     else:
         learner = LogisticRegression(max_iter=1000)
     model = make_pipeline(StandardScaler(), learner).fit(features, label)
-    mlflow.sklearn.save_model(model, str(target), signature=infer_signature(features, label),
-                              pip_requirements=["scikit-learn"],
-                              skops_trusted_types=skops.io.get_untrusted_types(data=skops.io.dumps(model)))
+    mlflow.sklearn.save_model(
+        model,
+        str(target),
+        signature=infer_signature(features, label),
+        pip_requirements=["scikit-learn"],
+        skops_trusted_types=skops.io.get_untrusted_types(data=skops.io.dumps(model)),
+    )
     return target
 
 

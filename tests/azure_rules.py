@@ -43,10 +43,15 @@ AUTOMATIC_ROLES: dict[str, list[tuple[str, str]]] = {
     COMPUTE: [(ACR_PULL, "containerRegistry")],
     # Same page, workspace identity types: SAI role assignment creation is "managed by Microsoft"; the roles are the
     # ones it lists for a workspace identity (possible: the page names them for a user-assigned one).
-    WORKSPACE: [(CONTRIBUTOR, "workspace"), (CONTRIBUTOR, "storageAccount"),
-                (STORAGE_BLOB_DATA_CONTRIBUTOR, "storageAccount"), (CONTRIBUTOR, "keyVault"),
-                (KEY_VAULT_ADMINISTRATOR, "keyVault"), (CONTRIBUTOR, "containerRegistry"),
-                (CONTRIBUTOR, "applicationInsights")],
+    WORKSPACE: [
+        (CONTRIBUTOR, "workspace"),
+        (CONTRIBUTOR, "storageAccount"),
+        (STORAGE_BLOB_DATA_CONTRIBUTOR, "storageAccount"),
+        (CONTRIBUTOR, "keyVault"),
+        (KEY_VAULT_ADMINISTRATOR, "keyVault"),
+        (CONTRIBUTOR, "containerRegistry"),
+        (CONTRIBUTOR, "applicationInsights"),
+    ],
 }
 # Rule 2: one assignment per (scope, principal, role); a second PUT fails with RoleAssignmentExists
 # (learn.microsoft.com/azure/role-based-access-control/troubleshooting, "RoleAssignmentExists").
@@ -99,14 +104,28 @@ LIFECYCLE_BLOB_TYPES = {"blockBlob", "appendBlob"}
 NAME_RESERVED_AFTER_DELETE = {VAULT: "vaultName", WORKSPACE: "workspaceName", ENDPOINT: "endpointName"}
 
 # Resources whose replacement loses something a user needs: data, registered models, live traffic.
-STATEFUL = {STORAGE: "its blobs (datastore, models)", VAULT: "its secrets", WORKSPACE: "its models and runs",
-            ENDPOINT: "its deployments and live traffic", RG: "everything in it", ACR: "its images"}
+STATEFUL = {
+    STORAGE: "its blobs (datastore, models)",
+    VAULT: "its secrets",
+    WORKSPACE: "its models and runs",
+    ENDPOINT: "its deployments and live traffic",
+    RG: "everything in it",
+    ACR: "its images",
+}
 
 # The input that carries each resource's Azure name (pulumi-azure-native: a changed name is a new resource).
 NAME_INPUT = {
-    RG: "resourceGroupName", STORAGE: "accountName", VAULT: "vaultName", LOGS: "workspaceName",
-    APPI: "resourceName", ACR: "registryName", WORKSPACE: "workspaceName", COMPUTE: "computeName",
-    ENDPOINT: "endpointName", BUDGET: "budgetName", MANAGEMENT_POLICY: "managementPolicyName",
+    RG: "resourceGroupName",
+    STORAGE: "accountName",
+    VAULT: "vaultName",
+    LOGS: "workspaceName",
+    APPI: "resourceName",
+    ACR: "registryName",
+    WORKSPACE: "workspaceName",
+    COMPUTE: "computeName",
+    ENDPOINT: "endpointName",
+    BUDGET: "budgetName",
+    MANAGEMENT_POLICY: "managementPolicyName",
 }
 # Parent path segments: a change moves the resource, so the provider replaces it (pulumi-azure-native: URL path
 # parameters force replacement).
@@ -154,8 +173,9 @@ def transition(before: Any, after: Any) -> list[Step]:
         name_key = NAME_INPUT.get(res.typ, "")
         replaced = (
             res.typ == RANDOM  # pulumi-random: every input of RandomString forces a new one
-            or any(_under(path, (name_key, *PARENT_INPUTS, *res.options.get("replace_on_changes", [])))
-                   for path in changed)
+            or any(
+                _under(path, (name_key, *PARENT_INPUTS, *res.options.get("replace_on_changes", []))) for path in changed
+            )
         )
         steps.append(Step("replace" if replaced else "update", res.typ, res.name, changed))
     names = {r.name for r in after.mocks.resources}
@@ -187,11 +207,13 @@ def violations(before: Any, after: Any) -> list[str]:
             if step.typ in STATEFUL:
                 found.append(f"{where}: replacing it loses {STATEFUL[step.typ]} ({', '.join(step.changed)})")
             elif same_name and not res.options.get("delete_before_replace"):
-                found.append(f"{where}: replaced under the same name without delete_before_replace; the create "
-                             "meets the existing resource")
+                found.append(
+                    f"{where}: replaced under the same name without delete_before_replace; the create "
+                    "meets the existing resource"
+                )
             asked = step.typ == RANDOM or any(
-                _under(p, (name_key, *PARENT_INPUTS, *res.options.get("replace_on_changes", [])))
-                for p in step.changed)
+                _under(p, (name_key, *PARENT_INPUTS, *res.options.get("replace_on_changes", []))) for p in step.changed
+            )
             if not asked:
                 found.append(f"{where}: replaced without the program asking for it")
         elif step.kind == "delete" and step.typ in STATEFUL:
@@ -225,8 +247,10 @@ def limit_violations(run: Any) -> list[str]:
                 found.append(f"ManagementPolicy '{res.name}': {days} days is not a whole number >= 0")
             types = set(_get(rule, "definition.filters.blobTypes") or [])
             if not types or types - LIFECYCLE_BLOB_TYPES:
-                found.append(f"ManagementPolicy '{res.name}': blobTypes {sorted(types)} not within "
-                             f"{sorted(LIFECYCLE_BLOB_TYPES)}")
+                found.append(
+                    f"ManagementPolicy '{res.name}': blobTypes {sorted(types)} not within "
+                    f"{sorted(LIFECYCLE_BLOB_TYPES)}"
+                )
     return found
 
 
@@ -258,8 +282,10 @@ def role_violations(run: Any) -> list[str]:
     for res in run.mocks.of_type(ROLE):
         key = (res.inputs["scope"], res.inputs["principalId"], res.inputs["roleDefinitionId"].rsplit("/", 1)[-1])
         if key in automatic:
-            found.append(f"RoleAssignment '{res.name}': Azure ML already assigns this role to the identity "
-                         "(RoleAssignmentExists)")
+            found.append(
+                f"RoleAssignment '{res.name}': Azure ML already assigns this role to the identity "
+                "(RoleAssignmentExists)"
+            )
         if key in seen:
             found.append(f"RoleAssignment '{res.name}': declared twice (RoleAssignmentExists)")
         seen.add(key)

@@ -98,8 +98,17 @@ class PulumiMocks(pulumi.runtime.Mocks):
         if recorded is not None and recorded.typ == args.typ and effective == recorded.inputs:
             outputs = copy.deepcopy(recorded.outputs)
             resource_id = outputs.pop("__id")
-            self.resources.append(Registered(args.typ, args.name, inputs, {**outputs, "__id": resource_id},
-                                             effective, options, same_as_before=True))
+            self.resources.append(
+                Registered(
+                    args.typ,
+                    args.name,
+                    inputs,
+                    {**outputs, "__id": resource_id},
+                    effective,
+                    options,
+                    same_as_before=True,
+                )
+            )
             return resource_id, outputs
         outputs = copy.deepcopy(effective)
         if args.typ == "random:index/randomString:RandomString":
@@ -121,8 +130,9 @@ class PulumiMocks(pulumi.runtime.Mocks):
         if recorded is not None:
             outputs = azure_rules.stored_after_put(args.typ, recorded.outputs, outputs)
         resource_id = f"/subscriptions/{SUBSCRIPTION_ID}/mock/{args.typ.split(':')[-1]}/{azure_name}"
-        self.resources.append(Registered(args.typ, args.name, inputs, {**outputs, "__id": resource_id},
-                                         effective, options))
+        self.resources.append(
+            Registered(args.typ, args.name, inputs, {**outputs, "__id": resource_id}, effective, options)
+        )
         return resource_id, outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
@@ -192,8 +202,9 @@ def run_program(
     `prior`: an earlier run of the same stack, to play `pulumi up` of a changed program or config
     against its state. `generation`: a number per fresh deployment (destroy, then up again).
     """
-    mocks = PulumiMocks(random_suffix=random_suffix, prior=prior.mocks.by_name() if prior else None,
-                        generation=generation)
+    mocks = PulumiMocks(
+        random_suffix=random_suffix, prior=prior.mocks.by_name() if prior else None, generation=generation
+    )
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config({f"{project}:{key}": str(value) for key, value in (config or {}).items()})
@@ -231,9 +242,14 @@ def _real_operations() -> dict[str, type]:
         ScheduleOperations,
     )
 
-    return {"data": DataOperations, "jobs": JobOperations, "models": ModelOperations,
-            "online_endpoints": OnlineEndpointOperations, "online_deployments": OnlineDeploymentOperations,
-            "schedules": ScheduleOperations}
+    return {
+        "data": DataOperations,
+        "jobs": JobOperations,
+        "models": ModelOperations,
+        "online_endpoints": OnlineEndpointOperations,
+        "online_deployments": OnlineDeploymentOperations,
+        "schedules": ScheduleOperations,
+    }
 
 
 REAL_OPERATIONS = _real_operations()
@@ -527,8 +543,10 @@ class FakeMLClient:
         self.deployments: dict[str, Any] = {}
         self.schedule_bodies: dict[str, Any] = {}  # name -> the REST body sent
         self.invoke_answer = json.dumps({"result": [False]})
-        self.model_conda = ("channels: [conda-forge]\ndependencies:\n- python=3.9.19\n- pip\n- pip:\n"
-                            "  - azureml-automl-runtime==1.60.0\n  - scikit-learn==1.5.1\n  - mlflow-skinny==2.9.2\n")
+        self.model_conda = (
+            "channels: [conda-forge]\ndependencies:\n- python=3.9.19\n- pip\n- pip:\n"
+            "  - azureml-automl-runtime==1.60.0\n  - scikit-learn==1.5.1\n  - mlflow-skinny==2.9.2\n"
+        )
         self.deployment_log = "Traceback: ModuleNotFoundError: No module named 'azureml.automl'"
         self.data = _Data(self, "data")
         self.jobs = _Jobs(self, "jobs")
@@ -560,11 +578,16 @@ class FakeSession:
         child = f"{name}_7"
         self.runs[name] = self._details({**job.tags, "automl_best_child_run_id": child}, {"AUC_weighted": auc})
         self.runs[child] = self._details({}, {"AUC_weighted": auc, "accuracy": 0.85})
-        trials = [FakeJob(f"{name}_setup", "Completed"),
-                  FakeJob(child, "Completed", properties={"run_algorithm": "LightGBM", "score": str(auc)})]
+        trials = [
+            FakeJob(f"{name}_setup", "Completed"),
+            FakeJob(child, "Completed", properties={"run_algorithm": "LightGBM", "score": str(auc)}),
+        ]
         if baseline is not None:
-            trials.append(FakeJob(f"{name}_2", "Completed",
-                                  properties={"run_algorithm": "LogisticRegression", "score": str(baseline)}))
+            trials.append(
+                FakeJob(
+                    f"{name}_2", "Completed", properties={"run_algorithm": "LogisticRegression", "score": str(baseline)}
+                )
+            )
         self.ml.children[name] = trials
 
     def run_details(self, run_id: str) -> Any:

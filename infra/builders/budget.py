@@ -16,15 +16,21 @@ def budget(scope: Scope, group: resources.ResourceGroup) -> consumption.Budget |
         return None
     notifications = {
         f"actual-{percent}": consumption.NotificationArgs(
-            enabled=True, operator=consumption.OperatorType.GREATER_THAN_OR_EQUAL_TO, threshold=percent,
-            threshold_type=consumption.ThresholdType.ACTUAL, contact_emails=list(s.budget_emails),
+            enabled=True,
+            operator=consumption.OperatorType.GREATER_THAN_OR_EQUAL_TO,
+            threshold=percent,
+            threshold_type=consumption.ThresholdType.ACTUAL,
+            contact_emails=list(s.budget_emails),
         )
         for percent in s.budget_alert_percents
     }
     # A forecast alert warns before the money is spent, not after.
     notifications["forecast-100"] = consumption.NotificationArgs(
-        enabled=True, operator=consumption.OperatorType.GREATER_THAN_OR_EQUAL_TO, threshold=100,
-        threshold_type=consumption.ThresholdType.FORECASTED, contact_emails=list(s.budget_emails),
+        enabled=True,
+        operator=consumption.OperatorType.GREATER_THAN_OR_EQUAL_TO,
+        threshold=100,
+        threshold_type=consumption.ThresholdType.FORECASTED,
+        contact_emails=list(s.budget_emails),
     )
     return consumption.Budget(
         f"{scope.name}-budget",

@@ -50,19 +50,28 @@ def location(scope: Scope, suffix: random.RandomString) -> pulumi.Output[str]:
     s = scope.settings
     # Every resource's location is fixed when it is created (ARM refuses to move one), and
     # globally unique names cannot be created twice, so a new region means a new stack.
-    return suffix.keepers.apply(lambda recorded: fixed(
-        "location", (recorded or {}).get("location", s.location), s.location,
-        "Azure cannot move a resource to another region",
-        "Create a new stack for the new region (`pulumi stack init <name>`), or `pulumi destroy` this one first."))
+    return suffix.keepers.apply(
+        lambda recorded: fixed(
+            "location",
+            (recorded or {}).get("location", s.location),
+            s.location,
+            "Azure cannot move a resource to another region",
+            "Create a new stack for the new region (`pulumi stack init <name>`), or `pulumi destroy` this one first.",
+        )
+    )
 
 
 def purge_protection(scope: Scope, vault: keyvault.Vault) -> pulumi.Output[str]:
     """The vault's purge protection ("true"/"false"); refuses switching it off once on."""
     s = scope.settings
-    return vault.properties.apply(lambda p: fixed(
-        "keyVaultPurgeProtection", "true" if field_of(p, "enable_purge_protection", "enablePurgeProtection")
-        else "false", "true" if s.key_vault_purge_protection else "false",
-        "Azure cannot switch purge protection off once it is on (Key Vault soft-delete overview)"))
+    return vault.properties.apply(
+        lambda p: fixed(
+            "keyVaultPurgeProtection",
+            "true" if field_of(p, "enable_purge_protection", "enablePurgeProtection") else "false",
+            "true" if s.key_vault_purge_protection else "false",
+            "Azure cannot switch purge protection off once it is on (Key Vault soft-delete overview)",
+        )
+    )
 
 
 ENDPOINT_UPDATE = (
@@ -72,8 +81,9 @@ ENDPOINT_UPDATE = (
 )
 
 
-def endpoint_settings(scope: Scope, endpoint: ml.OnlineEndpoint, group: resources.ResourceGroup,
-                      ws: ml.Workspace) -> pulumi.Output[str]:
+def endpoint_settings(
+    scope: Scope, endpoint: ml.OnlineEndpoint, group: resources.ResourceGroup, ws: ml.Workspace
+) -> pulumi.Output[str]:
     """The endpoint's auth mode in Azure's spelling (Key, AADToken); refuses a config change of its
     auth mode or network access, which only `az ml online-endpoint update` can make without cutting
     traffic (see infra/builders/endpoint.py)."""
@@ -84,18 +94,34 @@ def endpoint_settings(scope: Scope, endpoint: ml.OnlineEndpoint, group: resource
         auth_mode = field_of(props, "auth_mode", "authMode")
         reverse: dict[object, object] = {azure: key for key, azure in AUTH_MODES.items()}
         if auth_mode != s.endpoint_auth_mode:
-            raise refuse("endpointAuthMode", reverse.get(auth_mode, auth_mode),
-                         reverse.get(s.endpoint_auth_mode, s.endpoint_auth_mode),
-                         "an update of the endpoint from `pulumi up` would cut its live traffic",
-                         ENDPOINT_UPDATE.format(endpoint=endpoint_name, rg=rg, ws=workspace, field="auth_mode",
-                                                value=reverse.get(s.endpoint_auth_mode)))
+            raise refuse(
+                "endpointAuthMode",
+                reverse.get(auth_mode, auth_mode),
+                reverse.get(s.endpoint_auth_mode, s.endpoint_auth_mode),
+                "an update of the endpoint from `pulumi up` would cut its live traffic",
+                ENDPOINT_UPDATE.format(
+                    endpoint=endpoint_name,
+                    rg=rg,
+                    ws=workspace,
+                    field="auth_mode",
+                    value=reverse.get(s.endpoint_auth_mode),
+                ),
+            )
         network = field_of(props, "public_network_access", "publicNetworkAccess")
         if network is not None and network != s.public_network_access:
-            raise refuse("publicNetworkAccess", network, s.public_network_access,
-                         "an update of the endpoint from `pulumi up` would cut its live traffic",
-                         ENDPOINT_UPDATE.format(endpoint=endpoint_name, rg=rg, ws=workspace,
-                                                field="public_network_access",
-                                                value=s.public_network_access.lower()))
+            raise refuse(
+                "publicNetworkAccess",
+                network,
+                s.public_network_access,
+                "an update of the endpoint from `pulumi up` would cut its live traffic",
+                ENDPOINT_UPDATE.format(
+                    endpoint=endpoint_name,
+                    rg=rg,
+                    ws=workspace,
+                    field="public_network_access",
+                    value=s.public_network_access.lower(),
+                ),
+            )
         return str(auth_mode)  # Azure's spelling (Key, AADToken), as the stack always exported it
 
     return pulumi.Output.all(endpoint.properties, endpoint.name, group.name, ws.name).apply(check)

@@ -33,13 +33,18 @@ def compute(scope: Scope, group: resources.ResourceGroup, ws: ml.Workspace) -> C
     # old name coming back with the old size.
     cluster_shape = {"vmSize": s.vm_size, "vmPriority": s.vm_priority}
     suffix = random.RandomString(
-        f"{scope.name}-cluster-suffix", length=SUFFIX_LENGTH, special=False, upper=False, numeric=True, lower=True,
-        keepers=cluster_shape, opts=scope.opts(),
+        f"{scope.name}-cluster-suffix",
+        length=SUFFIX_LENGTH,
+        special=False,
+        upper=False,
+        numeric=True,
+        lower=True,
+        keepers=cluster_shape,
+        opts=scope.opts(),
     )
     cluster = ml.Compute(
         f"{scope.name}-cluster",
-        compute_name=suffix.result.apply(
-            lambda sfx: resource_names(s.project, s.stack, sfx)["compute_cluster"]),
+        compute_name=suffix.result.apply(lambda sfx: resource_names(s.project, s.stack, sfx)["compute_cluster"]),
         workspace_name=ws.name,
         resource_group_name=group.name,
         location=s.location,

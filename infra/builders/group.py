@@ -18,7 +18,12 @@ def stack_suffix(name: str, settings: PlatformSettings, parent: pulumi.Resource)
     the state keeps what the stack was created with; infra/builders/checks.py compares config with that.
     """
     return random.RandomString(
-        f"{name}-suffix", length=SUFFIX_LENGTH, special=False, upper=False, numeric=True, lower=True,
+        f"{name}-suffix",
+        length=SUFFIX_LENGTH,
+        special=False,
+        upper=False,
+        numeric=True,
+        lower=True,
         keepers={"location": settings.location},
         opts=pulumi.ResourceOptions(parent=parent, ignore_changes=["keepers"]),
     )
@@ -33,7 +38,9 @@ def resource_group(scope: Scope) -> resources.ResourceGroup:
     """The one resource group every other resource lives in."""
     s = scope.settings
     return resources.ResourceGroup(
-        f"{scope.name}-rg", resource_group_name=scope.name_of("resource_group"), location=s.location,
-        tags=scope.tags, opts=scope.opts(),
+        f"{scope.name}-rg",
+        resource_group_name=scope.name_of("resource_group"),
+        location=s.location,
+        tags=scope.tags,
+        opts=scope.opts(),
     )
-

@@ -93,8 +93,9 @@ def key_vault(scope: Scope, group: resources.ResourceGroup, tenant_id: pulumi.In
     )
 
 
-def collected_data_retention(scope: Scope, group: resources.ResourceGroup, account: storage.StorageAccount,
-                             workspace_id: pulumi.Input[str]) -> storage.ManagementPolicy:
+def collected_data_retention(
+    scope: Scope, group: resources.ResourceGroup, account: storage.StorageAccount, workspace_id: pulumi.Input[str]
+) -> storage.ManagementPolicy:
     """Delete the collected production data `collectedDataRetentionDays` after its last write.
 
     Called once the workspace exists: the rule's prefix is the workspace's datastore container, named
@@ -109,17 +110,26 @@ def collected_data_retention(scope: Scope, group: resources.ResourceGroup, accou
         account_name=account.name,
         resource_group_name=group.name,
         management_policy_name=POLICY_NAME,
-        policy=storage.ManagementPolicySchemaArgs(rules=[storage.ManagementPolicyRuleArgs(
-            name=RULE_NAME,
-            enabled=True,
-            type=storage.RuleType.LIFECYCLE,
-            definition=storage.ManagementPolicyDefinitionArgs(
-                filters=storage.ManagementPolicyFilterArgs(blob_types=["blockBlob", "appendBlob"],
-                                                           prefix_match=[prefix]),
-                actions=storage.ManagementPolicyActionArgs(base_blob=storage.ManagementPolicyBaseBlobArgs(
-                    delete=storage.DateAfterModificationArgs(
-                        days_after_modification_greater_than=scope.settings.collected_data_retention_days))),
-            ),
-        )]),
+        policy=storage.ManagementPolicySchemaArgs(
+            rules=[
+                storage.ManagementPolicyRuleArgs(
+                    name=RULE_NAME,
+                    enabled=True,
+                    type=storage.RuleType.LIFECYCLE,
+                    definition=storage.ManagementPolicyDefinitionArgs(
+                        filters=storage.ManagementPolicyFilterArgs(
+                            blob_types=["blockBlob", "appendBlob"], prefix_match=[prefix]
+                        ),
+                        actions=storage.ManagementPolicyActionArgs(
+                            base_blob=storage.ManagementPolicyBaseBlobArgs(
+                                delete=storage.DateAfterModificationArgs(
+                                    days_after_modification_greater_than=scope.settings.collected_data_retention_days
+                                )
+                            )
+                        ),
+                    ),
+                )
+            ]
+        ),
         opts=scope.opts(),
     )

@@ -9,9 +9,13 @@ from infra.builders.scope import Scope
 from infra.builders.storage import Storage
 
 
-def workspace(scope: Scope, group: resources.ResourceGroup, store: Storage,
-              app_insights: applicationinsights.Component,
-              container_registry: containerregistry.Registry) -> ml.Workspace:
+def workspace(
+    scope: Scope,
+    group: resources.ResourceGroup,
+    store: Storage,
+    app_insights: applicationinsights.Component,
+    container_registry: containerregistry.Registry,
+) -> ml.Workspace:
     """The workspace with a system-assigned identity, wired to its four dependencies."""
     s = scope.settings
     return ml.Workspace(

@@ -71,10 +71,19 @@ def _wait_limit_s(settings: TrainingSettings) -> float:
 
 
 class AzureBackend:
-    def __init__(self, session: AzureSession, outputs: StackOutputs, stack: str, *,
-                 say: Callable[[str], None] = print, sleep: Callable[[float], None] | None = None,
-                 state_dir: Path | None = None, poll_s: float = 30.0, deploy_timeout_s: float = DEPLOY_TIMEOUT_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        session: AzureSession,
+        outputs: StackOutputs,
+        stack: str,
+        *,
+        say: Callable[[str], None] = print,
+        sleep: Callable[[float], None] | None = None,
+        state_dir: Path | None = None,
+        poll_s: float = 30.0,
+        deploy_timeout_s: float = DEPLOY_TIMEOUT_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.session = session
         self.ml = session.ml
         self.outputs = outputs
@@ -91,9 +100,15 @@ class AzureBackend:
         """The Azure target for parsed command-line flags: a dry run with --dry-run, else a connected backend."""
         from jobs.azure.stack_outputs import resolve
 
-        outputs = resolve(args.stack, args.outputs, {"subscription_id": args.subscription_id,
-                                                     "resource_group": args.resource_group,
-                                                     "workspace_name": args.workspace})
+        outputs = resolve(
+            args.stack,
+            args.outputs,
+            {
+                "subscription_id": args.subscription_id,
+                "resource_group": args.resource_group,
+                "workspace_name": args.workspace,
+            },
+        )
         if args.dry_run:
             from jobs.azure.dry_run import DryRunBackend
 
@@ -140,24 +155,30 @@ class AzureBackend:
         if wait:
             self.wait_for_job(submitted.name, _wait_limit_s(settings))
         else:
-            self.say(f"follow it in the studio, or register it when it is done: "
-                     f"{JOBS} register --target azure --job {submitted.name}")
+            self.say(
+                f"follow it in the studio, or register it when it is done: "
+                f"{JOBS} register --target azure --job {submitted.name}"
+            )
         return str(submitted.name)
 
-    def pipeline(self, settings: TrainingSettings, data: Path, min_auc: float | None, deploy: DeployOptions | None,
-                 wait: bool) -> str:
+    def pipeline(
+        self, settings: TrainingSettings, data: Path, min_auc: float | None, deploy: DeployOptions | None, wait: bool
+    ) -> str:
         """Train and register (and optionally deploy) as one pipeline job."""
         if deploy is not None and deploy.collect:
-            raise JobsError("--collect is not carried by the pipeline's deploy step; run the pipeline without it, "
-                            f"then `{JOBS} deploy --target azure --collect`")
+            raise JobsError(
+                "--collect is not carried by the pipeline's deploy step; run the pipeline without it, "
+                f"then `{JOBS} deploy --target azure --collect`"
+            )
         settings.check_data(data, max_nodes=self.outputs.compute_max_nodes)
         compute = self.outputs.need("compute_name", "the pipeline", self.stack)
         endpoint = self.outputs.need("endpoint_name", "the pipeline's deploy step", self.stack) if deploy else None
         data_ref = self.ensure_data(data, settings.drop_columns)
         data_version = data_ref.rsplit(":", 1)[1]
         tags = training_tags(data_version, settings.as_tags())
-        job = specs.pipeline_job(settings, data_ref, compute, min_auc, tags,
-                                 (endpoint, deploy) if endpoint and deploy else None)
+        job = specs.pipeline_job(
+            settings, data_ref, compute, min_auc, tags, (endpoint, deploy) if endpoint and deploy else None
+        )
         submitted = self._call("submitting the pipeline job", lambda: self.ml.jobs.create_or_update(job))
         self._remember(last_pipeline=submitted.name)
         self.say(f"submitted pipeline job {submitted.name} on {compute}: {submitted.studio_url}")
@@ -179,19 +200,25 @@ class AzureBackend:
                 if status in TERMINAL:
                     break
                 if elapsed > limit_s:
-                    raise JobsError(f"stopped waiting after {limit_s / 60:.0f} minutes with job {name} {status}; it "
-                                    "is still in Azure (a cluster without quota queues forever: check `az ml compute "
-                                    f"show`). Cancel it with `az ml job cancel --name {name}`, or register it later "
-                                    f"with `{JOBS} register --target azure --job {name}`.")
+                    raise JobsError(
+                        f"stopped waiting after {limit_s / 60:.0f} minutes with job {name} {status}; it "
+                        "is still in Azure (a cluster without quota queues forever: check `az ml compute "
+                        f"show`). Cancel it with `az ml job cancel --name {name}`, or register it later "
+                        f"with `{JOBS} register --target azure --job {name}`."
+                    )
                 self.sleep(self.poll_s)
         except KeyboardInterrupt:
-            raise Interrupted(f"stopped waiting; AutoML job {name} is still running in Azure. Register it later with "
-                              f"`{JOBS} register --target azure --job {name}`, or cancel it with "
-                              f"`az ml job cancel --name {name}`.") from None
+            raise Interrupted(
+                f"stopped waiting; AutoML job {name} is still running in Azure. Register it later with "
+                f"`{JOBS} register --target azure --job {name}`, or cancel it with "
+                f"`az ml job cancel --name {name}`."
+            ) from None
         if status != "Completed":
-            raise JobsError(f"AutoML job {name} ended {status}. Nothing was registered. Why is in its logs: "
-                            f"`az ml job stream --name {name}` prints them, `az ml job show --name {name} --web` "
-                            "opens the studio.")
+            raise JobsError(
+                f"AutoML job {name} ended {status}. Nothing was registered. Why is in its logs: "
+                f"`az ml job stream --name {name}` prints them, `az ml job show --name {name} --web` "
+                "opens the studio."
+            )
 
     # -- registration --------------------------------------------------------------------
 
@@ -207,29 +234,38 @@ class AzureBackend:
             raise JobsError(f"which AutoML job? Pass --job NAME (from `{JOBS} train --target azure`)")
         job = self._call("reading the job", lambda: self.ml.jobs.get(job_name))
         if job.status != "Completed":
-            raise JobsError(f"AutoML job {job_name} is {job.status}, not Completed; wait for it with "
-                            f"`{JOBS} train --wait` or in the studio, then register again")
+            raise JobsError(
+                f"AutoML job {job_name} is {job.status}, not Completed; wait for it with "
+                f"`{JOBS} train --wait` or in the studio, then register again"
+            )
         training = self._training_run(job_name, job)
         versions = self._call("listing model versions", self._model_versions)
-        trials, best = azure_children(self._call("listing the job's trials",
-                                                 lambda: list(self.ml.jobs.list(parent_job_name=job_name))))
+        trials, best = azure_children(
+            self._call("listing the job's trials", lambda: list(self.ml.jobs.list(parent_job_name=job_name)))
+        )
         training = replace(training, tags={**azure_budget(trials, training.tags), **training.tags})
         # The gate runs first, also for a job registered already; a version from the same job is
         # never its own champion.
-        verdict = quality_gate(training.metrics, baseline=azure_baseline(best, training),
-                               champion=champion(((v.version, v.tags or {}) for v in versions), training),
-                               min_score=min_auc)
+        verdict = quality_gate(
+            training.metrics,
+            baseline=azure_baseline(best, training),
+            champion=champion(((v.version, v.tags or {}) for v in versions), training),
+            min_score=min_auc,
+        )
         for existing in versions:
             if (existing.tags or {}).get("training_run") == job_name:
                 self.say(f"already registered: {MODEL_NAME} version {existing.version} (job {job_name})")
                 return str(existing.version)
         self.say(verdict.summary())
         tags = model_tags(training, verdict, registered_by="jobs register")
-        model = specs.model_from_run(training.best_child, tags, f"Best model of AutoML job {job_name} "
-                                                                f"(AUC_weighted {verdict.score:.4f})")
+        model = specs.model_from_run(
+            training.best_child, tags, f"Best model of AutoML job {job_name} (AUC_weighted {verdict.score:.4f})"
+        )
         created = self._call("registering the model", lambda: self.ml.models.create_or_update(model))
-        self.say(f"registered: {MODEL_NAME} version {created.version} (job {job_name}, best child "
-                 f"{training.best_child}, AUC_weighted {verdict.score:.4f})")
+        self.say(
+            f"registered: {MODEL_NAME} version {created.version} (job {job_name}, best child "
+            f"{training.best_child}, AUC_weighted {verdict.score:.4f})"
+        )
         return str(created.version)
 
     def _training_run(self, job_name: str, job: Any) -> TrainingRun:
@@ -271,39 +307,64 @@ class AzureBackend:
 
     # -- monitoring (jobs/monitoring/azure.py) --------------------------------------------
 
-    def monitor(self, version: str | None, thresholds: Thresholds, window_hours: float, reference: Path | None,
-                emails: list[str]) -> str:
+    def monitor(
+        self,
+        version: str | None,
+        thresholds: Thresholds,
+        window_hours: float,
+        reference: Path | None,
+        emails: list[str],
+    ) -> str:
         """Create or update the monitoring schedule of the live deployment, with the model's training data."""
         if reference is not None:
-            raise JobsError("--reference is for the local target; in Azure the reference is the training data "
-                            "asset named by the model's data_version tag")
+            raise JobsError(
+                "--reference is for the local target; in Azure the reference is the training data "
+                "asset named by the model's data_version tag"
+            )
         endpoint_name = self.outputs.need("endpoint_name", "monitor", self.stack)
         endpoint = self._call("reading the endpoint", lambda: self.ml.online_endpoints.get(endpoint_name))
         live = [name for name, share in (endpoint.traffic or {}).items() if share > 0]
         if len(live) != 1:
-            raise JobsError(f"{endpoint_name} has {'no' if not live else 'more than one'} live deployment; monitoring "
-                            f"follows the one that takes all the traffic: run `{JOBS} deploy --target azure "
-                            "--collect` first")
-        deployment = self._call("reading the live deployment", lambda: self.ml.online_deployments.get(
-            name=live[0], endpoint_name=endpoint_name))
+            raise JobsError(
+                f"{endpoint_name} has {'no' if not live else 'more than one'} live deployment; monitoring "
+                f"follows the one that takes all the traffic: run `{JOBS} deploy --target azure "
+                "--collect` first"
+            )
+        deployment = self._call(
+            "reading the live deployment",
+            lambda: self.ml.online_deployments.get(name=live[0], endpoint_name=endpoint_name),
+        )
         if deployment.data_collector is None:
-            raise JobsError(f"deployment {live[0]} collects no data; deploy with `{JOBS} deploy --target azure "
-                            "--collect` first, then run monitor again")
+            raise JobsError(
+                f"deployment {live[0]} collects no data; deploy with `{JOBS} deploy --target azure "
+                "--collect` first, then run monitor again"
+            )
         if version is None:
             version = str(deployment.model).rstrip("/").split(":")[-1].split("/")[-1]
         model = self._call("reading the model", lambda: self.ml.models.get(MODEL_NAME, version=version))
         data_version = (model.tags or {}).get("data_version")
         if not data_version or data_version == UNKNOWN:  # model_tags writes UNKNOWN when the job had none
-            raise JobsError(f"{MODEL_NAME} version {version} has no data_version tag, so its training data is "
-                            f"unknown; register it with `{JOBS} register --target azure`")
-        spec = monitoring.schedule(endpoint_name, live[0], f"azureml:{dataset.ASSET_NAME}:{data_version}",
-                                   thresholds, emails, window_hours)
-        self._call("creating the monitoring schedule", lambda: wait_for(
-            self.ml.schedules.begin_create_or_update(spec), "the monitoring schedule", self.deploy_timeout_s,
-            "The monitoring schedule is still being created in Azure."))
-        self.say(f"monitoring schedule {monitoring.MONITOR_NAME}: deployment {live[0]} of {endpoint_name} "
-                 f"({MODEL_NAME} version {version}) against {dataset.ASSET_NAME}:{data_version}, daily at 03:15 UTC"
-                 + (f"; alerts to {', '.join(emails)}" if emails else "; no alert emails (add --email)"))
+            raise JobsError(
+                f"{MODEL_NAME} version {version} has no data_version tag, so its training data is "
+                f"unknown; register it with `{JOBS} register --target azure`"
+            )
+        spec = monitoring.schedule(
+            endpoint_name, live[0], f"azureml:{dataset.ASSET_NAME}:{data_version}", thresholds, emails, window_hours
+        )
+        self._call(
+            "creating the monitoring schedule",
+            lambda: wait_for(
+                self.ml.schedules.begin_create_or_update(spec),
+                "the monitoring schedule",
+                self.deploy_timeout_s,
+                "The monitoring schedule is still being created in Azure.",
+            ),
+        )
+        self.say(
+            f"monitoring schedule {monitoring.MONITOR_NAME}: deployment {live[0]} of {endpoint_name} "
+            f"({MODEL_NAME} version {version}) against {dataset.ASSET_NAME}:{data_version}, daily at 03:15 UTC"
+            + (f"; alerts to {', '.join(emails)}" if emails else "; no alert emails (add --email)")
+        )
         return monitoring.MONITOR_NAME
 
     # -- invocation ----------------------------------------------------------------------

@@ -46,8 +46,15 @@ class DryRunBackend:
         self.written: dict[str, Path] = {}
         self.placeholder_version: str | None = None  # what a dry `register` returned, not a real version
 
-    def _write(self, filename: str, entity: Any, loader: Callable[[str], Any], local_paths: dict[str, Path],
-               fix: Callable[[dict[str, Any]], None] | None = None, placeholders: tuple[str, ...] = ()) -> Path:
+    def _write(
+        self,
+        filename: str,
+        entity: Any,
+        loader: Callable[[str], Any],
+        local_paths: dict[str, Path],
+        fix: Callable[[dict[str, Any]], None] | None = None,
+        placeholders: tuple[str, ...] = (),
+    ) -> Path:
         """Dump an entity, undo the dump quirks, load it back; `placeholders` become YAML comments at the top
         and lines of output, each naming a value to replace before `az ml ... create -f` sends it."""
         self.out.mkdir(parents=True, exist_ok=True)
@@ -65,8 +72,10 @@ class DryRunBackend:
         except Exception as error:
             raise JobsError(f"{target} does not load back with azure-ai-ml: {error}") from None
         self.written[filename] = target
-        self.say(f"wrote {target}" + (" (placeholders to replace before `az ml ... create`: see below)"
-                                      if placeholders else ""))
+        self.say(
+            f"wrote {target}"
+            + (" (placeholders to replace before `az ml ... create`: see below)" if placeholders else "")
+        )
         for line in placeholders:
             self.say(f"  PLACEHOLDER: {line}")
         return target
@@ -87,18 +96,27 @@ class DryRunBackend:
         self._write("automl-job.yml", job, load_job, {})
         return PLACEHOLDER_JOB
 
-    def pipeline(self, settings: TrainingSettings, data: Path, min_auc: float | None, deploy: DeployOptions | None,
-                 wait: bool) -> str:
+    def pipeline(
+        self, settings: TrainingSettings, data: Path, min_auc: float | None, deploy: DeployOptions | None, wait: bool
+    ) -> str:
         if deploy is not None and deploy.collect:
-            raise JobsError("--collect is not carried by the pipeline's deploy step; run the pipeline without it, "
-                            f"then `{JOBS} deploy --target azure --collect`")
+            raise JobsError(
+                "--collect is not carried by the pipeline's deploy step; run the pipeline without it, "
+                f"then `{JOBS} deploy --target azure --collect`"
+            )
         settings.check_data(data, max_nodes=self.outputs.compute_max_nodes)
         compute = self.outputs.compute_name or "<compute_name from the stack>"
         endpoint = self.outputs.endpoint_name or "<endpoint_name from the stack>"
         version = self._data_yml(data, settings.drop_columns)
         tags = training_tags(version, settings.as_tags())
-        job = specs.pipeline_job(settings, f"azureml:{dataset.ASSET_NAME}:{version}", compute, min_auc, tags,
-                                 (endpoint, deploy) if deploy else None)
+        job = specs.pipeline_job(
+            settings,
+            f"azureml:{dataset.ASSET_NAME}:{version}",
+            compute,
+            min_auc,
+            tags,
+            (endpoint, deploy) if deploy else None,
+        )
         relative_root = os.path.relpath(ROOT, self.out.resolve())
 
         def fix(spec: dict[str, Any]) -> None:
@@ -127,11 +145,13 @@ class DryRunBackend:
         tags.update({f"metric.{name}": "<from the best child run>" for name in LINEAGE_METRICS})
         tags.update({**azure_budget(0, run_tags), "budget.trials": "<the job's trial count>"})
         model = specs.model_from_run(PLACEHOLDER_CHILD, tags, f"Best model of AutoML job {job}")
-        notes = [f"path names the best child run as {PLACEHOLDER_CHILD}: replace it with the "
-                 f"`automl_best_child_run_id` tag of the finished job (`az ml job show --name {job} "
-                 "--query tags.automl_best_child_run_id`)",
-                 "metric.*, budget.trials and gate.* tags are known only after the job has run: `register` "
-                 "fills them in (metric.* with the metrics the best child reports)"]
+        notes = [
+            f"path names the best child run as {PLACEHOLDER_CHILD}: replace it with the "
+            f"`automl_best_child_run_id` tag of the finished job (`az ml job show --name {job} "
+            "--query tags.automl_best_child_run_id`)",
+            "metric.*, budget.trials and gate.* tags are known only after the job has run: `register` "
+            "fills them in (metric.* with the metrics the best child reports)",
+        ]
         if job == PLACEHOLDER_JOB:
             notes.insert(0, f"{PLACEHOLDER_JOB} stands for the AutoML job's name (given when it is submitted)")
         if not written:
@@ -148,20 +168,33 @@ class DryRunBackend:
         model_ref = f"azureml:{MODEL_NAME}:{version or '1'}"
         conda = monitoring.with_collection(specs.scoring_conda(), options.collect)
         spec = specs.deployment("blue", endpoint, model_ref, specs.environment(conda), options)
-        notes = ["environment.conda_file is scoring/conda.yaml, not the model's environment: `deploy` merges "
-                 "the registered model's own conda.yaml (its Python and pins) with what score.py needs; "
-                 f"replace it with that (`az ml model download --name {MODEL_NAME} --version {version or '1'}` "
-                 "has it under mlflow-model/conda.yaml), or an Azure AutoML model will not load"]
+        notes = [
+            "environment.conda_file is scoring/conda.yaml, not the model's environment: `deploy` merges "
+            "the registered model's own conda.yaml (its Python and pins) with what score.py needs; "
+            f"replace it with that (`az ml model download --name {MODEL_NAME} --version {version or '1'}` "
+            "has it under mlflow-model/conda.yaml), or an Azure AutoML model will not load"
+        ]
         if version is None or version == self.placeholder_version:
             notes.append(f"model {model_ref}: version {version or '1'} stands for the version `register` returns")
         if not self.outputs.endpoint_name:
             notes.append("endpoint_name: the stack's endpoint_name output")
-        self._write("deployment.yml", spec, load_online_deployment,
-                    {"code_configuration.code": specs.SCORING_DIR.resolve()}, placeholders=tuple(notes))
+        self._write(
+            "deployment.yml",
+            spec,
+            load_online_deployment,
+            {"code_configuration.code": specs.SCORING_DIR.resolve()},
+            placeholders=tuple(notes),
+        )
         return "blue"
 
-    def monitor(self, version: str | None, thresholds: Thresholds, window_hours: float, reference: Path | None,
-                emails: list[str]) -> str:
+    def monitor(
+        self,
+        version: str | None,
+        thresholds: Thresholds,
+        window_hours: float,
+        reference: Path | None,
+        emails: list[str],
+    ) -> str:
         """monitor.yml: the schedule for deployment blue, with the shipped CSV's data version as reference.
 
         Which deployment is live and which data version the model was trained on are known only in the
@@ -173,10 +206,12 @@ class DryRunBackend:
         data_version = dataset.content_version(dataset.DEFAULT_CSV)
         data_ref = f"azureml:{dataset.ASSET_NAME}:{data_version}"
         spec = monitoring.schedule(endpoint, "blue", data_ref, thresholds, emails, window_hours)
-        notes = ["deployment blue stands for the deployment that takes the endpoint's traffic (`monitor` reads it; "
-                 "blue/green alternates the names)",
-                 f"reference data {data_ref} is the shipped CSV's version; `monitor` uses the data_version tag of "
-                 f"the deployed model (`az ml model show --name {MODEL_NAME} --version N --query tags.data_version`)"]
+        notes = [
+            "deployment blue stands for the deployment that takes the endpoint's traffic (`monitor` reads it; "
+            "blue/green alternates the names)",
+            f"reference data {data_ref} is the shipped CSV's version; `monitor` uses the data_version tag of "
+            f"the deployed model (`az ml model show --name {MODEL_NAME} --version N --query tags.data_version`)",
+        ]
         if not self.outputs.endpoint_name:
             notes.append("endpoint_name: the stack's endpoint_name output")
         self._write("monitor.yml", spec, load_schedule, {}, placeholders=tuple(notes))
@@ -186,8 +221,10 @@ class DryRunBackend:
         self.out.mkdir(parents=True, exist_ok=True)  # as _write does for every other command
         target = self.out / "request.json"
         target.write_text(json.dumps(payload, indent=2))
-        self.say(f"wrote {target} (send it with `az ml online-endpoint invoke --name "
-                 f"{self.outputs.endpoint_name or '<endpoint>'} --request-file {target}`)")
+        self.say(
+            f"wrote {target} (send it with `az ml online-endpoint invoke --name "
+            f"{self.outputs.endpoint_name or '<endpoint>'} --request-file {target}`)"
+        )
         return {"dry_run": sorted(str(p) for p in [*self.written.values(), target])}
 
 

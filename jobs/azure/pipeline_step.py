@@ -49,38 +49,58 @@ def automl_run(client: Any, own_run_id: str) -> TrainingRun:
     pipeline_run = own.data.tags.get("mlflow.parentRunId")
     if not pipeline_run:
         raise JobsError(f"run {own_run_id} has no parent pipeline run")
-    siblings = client.search_runs(experiment_ids=[own.info.experiment_id],
-                                  filter_string=f"tags.mlflow.parentRunId = '{pipeline_run}'")
+    siblings = client.search_runs(
+        experiment_ids=[own.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{pipeline_run}'"
+    )
     automl = [run for run in siblings if "automl_best_child_run_id" in run.data.tags]
     if len(automl) != 1:
         raise JobsError(f"expected one AutoML run in pipeline {pipeline_run}, found {len(automl)}")
     best_child = automl[0].data.tags["automl_best_child_run_id"]
     tags = {**client.get_run(pipeline_run).data.tags, **automl[0].data.tags}
-    return TrainingRun(automl[0].info.run_id, best_child, dict(client.get_run(best_child).data.metrics),
-                       {k: str(v) for k, v in tags.items()})
+    return TrainingRun(
+        automl[0].info.run_id,
+        best_child,
+        dict(client.get_run(best_child).data.metrics),
+        {k: str(v) for k, v in tags.items()},
+    )
 
 
-def register_best_model(model_dir: Path, training: TrainingRun, children: list[Any], versions: list[Any],
-                        min_auc: float | None, model_name: str, register: Registrar, out: Path) -> str:
+def register_best_model(
+    model_dir: Path,
+    training: TrainingRun,
+    children: list[Any],
+    versions: list[Any],
+    min_auc: float | None,
+    model_name: str,
+    register: Registrar,
+    out: Path,
+) -> str:
     """Gate, tag and register the model; write what was registered to out/registration.json.
 
     children: the AutoML run's child jobs (Job entities with properties); versions: (version, tags)
     of the model's registered versions. Same gate and tags as `python -m jobs register`.
     """
     if not (model_dir / "MLmodel").is_file():
-        raise JobsError(f"{model_dir} is not an MLflow model (no MLmodel file); the AutoML node's best_model "
-                        "output should be one")
+        raise JobsError(
+            f"{model_dir} is not an MLflow model (no MLmodel file); the AutoML node's best_model output should be one"
+        )
     trials, best = azure_children(children)
     training = replace(training, tags={**azure_budget(trials, training.tags), **training.tags})
-    verdict = quality_gate(training.metrics, baseline=azure_baseline(best, training),
-                           champion=champion(versions, training), min_score=min_auc)
+    verdict = quality_gate(
+        training.metrics,
+        baseline=azure_baseline(best, training),
+        champion=champion(versions, training),
+        min_score=min_auc,
+    )
     print(verdict.summary())
     tags = model_tags(training, verdict, registered_by="pipeline")
-    version = register(model_dir, model_name, tags,
-                       f"Best model of AutoML run {training.name} (AUC_weighted {verdict.score:.4f})")
+    version = register(
+        model_dir, model_name, tags, f"Best model of AutoML run {training.name} (AUC_weighted {verdict.score:.4f})"
+    )
     out.mkdir(parents=True, exist_ok=True)
-    (out / REGISTRATION_FILE).write_text(json.dumps({"model_name": model_name, "version": version, "tags": tags},
-                                                    indent=2))
+    (out / REGISTRATION_FILE).write_text(
+        json.dumps({"model_name": model_name, "version": version, "tags": tags}, indent=2)
+    )
     print(f"registered {model_name} version {version} (AUC_weighted {verdict.score:.4f})")
     return version
 
@@ -90,8 +110,12 @@ def _workspace_client() -> Any:
     from azure.ai.ml import MLClient
     from azure.ai.ml.identity import AzureMLOnBehalfOfCredential
 
-    return MLClient(AzureMLOnBehalfOfCredential(), os.environ["AZUREML_ARM_SUBSCRIPTION"],
-                    os.environ["AZUREML_ARM_RESOURCEGROUP"], os.environ["AZUREML_ARM_WORKSPACE_NAME"])
+    return MLClient(
+        AzureMLOnBehalfOfCredential(),
+        os.environ["AZUREML_ARM_SUBSCRIPTION"],
+        os.environ["AZUREML_ARM_RESOURCEGROUP"],
+        os.environ["AZUREML_ARM_WORKSPACE_NAME"],
+    )
 
 
 def _azure_registrar(ml: Any) -> Registrar:
@@ -116,8 +140,16 @@ def _register(args: argparse.Namespace) -> None:
         versions = [(m.version, m.tags or {}) for m in ml.models.list(name=args.model_name)]
     except ResourceNotFoundError:  # no version yet (see AzureBackend._model_versions)
         versions = []
-    register_best_model(Path(args.model), training, children, versions, args.min_auc, args.model_name,
-                        _azure_registrar(ml), Path(args.out))
+    register_best_model(
+        Path(args.model),
+        training,
+        children,
+        versions,
+        args.min_auc,
+        args.model_name,
+        _azure_registrar(ml),
+        Path(args.out),
+    )
 
 
 def _deploy(args: argparse.Namespace) -> None:
@@ -127,9 +159,12 @@ def _deploy(args: argparse.Namespace) -> None:
     from jobs.backend import DeployOptions
 
     registration = json.loads((Path(args.registration) / REGISTRATION_FILE).read_text())
-    outputs = StackOutputs(subscription_id=os.environ["AZUREML_ARM_SUBSCRIPTION"],
-                           resource_group=os.environ["AZUREML_ARM_RESOURCEGROUP"],
-                           workspace_name=os.environ["AZUREML_ARM_WORKSPACE_NAME"], endpoint_name=args.endpoint_name)
+    outputs = StackOutputs(
+        subscription_id=os.environ["AZUREML_ARM_SUBSCRIPTION"],
+        resource_group=os.environ["AZUREML_ARM_RESOURCEGROUP"],
+        workspace_name=os.environ["AZUREML_ARM_WORKSPACE_NAME"],
+        endpoint_name=args.endpoint_name,
+    )
     backend = AzureBackend(connect(outputs), outputs, stack="pipeline")
     backend.deploy(registration["version"], DeployOptions(args.instance_type, args.instance_count))
 

@@ -22,8 +22,14 @@ def is_transient(error: BaseException) -> bool:
     return isinstance(error, HttpResponseError) and getattr(error, "status_code", None) in TRANSIENT_STATUS
 
 
-def retry(call: Callable[[], T], what: str, attempts: int = 5, base_delay_s: float = 2.0,
-          sleep: Callable[[float], None] = time.sleep, say: Callable[[str], None] = print) -> T:
+def retry(
+    call: Callable[[], T],
+    what: str,
+    attempts: int = 5,
+    base_delay_s: float = 2.0,
+    sleep: Callable[[float], None] = time.sleep,
+    say: Callable[[str], None] = print,
+) -> T:
     """Call, retrying transient failures with exponential backoff (2, 4, 8, 16 s by default).
 
     `call` runs at most `attempts` times; before each retry `say` gets one line
@@ -37,8 +43,10 @@ def retry(call: Callable[[], T], what: str, attempts: int = 5, base_delay_s: flo
         error = state.outcome.exception() if state.outcome else None
         delay = state.next_action.sleep if state.next_action else 0.0
         status = getattr(error, "status_code", None) or type(error).__name__
-        say(f"{what}: transient error ({status}), retrying in {delay:.0f} s "
-            f"(attempt {state.attempt_number + 1} of {attempts})")
+        say(
+            f"{what}: transient error ({status}), retrying in {delay:.0f} s "
+            f"(attempt {state.attempt_number + 1} of {attempts})"
+        )
 
     retrying = Retrying(
         # `Exception` only, as a bare `except Exception` would: Ctrl-C is never retried.
@@ -53,8 +61,14 @@ def retry(call: Callable[[], T], what: str, attempts: int = 5, base_delay_s: flo
     return retrying(call)
 
 
-def wait_for(poller: Any, what: str, timeout_s: float, still_there: str, step_s: float = 15.0,
-             clock: Callable[[], float] = time.monotonic) -> Any:
+def wait_for(
+    poller: Any,
+    what: str,
+    timeout_s: float,
+    still_there: str,
+    step_s: float = 15.0,
+    clock: Callable[[], float] = time.monotonic,
+) -> Any:
     """Wait for a long-running operation; past the deadline, say what is still running in Azure."""
     deadline = clock() + timeout_s
     while not poller.done():

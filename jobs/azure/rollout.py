@@ -63,15 +63,17 @@ def invoke_endpoint(ml: Any, endpoint_name: str, request_file: str, deployment_n
     try:
         from azure.ai.ml.constants._endpoint import EndpointInvokeFields
     except ImportError:  # a later SDK without that module: nothing to clean
-        return ml.online_endpoints.invoke(endpoint_name=endpoint_name, request_file=request_file,
-                                          deployment_name=deployment_name)
+        return ml.online_endpoints.invoke(
+            endpoint_name=endpoint_name, request_file=request_file, deployment_name=deployment_name
+        )
     shared = EndpointInvokeFields.DEFAULT_HEADER
     per_call = (EndpointInvokeFields.AUTHORIZATION, EndpointInvokeFields.MODEL_DEPLOYMENT)
     for key in per_call:
         shared.pop(key, None)
     try:
-        return ml.online_endpoints.invoke(endpoint_name=endpoint_name, request_file=request_file,
-                                          deployment_name=deployment_name)
+        return ml.online_endpoints.invoke(
+            endpoint_name=endpoint_name, request_file=request_file, deployment_name=deployment_name
+        )
     finally:
         for key in per_call:
             shared.pop(key, None)
@@ -99,30 +101,40 @@ class BlueGreenRollout:
         is being created or tested, saying what is left in Azure.
         """
         if version is None:
-            version = str(self.call("finding the latest model",
-                                    lambda: self.ml.models.get(MODEL_NAME, label="latest")).version)
+            version = str(
+                self.call("finding the latest model", lambda: self.ml.models.get(MODEL_NAME, label="latest")).version
+            )
         else:
             self.call("finding the model", lambda: self.ml.models.get(MODEL_NAME, version=version))
         endpoint = self.call("reading the endpoint", lambda: self.ml.online_endpoints.get(endpoint_name))
         traffic = dict(endpoint.traffic or {})
         live = [name for name, share in traffic.items() if share > 0]
         if len(live) > 1:
-            raise JobsError(f"traffic on {endpoint_name} is split ({', '.join(f'{n} {traffic[n]}%' for n in live)}); "
-                            "blue/green needs one live deployment. Settle the traffic in the studio first.")
+            raise JobsError(
+                f"traffic on {endpoint_name} is split ({', '.join(f'{n} {traffic[n]}%' for n in live)}); "
+                "blue/green needs one live deployment. Settle the traffic in the studio first."
+            )
         slot = next(s for s in SLOTS if s not in live)
-        env = specs.environment(monitoring.with_collection(specs.scoring_conda(self._model_conda(version)),
-                                                           options.collect))
+        env = specs.environment(
+            monitoring.with_collection(specs.scoring_conda(self._model_conda(version)), options.collect)
+        )
         spec = specs.deployment(slot, endpoint_name, f"azureml:{MODEL_NAME}:{version}", env, options)
-        self.say(f"creating deployment {slot} ({options.instance_count} x {options.instance_type}) with 0% traffic; "
-                 f"live now: {', '.join(f'{n} {traffic[n]}%' for n in live) or 'nothing'}")
-        still_there = (f"Deployment {slot} is still being created in Azure with 0% traffic; the endpoint's traffic is "
-                       f"unchanged. Delete it with `az ml online-deployment delete --endpoint-name {endpoint_name} "
-                       f"--name {slot}` or run deploy again.")
+        self.say(
+            f"creating deployment {slot} ({options.instance_count} x {options.instance_type}) with 0% traffic; "
+            f"live now: {', '.join(f'{n} {traffic[n]}%' for n in live) or 'nothing'}"
+        )
+        still_there = (
+            f"Deployment {slot} is still being created in Azure with 0% traffic; the endpoint's traffic is "
+            f"unchanged. Delete it with `az ml online-deployment delete --endpoint-name {endpoint_name} "
+            f"--name {slot}` or run deploy again."
+        )
         try:
             # A fresh copy per attempt: DataCollector._to_rest_object deletes an attribute of its own
             # (azure-ai-ml 1.35.2), so a retry of the same entity would fail in the SDK.
-            poller = self.call("creating the deployment",
-                               lambda: self.ml.online_deployments.begin_create_or_update(copy.deepcopy(spec)))
+            poller = self.call(
+                "creating the deployment",
+                lambda: self.ml.online_deployments.begin_create_or_update(copy.deepcopy(spec)),
+            )
             self._wait(poller, f"deployment {slot}", still_there)
         except KeyboardInterrupt:
             raise Interrupted(still_there) from None
@@ -141,14 +153,23 @@ class BlueGreenRollout:
         # (_strip_zeroes_from_traffic in operations/_online_endpoint_operations.py), so the
         # wire carries {slot: 100} either way; naming them keeps the intent explicit.
         endpoint.traffic = {**{name: 0 for name in traffic if name != slot}, slot: 100}
-        self.call("moving traffic", lambda: self._wait(self.ml.online_endpoints.begin_create_or_update(endpoint),
-                                                       "the traffic update",
-                                                       "The endpoint's traffic update is still running in Azure."))
+        self.call(
+            "moving traffic",
+            lambda: self._wait(
+                self.ml.online_endpoints.begin_create_or_update(endpoint),
+                "the traffic update",
+                "The endpoint's traffic update is still running in Azure.",
+            ),
+        )
         self.say(f"deployment {slot} passed the smoke test and takes 100% of traffic")
         for old in (name for name in traffic if name != slot):
+
             def delete(old: str = old) -> Any:
-                return self._wait(self.ml.online_deployments.begin_delete(name=old, endpoint_name=endpoint_name),
-                                  f"deleting {old}", f"Deployment {old} (0% traffic) is still being deleted.")
+                return self._wait(
+                    self.ml.online_deployments.begin_delete(name=old, endpoint_name=endpoint_name),
+                    f"deleting {old}",
+                    f"Deployment {old} (0% traffic) is still being deleted.",
+                )
 
             self.call(f"deleting deployment {old}", delete)
             self.say(f"deleted the previous deployment {old}")
@@ -161,8 +182,10 @@ class BlueGreenRollout:
     def _model_conda(self, version: str) -> dict[str, Any] | None:
         """The conda.yaml the registered MLflow model carries (None if it has none)."""
         with tempfile.TemporaryDirectory() as folder:
-            self.call("downloading the model's environment",
-                      lambda: self.ml.models.download(name=MODEL_NAME, version=version, download_path=folder))
+            self.call(
+                "downloading the model's environment",
+                lambda: self.ml.models.download(name=MODEL_NAME, version=version, download_path=folder),
+            )
             found = sorted(Path(folder).rglob("conda.yaml"))
             return yaml.safe_load(found[0].read_text()) if found else None
 
@@ -172,8 +195,10 @@ class BlueGreenRollout:
             request = Path(folder) / "request.json"
             request.write_text(json.dumps(SAMPLE_REQUEST))
             try:
-                raw = self.call("smoke-testing the deployment", lambda: invoke_endpoint(
-                    self.ml, endpoint_name, str(request), deployment_name=slot))
+                raw = self.call(
+                    "smoke-testing the deployment",
+                    lambda: invoke_endpoint(self.ml, endpoint_name, str(request), deployment_name=slot),
+                )
                 answer = json.loads(raw) if isinstance(raw, str) else raw
                 check_answer(answer, records=1)
             except Exception as error:  # any failure here means: do not move traffic
@@ -187,11 +212,14 @@ class BlueGreenRollout:
         except Exception as error:
             logs = f"(could not read the logs: {type(error).__name__})"
         cause = log_error(logs)
-        state = ("It still exists with 0% traffic: inspect it, then delete it" if created else
-                 "Delete what is left of it")
-        raise JobsError(f"deployment {slot}: {reason}; traffic was not moved. Last log lines:\n{logs}\n"
-                        f"{state} with `az ml online-deployment delete --endpoint-name {endpoint_name} --name {slot} "
-                        f"--yes`." + (f"\nWhy, from its log: {cause}" if cause else ""))
+        state = (
+            "It still exists with 0% traffic: inspect it, then delete it" if created else "Delete what is left of it"
+        )
+        raise JobsError(
+            f"deployment {slot}: {reason}; traffic was not moved. Last log lines:\n{logs}\n"
+            f"{state} with `az ml online-deployment delete --endpoint-name {endpoint_name} --name {slot} "
+            f"--yes`." + (f"\nWhy, from its log: {cause}" if cause else "")
+        )
 
     def _repoint_monitor(self, endpoint_name: str, slot: str, collect: bool) -> None:
         """Keep the monitoring schedule on the deployment that takes the traffic after a swap.
@@ -200,16 +228,24 @@ class BlueGreenRollout:
         cli/monitoring), and blue/green alternates the names, so each deploy re-points it.
         """
         try:
-            existing = self.call("reading the monitoring schedule",
-                                 lambda: self.ml.schedules.get(monitoring.MONITOR_NAME))
+            existing = self.call(
+                "reading the monitoring schedule", lambda: self.ml.schedules.get(monitoring.MONITOR_NAME)
+            )
         except ResourceNotFoundError:
             return
         updated = monitoring.repoint(existing, endpoint_name, slot)
         if updated is not None:
-            self.call("re-pointing the monitoring schedule", lambda: self._wait(
-                self.ml.schedules.begin_create_or_update(updated), "the monitoring schedule",
-                "The monitoring schedule's update is still running in Azure."))
+            self.call(
+                "re-pointing the monitoring schedule",
+                lambda: self._wait(
+                    self.ml.schedules.begin_create_or_update(updated),
+                    "the monitoring schedule",
+                    "The monitoring schedule's update is still running in Azure.",
+                ),
+            )
             self.say(f"monitoring schedule {monitoring.MONITOR_NAME} now watches deployment {slot}")
         if not collect:
-            self.say(f"warning: deployment {slot} collects no data (deployed without --collect), so monitoring "
-                     f"schedule {monitoring.MONITOR_NAME} has nothing to compare; deploy again with --collect")
+            self.say(
+                f"warning: deployment {slot} collects no data (deployed without --collect), so monitoring "
+                f"schedule {monitoring.MONITOR_NAME} has nothing to compare; deploy again with --collect"
+            )

@@ -43,8 +43,12 @@ class AzureSession:
             workspace = self.ml.workspaces.get(self.ml.workspace_name)
             self._tracking_base = workspace.mlflow_tracking_uri.replace("azureml://", "https://", 1)
         token = self._credential.get_token(ARM_SCOPE).token
-        response = requests.get(f"{self._tracking_base}/api/2.0/mlflow/runs/get", params={"run_id": run_id},
-                                headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        response = requests.get(
+            f"{self._tracking_base}/api/2.0/mlflow/runs/get",
+            params={"run_id": run_id},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=60,
+        )
         if response.status_code == 404:
             raise JobsError(f"run {run_id} was not found in the workspace's tracking store")
         response.raise_for_status()
@@ -57,14 +61,23 @@ class AzureSession:
 
 # The variables azure-identity's EnvironmentCredential and WorkloadIdentityCredential read
 # (learn.microsoft.com/python/api/azure-identity/azure.identity.environmentcredential).
-CREDENTIAL_VARIABLES = ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH",
-                        "AZURE_CLIENT_CERTIFICATE_PASSWORD", "AZURE_FEDERATED_TOKEN_FILE", "AZURE_USERNAME",
-                        "AZURE_PASSWORD")
+CREDENTIAL_VARIABLES = (
+    "AZURE_TENANT_ID",
+    "AZURE_CLIENT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_CLIENT_CERTIFICATE_PATH",
+    "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+    "AZURE_FEDERATED_TOKEN_FILE",
+    "AZURE_USERNAME",
+    "AZURE_PASSWORD",
+)
 # A tenant is a GUID or a domain name (contoso.onmicrosoft.com); azure-identity refuses anything else.
 _TENANT = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$|^[A-Za-z0-9.-]+$")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
-_HOW = ("run `az login` (and `az account set --subscription {subscription}`), or set AZURE_TENANT_ID, "
-        "AZURE_CLIENT_ID and AZURE_FEDERATED_TOKEN_FILE (CI with OpenID Connect) or AZURE_CLIENT_SECRET")
+_HOW = (
+    "run `az login` (and `az account set --subscription {subscription}`), or set AZURE_TENANT_ID, "
+    "AZURE_CLIENT_ID and AZURE_FEDERATED_TOKEN_FILE (CI with OpenID Connect) or AZURE_CLIENT_SECRET"
+)
 
 
 def environment_problems(environ: Mapping[str, str]) -> list[str]:
@@ -77,21 +90,32 @@ def environment_problems(environ: Mapping[str, str]) -> list[str]:
     problems = []
     empty = [name for name in CREDENTIAL_VARIABLES if name in environ and not environ[name].strip()]
     if empty:
-        problems.append(f"{', '.join(empty)} {'is' if len(empty) == 1 else 'are'} set but empty; set a value or "
-                        f"unset {'it' if len(empty) == 1 else 'them'} (`unset {' '.join(empty)}`)")
+        problems.append(
+            f"{', '.join(empty)} {'is' if len(empty) == 1 else 'are'} set but empty; set a value or "
+            f"unset {'it' if len(empty) == 1 else 'them'} (`unset {' '.join(empty)}`)"
+        )
     tenant = environ.get("AZURE_TENANT_ID", "").strip()
     if tenant and not _TENANT.match(tenant):
-        problems.append(f"AZURE_TENANT_ID {tenant!r} is neither a tenant id (a GUID) nor a domain name; "
-                        "`az account show --query tenantId -o tsv` prints yours")
+        problems.append(
+            f"AZURE_TENANT_ID {tenant!r} is neither a tenant id (a GUID) nor a domain name; "
+            "`az account show --query tenantId -o tsv` prints yours"
+        )
     client = environ.get("AZURE_CLIENT_ID", "").strip()
     if client and not _GUID.match(client):
-        problems.append(f"AZURE_CLIENT_ID {client!r} is not an application (client) id, which is a GUID; "
-                        "`az ad app list --display-name NAME --query [].appId -o tsv` prints it")
-    padded = [name for name in ("AZURE_TENANT_ID", "AZURE_CLIENT_ID")
-              if environ.get(name, "").strip() and environ[name] != environ[name].strip()]
+        problems.append(
+            f"AZURE_CLIENT_ID {client!r} is not an application (client) id, which is a GUID; "
+            "`az ad app list --display-name NAME --query [].appId -o tsv` prints it"
+        )
+    padded = [
+        name
+        for name in ("AZURE_TENANT_ID", "AZURE_CLIENT_ID")
+        if environ.get(name, "").strip() and environ[name] != environ[name].strip()
+    ]
     if padded:
-        problems.append(f"{', '.join(padded)} {'has' if len(padded) == 1 else 'have'} spaces or a line break around "
-                        "the value, which azure-identity sends as it is; set it without them")
+        problems.append(
+            f"{', '.join(padded)} {'has' if len(padded) == 1 else 'have'} spaces or a line break around "
+            "the value, which azure-identity sends as it is; set it without them"
+        )
     for name in ("AZURE_FEDERATED_TOKEN_FILE", "AZURE_CLIENT_CERTIFICATE_PATH"):
         path = environ.get(name, "").strip()
         if not path:
@@ -104,16 +128,23 @@ def environment_problems(environ: Mapping[str, str]) -> list[str]:
             problems.append(f"{name} points to {path}, which is empty")
     # EnvironmentCredential / WorkloadIdentityCredential need the tenant and the client beside a
     # secret, certificate or token file (azure-identity's EnvironmentCredential docstring).
-    kinds = [name for name in ("AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_FEDERATED_TOKEN_FILE")
-             if environ.get(name, "").strip()]
+    kinds = [
+        name
+        for name in ("AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_FEDERATED_TOKEN_FILE")
+        if environ.get(name, "").strip()
+    ]
     lacking = [name for name in ("AZURE_TENANT_ID", "AZURE_CLIENT_ID") if not environ.get(name, "").strip()]
     if kinds and lacking:
-        problems.append(f"{kinds[0]} is set without {' and '.join(lacking)}; a service principal or OpenID Connect "
-                        "login needs AZURE_TENANT_ID and AZURE_CLIENT_ID beside it")
+        problems.append(
+            f"{kinds[0]} is set without {' and '.join(lacking)}; a service principal or OpenID Connect "
+            "login needs AZURE_TENANT_ID and AZURE_CLIENT_ID beside it"
+        )
     authority = environ.get("AZURE_AUTHORITY_HOST", "").strip()
     if authority and not re.match(r"^https://[A-Za-z0-9.-]+(:\d+)?/?$", authority):
-        problems.append(f"AZURE_AUTHORITY_HOST {authority!r} is not an https URL of a login host, e.g. "
-                        "https://login.microsoftonline.com; unset it for the public cloud")
+        problems.append(
+            f"AZURE_AUTHORITY_HOST {authority!r} is not an https URL of a login host, e.g. "
+            "https://login.microsoftonline.com; unset it for the public cloud"
+        )
     return problems
 
 
@@ -134,8 +165,9 @@ def connect(outputs: StackOutputs, environ: Mapping[str, str] | None = None) -> 
     # Inside a pipeline step the on-behalf-of credential is used, which reads none of these.
     problems = [] if environ.get("OBO_ENDPOINT") else environment_problems(environ)
     if problems:
-        raise JobsError("cannot build Azure credentials: " + "; ".join(problems) + f". Or {how}. Nothing was sent "
-                        "to Azure.")
+        raise JobsError(
+            "cannot build Azure credentials: " + "; ".join(problems) + f". Or {how}. Nothing was sent to Azure."
+        )
     # azure-identity logs every credential it tried as a warning; the message below says what to do.
     identity_log = logging.getLogger("azure.identity")
     level = identity_log.level
@@ -149,8 +181,10 @@ def connect(outputs: StackOutputs, environ: Mapping[str, str] | None = None) -> 
             credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
         credential.get_token(ARM_SCOPE)
     except (ClientAuthenticationError, CredentialUnavailableError, ValueError, OSError) as error:
-        raise JobsError(f"could not get an Azure token ({_reason(error)}): {how}, then run the command again. "
-                        "Nothing was sent to Azure ML.") from None
+        raise JobsError(
+            f"could not get an Azure token ({_reason(error)}): {how}, then run the command again. "
+            "Nothing was sent to Azure ML."
+        ) from None
     finally:
         identity_log.setLevel(level)
     ml = MLClient(credential, outputs.subscription_id, outputs.resource_group, outputs.workspace_name)
@@ -167,8 +201,13 @@ def _reason(error: BaseException) -> str:
         # the ones that were configured and failed say why, the unavailable ones only that they were not set.
         attempts = [line.strip() for line in text.splitlines() if re.match(r"^\s+\w+Credential: ", line)]
         # azure-identity's own wording for "not set up here" (its _credentials modules, 1.x).
-        not_set_up = ("unavailable", "not found on path", "please run 'az login'", "please run 'azd auth login'",
-                      "not installed")
+        not_set_up = (
+            "unavailable",
+            "not found on path",
+            "please run 'az login'",
+            "please run 'azd auth login'",
+            "not installed",
+        )
         failed = [line for line in attempts if not any(phrase in line.lower() for phrase in not_set_up)]
         if failed:
             return "; ".join(line[:240] for line in failed[:3])
@@ -186,15 +225,21 @@ def authentication_error(error: BaseException, what: str) -> JobsError | None:
     from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 
     if isinstance(error, ClientAuthenticationError):
-        return JobsError(f"{what} failed: Azure refused the credentials ({_reason(error)}). Run `az login` "
-                         "again (in CI: check the federated credential and AZURE_CLIENT_ID), then run the command "
-                         "again.")
+        return JobsError(
+            f"{what} failed: Azure refused the credentials ({_reason(error)}). Run `az login` "
+            "again (in CI: check the federated credential and AZURE_CLIENT_ID), then run the command "
+            "again."
+        )
     status = getattr(error, "status_code", None) if isinstance(error, HttpResponseError) else None
     if status == 401:
-        return JobsError(f"{what} failed: Azure ML answered 401 (not authenticated). Run `az login` again, then run "
-                         "the command again.")
+        return JobsError(
+            f"{what} failed: Azure ML answered 401 (not authenticated). Run `az login` again, then run "
+            "the command again."
+        )
     if status == 403:
-        return JobsError(f"{what} failed: Azure ML answered 403: your identity has no role that allows it on the "
-                         "workspace. Ask for `AzureML Data Scientist` on it (`az role assignment create --role "
-                         "\"AzureML Data Scientist\" --assignee <you> --scope <workspace id>`).")
+        return JobsError(
+            f"{what} failed: Azure ML answered 403: your identity has no role that allows it on the "
+            "workspace. Ask for `AzureML Data Scientist` on it (`az role assignment create --role "
+            '"AzureML Data Scientist" --assignee <you> --scope <workspace id>`).'
+        )
     return None

@@ -65,8 +65,9 @@ def data_folder(csv: Path, drop: tuple[str, ...], staging: Path) -> Path:
     (folder / csv.name).write_bytes(normalized)
     table: dict[str, Any] = {
         "paths": [{"file": f"./{csv.name}"}],
-        "transformations": [{"read_delimited": {"delimiter": ",", "encoding": "utf8",
-                                                "header": "all_files_same_headers"}}],
+        "transformations": [
+            {"read_delimited": {"delimiter": ",", "encoding": "utf8", "header": "all_files_same_headers"}}
+        ],
     }
     # A request field the data does not have may be "dropped" (training without it on purpose);
     # only columns that exist go into drop_columns.
@@ -87,14 +88,23 @@ def data_asset(csv: Path, drop: tuple[str, ...], folder: Path) -> Data:
         type=AssetTypes.MLTABLE,
         path=str(folder),
         description=f"Heart failure clinical records from {csv.name} ({records} patients){dropped}; "
-                    "version = content hash.",
-        tags={"source": "UCI ML Repository dataset 519, CC BY 4.0" if csv.resolve() == DEFAULT_CSV.resolve()
-              else f"file {csv.name}", "dropped_columns": ",".join(drop) or "none"},
+        "version = content hash.",
+        tags={
+            "source": "UCI ML Repository dataset 519, CC BY 4.0"
+            if csv.resolve() == DEFAULT_CSV.resolve()
+            else f"file {csv.name}",
+            "dropped_columns": ",".join(drop) or "none",
+        },
     )
 
 
-def automl_job(settings: TrainingSettings, training_data: Any, compute: str | None, tags: dict[str, str],
-               outputs: dict[str, Any] | None = None) -> Any:
+def automl_job(
+    settings: TrainingSettings,
+    training_data: Any,
+    compute: str | None,
+    tags: dict[str, str],
+    outputs: dict[str, Any] | None = None,
+) -> Any:
     """The lesson's AutoMLConfig, in SDK v2 terms.
 
     `training_data` is a data asset reference (`azureml:name:version`) for a standalone job, or
@@ -142,9 +152,11 @@ def model_from_run(run_name: str, tags: dict[str, str], description: str) -> Mod
 # names it or one that brings it: azureml-mlflow requires mlflow-skinny with an upper bound
 # (azureml-mlflow 1.62.0.post6 on PyPI: `mlflow-skinny<=3.15.0`), so adding our own MLflow next to
 # it could ask for a version it forbids and fail the image build.
-SCORING_NEEDS = {"azureml-inference-server-http": ("azureml-inference-server-http",),
-                 "inference-schema": ("inference-schema",),
-                 "mlflow-skinny": ("mlflow", "mlflow-skinny", "azureml-mlflow")}
+SCORING_NEEDS = {
+    "azureml-inference-server-http": ("azureml-inference-server-http",),
+    "inference-schema": ("inference-schema",),
+    "mlflow-skinny": ("mlflow", "mlflow-skinny", "azureml-mlflow"),
+}
 
 
 def scoring_conda(model_conda: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -162,7 +174,8 @@ def scoring_conda(model_conda: dict[str, Any] | None = None) -> dict[str, Any]:
         return ours
     model_deps = [d for d in model_conda.get("dependencies", []) if not isinstance(d, dict)]
     model_pip: list[str] = next(
-        (d["pip"] for d in model_conda.get("dependencies", []) if isinstance(d, dict) and "pip" in d), [])
+        (d["pip"] for d in model_conda.get("dependencies", []) if isinstance(d, dict) and "pip" in d), []
+    )
     our_pins = {_package(req): req for req in next(d["pip"] for d in ours["dependencies"] if isinstance(d, dict))}
     named = {_package(req) for req in model_pip} | {_package(str(d)) for d in model_deps}
     added = []
@@ -175,8 +188,11 @@ def scoring_conda(model_conda: dict[str, Any] | None = None) -> dict[str, Any]:
         model_deps.insert(0, next(d for d in ours["dependencies"] if str(d).startswith("python")))
     if "pip" not in model_deps:
         model_deps.append("pip")
-    return {"name": ours["name"], "channels": model_conda.get("channels") or ours["channels"],
-            "dependencies": [*model_deps, {"pip": [*model_pip, *added]}]}
+    return {
+        "name": ours["name"],
+        "channels": model_conda.get("channels") or ours["channels"],
+        "dependencies": [*model_deps, {"pip": [*model_pip, *added]}],
+    }
 
 
 def _package(requirement: str) -> str:
@@ -194,8 +210,12 @@ def _package(requirement: str) -> str:
 
 
 def environment(conda: dict[str, Any]) -> Environment:
-    return Environment(name=ENVIRONMENT_NAME, image=BASE_IMAGE, conda_file=conda,
-                       description="azmlinfsrv + the model's dependencies, from scoring/conda.yaml")
+    return Environment(
+        name=ENVIRONMENT_NAME,
+        image=BASE_IMAGE,
+        conda_file=conda,
+        description="azmlinfsrv + the model's dependencies, from scoring/conda.yaml",
+    )
 
 
 def deployment(name: str, endpoint: str, model_ref: str, env: Environment, options: DeployOptions) -> Any:
@@ -216,8 +236,11 @@ def deployment(name: str, endpoint: str, model_ref: str, env: Environment, optio
         # instance: give liveness a minute before it counts, and readiness five minutes in all.
         liveness_probe=ProbeSettings(initial_delay=60, period=10, timeout=5, failure_threshold=30),
         readiness_probe=ProbeSettings(initial_delay=10, period=10, timeout=5, failure_threshold=30),
-        environment_variables={"WORKER_COUNT": "2", "AZUREML_LOG_LEVEL": "INFO",
-                               **monitoring.collection_variables(options.collect)},
+        environment_variables={
+            "WORKER_COUNT": "2",
+            "AZUREML_LOG_LEVEL": "INFO",
+            **monitoring.collection_variables(options.collect),
+        },
         data_collector=monitoring.data_collector(options.collect),  # jobs deploy --collect
         tags={"managed-by": "python -m jobs deploy"},
     )
@@ -227,8 +250,14 @@ COMPONENTS = Path(__file__).resolve().parent / "components"
 PIPELINE_NAME = "heart_failure_train_and_register"
 
 
-def pipeline_job(settings: TrainingSettings, data_ref: str, compute: str, min_auc: float | None,
-                 tags: dict[str, str], deploy: tuple[str, DeployOptions] | None = None) -> Any:
+def pipeline_job(
+    settings: TrainingSettings,
+    data_ref: str,
+    compute: str,
+    min_auc: float | None,
+    tags: dict[str, str],
+    deploy: tuple[str, DeployOptions] | None = None,
+) -> Any:
     """The lesson's challenge as one pipeline job: AutoML, then the gated register step (then, optionally,
     the blue/green deploy step), wired through the AutoML node's best_model output.
 
@@ -242,8 +271,12 @@ def pipeline_job(settings: TrainingSettings, data_ref: str, compute: str, min_au
     deploy_step = load_component(source=str(COMPONENTS / "deploy_model.yml")) if deploy else None
 
     # func=None spelled out: azure-ai-ml 1.35.2's overload for the decorator factory declares it without a default.
-    @dsl.pipeline(None, name=PIPELINE_NAME, experiment_name=EXPERIMENT,
-                  description="AutoML classification of DEATH_EVENT, then the gated model registration.")
+    @dsl.pipeline(
+        None,
+        name=PIPELINE_NAME,
+        experiment_name=EXPERIMENT,
+        description="AutoML classification of DEATH_EVENT, then the gated model registration.",
+    )
     # No annotation: with `from __future__ import annotations` the dsl would see a string and refuse it.
     def train_and_register(training_data):  # type: ignore[no-untyped-def]  # see the line above
         train = automl_job(settings, training_data, None, tags, outputs={"best_model": Output(type="mlflow_model")})
@@ -251,8 +284,12 @@ def pipeline_job(settings: TrainingSettings, data_ref: str, compute: str, min_au
         register = register_step(model=train.outputs.best_model, model_name=MODEL_NAME, **floor)
         if deploy_step is not None and deploy is not None:
             endpoint, options = deploy
-            deploy_model = deploy_step(registration=register.outputs.registration, endpoint_name=endpoint,
-                                       instance_type=options.instance_type, instance_count=options.instance_count)
+            deploy_model = deploy_step(
+                registration=register.outputs.registration,
+                endpoint_name=endpoint,
+                instance_type=options.instance_type,
+                instance_count=options.instance_count,
+            )
             deploy_model.name = "deploy"
 
     job = train_and_register(training_data=Input(type=AssetTypes.MLTABLE, path=data_ref))

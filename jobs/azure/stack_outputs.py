@@ -62,16 +62,25 @@ class StackOutputs:
 def from_pulumi(stack: str) -> dict[str, Any]:
     if shutil.which("pulumi") is None:
         return {}
-    result = subprocess.run(["pulumi", "stack", "output", "--json", "--stack", stack], capture_output=True,
-                            text=True, timeout=120, check=False)
+    result = subprocess.run(
+        ["pulumi", "stack", "output", "--json", "--stack", stack],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     if result.returncode != 0:
-        raise JobsError(f"`pulumi stack output --json --stack {stack}` failed: {result.stderr.strip()[:300]}. "
-                        f"Check the stack name (`pulumi stack ls`), log in to the backend (`pulumi login`), "
-                        f"or pass --outputs FILE.")
+        raise JobsError(
+            f"`pulumi stack output --json --stack {stack}` failed: {result.stderr.strip()[:300]}. "
+            f"Check the stack name (`pulumi stack ls`), log in to the backend (`pulumi login`), "
+            f"or pass --outputs FILE."
+        )
     data = parse_json(result.stdout or "{}", f"the output of `pulumi stack output --json --stack {stack}`")
     if not isinstance(data, dict):
-        raise JobsError(f"`pulumi stack output --json --stack {stack}` did not print a JSON object; "
-                        "run it yourself to see what it prints, or pass --outputs FILE")
+        raise JobsError(
+            f"`pulumi stack output --json --stack {stack}` did not print a JSON object; "
+            "run it yourself to see what it prints, or pass --outputs FILE"
+        )
     return data
 
 
@@ -81,8 +90,9 @@ def from_file(path: Path) -> dict[str, Any]:
     try:
         data = read_json(path, f"--outputs {path}")
     except JobsError as error:
-        raise JobsError(f"{error}. It should hold what `pulumi stack output --json` prints "
-                        f"(`pulumi stack output --json > {path}`).") from None
+        raise JobsError(
+            f"{error}. It should hold what `pulumi stack output --json` prints (`pulumi stack output --json > {path}`)."
+        ) from None
     if not isinstance(data, dict):
         raise JobsError(f"--outputs {path} should hold a JSON object, as `pulumi stack output --json` prints")
     return data
@@ -93,29 +103,43 @@ def from_config_json(cwd: Path) -> dict[str, Any]:
         if candidate.is_file():
             data = read_json(candidate, f"the Azure ML config file {candidate}")
             if not isinstance(data, dict):
-                raise JobsError(f"{candidate} should hold a JSON object with subscription_id, resource_group and "
-                                "workspace_name, as the studio's 'Download config.json' writes")
+                raise JobsError(
+                    f"{candidate} should hold a JSON object with subscription_id, resource_group and "
+                    "workspace_name, as the studio's 'Download config.json' writes"
+                )
             return {key: data.get(key) for key in REQUIRED if data.get(key)}
     return {}
 
 
-def resolve(stack: str, outputs_file: Path | None = None, overrides: dict[str, str | None] | None = None,
-            environ: dict[str, str] | None = None, cwd: Path | None = None) -> StackOutputs:
+def resolve(
+    stack: str,
+    outputs_file: Path | None = None,
+    overrides: dict[str, str | None] | None = None,
+    environ: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> StackOutputs:
     environ = dict(os.environ if environ is None else environ)
     merged: dict[str, Any] = {}
     origin: dict[str, str] = {}  # where each value came from, for messages
-    for found, label in ((from_config_json(cwd or Path.cwd()), "config.json"),
-                         (from_file(outputs_file) if outputs_file else from_pulumi(stack),
-                          f"--outputs {outputs_file}" if outputs_file else f"the Pulumi stack '{stack}'"),
-                         ({key: environ[var] for key, var in ENV.items() if environ.get(var)}, "the environment"),
-                         ({key: value for key, value in (overrides or {}).items() if value}, "a flag")):
+    for found, label in (
+        (from_config_json(cwd or Path.cwd()), "config.json"),
+        (
+            from_file(outputs_file) if outputs_file else from_pulumi(stack),
+            f"--outputs {outputs_file}" if outputs_file else f"the Pulumi stack '{stack}'",
+        ),
+        ({key: environ[var] for key, var in ENV.items() if environ.get(var)}, "the environment"),
+        ({key: value for key, value in (overrides or {}).items() if value}, "a flag"),
+    ):
         merged.update(found)
         origin.update(dict.fromkeys(found, label))
     missing = [key for key in REQUIRED if not merged.get(key)]
     if missing:
-        how = (f"--outputs {outputs_file} has no {', '.join(missing)}" if outputs_file
-               else f"the Pulumi stack '{stack}' gave no {', '.join(missing)}"
-               + ("" if shutil.which("pulumi") else " (the Pulumi CLI is not installed)"))
+        how = (
+            f"--outputs {outputs_file} has no {', '.join(missing)}"
+            if outputs_file
+            else f"the Pulumi stack '{stack}' gave no {', '.join(missing)}"
+            + ("" if shutil.which("pulumi") else " (the Pulumi CLI is not installed)")
+        )
         raise JobsError(
             f"cannot locate the Azure ML workspace: {how}. Create the platform with `pulumi up --stack {stack}`, "
             f"choose the right stack with --stack, or point at saved outputs with `--outputs FILE` "
@@ -124,17 +148,24 @@ def resolve(stack: str, outputs_file: Path | None = None, overrides: dict[str, s
         )
     known = {f.name for f in fields(StackOutputs)}
     values = {key: value for key, value in merged.items() if key in known}
-    problems = [f"{problem} (from {origin[key]})" for key, value in values.items()
-                if (problem := _problem(key, value))]
+    problems = [f"{problem} (from {origin[key]})" for key, value in values.items() if (problem := _problem(key, value))]
     if problems:
-        source = (f"--outputs {outputs_file}" if outputs_file
-                  else f"the outputs of the Pulumi stack '{stack}' (or the environment, or config.json)")
-        how = (f"correct it in the file, or save it again with `pulumi stack output --json > {outputs_file}`"
-               if outputs_file else f"check `pulumi stack output --json --stack {stack}`, the AZUREML_* variables "
-               "and config.json")
-        raise JobsError(f"{source} has values the job scripts cannot use:\n  - " + "\n  - ".join(problems)
-                        + f"\n{how[0].upper()}{how[1:]}; --subscription-id, --resource-group and --workspace "
-                        "override single values.")
+        source = (
+            f"--outputs {outputs_file}"
+            if outputs_file
+            else f"the outputs of the Pulumi stack '{stack}' (or the environment, or config.json)"
+        )
+        how = (
+            f"correct it in the file, or save it again with `pulumi stack output --json > {outputs_file}`"
+            if outputs_file
+            else f"check `pulumi stack output --json --stack {stack}`, the AZUREML_* variables and config.json"
+        )
+        raise JobsError(
+            f"{source} has values the job scripts cannot use:\n  - "
+            + "\n  - ".join(problems)
+            + f"\n{how[0].upper()}{how[1:]}; --subscription-id, --resource-group and --workspace "
+            "override single values."
+        )
     values = {key: value.strip() if isinstance(value, str) else value for key, value in values.items()}
     if values.get("compute_max_nodes") is not None:
         values["compute_max_nodes"] = int(float(values["compute_max_nodes"]))
@@ -155,17 +186,21 @@ def _problem(key: str, value: Any) -> str | None:
         return None
     if key in _GUIDS:
         if not (isinstance(value, str) and _GUID.fullmatch(value.strip())):
-            return (f"'{key}' is {_shown(value)}; it must be a GUID such as 00000000-0000-0000-0000-000000000000 "
-                    "(`az account show` prints yours)")
+            return (
+                f"'{key}' is {_shown(value)}; it must be a GUID such as 00000000-0000-0000-0000-000000000000 "
+                "(`az account show` prints yours)"
+            )
         return None
     if key in _NAMES:
         if not (isinstance(value, str) and value.strip()):
             return f"'{key}' is {_shown(value)}; it must be a non-empty string: a name"
         return None
     if key == "compute_max_nodes":
-        whole = ((isinstance(value, int) and not isinstance(value, bool))
-                 or (isinstance(value, float) and value.is_integer())
-                 or (isinstance(value, str) and value.strip().isdigit()))
+        whole = (
+            (isinstance(value, int) and not isinstance(value, bool))
+            or (isinstance(value, float) and value.is_integer())
+            or (isinstance(value, str) and value.strip().isdigit())
+        )
         if not whole or int(float(value)) < 1:
             return f"'{key}' is {_shown(value)}; it must be a whole number of nodes, 1 or more"
     return None

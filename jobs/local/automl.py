@@ -35,16 +35,22 @@ from jobs.lineage import git_commit
 from jobs.local.report import write_report
 from jobs.training import DEFAULT_LOCAL_BUDGET_S, TrainingSettings
 
-FLAML_METRICS = {"AUC_weighted": "roc_auc_weighted", "accuracy": "accuracy",
-                 "average_precision_score_weighted": "ap"}
+FLAML_METRICS = {"AUC_weighted": "roc_auc_weighted", "accuracy": "accuracy", "average_precision_score_weighted": "ap"}
 # Azure AutoML model names -> FLAML learners; the scoring environment has what these need.
-LEARNERS = {"LightGBM": "lgbm", "RandomForest": "rf", "ExtremeRandomTrees": "extra_tree",
-            "LogisticRegression": "lrl1", "KNN": "kneighbor"}
+LEARNERS = {
+    "LightGBM": "lgbm",
+    "RandomForest": "rf",
+    "ExtremeRandomTrees": "extra_tree",
+    "LogisticRegression": "lrl1",
+    "KNN": "kneighbor",
+}
 # Learners whose cross-validated loss is within this of the best one join the voting ensemble.
 ENSEMBLE_MARGIN = 0.03
 # Columns known to leak the outcome: the report and `train` warn when a model uses one.
-LEAKY_COLUMNS = {"time": "the follow-up period: patients who died early were followed briefly because they died, "
-                         "and nobody knows it when a patient walks in"}
+LEAKY_COLUMNS = {
+    "time": "the follow-up period: patients who died early were followed briefly because they died, "
+    "and nobody knows it when a patient walks in"
+}
 # The final selection scores every candidate on this many repeats of the k folds: one repeat of 5 folds
 # put the 500-tree forest 0.008 below its 5x5 figure here, more than the gaps the selection must judge.
 SELECTION_REPEATS = 3
@@ -54,10 +60,26 @@ PREDICT_TIMING_CALLS = 25
 # LightGBM's library defaults, tried beside FLAML's own low-cost start (4 trees of 4 leaves), which a short
 # budget on a busy machine may never grow out of; the keys are FLAML's search space for lgbm.
 LGBM_STARTING_POINTS = [
-    {"n_estimators": 4, "num_leaves": 4, "min_child_samples": 20, "learning_rate": 0.1, "log_max_bin": 8,
-     "colsample_bytree": 1.0, "reg_alpha": 1 / 1024, "reg_lambda": 1.0},
-    {"n_estimators": 100, "num_leaves": 31, "min_child_samples": 20, "learning_rate": 0.1, "log_max_bin": 8,
-     "colsample_bytree": 1.0, "reg_alpha": 1 / 1024, "reg_lambda": 1.0},
+    {
+        "n_estimators": 4,
+        "num_leaves": 4,
+        "min_child_samples": 20,
+        "learning_rate": 0.1,
+        "log_max_bin": 8,
+        "colsample_bytree": 1.0,
+        "reg_alpha": 1 / 1024,
+        "reg_lambda": 1.0,
+    },
+    {
+        "n_estimators": 100,
+        "num_leaves": 31,
+        "min_child_samples": 20,
+        "learning_rate": 0.1,
+        "log_max_bin": 8,
+        "colsample_bytree": 1.0,
+        "reg_alpha": 1 / 1024,
+        "reg_lambda": 1.0,
+    },
 ]
 
 
@@ -87,8 +109,10 @@ def features(frame: pd.DataFrame, settings: TrainingSettings) -> tuple[pd.DataFr
     bad = [c for c in numeric.columns if numeric[c].isna().any()]
     if bad:
         rows = sorted(set().union(*(numeric.index[numeric[c].isna()][:3] for c in bad)))[:5]
-        raise JobsError(f"the data has missing or non-numeric values in {', '.join(bad)} (e.g. data rows "
-                        f"{', '.join(str(r + 2) for r in rows)}, counting the header as row 1); fix or drop them")
+        raise JobsError(
+            f"the data has missing or non-numeric values in {', '.join(bad)} (e.g. data rows "
+            f"{', '.join(str(r + 2) for r in rows)}, counting the header as row 1); fix or drop them"
+        )
     # float64 throughout: the signature then says double for every column, and a request's
     # 38 and 38.0 are the same input.
     X = numeric[columns].astype("float64")
@@ -150,8 +174,15 @@ def _leaderboard(log_file: Path, metric: str) -> list[dict[str, Any]]:
         entry["trials"] += 1
         if loss < entry["best_loss"]:
             entry.update(best_loss=loss, config=record.get("config"))
-    rows = [{"learner": e["learner"], "trials": e["trials"], f"cv_{metric}": round(1 - e["best_loss"], 4),
-             "best_config": round_config(e.get("config"))} for e in best.values()]
+    rows = [
+        {
+            "learner": e["learner"],
+            "trials": e["trials"],
+            f"cv_{metric}": round(1 - e["best_loss"], 4),
+            "best_config": round_config(e.get("config")),
+        }
+        for e in best.values()
+    ]
     return sorted(rows, key=lambda r: -r[f"cv_{metric}"])
 
 
@@ -181,7 +212,8 @@ def save_mlflow_model(pipeline: Any, X: pd.DataFrame, y: pd.Series, target: Path
     staging = target.with_name(target.name + f".partial-{uuid.uuid4().hex[:6]}")
     try:
         mlflow.sklearn.save_model(
-            pipeline, str(staging),
+            pipeline,
+            str(staging),
             signature=infer_signature(X, y),
             input_example=X.head(1),
             pip_requirements=pip_requirements(),
@@ -195,8 +227,10 @@ def save_mlflow_model(pipeline: Any, X: pd.DataFrame, y: pd.Series, target: Path
 
 def learners_for(settings: TrainingSettings) -> list[str]:
     if settings.primary_metric not in FLAML_METRICS:
-        raise JobsError(f"--metric {settings.primary_metric} has no local equivalent; locally use one of "
-                        + ", ".join(FLAML_METRICS))
+        raise JobsError(
+            f"--metric {settings.primary_metric} has no local equivalent; locally use one of "
+            + ", ".join(FLAML_METRICS)
+        )
     learners = [flaml for azure, flaml in LEARNERS.items() if azure not in settings.blocked_models]
     if not learners:
         raise JobsError("every local learner is blocked; local mode has " + ", ".join(LEARNERS))
@@ -215,11 +249,16 @@ def baselines(settings: TrainingSettings) -> dict[str, Any]:
     n_jobs = min(settings.max_concurrent_trials, os.cpu_count() or 1)
     models = {
         "LogisticRegression": ("baseline LogisticRegression", LogisticRegression(max_iter=2000)),
-        "RandomForest": ("baseline RandomForest(500 trees)",
-                         RandomForestClassifier(n_estimators=500, random_state=settings.seed, n_jobs=n_jobs)),
+        "RandomForest": (
+            "baseline RandomForest(500 trees)",
+            RandomForestClassifier(n_estimators=500, random_state=settings.seed, n_jobs=n_jobs),
+        ),
     }
-    return {name: _pipeline(settings, model) for family, (name, model) in models.items()
-            if family not in settings.blocked_models}
+    return {
+        name: _pipeline(settings, model)
+        for family, (name, model) in models.items()
+        if family not in settings.blocked_models
+    }
 
 
 def leaky_columns(columns: list[str] | pd.Index) -> dict[str, str]:
@@ -234,8 +273,11 @@ def selection_folds(y: pd.Series, folds: int, seed: int, repeats: int = SELECTIO
     """
     from sklearn.model_selection import StratifiedKFold
 
-    return [split for repeat in range(repeats)
-            for split in StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed + repeat).split(y, y)]
+    return [
+        split
+        for repeat in range(repeats)
+        for split in StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed + repeat).split(y, y)
+    ]
 
 
 def _primary(metric: str, y: Any, proba: Any) -> float:
@@ -288,8 +330,16 @@ class Candidate:
         return float(np.std(diff, ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
 
 
-def score_candidate(name: str, kind: str, pipeline: Any, X: pd.DataFrame, y: pd.Series,
-                    splits: list[tuple[Any, Any]], metric: str, folds: int) -> Candidate:
+def score_candidate(
+    name: str,
+    kind: str,
+    pipeline: Any,
+    X: pd.DataFrame,
+    y: pd.Series,
+    splits: list[tuple[Any, Any]],
+    metric: str,
+    folds: int,
+) -> Candidate:
     """Fit `pipeline` on each split's training rows and score it on the rest."""
     from sklearn.base import clone
 
@@ -321,20 +371,26 @@ def choose(candidates: list[Candidate]) -> tuple[Candidate, str]:
         beat = [c for c in candidates if c.kind != "baseline" and c.score - champion.score > c.noise(champion)]
         contenders = [champion, *beat]
         if beat:
-            rule = (f"{len(beat)} searched model(s) beat the best baseline ({champion.name}, {champion.score:.4f}) "
-                    "by more than the folds' noise")
+            rule = (
+                f"{len(beat)} searched model(s) beat the best baseline ({champion.name}, {champion.score:.4f}) "
+                "by more than the folds' noise"
+            )
         else:
-            rule = (f"no searched model beat the best baseline ({champion.name}, {champion.score:.4f}) by more than "
-                    "the folds' noise, so the baseline stays")
+            rule = (
+                f"no searched model beat the best baseline ({champion.name}, {champion.score:.4f}) by more than "
+                "the folds' noise, so the baseline stays"
+            )
     else:
         contenders, rule = list(candidates), "every baseline is blocked; the searched models compete on score"
     top = max(contenders, key=lambda c: c.score)
     tied = [c for c in contenders if top.score - c.score <= c.noise(top)]
     fastest = min(tied, key=lambda c: c.predict_ms)
     if fastest is not top and top.predict_ms >= SPEED_FACTOR * fastest.predict_ms:
-        return fastest, (f"{rule}; {fastest.name} is within the noise of the top scorer {top.name} "
-                         f"({fastest.score:.4f} vs {top.score:.4f}) and {top.predict_ms / fastest.predict_ms:.1f}x "
-                         "faster to predict one row, so it is taken")
+        return fastest, (
+            f"{rule}; {fastest.name} is within the noise of the top scorer {top.name} "
+            f"({fastest.score:.4f} vs {top.score:.4f}) and {top.predict_ms / fastest.predict_ms:.1f}x "
+            "faster to predict one row, so it is taken"
+        )
     if len(tied) > 1:
         return top, f"{rule}; the top scorer is taken: no model within its noise is {SPEED_FACTOR:g}x faster"
     return top, f"{rule}; the top scorer is taken"
@@ -364,8 +420,14 @@ def search_budget(settings: TrainingSettings, cap_s: float) -> tuple[str, float]
     return "time", time_budget(settings, cap_s)
 
 
-def search(settings: TrainingSettings, X: pd.DataFrame, y: pd.Series, budget_s: float, log_file: Path,
-           progress: Callable[[str], None] = lambda _: None) -> SearchResult:
+def search(
+    settings: TrainingSettings,
+    X: pd.DataFrame,
+    y: pd.Series,
+    budget_s: float,
+    log_file: Path,
+    progress: Callable[[str], None] = lambda _: None,
+) -> SearchResult:
     """Run FLAML, then choose among the baselines, its best learner and a voting ensemble on the same folds.
 
     With settings.max_trials the search stops after that many trials and has no time limit; learners
@@ -382,28 +444,42 @@ def search(settings: TrainingSettings, X: pd.DataFrame, y: pd.Series, budget_s: 
     automl = AutoML()
     started = time.perf_counter()
     automl.fit(
-        X_fit, y, task="classification", metric=FLAML_METRICS[settings.primary_metric], time_budget=flaml_budget,
-        eval_method="cv", n_splits=settings.n_cross_validations, early_stop=settings.enable_early_termination,
+        X_fit,
+        y,
+        task="classification",
+        metric=FLAML_METRICS[settings.primary_metric],
+        time_budget=flaml_budget,
+        eval_method="cv",
+        n_splits=settings.n_cross_validations,
+        early_stop=settings.enable_early_termination,
         # One thread per trial: on 299 rows threads only add overhead, and LightGBM's OpenMP threads spin
         # when the cores are busy (measured here, 100 trees: 0.05 s with 1 thread, 3 to 4 s with 2 under load).
-        estimator_list=learners, seed=settings.seed, n_jobs=1,
-        max_iter=settings.max_trials, train_time_limit=(settings.trial_timeout_minutes or 0) * 60 or None,
+        estimator_list=learners,
+        seed=settings.seed,
+        n_jobs=1,
+        max_iter=settings.max_trials,
+        train_time_limit=(settings.trial_timeout_minutes or 0) * 60 or None,
         # Well-known defaults first (issue 12): LightGBM's own defaults beside FLAML's cheap start.
         starting_points={"lgbm": LGBM_STARTING_POINTS} if "lgbm" in learners else "static",
         learner_selector="roundrobin" if mode == "trials" else "sample",
-        log_file_name=str(log_file), log_type="all", verbose=0,
+        log_file_name=str(log_file),
+        log_type="all",
+        verbose=0,
     )
     search_s = time.perf_counter() - started
     trials = sum(1 for line in log_file.read_text().splitlines() if '"learner"' in line) if log_file.exists() else 0
     if automl.model is None:
         if mode == "trials":
             raise JobsError(f"FLAML found no model in {settings.max_trials} trials; allow more with --max-trials")
-        raise JobsError(f"FLAML found no model within {flaml_budget:.0f} s; give it more time with "
-                        "--local-budget-seconds")
+        raise JobsError(
+            f"FLAML found no model within {flaml_budget:.0f} s; give it more time with --local-budget-seconds"
+        )
     metric = settings.primary_metric
     splits = selection_folds(y, settings.n_cross_validations, settings.seed)
-    progress(f"search: {trials} trials in {search_s:.0f} s; final selection on {SELECTION_REPEATS}x"
-             f"{settings.n_cross_validations} folds")
+    progress(
+        f"search: {trials} trials in {search_s:.0f} s; final selection on {SELECTION_REPEATS}x"
+        f"{settings.n_cross_validations} folds"
+    )
     started = time.perf_counter()
     pipelines = [(name, "baseline", pipeline) for name, pipeline in baselines(settings).items()]
     pipelines.append((automl.best_estimator, "search", _pipeline(settings, _unfitted(automl.model))))
@@ -412,8 +488,10 @@ def search(settings: TrainingSettings, X: pd.DataFrame, y: pd.Series, budget_s: 
         # Azure AutoML ends with a soft-voting ensemble of its best models (enable_voting_ensemble defaults to True:
         # learn.microsoft.com/python/api/azureml-train-automl-client/azureml.train.automl.automlconfig.automlconfig).
         pipelines.append((f"VotingEnsemble({', '.join(members)})", "ensemble", ensemble))
-    candidates = [score_candidate(name, kind, pipeline, X, y, splits, metric, settings.n_cross_validations)
-                  for name, kind, pipeline in pipelines]
+    candidates = [
+        score_candidate(name, kind, pipeline, X, y, splits, metric, settings.n_cross_validations)
+        for name, kind, pipeline in pipelines
+    ]
     chosen, rule = choose(candidates)
     honest = None
     leaks = leaky_columns(X.columns)
@@ -423,20 +501,43 @@ def search(settings: TrainingSettings, X: pd.DataFrame, y: pd.Series, budget_s: 
         honest_X = X.drop(columns=list(leaks))
         yardsticks = baselines(settings)
         if not yardsticks:  # every baseline blocked: logistic regression still gives the figure, as a yardstick
-            yardsticks = {name: pipeline for name, pipeline in baselines(replace(settings, blocked_models=())).items()
-                          if "LogisticRegression" in name}
-        scored = [score_candidate(name, "baseline", pipeline, honest_X, y, splits, metric,
-                                  settings.n_cross_validations) for name, pipeline in yardsticks.items()]
+            yardsticks = {
+                name: pipeline
+                for name, pipeline in baselines(replace(settings, blocked_models=())).items()
+                if "LogisticRegression" in name
+            }
+        scored = [
+            score_candidate(name, "baseline", pipeline, honest_X, y, splits, metric, settings.n_cross_validations)
+            for name, pipeline in yardsticks.items()
+        ]
         best = max(scored, key=lambda c: c.score)
-        honest = {"columns": list(leaks), "model": best.name, "score": best.score,
-                  "noise": float(np.std(best.fold_scores, ddof=1) / np.sqrt(len(best.fold_scores))),
-                  "metric": metric}
-    budget = {"mode": mode, "time_budget_s": flaml_budget if mode == "time" else None,
-              "max_trials": settings.max_trials, "trials": trials, "search_s": round(search_s, 1),
-              "selection_s": round(time.perf_counter() - started, 1),
-              "selection_folds": f"{SELECTION_REPEATS}x{settings.n_cross_validations}"}
-    return SearchResult(chosen.pipeline, chosen.name, metrics_of(y, chosen.proba), chosen.proba, candidates,
-                        chosen, rule, budget, honest)
+        honest = {
+            "columns": list(leaks),
+            "model": best.name,
+            "score": best.score,
+            "noise": float(np.std(best.fold_scores, ddof=1) / np.sqrt(len(best.fold_scores))),
+            "metric": metric,
+        }
+    budget = {
+        "mode": mode,
+        "time_budget_s": flaml_budget if mode == "time" else None,
+        "max_trials": settings.max_trials,
+        "trials": trials,
+        "search_s": round(search_s, 1),
+        "selection_s": round(time.perf_counter() - started, 1),
+        "selection_folds": f"{SELECTION_REPEATS}x{settings.n_cross_validations}",
+    }
+    return SearchResult(
+        chosen.pipeline,
+        chosen.name,
+        metrics_of(y, chosen.proba),
+        chosen.proba,
+        candidates,
+        chosen,
+        rule,
+        budget,
+        honest,
+    )
 
 
 def _unfitted(flaml_estimator: Any) -> Any:
@@ -449,8 +550,11 @@ def _vote_ensemble(settings: TrainingSettings, automl: Any) -> tuple[Any, list[s
     """Soft vote of each learner's best configuration, among learners within ENSEMBLE_MARGIN of the best."""
     from sklearn.ensemble import VotingClassifier
 
-    losses = {name: loss for name, loss in automl.best_loss_per_estimator.items()
-              if loss is not None and loss < float("inf") and automl.best_model_for_estimator(name) is not None}
+    losses = {
+        name: loss
+        for name, loss in automl.best_loss_per_estimator.items()
+        if loss is not None and loss < float("inf") and automl.best_model_for_estimator(name) is not None
+    }
     if not losses:
         return None, []
     best = min(losses.values())
@@ -465,8 +569,13 @@ def time_budget(settings: TrainingSettings, cap_s: float) -> float:
     return min(settings.timeout_minutes * 60, cap_s)
 
 
-def train(settings: TrainingSettings, data: Path, runs_dir: Path, budget_s: float = DEFAULT_LOCAL_BUDGET_S,
-          progress: Any = print) -> TrainResult:
+def train(
+    settings: TrainingSettings,
+    data: Path,
+    runs_dir: Path,
+    budget_s: float = DEFAULT_LOCAL_BUDGET_S,
+    progress: Any = print,
+) -> TrainResult:
     # The one data check of both targets (jobs/training.py), before any compute; then its table is trained on.
     table = settings.check_data(data)
     frame = pd.DataFrame([cells for _, cells in table.rows], columns=table.header, dtype=str)
@@ -476,11 +585,14 @@ def train(settings: TrainingSettings, data: Path, runs_dir: Path, budget_s: floa
     run_dir = runs_dir / run_id
     run_dir.mkdir(parents=True)
     mode, seconds = search_budget(settings, budget_s)
-    limit = (f"{settings.max_trials} trials (reproducible: no time limit)" if mode == "trials"
-             else f"up to {seconds:.0f} s")
-    progress(f"training locally with FLAML for {limit} on {len(X)} rows, {X.shape[1]} features "
-             f"(metric {settings.primary_metric}, {settings.n_cross_validations}-fold CV, learners "
-             f"{', '.join(learners)})")
+    limit = (
+        f"{settings.max_trials} trials (reproducible: no time limit)" if mode == "trials" else f"up to {seconds:.0f} s"
+    )
+    progress(
+        f"training locally with FLAML for {limit} on {len(X)} rows, {X.shape[1]} features "
+        f"(metric {settings.primary_metric}, {settings.n_cross_validations}-fold CV, learners "
+        f"{', '.join(learners)})"
+    )
     try:
         found = search(settings, X, y, budget_s, run_dir / "flaml.log", progress=progress)
         best, learner, metrics = found.pipeline, found.learner, found.metrics
@@ -495,20 +607,54 @@ def train(settings: TrainingSettings, data: Path, runs_dir: Path, budget_s: floa
         leaderboard = _leaderboard(run_dir / "flaml.log", settings.primary_metric)
         data_version = content_version(data, settings.drop_columns)
         settings_tags = {**settings.as_tags(), **budget_tags(found.budget, budget_s)}
-        facts = {"data": str(data), "data_version": data_version, "commit": git_commit(),
-                 "features_used": list(X.columns), "features_dropped": list(settings.drop_columns),
-                 "rows": len(X), "budget": found.budget, "settings": settings_tags,
-                 "leaking_columns": list(leaky_columns(X.columns))}
-        report = write_report(run_dir, best, X, y, found.proba, metrics, leaderboard, learner, settings.seed,
-                              selection=selection_table(found), rule=found.rule, facts=facts, leak=leak)
+        facts = {
+            "data": str(data),
+            "data_version": data_version,
+            "commit": git_commit(),
+            "features_used": list(X.columns),
+            "features_dropped": list(settings.drop_columns),
+            "rows": len(X),
+            "budget": found.budget,
+            "settings": settings_tags,
+            "leaking_columns": list(leaky_columns(X.columns)),
+        }
+        report = write_report(
+            run_dir,
+            best,
+            X,
+            y,
+            found.proba,
+            metrics,
+            leaderboard,
+            learner,
+            settings.seed,
+            selection=selection_table(found),
+            rule=found.rule,
+            facts=facts,
+            leak=leak,
+        )
         # run.json last: its presence is what marks a run as finished for `register`.
-        (run_dir / "run.json").write_text(json.dumps({
-            "run_id": run_id, "best_learner": learner, "metrics": metrics, "data": str(data),
-            "data_version": data_version, "commit": facts["commit"], "settings": settings_tags,
-            "leaderboard": leaderboard,
-            "selection": selection_table(found), "rule": found.rule, "budget": found.budget,
-            "honest": found.honest, "leak_warning": leak,
-        }, indent=2, default=str))
+        (run_dir / "run.json").write_text(
+            json.dumps(
+                {
+                    "run_id": run_id,
+                    "best_learner": learner,
+                    "metrics": metrics,
+                    "data": str(data),
+                    "data_version": data_version,
+                    "commit": facts["commit"],
+                    "settings": settings_tags,
+                    "leaderboard": leaderboard,
+                    "selection": selection_table(found),
+                    "rule": found.rule,
+                    "budget": found.budget,
+                    "honest": found.honest,
+                    "leak_warning": leak,
+                },
+                indent=2,
+                default=str,
+            )
+        )
     except BaseException:
         # A failed or interrupted run leaves nothing that `register` could mistake for a result.
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -518,9 +664,12 @@ def train(settings: TrainingSettings, data: Path, runs_dir: Path, budget_s: floa
 
 def budget_tags(budget: dict[str, Any], cap_s: float) -> dict[str, str]:
     """Lineage tags for the budget the local search actually had and used (not the lesson's 20 minutes)."""
-    tags = {"budget.mode": budget["mode"], "budget.trials": str(budget["trials"]),
-            "budget.search_seconds": f"{budget['search_s']:.1f}",
-            "budget.selection_seconds": f"{budget['selection_s']:.1f}"}
+    tags = {
+        "budget.mode": budget["mode"],
+        "budget.trials": str(budget["trials"]),
+        "budget.search_seconds": f"{budget['search_s']:.1f}",
+        "budget.selection_seconds": f"{budget['selection_s']:.1f}",
+    }
     if budget["mode"] == "time":
         tags["setting.timeout_minutes"] = f"{budget['time_budget_s'] / 60:g}"
         tags["setting.local_budget_seconds"] = f"{cap_s:g}"
@@ -532,25 +681,41 @@ def budget_tags(budget: dict[str, Any], cap_s: float) -> dict[str, str]:
 def selection_table(found: SearchResult) -> list[dict[str, Any]]:
     """The final selection's rows, best score first: name, kind, score, noise to the pick, predict time."""
     baseline = max((c for c in found.candidates if c.kind == "baseline"), key=lambda c: c.score, default=None)
-    rows = [{"name": c.name, "kind": c.kind, "score": round(c.score, 4),
-             "fold_sd": round(float(np.std(c.fold_scores, ddof=1)), 4),
-             "lead_over_baseline": None if baseline is None or c is baseline else round(c.score - baseline.score, 4),
-             "noise_vs_baseline": None if baseline is None or c is baseline else round(c.noise(baseline), 4),
-             "noise_vs_pick": round(c.noise(found.chosen), 4), "predict_ms": round(c.predict_ms, 2),
-             "chosen": c is found.chosen} for c in found.candidates]
+    rows = [
+        {
+            "name": c.name,
+            "kind": c.kind,
+            "score": round(c.score, 4),
+            "fold_sd": round(float(np.std(c.fold_scores, ddof=1)), 4),
+            "lead_over_baseline": None if baseline is None or c is baseline else round(c.score - baseline.score, 4),
+            "noise_vs_baseline": None if baseline is None or c is baseline else round(c.noise(baseline), 4),
+            "noise_vs_pick": round(c.noise(found.chosen), 4),
+            "predict_ms": round(c.predict_ms, 2),
+            "chosen": c is found.chosen,
+        }
+        for c in found.candidates
+    ]
     return sorted(rows, key=lambda row: -row["score"])
 
 
 def selection_lines(found: SearchResult, metric: str) -> list[str]:
     """What `train` prints about the final selection."""
-    lines = [f"  {'*' if row['chosen'] else ' '} {row['name']:<34} {metric} {row['score']:.4f} "
-             f"(fold sd {row['fold_sd']:.3f}), single-row predict {row['predict_ms']:5.1f} ms"
-             + (f", {row['lead_over_baseline']:+.4f} over the best baseline (noise {row['noise_vs_baseline']:.4f})"
-                if row["lead_over_baseline"] is not None else "")
-             for row in selection_table(found)]
+    lines = [
+        f"  {'*' if row['chosen'] else ' '} {row['name']:<34} {metric} {row['score']:.4f} "
+        f"(fold sd {row['fold_sd']:.3f}), single-row predict {row['predict_ms']:5.1f} ms"
+        + (
+            f", {row['lead_over_baseline']:+.4f} over the best baseline (noise {row['noise_vs_baseline']:.4f})"
+            if row["lead_over_baseline"] is not None
+            else ""
+        )
+        for row in selection_table(found)
+    ]
     folds = found.budget["selection_folds"]
-    return [*lines, f"picked {found.learner}: {metric} {found.chosen.score:.4f} (mean over the {folds} selection "
-                    f"folds), single-row predict {found.chosen.predict_ms:.1f} ms; rule: {found.rule}"]
+    return [
+        *lines,
+        f"picked {found.learner}: {metric} {found.chosen.score:.4f} (mean over the {folds} selection "
+        f"folds), single-row predict {found.chosen.predict_ms:.1f} ms; rule: {found.rule}",
+    ]
 
 
 def leak_warning(honest: dict[str, Any] | None, score: float, metric: str) -> str | None:
@@ -562,8 +727,11 @@ def leak_warning(honest: dict[str, Any] | None, score: float, metric: str) -> st
         return None
     columns = ", ".join(f"`{c}`" for c in honest["columns"])
     why = "; ".join(LEAKY_COLUMNS[c] for c in honest["columns"])
-    return (f"this model uses {columns}, which leaks the outcome ({why}). Its {metric} of "
-            f"{score:.3f} is not what it would do for a new patient. The honest figure: "
-            f"without {columns}, the best baseline ({honest['model']}) scores {honest['score']:.3f} "
-            f"(± {honest['noise']:.3f}) on the same folds. Train with "
-            + " ".join(f"--drop {c}" for c in honest["columns"]) + " for a model that can be used.")
+    return (
+        f"this model uses {columns}, which leaks the outcome ({why}). Its {metric} of "
+        f"{score:.3f} is not what it would do for a new patient. The honest figure: "
+        f"without {columns}, the best baseline ({honest['model']}) scores {honest['score']:.3f} "
+        f"(± {honest['noise']:.3f}) on the same folds. Train with "
+        + " ".join(f"--drop {c}" for c in honest["columns"])
+        + " for a model that can be used."
+    )

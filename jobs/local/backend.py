@@ -18,8 +18,13 @@ from jobs.training import DEFAULT_LOCAL_BUDGET_S, TrainingSettings
 
 
 class LocalBackend:
-    def __init__(self, home: Path = ROOT / ".local", runs_dir: Path = ROOT / "runs",
-                 budget_s: float = DEFAULT_LOCAL_BUDGET_S, say: Callable[[str], None] = print) -> None:
+    def __init__(
+        self,
+        home: Path = ROOT / ".local",
+        runs_dir: Path = ROOT / "runs",
+        budget_s: float = DEFAULT_LOCAL_BUDGET_S,
+        say: Callable[[str], None] = print,
+    ) -> None:
         self.home = home
         self.runs_dir = runs_dir
         self.budget_s = budget_s
@@ -31,12 +36,15 @@ class LocalBackend:
         from jobs.local.automl import time_budget, train  # heavy (FLAML, pandas): only when training
         from jobs.local.progress import FlamlLogWatcher, TrainingProgress
 
-        progress = TrainingProgress(time_budget(settings, self.budget_s), settings.primary_metric,
-                                    max_trials=settings.max_trials)
+        progress = TrainingProgress(
+            time_budget(settings, self.budget_s), settings.primary_metric, max_trials=settings.max_trials
+        )
         with FlamlLogWatcher(self.runs_dir, progress):
             result = train(settings, data, self.runs_dir, self.budget_s, progress=self.say)
-        self.say(f"best model: {result.best_learner}, AUC_weighted {result.metrics['AUC_weighted']:.4f} "
-                 f"(out-of-fold), accuracy {result.metrics['accuracy']:.4f}")
+        self.say(
+            f"best model: {result.best_learner}, AUC_weighted {result.metrics['AUC_weighted']:.4f} "
+            f"(out-of-fold), accuracy {result.metrics['accuracy']:.4f}"
+        )
         self.say(f"report: {result.report}")
         return result.run_id
 
@@ -44,15 +52,18 @@ class LocalBackend:
         if run is None:
             runs = sorted(p for p in self.runs_dir.glob("*/run.json")) if self.runs_dir.is_dir() else []
             if not runs:
-                raise JobsError("there is no local training run to register; run "
-                                f"`{jobs_command('train --target local')}` first")
+                raise JobsError(
+                    f"there is no local training run to register; run `{jobs_command('train --target local')}` first"
+                )
             path = runs[-1]
         else:
             path = self.runs_dir / run / "run.json"
             if not path.is_file():
                 known = sorted(p.parent.name for p in self.runs_dir.glob("*/run.json"))
-                raise JobsError(f"no finished local run named {run!r} under {self.runs_dir}; runs: "
-                                + (", ".join(known[-5:]) or "none"))
+                raise JobsError(
+                    f"no finished local run named {run!r} under {self.runs_dir}; runs: "
+                    + (", ".join(known[-5:]) or "none")
+                )
         info: dict[str, Any] = read_json(path)
         return info
 
@@ -68,16 +79,22 @@ class LocalBackend:
         versions = self.registry.versions(MODEL_NAME)
         # The gate runs first, also for a run registered already (as on Azure); a version from the
         # same run is never its own champion.
-        verdict = quality_gate(training.metrics, baseline=local_baseline(info), min_score=min_auc,
-                               champion=champion(((v.version, v.tags) for v in versions), training,
-                                                 noise=local_noise(info)))
+        verdict = quality_gate(
+            training.metrics,
+            baseline=local_baseline(info),
+            min_score=min_auc,
+            champion=champion(((v.version, v.tags) for v in versions), training, noise=local_noise(info)),
+        )
         if not any(v.tags.get("training_run") == training.name for v in versions):
             self.say(verdict.summary())
         tags = model_tags(training, verdict, registered_by="jobs register")
-        version, created = self.registry.register(MODEL_NAME, self.runs_dir / training.name / "model", tags,
-                                                    say=self.say)
-        self.say(f"{'registered' if created else 'already registered'}: {MODEL_NAME} version {version.version} "
-                 f"(run {training.name}, AUC_weighted {training.metrics.get('AUC_weighted', float('nan')):.4f})")
+        version, created = self.registry.register(
+            MODEL_NAME, self.runs_dir / training.name / "model", tags, say=self.say
+        )
+        self.say(
+            f"{'registered' if created else 'already registered'}: {MODEL_NAME} version {version.version} "
+            f"(run {training.name}, AUC_weighted {training.metrics.get('AUC_weighted', float('nan')):.4f})"
+        )
         return str(version.version)
 
     def deploy(self, version: str | None, options: DeployOptions) -> str:
@@ -85,8 +102,10 @@ class LocalBackend:
             raise JobsError(f"--version {version!r} is not a version number; local versions are 1, 2, 3, ...")
         model = self.registry.get(MODEL_NAME, int(version) if version else None)
         state = self.endpoint.deploy(model, options.port, collect=options.collect)
-        self.say(f"deployed {MODEL_NAME} version {state.model_version} at {state.score_url} (pid {state.pid})"
-                 + (f"; collecting scored records in {state.collect_dir}" if state.collect_dir else ""))
+        self.say(
+            f"deployed {MODEL_NAME} version {state.model_version} at {state.score_url} (pid {state.pid})"
+            + (f"; collecting scored records in {state.collect_dir}" if state.collect_dir else "")
+        )
         return str(state.model_version)
 
     def preflight_deploy(self, options: DeployOptions) -> None:
@@ -103,8 +122,14 @@ class LocalBackend:
             raise RequestRefused(status, answer)
         return answer
 
-    def pipeline(self, settings: TrainingSettings, data: Path, min_auc: float | None, deploy: DeployOptions | None,
-                 wait: bool = True) -> str:
+    def pipeline(
+        self,
+        settings: TrainingSettings,
+        data: Path,
+        min_auc: float | None,
+        deploy: DeployOptions | None,
+        wait: bool = True,
+    ) -> str:
         """The pipeline's steps, in order, on this machine: train, register (gate and tags), then deploy; return
         the registered version. (The command line composes its own train, register and deploy commands
         instead, jobs/cli.py pipeline; this is the Backend contract's entry for other callers.)"""
@@ -113,16 +138,30 @@ class LocalBackend:
             self.deploy(version, deploy)
         return version
 
-    def monitor(self, version: str | None, thresholds: Thresholds, window_hours: float, reference: Path | None,
-                emails: list[str]) -> object:
+    def monitor(
+        self,
+        version: str | None,
+        thresholds: Thresholds,
+        window_hours: float,
+        reference: Path | None,
+        emails: list[str],
+    ) -> object:
         """Drift of the collected records against the training data (jobs/monitoring/local.py)."""
         from jobs.monitoring.local import monitor
 
         if emails:
             raise JobsError("--email is for the Azure target's alerts; locally, act on the exit code (1 on drift)")
         state = self.endpoint.state()
-        return monitor(self.home, self.runs_dir, state.model_version if state else None, version, thresholds,
-                       window_hours, reference, say=self.say)
+        return monitor(
+            self.home,
+            self.runs_dir,
+            state.model_version if state else None,
+            version,
+            thresholds,
+            window_hours,
+            reference,
+            say=self.say,
+        )
 
     def status(self) -> StatusText:
         """What really runs: judged by the recorded servers' process groups, not by a recorded pid."""
@@ -133,22 +172,31 @@ class LocalBackend:
         if state is None or serving is None:
             lines = ["nothing is deployed locally"]
         elif serving.master_alive:
-            lines = [f"{state.model_name} version {state.model_version} is serving at {state.score_url} "
-                     f"(pid {state.pid}, since {state.started_at}, log {state.log})"
-                     + (f"; collecting scored records in {state.collect_dir}" if state.collect_dir else "")]
+            lines = [
+                f"{state.model_name} version {state.model_version} is serving at {state.score_url} "
+                f"(pid {state.pid}, since {state.started_at}, log {state.log})"
+                + (f"; collecting scored records in {state.collect_dir}" if state.collect_dir else "")
+            ]
         elif serving.alive:
             lines = [describe_broken(state, serving)]
         else:
-            lines = [f"nothing is deployed locally: {state.model_name} version {state.model_version}'s server (pid "
-                     f"{state.pid}, port {state.port}) has exited; its log is {state.log}"]
+            lines = [
+                f"nothing is deployed locally: {state.model_name} version {state.model_version}'s server (pid "
+                f"{state.pid}, port {state.port}) has exited; its log is {state.log}"
+            ]
             others = processes.listeners(state.port)
             if others:
-                lines.append(f"port {state.port} is now held by another program ("
-                             + ", ".join(f"pid {pid} {name}" for pid, name in others) + ")")
+                lines.append(
+                    f"port {state.port} is now held by another program ("
+                    + ", ".join(f"pid {pid} {name}" for pid, name in others)
+                    + ")"
+                )
         for record, found in survey.strays:
-            lines.append(f"also running, not serving: a server left by an interrupted command (version "
-                         f"{record['model_version']}, port {record['port']}, pids {', '.join(map(str, found.pids))})"
-                         + ("" if survey.busy else f"; `{jobs_command('stop')}` or the next deploy ends it"))
+            lines.append(
+                f"also running, not serving: a server left by an interrupted command (version "
+                f"{record['model_version']}, port {record['port']}, pids {', '.join(map(str, found.pids))})"
+                + ("" if survey.busy else f"; `{jobs_command('stop')}` or the next deploy ends it")
+            )
         if survey.busy:
             lines.append("a deploy or stop is under way right now; this may change in a moment")
         text = StatusText("\n".join(lines))

@@ -69,8 +69,9 @@ class Survey:
 def check_port(port: int) -> None:
     """Refuse a port the local endpoint cannot use (with the flag, the value and what is allowed)."""
     if not PORTS[0] <= port <= PORTS[1]:
-        raise JobsError(f"--port {port} is not a usable port; choose one from {PORTS[0]} to {PORTS[1]} (for "
-                        "`make demo`: PORT=)")
+        raise JobsError(
+            f"--port {port} is not a usable port; choose one from {PORTS[0]} to {PORTS[1]} (for `make demo`: PORT=)"
+        )
 
 
 class LocalEndpoint:
@@ -104,8 +105,10 @@ class LocalEndpoint:
         try:
             return EndpointState(**json.loads(text))
         except (ValueError, TypeError) as error:
-            raise JobsError(f"{self.state_file} is unreadable ({error}); `{jobs_command('stop')}` ends every "
-                            "server this project started and removes the file") from None
+            raise JobsError(
+                f"{self.state_file} is unreadable ({error}); `{jobs_command('stop')}` ends every "
+                "server this project started and removes the file"
+            ) from None
 
     def _write_state(self, state: EndpointState) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
@@ -115,8 +118,13 @@ class LocalEndpoint:
 
     def _record(self, pid: int, port: int, model: ModelVersion, log: Path) -> None:
         self.servers_dir.mkdir(parents=True, exist_ok=True)
-        record = {"pid": pid, "port": port, "model_version": model.version, "log": str(log),
-                  "started": processes.create_time(pid)}
+        record = {
+            "pid": pid,
+            "port": port,
+            "model_version": model.version,
+            "log": str(log),
+            "started": processes.create_time(pid),
+        }
         tmp = self.servers_dir / f".{pid}.tmp"
         tmp.write_text(json.dumps(record))
         tmp.replace(self.servers_dir / f"{pid}.json")
@@ -129,8 +137,14 @@ class LocalEndpoint:
         for path in sorted(self.servers_dir.glob("*.json")) if self.servers_dir.is_dir() else []:
             try:
                 record = json.loads(path.read_text())
-                found.append({"pid": int(record["pid"]), "port": int(record["port"]),
-                              "model_version": record.get("model_version"), "started": float(record["started"])})
+                found.append(
+                    {
+                        "pid": int(record["pid"]),
+                        "port": int(record["port"]),
+                        "model_version": record.get("model_version"),
+                        "started": float(record["started"]),
+                    }
+                )
             except (OSError, ValueError, KeyError, TypeError):
                 path.unlink(missing_ok=True)  # not ours to trust, and nothing to act on
         return found
@@ -173,8 +187,10 @@ class LocalEndpoint:
             serving = processes.group(state.pid, state.started)
             if serving.alive:
                 inference_server.stop(state.pid)
-                stopped.append(f"the remains of version {state.model_version}'s server (pids "
-                               f"{', '.join(map(str, serving.pids))}, port {state.port})")
+                stopped.append(
+                    f"the remains of version {state.model_version}'s server (pids "
+                    f"{', '.join(map(str, serving.pids))}, port {state.port})"
+                )
             self.state_file.unlink(missing_ok=True)
         for record in self._records():
             if record["pid"] == keep:
@@ -182,8 +198,10 @@ class LocalEndpoint:
             found = processes.group(record["pid"], record["started"])
             if found.alive:
                 inference_server.stop(record["pid"])
-                stopped.append(f"a server left by an interrupted command (version {record['model_version']}, pids "
-                               f"{', '.join(map(str, found.pids))}, port {record['port']})")
+                stopped.append(
+                    f"a server left by an interrupted command (version {record['model_version']}, pids "
+                    f"{', '.join(map(str, found.pids))}, port {record['port']})"
+                )
             self._forget(record["pid"])
         for what in stopped:
             self.say(f"stopped {what}")
@@ -206,8 +224,11 @@ class LocalEndpoint:
 
     def _port_taken(self, port: int) -> str:
         holders = ", ".join(f"pid {pid} {name}" for pid, name in processes.listeners(port))
-        return (f"port {port} on 127.0.0.1 is already in use by another program" + (f" ({holders})" if holders else "")
-                + "; choose another with --port (for `make demo`: PORT=, e.g. `make demo PORT=5002`)")
+        return (
+            f"port {port} on 127.0.0.1 is already in use by another program"
+            + (f" ({holders})" if holders else "")
+            + "; choose another with --port (for `make demo`: PORT=, e.g. `make demo PORT=5002`)"
+        )
 
     def deploy(self, model: ModelVersion, port: int = DEFAULT_PORT, collect: bool = False) -> EndpointState:
         """Blue/green on one machine: the new server must pass the smoke test before the old one stops.
@@ -229,8 +250,12 @@ class LocalEndpoint:
                 return self._deploy(python, model, port, collection_env(self.home, model) if collect else {})
             except KeyboardInterrupt:
                 old = self._recorded_state()
-                if old is not None and old != before and old.model_version == model.version \
-                        and processes.group(old.pid, old.started).master_alive:
+                if (
+                    old is not None
+                    and old != before
+                    and old.model_version == model.version
+                    and processes.group(old.pid, old.started).master_alive
+                ):
                     # Interrupted after the new server was recorded as serving: the switch is done, so the
                     # deploy is finished (the replaced server stopped), not undone; the exit code still says
                     # Ctrl-C (130), so that `all` stops here as the user asked.
@@ -238,14 +263,20 @@ class LocalEndpoint:
                     raise Interrupted(self._took_over(old, before)) from None
                 # start() and the smoke test stop their own server; this catches the gaps in between.
                 self._clean_up(keep=old.pid if old is not None else None)
-                running = (f"version {old.model_version} is serving on port {old.port}" if old is not None
-                           else "nothing is deployed")
+                running = (
+                    f"version {old.model_version} is serving on port {old.port}"
+                    if old is not None
+                    else "nothing is deployed"
+                )
                 if old is None and before is not None:
                     # The same-port path stops the running version before starting the new one on its port.
-                    running += (f" (version {before.model_version} was stopped to free port {before.port}; bring it "
-                                f"back with `{jobs_command(f'deploy --version {before.model_version}')}`)")
-                raise Interrupted(f"deploy of version {model.version} interrupted; its server was stopped and "
-                                  f"{running}") from None
+                    running += (
+                        f" (version {before.model_version} was stopped to free port {before.port}; bring it "
+                        f"back with `{jobs_command(f'deploy --version {before.model_version}')}`)"
+                    )
+                raise Interrupted(
+                    f"deploy of version {model.version} interrupted; its server was stopped and {running}"
+                ) from None
 
     def _finish_interrupted(self, state: EndpointState, replaced: EndpointState | None) -> EndpointState:
         """Ctrl-C after `state` (the new version) took over: stop the server it replaces, as the deploy would
@@ -259,9 +290,15 @@ class LocalEndpoint:
 
     @staticmethod
     def _took_over(state: EndpointState, replaced: EndpointState | None) -> str:
-        return (f"interrupted after version {state.model_version} took over on port {state.port}: the deploy is "
-                "complete" + (f" (version {replaced.model_version} on port {replaced.port} was stopped, as planned)"
-                             if replaced is not None and replaced.pid != state.pid else ""))
+        return (
+            f"interrupted after version {state.model_version} took over on port {state.port}: the deploy is "
+            "complete"
+            + (
+                f" (version {replaced.model_version} on port {replaced.port} was stopped, as planned)"
+                if replaced is not None and replaced.pid != state.pid
+                else ""
+            )
+        )
 
     def _deploy(self, python: Path, model: ModelVersion, port: int, env: dict[str, str]) -> EndpointState:
         state = self._recorded_state()
@@ -271,8 +308,9 @@ class LocalEndpoint:
         if (old is None or old.port != port) and inference_server.port_in_use(port):
             raise JobsError(self._port_taken(port))
         log = self.home / f"server-v{model.version}.log"
-        unchanged = (f"The running version {old.model_version} is untouched." if old is not None
-                     else "Nothing was deployed.")
+        unchanged = (
+            f"The running version {old.model_version} is untouched." if old is not None else "Nothing was deployed."
+        )
         if old is not None and old.port == port:
             # The port is taken by the running version: prove the new one on a spare port first.
             candidate = self._proven(python, model, inference_server.free_port(), log, unchanged, env)
@@ -283,14 +321,22 @@ class LocalEndpoint:
                 final = self._start_and_smoke_test(python, model, port, log, env)
             except JobsError as error:
                 # Proven on a spare port a moment ago, so this is rare (the port was taken in between).
-                raise JobsError(f"{error}\nThe previous version {old.model_version} was stopped to free port {port}; "
-                                f"bring it back with `{jobs_command(f'deploy --version {old.model_version}')}`.") \
-                    from None
+                raise JobsError(
+                    f"{error}\nThe previous version {old.model_version} was stopped to free port {port}; "
+                    f"bring it back with `{jobs_command(f'deploy --version {old.model_version}')}`."
+                ) from None
         else:
             final = self._proven(python, model, port, log, unchanged, env)
-        state = EndpointState(final.pid, port, model.name, model.version, str(log),
-                              time.strftime("%Y-%m-%dT%H:%M:%S%z"), processes.create_time(final.pid),
-                              env.get(COLLECT_DIR_VARIABLE))
+        state = EndpointState(
+            final.pid,
+            port,
+            model.name,
+            model.version,
+            str(log),
+            time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            processes.create_time(final.pid),
+            env.get(COLLECT_DIR_VARIABLE),
+        )
         # Recorded before the old one stops: an interruption from here on leaves the new version serving.
         self._write_state(state)
         if old is not None and old.port != port:
@@ -301,15 +347,17 @@ class LocalEndpoint:
         inference_server.stop(pid)
         self._forget(pid)
 
-    def _proven(self, python: Path, model: ModelVersion, port: int, log: Path,
-                unchanged: str, env: dict[str, str]) -> inference_server.RunningServer:
+    def _proven(
+        self, python: Path, model: ModelVersion, port: int, log: Path, unchanged: str, env: dict[str, str]
+    ) -> inference_server.RunningServer:
         try:
             return self._start_and_smoke_test(python, model, port, log, env)
         except JobsError as error:
             raise JobsError(f"{error}\n{unchanged}") from None
 
-    def _start_and_smoke_test(self, python: Path, model: ModelVersion, port: int,
-                              log: Path, env: dict[str, str]) -> inference_server.RunningServer:
+    def _start_and_smoke_test(
+        self, python: Path, model: ModelVersion, port: int, log: Path, env: dict[str, str]
+    ) -> inference_server.RunningServer:
         from jobs.invocation import SAMPLE_REQUEST, check_answer
 
         spawned: list[int] = []
@@ -328,8 +376,9 @@ class LocalEndpoint:
             check_answer(post_json(server.score_url, SAMPLE_REQUEST), records=1)
         except JobsError as error:
             self._stop_server(server.pid)
-            raise JobsError(f"version {model.version} failed its smoke test. {error}\n"
-                            + inference_server.log_tail(log) + _why(log)) from None
+            raise JobsError(
+                f"version {model.version} failed its smoke test. {error}\n" + inference_server.log_tail(log) + _why(log)
+            ) from None
         except BaseException:
             self._stop_server(server.pid)
             raise
@@ -367,24 +416,33 @@ COLLECT_DIR_VARIABLE = "HEART_FAILURE_COLLECT_DIR"
 
 def collection_env(home: Path, model: ModelVersion) -> dict[str, str]:
     """The variables that turn on scoring/collect.py's local mode: records under <home>/collected."""
-    return {"HEART_FAILURE_COLLECT": "local", COLLECT_DIR_VARIABLE: str(home / "collected"),
-            "HEART_FAILURE_COLLECT_MODEL": f"{model.name}:{model.version}"}
+    return {
+        "HEART_FAILURE_COLLECT": "local",
+        COLLECT_DIR_VARIABLE: str(home / "collected"),
+        "HEART_FAILURE_COLLECT_MODEL": f"{model.name}:{model.version}",
+    }
 
 
 def describe_broken(state: EndpointState, group: processes.Group) -> str:
     """A recorded server whose main process is gone while some of its workers still run."""
     workers = ", ".join(map(str, group.workers))
     answering = " and still answer" if inference_server.is_live(state.url) else ""
-    return (f"{state.model_name} version {state.model_version} is not serving properly: its main process (pid "
-            f"{state.pid}) is gone, but its worker process(es) {workers} still hold port {state.port}{answering}. "
-            f"`{jobs_command('stop')}` ends them; `{jobs_command(f'deploy --version {state.model_version}')}` "
-            "ends them and starts the version again")
+    return (
+        f"{state.model_name} version {state.model_version} is not serving properly: its main process (pid "
+        f"{state.pid}) is gone, but its worker process(es) {workers} still hold port {state.port}{answering}. "
+        f"`{jobs_command('stop')}` ends them; `{jobs_command(f'deploy --version {state.model_version}')}` "
+        "ends them and starts the version again"
+    )
 
 
 def post_json(url: str, payload: Any, timeout_s: float = 30.0) -> Any:
     """POST JSON and return the decoded answer; a 4xx answer is returned too (the client's mistake)."""
-    request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",  # noqa: S310
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(  # noqa: S310 (a loopback URL this module builds)
+        url,
+        data=json.dumps(payload).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310 (loopback URL)
             return json.loads(response.read())

@@ -90,10 +90,17 @@ def log_tail(path: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
-def start(python: Path, model_dir: Path, port: int, log_path: Path, workers: int = DEFAULT_WORKERS,
-          timeout_s: float = 60.0, entry_script: Path = ENTRY_SCRIPT,
-          on_spawn: Callable[[int], None] | None = None,
-          extra_env: dict[str, str] | None = None) -> RunningServer:
+def start(
+    python: Path,
+    model_dir: Path,
+    port: int,
+    log_path: Path,
+    workers: int = DEFAULT_WORKERS,
+    timeout_s: float = 60.0,
+    entry_script: Path = ENTRY_SCRIPT,
+    on_spawn: Callable[[int], None] | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> RunningServer:
     """Start the server in its own process group and wait until its liveness route answers.
 
     The process group's id is the server's pid. `on_spawn(pid)` is called as soon as the process
@@ -113,9 +120,22 @@ def start(python: Path, model_dir: Path, port: int, log_path: Path, workers: int
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(python), "-c", _LAUNCHER, "--entry_script", str(entry_script), "--model_dir", str(model_dir),
-             "--port", str(port)],
-            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(entry_script.parent), start_new_session=True,
+            [
+                str(python),
+                "-c",
+                _LAUNCHER,
+                "--entry_script",
+                str(entry_script),
+                "--model_dir",
+                str(model_dir),
+                "--port",
+                str(port),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=str(entry_script.parent),
+            start_new_session=True,
         )
     server = RunningServer(process.pid, port, log_path)
     try:
@@ -124,8 +144,10 @@ def start(python: Path, model_dir: Path, port: int, log_path: Path, workers: int
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise ServerError(f"the inference server exited with code {process.returncode} before it was "
-                                  "ready:\n" + log_tail(log_path))
+                raise ServerError(
+                    f"the inference server exited with code {process.returncode} before it was "
+                    "ready:\n" + log_tail(log_path)
+                )
             if is_live(server.url):
                 return server
             time.sleep(0.2)

@@ -18,8 +18,9 @@ from jobs.errors import JobsError
 
 
 @contextmanager
-def exclusive(lock_file: Path, doing: str, say: Callable[[str], None] = print,
-              timeout_s: float = 600.0) -> Iterator[None]:
+def exclusive(
+    lock_file: Path, doing: str, say: Callable[[str], None] = print, timeout_s: float = 600.0
+) -> Iterator[None]:
     """Hold `lock_file` for the block; wait (saying so) while another command holds it.
 
     `doing` completes "another `jobs` command is ...". Raises JobsError after `timeout_s`
@@ -34,8 +35,10 @@ def exclusive(lock_file: Path, doing: str, say: Callable[[str], None] = print,
         try:
             lock.acquire(timeout=timeout_s)
         except Timeout:
-            raise JobsError(f"another `jobs` command has been {doing} for more than {timeout_s:.0f} s (it holds "
-                            f"{lock_file}); let it finish or stop it, then run this command again") from None
+            raise JobsError(
+                f"another `jobs` command has been {doing} for more than {timeout_s:.0f} s (it holds "
+                f"{lock_file}); let it finish or stop it, then run this command again"
+            ) from None
     try:
         yield
     finally:

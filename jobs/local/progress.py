@@ -30,8 +30,15 @@ class TrainingProgress:
     """Shows trials done and the best score so far, against the time budget (seconds) or, when the
     search is bounded by a number of trials (`max_trials`), against that number."""
 
-    def __init__(self, budget_s: float, metric: str, stream: IO[str] | None = None, interval_s: float = 10.0,
-                 clock: Callable[[], float] = time.monotonic, max_trials: int | None = None) -> None:
+    def __init__(
+        self,
+        budget_s: float,
+        metric: str,
+        stream: IO[str] | None = None,
+        interval_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+        max_trials: int | None = None,
+    ) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.metric = metric
         self.budget_s = budget_s
@@ -47,14 +54,23 @@ class TrainingProgress:
         self._lock = threading.Lock()
         tty = getattr(self.stream, "isatty", lambda: False)()
         total, unit = (max_trials, "trials") if max_trials else (max(1, round(budget_s)), "s")
-        self.bar = tqdm(total=total, unit=unit, desc="searching", file=self.stream, leave=False,
-                        bar_format="{desc} {bar} {n_fmt}/{total_fmt} " + unit + "  {postfix}", disable=not tty)
+        self.bar = tqdm(
+            total=total,
+            unit=unit,
+            desc="searching",
+            file=self.stream,
+            leave=False,
+            bar_format="{desc} {bar} {n_fmt}/{total_fmt} " + unit + "  {postfix}",
+            disable=not tty,
+        )
 
     def _summary(self) -> str:
         best = f"{self.best:.4f}" if self.best is not None else "none yet"
         of = f" of {self.max_trials}" if self.max_trials else ""
-        return (f"{self.trials}{of} trial{'' if self.trials == 1 and not of else 's'}, best {self.metric} so far "
-                f"{best} (search cross-validation)")
+        return (
+            f"{self.trials}{of} trial{'' if self.trials == 1 and not of else 's'}, best {self.metric} so far "
+            f"{best} (search cross-validation)"
+        )
 
     def trial(self, trials_done: int, best_score: float | None) -> None:
         """Record progress: `trials_done` trials finished, the best score among them (None if none scored)."""
@@ -79,8 +95,7 @@ class TrainingProgress:
         elif now - self._last_line >= self.interval_s and not self._said_over:
             self._last_line = now
             # A trial-count search has no time limit: only the count says when it is over.
-            searching = (self.trials < self.max_trials if self.max_trials
-                         else now - self.started <= self.budget_s)
+            searching = self.trials < self.max_trials if self.max_trials else now - self.started <= self.budget_s
             if searching and self.max_trials:
                 line = f"  {now - self.started:.0f} s: {self._summary()}"
             elif searching:
@@ -88,8 +103,10 @@ class TrainingProgress:
             else:
                 # Said once: the final selection prints its own lines from here on.
                 self._said_over = True
-                line = (f"  {now - self.started:.0f} s: search over ({self._summary()}); scoring the finalists on "
-                        "the project's folds and writing the report")
+                line = (
+                    f"  {now - self.started:.0f} s: search over ({self._summary()}); scoring the finalists on "
+                    "the project's folds and writing the report"
+                )
             print(line, file=self.stream, flush=True)
 
     def close(self) -> None:
@@ -98,8 +115,12 @@ class TrainingProgress:
             self.bar.close()
             total = self.clock() - self.started
             search = self._last_trial_at - self.started
-            print(f"search done: {self._summary()}, in {search:.0f} s; then {total - search:.0f} s for the final "
-                  "selection and the report", file=self.stream, flush=True)
+            print(
+                f"search done: {self._summary()}, in {search:.0f} s; then {total - search:.0f} s for the final "
+                "selection and the report",
+                file=self.stream,
+                flush=True,
+            )
 
 
 def read_trials(log_file: Path) -> tuple[int, float | None]:

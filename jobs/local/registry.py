@@ -54,19 +54,24 @@ class LocalRegistry:
     def get(self, name: str, version: int | None = None) -> ModelVersion:
         versions = self.versions(name)
         if not versions:
-            raise JobsError(f"no model named {name} is registered locally; run "
-                            f"`{jobs_command('train --target local')}` and `{jobs_command('register --target local')}` "
-                            "first")
+            raise JobsError(
+                f"no model named {name} is registered locally; run "
+                f"`{jobs_command('train --target local')}` and `{jobs_command('register --target local')}` "
+                "first"
+            )
         if version is None:
             return versions[-1]
         for candidate in versions:
             if candidate.version == version:
                 return candidate
-        raise JobsError(f"model {name} has no version {version}; registered versions are "
-                        + ", ".join(str(v.version) for v in versions))
+        raise JobsError(
+            f"model {name} has no version {version}; registered versions are "
+            + ", ".join(str(v.version) for v in versions)
+        )
 
-    def register(self, name: str, model_dir: Path, tags: dict[str, str],
-                 say: Callable[[str], None] = print) -> tuple[ModelVersion, bool]:
+    def register(
+        self, name: str, model_dir: Path, tags: dict[str, str], say: Callable[[str], None] = print
+    ) -> tuple[ModelVersion, bool]:
         """Add a version; returns it and whether it is new. The same training run registers once, also when
         several processes register it at the same moment (they take turns on a file lock)."""
         if not (model_dir / "MLmodel").is_file():

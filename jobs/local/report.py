@@ -35,8 +35,9 @@ TARGET_SENSITIVITY = 0.90
 BOOTSTRAP_RESAMPLES = 2000
 
 
-def bootstrap_auc_ci(y: Any, proba: Any, seed: int, resamples: int = BOOTSTRAP_RESAMPLES,
-                     level: float = 0.95) -> tuple[float, float]:
+def bootstrap_auc_ci(
+    y: Any, proba: Any, seed: int, resamples: int = BOOTSTRAP_RESAMPLES, level: float = 0.95
+) -> tuple[float, float]:
     """Percentile bootstrap interval of ROC AUC: patients resampled with replacement, `resamples` times.
 
     AUC by the rank-sum (Mann-Whitney) formula, ties counted half, as roc_auc_score does; resamples
@@ -55,7 +56,8 @@ def bootstrap_auc_ci(y: Any, proba: Any, seed: int, resamples: int = BOOTSTRAP_R
     usable = (positives > 0) & (negatives > 0)
     rank_sums = np.where(labels == 1, ranks, 0).sum(axis=1)
     aucs = (rank_sums[usable] - positives[usable] * (positives[usable] + 1) / 2) / (
-        positives[usable] * negatives[usable])
+        positives[usable] * negatives[usable]
+    )
     low, high = np.quantile(aucs, [(1 - level) / 2, 1 - (1 - level) / 2])
     return float(low), float(high)
 
@@ -73,8 +75,16 @@ def threshold_rows(y: Any, proba: Any, thresholds: tuple[float, ...] = THRESHOLD
         def ratio(num: int, den: int) -> float | None:
             return num / den if den else None
 
-        rows.append({"threshold": float(threshold), "flagged": tp + fp, "sensitivity": ratio(tp, tp + fn),
-                     "specificity": ratio(tn, tn + fp), "ppv": ratio(tp, tp + fp), "npv": ratio(tn, tn + fn)})
+        rows.append(
+            {
+                "threshold": float(threshold),
+                "flagged": tp + fp,
+                "sensitivity": ratio(tp, tp + fn),
+                "specificity": ratio(tn, tn + fp),
+                "ppv": ratio(tp, tp + fp),
+                "npv": ratio(tn, tn + fn),
+            }
+        )
     return rows
 
 
@@ -100,8 +110,10 @@ def _table(header: list[str], rows: list[list[Any]], classes: list[str] | None =
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join(
         f"<tr{f' class={chr(34)}{classes[i]}{chr(34)}' if classes and classes[i] else ''}>"
-        + "".join(f"<td>{cell if isinstance(cell, Markup) else _fmt(cell)}</td>" for cell in row) + "</tr>"
-        for i, row in enumerate(rows))
+        + "".join(f"<td>{cell if isinstance(cell, Markup) else _fmt(cell)}</td>" for cell in row)
+        + "</tr>"
+        for i, row in enumerate(rows)
+    )
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -122,11 +134,23 @@ class _Run:
     brier: float
 
 
-def write_report(run_dir: Path, pipeline: Any, X: pd.DataFrame, y: pd.Series, proba: np.ndarray,
-                 metrics: dict[str, float], leaderboard: list[dict[str, Any]], best_learner: str,
-                 seed: int, *, selection: list[dict[str, Any]] | None = None, rule: str | None = None,
-                 facts: dict[str, Any] | None = None, leak: str | None = None,
-                 target_sensitivity: float = TARGET_SENSITIVITY) -> Path:
+def write_report(
+    run_dir: Path,
+    pipeline: Any,
+    X: pd.DataFrame,
+    y: pd.Series,
+    proba: np.ndarray,
+    metrics: dict[str, float],
+    leaderboard: list[dict[str, Any]],
+    best_learner: str,
+    seed: int,
+    *,
+    selection: list[dict[str, Any]] | None = None,
+    rule: str | None = None,
+    facts: dict[str, Any] | None = None,
+    leak: str | None = None,
+    target_sensitivity: float = TARGET_SENSITIVITY,
+) -> Path:
     """Write run_dir/report.html and its plots; return the page's path.
 
     Everything but the feature importance comes from out-of-fold probabilities `proba` (one per row of
@@ -138,24 +162,34 @@ def write_report(run_dir: Path, pipeline: Any, X: pd.DataFrame, y: pd.Series, pr
     from sklearn.metrics import brier_score_loss
 
     y_arr, proba = np.asarray(y), np.asarray(proba)
-    run = _Run(run_dir, y_arr, proba, metrics, bootstrap_auc_ci(y_arr, proba, seed),
-               float(brier_score_loss(y_arr, proba)))
+    run = _Run(
+        run_dir, y_arr, proba, metrics, bootstrap_auc_ci(y_arr, proba, seed), float(brier_score_loss(y_arr, proba))
+    )
     plt = _figure()
-    images = dict([
-        _confusion_matrix_plot(plt, run),
-        _roc_plot(plt, run),
-        _precision_recall_plot(plt, run),
-        _calibration_plot(plt, run),
-        _feature_importance_plot(plt, run, pipeline, X, seed, facts),
-    ])
-    page = _page(run, best_learner, images, leak, facts, [
-        _metrics_section(run),
-        _thresholds_section(run, target_sensitivity),
-        _plots_section(images),
-        _selection_section(selection, rule, facts),
-        _leaderboard_section(leaderboard),
-        _facts_section(facts),
-    ])
+    images = dict(
+        [
+            _confusion_matrix_plot(plt, run),
+            _roc_plot(plt, run),
+            _precision_recall_plot(plt, run),
+            _calibration_plot(plt, run),
+            _feature_importance_plot(plt, run, pipeline, X, seed, facts),
+        ]
+    )
+    page = _page(
+        run,
+        best_learner,
+        images,
+        leak,
+        facts,
+        [
+            _metrics_section(run),
+            _thresholds_section(run, target_sensitivity),
+            _plots_section(images),
+            _selection_section(selection, rule, facts),
+            _leaderboard_section(leaderboard),
+            _facts_section(facts),
+        ],
+    )
     report = run_dir / "report.html"
     report.write_text(page)
     return report
@@ -171,14 +205,22 @@ def _confusion_matrix_plot(plt: Any, run: _Run) -> tuple[str, str]:
     fig, ax = plt.subplots(figsize=(4, 4))
     ax.imshow(matrix, cmap="Blues")
     for (i, j), count in np.ndenumerate(matrix):
-        ax.text(j, i, str(count), ha="center", va="center", fontsize=14,
-                color="white" if count > matrix.max() / 2 else "black")
+        ax.text(
+            j,
+            i,
+            str(count),
+            ha="center",
+            va="center",
+            fontsize=14,
+            color="white" if count > matrix.max() / 2 else "black",
+        )
     ax.set_xticks([0, 1], ["survived", "died"])
     ax.set_yticks([0, 1], ["survived", "died"])
     ax.set_xlabel("predicted")
     ax.set_ylabel("actual")
-    return "confusion_matrix.png", _save(plt, fig, ax, run.run_dir / "confusion_matrix.png",
-                                         "Confusion matrix (threshold 0.5)", "Confusion matrix")
+    return "confusion_matrix.png", _save(
+        plt, fig, ax, run.run_dir / "confusion_matrix.png", "Confusion matrix (threshold 0.5)", "Confusion matrix"
+    )
 
 
 def _roc_plot(plt: Any, run: _Run) -> tuple[str, str]:
@@ -205,8 +247,9 @@ def _precision_recall_plot(plt: Any, run: _Run) -> tuple[str, str]:
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
     ax.legend(loc="lower left")
-    return "pr_curve.png", _save(plt, fig, ax, run.run_dir / "pr_curve.png", "Precision-recall curve",
-                                 "Precision-recall curve")
+    return "pr_curve.png", _save(
+        plt, fig, ax, run.run_dir / "pr_curve.png", "Precision-recall curve", "Precision-recall curve"
+    )
 
 
 def _calibration_plot(plt: Any, run: _Run) -> tuple[str, str]:
@@ -222,12 +265,14 @@ def _calibration_plot(plt: Any, run: _Run) -> tuple[str, str]:
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.legend(loc="upper left")
-    return "calibration.png", _save(plt, fig, ax, run.run_dir / "calibration.png", "Calibration (out-of-fold)",
-                                    "Calibration")
+    return "calibration.png", _save(
+        plt, fig, ax, run.run_dir / "calibration.png", "Calibration (out-of-fold)", "Calibration"
+    )
 
 
-def _feature_importance_plot(plt: Any, run: _Run, pipeline: Any, X: pd.DataFrame, seed: int,
-                             facts: dict[str, Any] | None) -> tuple[str, str]:
+def _feature_importance_plot(
+    plt: Any, run: _Run, pipeline: Any, X: pd.DataFrame, seed: int, facts: dict[str, Any] | None
+) -> tuple[str, str]:
     """Permutation importance on the training rows (not out-of-fold); leaking columns in red."""
     from sklearn.inspection import permutation_importance
 
@@ -235,13 +280,21 @@ def _feature_importance_plot(plt: Any, run: _Run, pipeline: Any, X: pd.DataFrame
     order = np.argsort(importance.importances_mean)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     leaking = set(facts.get("leaking_columns", ())) if facts else set()
-    ax.barh(np.array(X.columns)[order], importance.importances_mean[order],
-            xerr=importance.importances_std[order],
-            color=["#c44e52" if c in leaking else "#4c72b0" for c in np.array(X.columns)[order]])
+    ax.barh(
+        np.array(X.columns)[order],
+        importance.importances_mean[order],
+        xerr=importance.importances_std[order],
+        color=["#c44e52" if c in leaking else "#4c72b0" for c in np.array(X.columns)[order]],
+    )
     ax.set_xlabel("drop in ROC AUC when the feature is shuffled")
-    return "feature_importance.png", _save(plt, fig, ax, run.run_dir / "feature_importance.png",
-                                           "Feature importance (permutation, training rows)"
-                                           + ("\nred: leaks the outcome" if leaking else ""), "Feature importance")
+    return "feature_importance.png", _save(
+        plt,
+        fig,
+        ax,
+        run.run_dir / "feature_importance.png",
+        "Feature importance (permutation, training rows)" + ("\nred: leaks the outcome" if leaking else ""),
+        "Feature importance",
+    )
 
 
 # -- sections: each returns its HTML, heading included -----------------------------------------
@@ -250,13 +303,16 @@ def _feature_importance_plot(plt: Any, run: _Run, pipeline: Any, X: pd.DataFrame
 def _metrics_section(run: _Run) -> str:
     auc_low, auc_high = run.auc_ci
     metrics = run.metrics
-    table = _table(["metric", "value"], [
-        ["AUC_weighted", Markup(f"{metrics['AUC_weighted']:.4f} (95% CI {auc_low:.3f} to {auc_high:.3f})")],
-        ["Brier score (0 is perfect; 0.25 for always answering 0.5)", Markup(f"{run.brier:.4f}")],
-        ["accuracy (threshold 0.5)", metrics["accuracy"]],
-        ["precision (threshold 0.5)", metrics["precision_score_binary"]],
-        ["recall (threshold 0.5)", metrics["recall_score_binary"]],
-    ])
+    table = _table(
+        ["metric", "value"],
+        [
+            ["AUC_weighted", Markup(f"{metrics['AUC_weighted']:.4f} (95% CI {auc_low:.3f} to {auc_high:.3f})")],
+            ["Brier score (0 is perfect; 0.25 for always answering 0.5)", Markup(f"{run.brier:.4f}")],
+            ["accuracy (threshold 0.5)", metrics["accuracy"]],
+            ["precision (threshold 0.5)", metrics["precision_score_binary"]],
+            ["recall (threshold 0.5)", metrics["recall_score_binary"]],
+        ],
+    )
     return f"""<h2>Metrics</h2>{table}
 <p class="note">The AUC interval is a percentile bootstrap: the patients' out-of-fold probabilities resampled with
 replacement {BOOTSTRAP_RESAMPLES} times. It shows how much the figure could move with another {len(run.y)} patients
@@ -265,14 +321,27 @@ like these; the selection table's fold sd shows the spread across folds.</p>"""
 
 def _thresholds_section(run: _Run, target_sensitivity: float) -> str:
     chosen_threshold = threshold_for_sensitivity(run.y, run.proba, target_sensitivity)
-    rows = _merge_chosen(threshold_rows(run.y, run.proba, tuple(sorted({*THRESHOLDS, chosen_threshold}))),
-                         chosen_threshold)
+    rows = _merge_chosen(
+        threshold_rows(run.y, run.proba, tuple(sorted({*THRESHOLDS, chosen_threshold}))), chosen_threshold
+    )
     table = _table(
         ["threshold", "patients flagged", "sensitivity", "specificity", "PPV", "NPV"],
-        [[Markup(_threshold_text(r["threshold"], rows) + (f" (sensitivity &ge; {target_sensitivity:.0%})"
-                                                          if r["threshold"] == chosen_threshold else "")),
-          r["flagged"], r["sensitivity"], r["specificity"], r["ppv"], r["npv"]] for r in rows],
-        ["pick" if r["threshold"] == chosen_threshold else "" for r in rows])
+        [
+            [
+                Markup(
+                    _threshold_text(r["threshold"], rows)
+                    + (f" (sensitivity &ge; {target_sensitivity:.0%})" if r["threshold"] == chosen_threshold else "")
+                ),
+                r["flagged"],
+                r["sensitivity"],
+                r["specificity"],
+                r["ppv"],
+                r["npv"],
+            ]
+            for r in rows
+        ],
+        ["pick" if r["threshold"] == chosen_threshold else "" for r in rows],
+    )
     return f"""<h2>Thresholds</h2>
 <p class="note">The endpoint returns a probability; where to act on it is a clinical choice. "Flagged" means the
 probability is at or above the threshold. Sensitivity: share of the patients who died that are flagged;
@@ -296,29 +365,54 @@ def _merge_chosen(rows: list[dict[str, Any]], chosen: float) -> list[dict[str, A
     patients: one row, the chosen one, instead of two identical ones."""
     (pick,) = [r for r in rows if r["threshold"] == chosen]
     same = {key: value for key, value in pick.items() if key != "threshold"}
-    return [r for r in rows if r is pick or f"{r['threshold']:.2f}" != f"{chosen:.2f}"
-            or {key: value for key, value in r.items() if key != "threshold"} != same]
+    return [
+        r
+        for r in rows
+        if r is pick
+        or f"{r['threshold']:.2f}" != f"{chosen:.2f}"
+        or {key: value for key, value in r.items() if key != "threshold"} != same
+    ]
 
 
 def _plots_section(images: dict[str, str]) -> str:
-    plots = "".join(f'<figure><img src="{name}" alt="{title}"><figcaption>{title}</figcaption></figure>'
-                    for name, title in images.items())
+    plots = "".join(
+        f'<figure><img src="{name}" alt="{title}"><figcaption>{title}</figcaption></figure>'
+        for name, title in images.items()
+    )
     return f'<h2>Plots</h2><div class="plots">{plots}</div>'
 
 
-def _selection_section(selection: list[dict[str, Any]] | None, rule: str | None,
-                       facts: dict[str, Any] | None) -> str:
+def _selection_section(selection: list[dict[str, Any]] | None, rule: str | None, facts: dict[str, Any] | None) -> str:
     selection_html = ""
     if selection:
         selection_html = _table(
-            ["candidate", "kind", "mean fold score", "fold sd", "lead over the best baseline (noise)",
-             "noise vs the pick", "single-row predict (ms)"],
-            [[Markup(("<b>" + html.escape(r["name"]) + "</b> (picked)") if r["chosen"] else html.escape(r["name"])),
-              r["kind"], Markup(f"{r['score']:.4f}"), r["fold_sd"],
-              Markup(f"{r['lead_over_baseline']:+.4f} ({r['noise_vs_baseline']:.4f})")
-              if r.get("lead_over_baseline") is not None else "",
-              r["noise_vs_pick"], Markup(f"{r['predict_ms']:.2f}")] for r in selection],
-            ["pick" if r["chosen"] else "" for r in selection])
+            [
+                "candidate",
+                "kind",
+                "mean fold score",
+                "fold sd",
+                "lead over the best baseline (noise)",
+                "noise vs the pick",
+                "single-row predict (ms)",
+            ],
+            [
+                [
+                    Markup(
+                        ("<b>" + html.escape(r["name"]) + "</b> (picked)") if r["chosen"] else html.escape(r["name"])
+                    ),
+                    r["kind"],
+                    Markup(f"{r['score']:.4f}"),
+                    r["fold_sd"],
+                    Markup(f"{r['lead_over_baseline']:+.4f} ({r['noise_vs_baseline']:.4f})")
+                    if r.get("lead_over_baseline") is not None
+                    else "",
+                    r["noise_vs_pick"],
+                    Markup(f"{r['predict_ms']:.2f}"),
+                ]
+                for r in selection
+            ],
+            ["pick" if r["chosen"] else "" for r in selection],
+        )
     folds = (facts or {}).get("budget", {}).get("selection_folds", "")
     return f"""<h2>Final selection</h2>
 <p class="note">Every candidate is scored on the same {html.escape(str(folds))} folds (repeats x folds of the
@@ -332,10 +426,18 @@ little optimistic, since it was picked on these folds.</p>"""
 
 def _leaderboard_section(leaderboard: list[dict[str, Any]]) -> str:
     score_key = next((k for k in (leaderboard[0] if leaderboard else {}) if k.startswith("cv_")), "score")
-    board_table = _table(["learner", "trials", score_key, "best configuration (rounded)"],
-                         [[r["learner"], r["trials"], r.get(score_key, ""),
-                           Markup(f"<code>{html.escape(_config_text(r.get('best_config')))}</code>")]
-                          for r in leaderboard])
+    board_table = _table(
+        ["learner", "trials", score_key, "best configuration (rounded)"],
+        [
+            [
+                r["learner"],
+                r["trials"],
+                r.get(score_key, ""),
+                Markup(f"<code>{html.escape(_config_text(r.get('best_config')))}</code>"),
+            ]
+            for r in leaderboard
+        ],
+    )
     return f"""<h2>Leaderboard of the search</h2>
 {board_table}"""
 
@@ -344,8 +446,14 @@ def _facts_section(facts: dict[str, Any] | None) -> str:
     return f"<h2>Run facts</h2>{_facts_table(facts) if facts else ''}"
 
 
-def _page(run: _Run, best_learner: str, images: dict[str, str], leak: str | None, facts: dict[str, Any] | None,
-          sections: list[str]) -> str:
+def _page(
+    run: _Run,
+    best_learner: str,
+    images: dict[str, str],
+    leak: str | None,
+    facts: dict[str, Any] | None,
+    sections: list[str],
+) -> str:
     """The whole page: head and style, the leak warning (if any) and the summary, then `sections` in order."""
     leak_html = re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(leak)) if leak else ""
     warning = f'<div class="leak"><b>Leaking feature.</b> {leak_html}</div>' if leak else ""
@@ -380,8 +488,10 @@ def _facts_table(facts: dict[str, Any]) -> str:
         spent = f"{budget.get('max_trials')} trials, no time limit (reproducible mode)"
     else:
         spent = f"time budget {budget.get('time_budget_s', 0):.0f} s"
-    spent += (f"; used: {budget.get('trials')} trials in {budget.get('search_s')} s of search, "
-              f"{budget.get('selection_s')} s of final selection")
+    spent += (
+        f"; used: {budget.get('trials')} trials in {budget.get('search_s')} s of search, "
+        f"{budget.get('selection_s')} s of final selection"
+    )
     settings = facts.get("settings", {})
     rows: list[list[Any]] = [
         ["features used", ", ".join(facts.get("features_used", []))],
@@ -389,8 +499,17 @@ def _facts_table(facts: dict[str, Any]) -> str:
         ["budget", spent],
         ["data", f"{facts.get('data')} ({facts.get('rows')} rows), version {facts.get('data_version')}"],
         ["commit", facts.get("commit")],
-        ["settings", Markup("<code>" + html.escape(", ".join(f"{k.removeprefix('setting.')}={v}"
-                                                             for k, v in settings.items()
-                                                             if k.startswith("setting."))) + "</code>")],
+        [
+            "settings",
+            Markup(
+                "<code>"
+                + html.escape(
+                    ", ".join(
+                        f"{k.removeprefix('setting.')}={v}" for k, v in settings.items() if k.startswith("setting.")
+                    )
+                )
+                + "</code>"
+            ),
+        ],
     ]
     return _table(["fact", "value"], rows)

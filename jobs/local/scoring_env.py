@@ -81,8 +81,18 @@ def _build(venv: Path, quiet: bool) -> Path:
     steps = [
         [sys.executable, "-m", "venv", str(venv)],
         [python, "-m", "pip", "install", *pip_quiet, f"pip=={PIP_VERSION}"],
-        [python, "-m", "pip", "install", *pip_quiet, "-c", str(CONSTRAINTS), "-r", str(TEST_REQUIREMENTS),
-         *pip_requirements()],
+        [
+            python,
+            "-m",
+            "pip",
+            "install",
+            *pip_quiet,
+            "-c",
+            str(CONSTRAINTS),
+            "-r",
+            str(TEST_REQUIREMENTS),
+            *pip_requirements(),
+        ],
     ]
     for step in steps:
         result = subprocess.run(step, capture_output=quiet, text=True, check=False)

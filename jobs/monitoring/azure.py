@@ -61,8 +61,7 @@ def collected_data(endpoint: str, deployment: str, collection: str) -> str:
     return f"azureml:{endpoint}-{deployment}-{collection}:1"
 
 
-def _signals(thresholds: Thresholds, data_ref: str, endpoint: str, deployment: str,
-             window_days: int) -> dict[str, Any]:
+def _signals(thresholds: Thresholds, data_ref: str, endpoint: str, deployment: str, window_days: int) -> dict[str, Any]:
     from azure.ai.ml import Input
     from azure.ai.ml.constants import MonitorDatasetContext
     from azure.ai.ml.entities import (
@@ -78,39 +77,55 @@ def _signals(thresholds: Thresholds, data_ref: str, endpoint: str, deployment: s
     )
 
     def reference() -> Any:
-        return ReferenceData(input_data=Input(type="mltable", path=data_ref),
-                             data_context=MonitorDatasetContext.TRAINING,
-                             data_column_names={"target_column": PREDICTION})
+        return ReferenceData(
+            input_data=Input(type="mltable", path=data_ref),
+            data_context=MonitorDatasetContext.TRAINING,
+            data_column_names={"target_column": PREDICTION},
+        )
 
     def production(collection: str) -> Any:
         # Named, not left to the service's default, so that re-pointing after a swap moves it too
         # (azureml-examples cli/monitoring/model-monitoring-with-collected-data.yaml).
         path = collected_data(endpoint, deployment, collection)
-        return ProductionData(input_data=Input(type="uri_folder", path=path),
-                              data_context=MonitorDatasetContext(collection),
-                              data_window=BaselineDataRange(lookback_window_size=f"P{window_days}D",
-                                                            lookback_window_offset="P0D"))
+        return ProductionData(
+            input_data=Input(type="uri_folder", path=path),
+            data_context=MonitorDatasetContext(collection),
+            data_window=BaselineDataRange(lookback_window_size=f"P{window_days}D", lookback_window_offset="P0D"),
+        )
 
     return {
         "data_drift": DataDriftSignal(
-            production_data=production("model_inputs"), reference_data=reference(), features="all_features",
+            production_data=production("model_inputs"),
+            reference_data=reference(),
+            features="all_features",
             alert_enabled=True,
             # The five booleans arrive as 0/1 numbers; without the override they would be numerical.
             feature_type_override=dict.fromkeys(CATEGORICAL, "categorical"),
             metric_thresholds=DataDriftMetricThreshold(
                 # The key is one of the float metric keywords (Thresholds.problems checks it), never `metric`.
-                numerical=NumericalDriftMetrics(
-                    **{thresholds.numerical_metric: thresholds.numerical}),  # type: ignore[arg-type]
-                categorical=CategoricalDriftMetrics(**{thresholds.categorical_metric: thresholds.categorical}))),
+                numerical=NumericalDriftMetrics(**{thresholds.numerical_metric: thresholds.numerical}),  # type: ignore[arg-type]
+                categorical=CategoricalDriftMetrics(**{thresholds.categorical_metric: thresholds.categorical}),
+            ),
+        ),
         "prediction_drift": PredictionDriftSignal(
-            production_data=production("model_outputs"), reference_data=reference(), alert_enabled=True,
+            production_data=production("model_outputs"),
+            reference_data=reference(),
+            alert_enabled=True,
             metric_thresholds=PredictionDriftMetricThreshold(
-                categorical=CategoricalDriftMetrics(**{thresholds.categorical_metric: thresholds.prediction}))),
+                categorical=CategoricalDriftMetrics(**{thresholds.categorical_metric: thresholds.prediction})
+            ),
+        ),
     }
 
 
-def schedule(endpoint: str, deployment: str, data_ref: str, thresholds: Thresholds, emails: list[str],
-             window_hours: float = 24 * 7) -> Any:
+def schedule(
+    endpoint: str,
+    deployment: str,
+    data_ref: str,
+    thresholds: Thresholds,
+    emails: list[str],
+    window_hours: float = 24 * 7,
+) -> Any:
     """A daily MonitorSchedule for endpoint/deployment, training data `data_ref` (azureml:name:version) as reference.
 
     Raises JobsError for thresholds or emails Azure would refuse.
@@ -126,27 +141,30 @@ def schedule(endpoint: str, deployment: str, data_ref: str, thresholds: Threshol
         ServerlessSparkCompute,
     )
 
-    problems = thresholds.problems() + [f"--email {e!r} is not an email address" for e in emails
-                                        if not _EMAIL.match(e)]
+    problems = thresholds.problems() + [f"--email {e!r} is not an email address" for e in emails if not _EMAIL.match(e)]
     if not window_hours > 0:
         problems.append(f"--window-hours {window_hours} must be above 0")
     if problems:
         raise JobsError("invalid monitoring settings:\n  - " + "\n  - ".join(problems))
     definition = MonitorDefinition(
         compute=ServerlessSparkCompute(instance_type=SPARK_INSTANCE_TYPE, runtime_version=SPARK_RUNTIME),
-        monitoring_target=MonitoringTarget(ml_task="classification",
-                                           endpoint_deployment_id=f"azureml:{endpoint}:{deployment}"),
+        monitoring_target=MonitoringTarget(
+            ml_task="classification", endpoint_deployment_id=f"azureml:{endpoint}:{deployment}"
+        ),
         # Azure's lookback window is in whole days: --window-hours rounded up.
         monitoring_signals=_signals(thresholds, data_ref, endpoint, deployment, math.ceil(window_hours / 24)),
         alert_notification=AlertNotification(emails=list(emails)) if emails else None,
     )
     return MonitorSchedule(
-        name=MONITOR_NAME, display_name="Heart-failure model monitoring",
+        name=MONITOR_NAME,
+        display_name="Heart-failure model monitoring",
         description="Data and prediction drift of the live deployment against the training data "
-                    "(python -m jobs monitor --target azure; re-pointed by every blue/green deploy)",
-        trigger=RecurrenceTrigger(frequency="day", interval=1, schedule=RecurrencePattern(hours=3, minutes=15),
-                                  time_zone=TimeZone.UTC),
-        create_monitor=definition, tags={"managed-by": "python -m jobs monitor"},
+        "(python -m jobs monitor --target azure; re-pointed by every blue/green deploy)",
+        trigger=RecurrenceTrigger(
+            frequency="day", interval=1, schedule=RecurrencePattern(hours=3, minutes=15), time_zone=TimeZone.UTC
+        ),
+        create_monitor=definition,
+        tags={"managed-by": "python -m jobs monitor"},
     )
 
 

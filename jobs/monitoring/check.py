@@ -47,19 +47,27 @@ class Thresholds:
         """Every value a user could get wrong, each naming its flag and what is allowed."""
         found = []
         if self.numerical_metric not in drift.NUMERICAL_METRICS:
-            found.append(f"--numerical-metric {self.numerical_metric!r} is not one of "
-                         + ", ".join(drift.NUMERICAL_METRICS))
+            found.append(
+                f"--numerical-metric {self.numerical_metric!r} is not one of " + ", ".join(drift.NUMERICAL_METRICS)
+            )
         if self.categorical_metric not in drift.CATEGORICAL_METRICS:
-            found.append(f"--categorical-metric {self.categorical_metric!r} is not one of "
-                         + ", ".join(drift.CATEGORICAL_METRICS))
-        for flag, value in (("--numerical-threshold", self.numerical), ("--categorical-threshold", self.categorical),
-                            ("--prediction-threshold", self.prediction)):
+            found.append(
+                f"--categorical-metric {self.categorical_metric!r} is not one of "
+                + ", ".join(drift.CATEGORICAL_METRICS)
+            )
+        for flag, value in (
+            ("--numerical-threshold", self.numerical),
+            ("--categorical-threshold", self.categorical),
+            ("--prediction-threshold", self.prediction),
+        ):
             if not (np.isfinite(value) and value > 0):
                 found.append(f"{flag} {value} must be a number above 0")
         # A p-value is at most 1: a higher threshold would report drift on every window.
-        for flag, metric, value in (("--numerical-threshold", self.numerical_metric, self.numerical),
-                                    ("--categorical-threshold", self.categorical_metric, self.categorical),
-                                    ("--prediction-threshold", self.categorical_metric, self.prediction)):
+        for flag, metric, value in (
+            ("--numerical-threshold", self.numerical_metric, self.numerical),
+            ("--categorical-threshold", self.categorical_metric, self.categorical),
+            ("--prediction-threshold", self.categorical_metric, self.prediction),
+        ):
             if metric in drift.P_VALUE_METRICS and value > 1:
                 found.append(f"{flag} {value:g} is a p-value for {metric}; allowed: above 0 and at most 1")
         if not 0 <= self.max_refused_share <= 1:
@@ -104,18 +112,35 @@ class Result:
 
     def summary(self) -> dict[str, Any]:
         return {
-            "model": self.model, "window": {"start": self.window.start, "end": self.window.end},
-            "scored_records": self.window.scored, "refused_records": self.window.refused_records,
+            "model": self.model,
+            "window": {"start": self.window.start, "end": self.window.end},
+            "scored_records": self.window.scored,
+            "refused_records": self.window.refused_records,
             "refused_share": round(self.window.refused_share, 6),
-            "refusal_reasons": [{"field": f, "reason": r, "count": c}
-                                for (f, r), c in sorted(self.window.refusal_reasons.items())],
+            "refusal_reasons": [
+                {"field": f, "reason": r, "count": c} for (f, r), c in sorted(self.window.refusal_reasons.items())
+            ],
             "records_of_other_model_versions": self.window.other_models,
             "unreadable_lines": self.window.unreadable_lines,
-            "features": [{"feature": d.feature, "kind": d.kind, "metric": d.metric, "value": round(d.value, 6),
-                          "threshold": d.threshold, "drifted": d.drifted} for d in self.features],
-            "prediction": None if self.prediction is None else {
-                "metric": self.prediction.metric, "value": round(self.prediction.value, 6),
-                "threshold": self.prediction.threshold, "drifted": self.prediction.drifted},
+            "features": [
+                {
+                    "feature": d.feature,
+                    "kind": d.kind,
+                    "metric": d.metric,
+                    "value": round(d.value, 6),
+                    "threshold": d.threshold,
+                    "drifted": d.drifted,
+                }
+                for d in self.features
+            ],
+            "prediction": None
+            if self.prediction is None
+            else {
+                "metric": self.prediction.metric,
+                "value": round(self.prediction.value, 6),
+                "threshold": self.prediction.threshold,
+                "drifted": self.prediction.drifted,
+            },
             "alerts": self.alerts,
         }
 
@@ -163,28 +188,45 @@ def read_window(folder: Path, model: str, hours: float, now: dt.datetime | None 
                     for name in columns:
                         columns[name].append(float(record["features"][name]))
                     predictions.append(bool(record["prediction"]))
-    return Window({k: np.array(v) for k, v in columns.items()}, np.array(predictions, dtype=bool), refused, reasons,
-                  others, unreadable, min(times).isoformat() if times else since.isoformat(),
-                  max(times).isoformat() if times else now.isoformat())
+    return Window(
+        {k: np.array(v) for k, v in columns.items()},
+        np.array(predictions, dtype=bool),
+        refused,
+        reasons,
+        others,
+        unreadable,
+        min(times).isoformat() if times else since.isoformat(),
+        max(times).isoformat() if times else now.isoformat(),
+    )
 
 
-def compare(model: str, window: Window, reference: dict[str, np.ndarray], reference_predictions: np.ndarray,
-            thresholds: Thresholds) -> Result:
+def compare(
+    model: str,
+    window: Window,
+    reference: dict[str, np.ndarray],
+    reference_predictions: np.ndarray,
+    thresholds: Thresholds,
+) -> Result:
     """Every signal; `alerts` lists, in words, each threshold the window crossed."""
     results, alerts = [], []
     if window.scored >= thresholds.min_records:
         for name, values in reference.items():
             if name in CATEGORICAL:
                 value = drift.categorical(thresholds.categorical_metric, values, window.features[name])
-                results.append(drift.FeatureDrift(name, "categorical", thresholds.categorical_metric, value,
-                                                  thresholds.categorical))
+                results.append(
+                    drift.FeatureDrift(
+                        name, "categorical", thresholds.categorical_metric, value, thresholds.categorical
+                    )
+                )
             else:
                 value = drift.numerical(thresholds.numerical_metric, values, window.features[name])
-                results.append(drift.FeatureDrift(name, "numerical", thresholds.numerical_metric, value,
-                                                  thresholds.numerical))
+                results.append(
+                    drift.FeatureDrift(name, "numerical", thresholds.numerical_metric, value, thresholds.numerical)
+                )
         value = drift.categorical(thresholds.categorical_metric, reference_predictions, window.predictions)
-        prediction = drift.FeatureDrift(PREDICTION, "categorical", thresholds.categorical_metric, value,
-                                        thresholds.prediction)
+        prediction = drift.FeatureDrift(
+            PREDICTION, "categorical", thresholds.categorical_metric, value, thresholds.prediction
+        )
         for d in [*results, prediction]:
             if d.drifted:
                 side = "below" if d.metric in drift.P_VALUE_METRICS else "above"
@@ -193,8 +235,10 @@ def compare(model: str, window: Window, reference: dict[str, np.ndarray], refere
     else:
         prediction = None
     if window.refused_share > thresholds.max_refused_share:
-        alerts.append(f"refused records: {window.refused_share:.1%} of {window.scored + window.refused_records} "
-                      f"records were refused by the request schema, above {thresholds.max_refused_share:.1%}")
+        alerts.append(
+            f"refused records: {window.refused_share:.1%} of {window.scored + window.refused_records} "
+            f"records were refused by the request schema, above {thresholds.max_refused_share:.1%}"
+        )
     return Result(model, window, thresholds, results, prediction, alerts)
 
 
@@ -212,15 +256,19 @@ def load_reference(csv: Path, expected_version: str | None, drop: tuple[str, ...
         raise JobsError(f"the model's training data {csv} is gone; pass the same file with --reference FILE")
     found = content_version(csv, drop)
     if expected_version is not None and found != expected_version:
-        raise JobsError(f"{csv} is data version {found}, but the model was trained on version {expected_version} "
-                        "(its data_version tag): it changed since; pass the file the model was trained on with "
-                        "--reference FILE")
+        raise JobsError(
+            f"{csv} is data version {found}, but the model was trained on version {expected_version} "
+            "(its data_version tag): it changed since; pass the file the model was trained on with "
+            "--reference FILE"
+        )
     try:
         frame = pd.read_csv(csv, encoding="utf-8-sig")
     except (ValueError, UnicodeDecodeError) as error:
         raise JobsError(f"{csv} is not a readable CSV ({error})") from None
     # A file trained with --drop may lack a field; the others are still compared.
     if not any(f.name in frame.columns for f in FEATURES):
-        raise JobsError(f"{csv} has none of the request fields ({', '.join(f.name for f in FEATURES)}); the "
-                        "reference must be the training CSV")
+        raise JobsError(
+            f"{csv} has none of the request fields ({', '.join(f.name for f in FEATURES)}); the "
+            "reference must be the training CSV"
+        )
     return {f.name: frame[f.name].astype(float).to_numpy() for f in FEATURES if f.name in frame.columns}

@@ -18,8 +18,12 @@ import numpy as np
 from scipy import stats
 from scipy.spatial import distance
 
-NUMERICAL_METRICS = ("normalized_wasserstein_distance", "jensen_shannon_distance", "population_stability_index",
-                     "two_sample_kolmogorov_smirnov_test")
+NUMERICAL_METRICS = (
+    "normalized_wasserstein_distance",
+    "jensen_shannon_distance",
+    "population_stability_index",
+    "two_sample_kolmogorov_smirnov_test",
+)
 CATEGORICAL_METRICS = ("jensen_shannon_distance", "population_stability_index", "pearsons_chi_squared_test")
 P_VALUE_METRICS = ("two_sample_kolmogorov_smirnov_test", "pearsons_chi_squared_test")
 DEFAULT_NUMERICAL = ("normalized_wasserstein_distance", 0.1)

@@ -43,8 +43,16 @@ def _reference_predictions(model: ModelVersion, reference: dict[str, np.ndarray]
     return np.array([str(label).lower() in ("1", "true", "1.0") for label in labels], dtype=bool)
 
 
-def monitor(home: Path, runs_dir: Path, deployed_version: int | None, version: str | None, thresholds: Thresholds,
-            window_hours: float, reference_csv: Path | None = None, say: Callable[[str], None] = print) -> Result:
+def monitor(
+    home: Path,
+    runs_dir: Path,
+    deployed_version: int | None,
+    version: str | None,
+    thresholds: Thresholds,
+    window_hours: float,
+    reference_csv: Path | None = None,
+    say: Callable[[str], None] = print,
+) -> Result:
     """Compare the window with the training data, write the report, and raise DriftDetected on any alert.
 
     The model is `version`, else the deployed one, else the latest registered. Its training data
@@ -59,8 +67,10 @@ def monitor(home: Path, runs_dir: Path, deployed_version: int | None, version: s
     model = _model(LocalRegistry(home / "registry"), deployed_version, version)
     folder = home / "collected"
     if not any(folder.glob("scored*.jsonl")):
-        raise JobsError(f"nothing has been collected in {folder}; deploy with collection on "
-                        f"(`{jobs_command('deploy --collect')}`) and let it answer requests first")
+        raise JobsError(
+            f"nothing has been collected in {folder}; deploy with collection on "
+            f"(`{jobs_command('deploy --collect')}`) and let it answer requests first"
+        )
     run_dir = runs_dir / model.tags.get("training_run", "?")
     if reference_csv is not None:
         reference = load_reference(reference_csv, None, ())
@@ -68,15 +78,19 @@ def monitor(home: Path, runs_dir: Path, deployed_version: int | None, version: s
     else:
         info_path = run_dir / "run.json"
         if not info_path.is_file():
-            raise JobsError(f"version {model.version}'s training run {run_dir.name} is not under {runs_dir}, so its "
-                            "training data is unknown; pass the CSV it was trained on with --reference FILE")
+            raise JobsError(
+                f"version {model.version}'s training run {run_dir.name} is not under {runs_dir}, so its "
+                "training data is unknown; pass the CSV it was trained on with --reference FILE"
+            )
         csv = Path(read_json(info_path)["data"])
         drop = tuple(filter(None, model.tags.get("setting.drop_columns", "").split(",")))
         data_version = model.tags.get("data_version", UNKNOWN)
         if data_version == UNKNOWN:
             # jobs/lineage.py model_tags writes "unknown" when the run did not record it.
-            raise JobsError(f"version {model.version} has no data_version tag, so the file its run names cannot be "
-                            "checked against what it was trained on; pass the training CSV with --reference FILE")
+            raise JobsError(
+                f"version {model.version} has no data_version tag, so the file its run names cannot be "
+                "checked against what it was trained on; pass the training CSV with --reference FILE"
+            )
         reference = load_reference(csv, data_version, drop)
         label = f"{csv} (data version {data_version}, training run {run_dir.name})"
     name = f"{model.name}:{model.version}"
@@ -84,14 +98,20 @@ def monitor(home: Path, runs_dir: Path, deployed_version: int | None, version: s
     predictions = _reference_predictions(model, reference)
     result = compare(name, window, reference, predictions, thresholds)
     base = run_dir if run_dir.is_dir() else home
-    result.report = write_report(base / "monitoring" / time.strftime("%Y%m%d-%H%M%S"), result, reference,
-                                 predictions, label)
-    say(f"monitored {name}: {window.scored} scored and {window.refused_records} refused record(s) in the last "
-        f"{window_hours:g} h; report: {result.report}")
+    result.report = write_report(
+        base / "monitoring" / time.strftime("%Y%m%d-%H%M%S"), result, reference, predictions, label
+    )
+    say(
+        f"monitored {name}: {window.scored} scored and {window.refused_records} refused record(s) in the last "
+        f"{window_hours:g} h; report: {result.report}"
+    )
     if window.scored < thresholds.min_records:
-        say(f"only {window.scored} scored record(s), fewer than --min-records {thresholds.min_records}: "
-            "drift not computed")
+        say(
+            f"only {window.scored} scored record(s), fewer than --min-records {thresholds.min_records}: "
+            "drift not computed"
+        )
     if result.alerts:
-        raise DriftDetected(f"{len(result.alerts)} threshold(s) crossed (report: {result.report}):\n  - "
-                            + "\n  - ".join(result.alerts))
+        raise DriftDetected(
+            f"{len(result.alerts)} threshold(s) crossed (report: {result.report}):\n  - " + "\n  - ".join(result.alerts)
+        )
     return result

@@ -22,11 +22,14 @@ def _use_agg() -> None:
 def _summary_plot(result: Result, path: Path) -> None:
     _use_agg()
     import matplotlib.pyplot as plt  # imported here, as pyplot is, so that the module loads fast
+
     names = [d.feature for d in result.features]
     # One bar per feature as a share of its own threshold, so numerical and categorical metrics
     # (and distances and p-values) read on one axis: above 1 is drift.
-    ratios = [(d.threshold / max(d.value, 1e-12)) if d.metric in P_VALUE_METRICS else d.value / d.threshold
-              for d in result.features]
+    ratios = [
+        (d.threshold / max(d.value, 1e-12)) if d.metric in P_VALUE_METRICS else d.value / d.threshold
+        for d in result.features
+    ]
     fig, ax = plt.subplots(figsize=(8, 4.2))
     colors = ["#c0392b" if d.drifted else "#2e86c1" for d in result.features]
     ax.barh(names[::-1], ratios[::-1], color=colors[::-1])
@@ -41,6 +44,7 @@ def _summary_plot(result: Result, path: Path) -> None:
 def _distribution_plot(name: str, reference: np.ndarray, production: np.ndarray, path: Path, title: str) -> None:
     _use_agg()
     import matplotlib.pyplot as plt  # imported here, as pyplot is, so that the module loads fast
+
     fig, ax = plt.subplots(figsize=(6, 3.4))
     if name in (*CATEGORICAL, PREDICTION):
         labels = ["false", "true"]
@@ -53,10 +57,22 @@ def _distribution_plot(name: str, reference: np.ndarray, production: np.ndarray,
         ax.set_ylabel("share")
     else:
         edges = np.histogram_bin_edges(np.concatenate([reference, production]), bins=25)
-        ax.hist(reference, bins=edges.tolist(), density=True, alpha=0.55, label=f"training ({len(reference)})",
-                color="#7f8c8d")
-        ax.hist(production, bins=edges.tolist(), density=True, alpha=0.55, label=f"production ({len(production)})",
-                color="#c0392b")
+        ax.hist(
+            reference,
+            bins=edges.tolist(),
+            density=True,
+            alpha=0.55,
+            label=f"training ({len(reference)})",
+            color="#7f8c8d",
+        )
+        ax.hist(
+            production,
+            bins=edges.tolist(),
+            density=True,
+            alpha=0.55,
+            label=f"production ({len(production)})",
+            color="#c0392b",
+        )
         ax.set_ylabel("density")
     ax.set_title(title)
     ax.legend()
@@ -65,8 +81,13 @@ def _distribution_plot(name: str, reference: np.ndarray, production: np.ndarray,
     plt.close(fig)
 
 
-def write_report(folder: Path, result: Result, reference: dict[str, np.ndarray],
-                 reference_predictions: np.ndarray, reference_label: str) -> Path:
+def write_report(
+    folder: Path,
+    result: Result,
+    reference: dict[str, np.ndarray],
+    reference_predictions: np.ndarray,
+    reference_label: str,
+) -> Path:
     """report.html, summary.json and the plots in `folder`; returns the report's path."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "summary.json").write_text(json.dumps(result.summary(), indent=2))
@@ -78,30 +99,57 @@ def write_report(folder: Path, result: Result, reference: dict[str, np.ndarray],
         for d in result.features:
             if d.drifted:
                 file = f"feature-{d.feature}.png"
-                _distribution_plot(d.feature, reference[d.feature], window.features[d.feature], folder / file,
-                                   f"{d.feature}: {d.metric} {d.value:.3f}")
+                _distribution_plot(
+                    d.feature,
+                    reference[d.feature],
+                    window.features[d.feature],
+                    folder / file,
+                    f"{d.feature}: {d.metric} {d.value:.3f}",
+                )
                 images.append((file, f"{d.feature}: training against production."))
     if result.prediction is not None:
-        _distribution_plot("DEATH_EVENT", reference_predictions.astype(float), window.predictions.astype(float),
-                           folder / "prediction.png",
-                           f"predicted DEATH_EVENT: {result.prediction.metric} {result.prediction.value:.3f}")
-        images.append(("prediction.png", "The predicted DEATH_EVENT: the model's answers on its training data "
-                                         "against its answers in production."))
+        _distribution_plot(
+            "DEATH_EVENT",
+            reference_predictions.astype(float),
+            window.predictions.astype(float),
+            folder / "prediction.png",
+            f"predicted DEATH_EVENT: {result.prediction.metric} {result.prediction.value:.3f}",
+        )
+        images.append(
+            (
+                "prediction.png",
+                "The predicted DEATH_EVENT: the model's answers on its training data "
+                "against its answers in production.",
+            )
+        )
     esc = html.escape
-    status = ("<p class='bad'>" + "<br>".join(esc(a) for a in result.alerts) + "</p>" if result.alerts
-              else "<p class='good'>No threshold crossed.</p>")
+    status = (
+        "<p class='bad'>" + "<br>".join(esc(a) for a in result.alerts) + "</p>"
+        if result.alerts
+        else "<p class='good'>No threshold crossed.</p>"
+    )
     if result.prediction is None:
-        status += (f"<p class='bad'>Only {window.scored} scored record(s) in the window, fewer than "
-                   f"{result.thresholds.min_records} (--min-records): drift was not computed.</p>")
+        status += (
+            f"<p class='bad'>Only {window.scored} scored record(s) in the window, fewer than "
+            f"{result.thresholds.min_records} (--min-records): drift was not computed.</p>"
+        )
     rows = "".join(
         f"<tr class='{'bad' if d.drifted else ''}'><td>{esc(d.feature)}</td><td>{d.kind}</td><td>{d.metric}</td>"
         f"<td>{d.value:.4f}</td><td>{'&lt;' if d.metric in P_VALUE_METRICS else '&gt;'} {d.threshold:g}</td>"
-        f"<td>{'drift' if d.drifted else ''}</td></tr>" for d in [*result.features, *(
-            [result.prediction] if result.prediction else [])])
-    reasons = "".join(f"<tr><td>{esc(f)}</td><td>{esc(r)}</td><td>{c}</td></tr>"
-                      for (f, r), c in sorted(window.refusal_reasons.items())) or "<tr><td colspan=3>none</td></tr>"
-    figures = "".join(f"<figure><img src='{file}' alt='{esc(caption)}'><figcaption>{esc(caption)}</figcaption>"
-                      "</figure>" for file, caption in images)
+        f"<td>{'drift' if d.drifted else ''}</td></tr>"
+        for d in [*result.features, *([result.prediction] if result.prediction else [])]
+    )
+    reasons = (
+        "".join(
+            f"<tr><td>{esc(f)}</td><td>{esc(r)}</td><td>{c}</td></tr>"
+            for (f, r), c in sorted(window.refusal_reasons.items())
+        )
+        or "<tr><td colspan=3>none</td></tr>"
+    )
+    figures = "".join(
+        f"<figure><img src='{file}' alt='{esc(caption)}'><figcaption>{esc(caption)}</figcaption></figure>"
+        for file, caption in images
+    )
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Monitoring: {esc(result.model)}</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto;color:#222}}td,th{{padding:2px 10px;
 text-align:left}}tr.bad td{{background:#fdecea}}p.bad{{color:#a93226;font-weight:bold}}p.good{{color:#1e8449;

@@ -28,15 +28,30 @@ def steps(workflow: dict) -> list[dict]:
 def test_every_workflow_validates_against_githubs_schema():
     files = sorted(str(p) for p in WORKFLOWS.glob("*.yml"))
     assert len(files) == 4
-    result = subprocess.run([str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *files],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *files],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_zizmor_finds_nothing_at_medium_severity_or_above():
-    result = subprocess.run([str(BIN / "zizmor"), "--offline", "--min-severity", "medium", "--config",
-                             str(ROOT / ".github" / "zizmor.yml"), str(WORKFLOWS)],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [
+            str(BIN / "zizmor"),
+            "--offline",
+            "--min-severity",
+            "medium",
+            "--config",
+            str(ROOT / ".github" / "zizmor.yml"),
+            str(WORKFLOWS),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "No findings" in result.stdout + result.stderr
 
@@ -107,10 +122,15 @@ def test_destroy_is_manual_and_needs_its_confirmation():
 # (learn.microsoft.com/azure/azure-resource-manager/management/azure-services-resource-providers).
 # Microsoft.Resources and Microsoft.Authorization are registered in every subscription.
 NAMESPACES = {
-    "machinelearningservices": "Microsoft.MachineLearningServices", "storage": "Microsoft.Storage",
-    "keyvault": "Microsoft.KeyVault", "containerregistry": "Microsoft.ContainerRegistry",
-    "operationalinsights": "Microsoft.OperationalInsights", "applicationinsights": "Microsoft.Insights",
-    "consumption": "Microsoft.Consumption", "resources": None, "authorization": None,
+    "machinelearningservices": "Microsoft.MachineLearningServices",
+    "storage": "Microsoft.Storage",
+    "keyvault": "Microsoft.KeyVault",
+    "containerregistry": "Microsoft.ContainerRegistry",
+    "operationalinsights": "Microsoft.OperationalInsights",
+    "applicationinsights": "Microsoft.Insights",
+    "consumption": "Microsoft.Consumption",
+    "resources": None,
+    "authorization": None,
 }
 
 

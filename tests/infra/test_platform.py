@@ -62,8 +62,12 @@ def test_registry_has_no_admin_user(dev):
 def test_workspace_is_wired_to_its_dependencies(dev):
     ws = dev.mocks.one(WORKSPACE).inputs
     assert ws["identity"]["type"] == "SystemAssigned"
-    for key, typ in (("storageAccount", STORAGE), ("keyVault", VAULT), ("applicationInsights", APPI),
-                     ("containerRegistry", ACR)):
+    for key, typ in (
+        ("storageAccount", STORAGE),
+        ("keyVault", VAULT),
+        ("applicationInsights", APPI),
+        ("containerRegistry", ACR),
+    ):
         dependency_name = dev.mocks.one(typ).outputs["name"]
         assert ws[key].startswith(f"/subscriptions/{SUBSCRIPTION_ID}/") and ws[key].endswith("/" + dependency_name)
     assert ws["publicNetworkAccess"] == "Enabled"
@@ -90,8 +94,18 @@ def test_cluster_scales_to_zero_without_ssh_or_local_auth(dev):
 
 
 def test_cluster_settings_come_from_config():
-    aml = run_program({"vmSize": "STANDARD_D4S_V5", "vmPriority": "LowPriority", "maxNodes": "5",
-                       "idleSecondsBeforeScaleDown": "600"}).mocks.one(COMPUTE).inputs["properties"]["properties"]
+    aml = (
+        run_program(
+            {
+                "vmSize": "STANDARD_D4S_V5",
+                "vmPriority": "LowPriority",
+                "maxNodes": "5",
+                "idleSecondsBeforeScaleDown": "600",
+            }
+        )
+        .mocks.one(COMPUTE)
+        .inputs["properties"]["properties"]
+    )
     assert (aml["vmSize"], aml["vmPriority"]) == ("Standard_D4s_v5", "LowPriority")
     assert int(aml["scaleSettings"]["maxNodeCount"]) == 5
     assert aml["scaleSettings"]["nodeIdleTimeBeforeScaleDown"] == "PT600S"
@@ -110,8 +124,11 @@ def test_the_program_never_updates_the_endpoint_and_ignores_nothing_else_but_fix
     assert set(dev.ignore_changes["heartfailure-endpoint"]) == {"properties", "tags", "identity"}
     assert dev.ignore_changes["heartfailure-suffix"] == ["keepers"]
     assert dev.ignore_changes["heartfailure-kv"] == ["properties.enablePurgeProtection"]
-    others = {name: changes for name, changes in dev.ignore_changes.items()
-              if name not in ("heartfailure-endpoint", "heartfailure-suffix", "heartfailure-kv", "heartfailure-budget")}
+    others = {
+        name: changes
+        for name, changes in dev.ignore_changes.items()
+        if name not in ("heartfailure-endpoint", "heartfailure-suffix", "heartfailure-kv", "heartfailure-budget")
+    }
     assert not any(others.values())
 
 
@@ -130,11 +147,14 @@ def test_every_taggable_resource_carries_the_tags():
         assert tags == (own if typ in (COMPUTE, ENDPOINT) else {**own, "owner": "ml-team"}), typ
 
 
-@pytest.mark.parametrize(("project", "stack"), [
-    ("azureml-heart-failure", "dev"),
-    ("x" * 100, "Feature.Branch_With-Odd.Chars-and-a-very-long-name-" + "z" * 40),
-    ("p", "1"),
-])
+@pytest.mark.parametrize(
+    ("project", "stack"),
+    [
+        ("azureml-heart-failure", "dev"),
+        ("x" * 100, "Feature.Branch_With-Odd.Chars-and-a-very-long-name-" + "z" * 40),
+        ("p", "1"),
+    ],
+)
 def test_names_are_valid_for_odd_projects_and_stacks(project, stack):
     run = run_program(project=project, stack=stack)
     names = {
@@ -166,9 +186,19 @@ def test_the_random_suffixes_are_lowercase_alphanumeric(dev):
 
 def test_outputs_give_the_jobs_what_they_need_and_no_secret(dev):
     out = dev.exports
-    assert set(out) == {"subscription_id", "tenant_id", "resource_group", "workspace_name", "compute_name",
-                        "compute_max_nodes", "endpoint_name", "endpoint_auth_mode", "scoring_uri", "location",
-                        "studio_url"}
+    assert set(out) == {
+        "subscription_id",
+        "tenant_id",
+        "resource_group",
+        "workspace_name",
+        "compute_name",
+        "compute_max_nodes",
+        "endpoint_name",
+        "endpoint_auth_mode",
+        "scoring_uri",
+        "location",
+        "studio_url",
+    }
     assert out["subscription_id"] == SUBSCRIPTION_ID
     assert out["workspace_name"] == dev.mocks.one(WORKSPACE).outputs["name"]
     assert out["compute_name"] == dev.mocks.one(COMPUTE).outputs["name"]
@@ -181,12 +211,15 @@ def test_outputs_give_the_jobs_what_they_need_and_no_secret(dev):
     assert not any("key" in name.lower() and "auth" not in name.lower() for name in out)
 
 
-@pytest.mark.parametrize(("config", "fragment"), [
-    ({"maxNodes": "1", "minNodes": "2"}, "config 'maxNodes' is 1"),
-    ({"vmSize": "huge"}, "config 'vmSize' is 'huge'"),
-    ({"idleSecondsBeforeScaleDown": "-1"}, "config 'idleSecondsBeforeScaleDown' is '-1'"),
-    ({"endpointAuthMode": "none"}, "config 'endpointAuthMode' is 'none'"),
-])
+@pytest.mark.parametrize(
+    ("config", "fragment"),
+    [
+        ({"maxNodes": "1", "minNodes": "2"}, "config 'maxNodes' is 1"),
+        ({"vmSize": "huge"}, "config 'vmSize' is 'huge'"),
+        ({"idleSecondsBeforeScaleDown": "-1"}, "config 'idleSecondsBeforeScaleDown' is '-1'"),
+        ({"endpointAuthMode": "none"}, "config 'endpointAuthMode' is 'none'"),
+    ],
+)
 def test_bad_config_stops_the_program_with_a_clean_message(config, fragment):
     with pytest.raises(pulumi.RunError) as caught:
         run_program(config)
@@ -194,15 +227,18 @@ def test_bad_config_stops_the_program_with_a_clean_message(config, fragment):
     assert "Traceback" not in str(caught.value)
 
 
-
-
 def test_no_budget_without_emails(dev):
     assert dev.mocks.of_type(BUDGET) == []
 
 
 def test_a_monthly_budget_on_the_resource_group_mails_the_configured_people():
-    run = run_program({"budgetEmails": '["ml-team@example.com", "finance@example.com"]', "budgetAmount": "250",
-                       "budgetAlertPercents": "[50, 90]"})
+    run = run_program(
+        {
+            "budgetEmails": '["ml-team@example.com", "finance@example.com"]',
+            "budgetAmount": "250",
+            "budgetAlertPercents": "[50, 90]",
+        }
+    )
     budget = run.mocks.one(BUDGET)
     rg = run.mocks.one(RG).outputs["name"]
     assert budget.inputs["scope"].endswith("/" + rg)
@@ -211,6 +247,9 @@ def test_a_monthly_budget_on_the_resource_group_mails_the_configured_people():
     assert budget.inputs["timePeriod"]["startDate"].endswith("-01T00:00:00Z")
     alerts = budget.inputs["notifications"]
     assert {(n["thresholdType"], n["threshold"]) for n in alerts.values()} == {
-        ("Actual", 50), ("Actual", 90), ("Forecasted", 100)}
+        ("Actual", 50),
+        ("Actual", 90),
+        ("Forecasted", 100),
+    }
     assert all(n["contactEmails"] == ["ml-team@example.com", "finance@example.com"] for n in alerts.values())
     assert run.ignore_changes["heartfailure-budget"] == ["timePeriod"]

@@ -65,8 +65,11 @@ def registrations():
 
 def test_every_resource_keeps_its_type_logical_name_and_parent(registrations):
     # A URN ends with "::<logical name>".
-    found = [(typ, name, parent.rsplit("::", 1)[-1] if parent else None)
-             for typ, name, parent, _ in registrations if typ != STACK]
+    found = [
+        (typ, name, parent.rsplit("::", 1)[-1] if parent else None)
+        for typ, name, parent, _ in registrations
+        if typ != STACK
+    ]
     assert len(found) == len(set(found)), "a resource was registered twice"
     assert set(found) == EXPECTED
 

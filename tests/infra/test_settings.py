@@ -35,8 +35,10 @@ def test_defaults_match_the_ones_pulumi_yaml_declares():
 def test_dev_stack_config_is_valid():
     stack = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
     values = {key.split(":", 1)[1]: value for key, value in stack.items()}
-    raw = {k: json.dumps(v) if isinstance(v, (dict, list)) else str(v).lower() if isinstance(v, bool) else str(v)
-           for k, v in values.items()}
+    raw = {
+        k: json.dumps(v) if isinstance(v, (dict, list)) else str(v).lower() if isinstance(v, bool) else str(v)
+        for k, v in values.items()
+    }
     s = load_settings(raw.get, "azureml-heart-failure", "dev")
     assert s.tags["environment"] == "dev"
 
@@ -104,16 +106,19 @@ def test_pulumi_yaml_declares_only_types_pulumi_accepts():
             assert isinstance(spec["default"], list), key
 
 
-@pytest.mark.parametrize(("written", "canonical"), [
-    ("STANDARD_DS3_V2", "Standard_DS3_v2"),  # the spelling of many samples
-    ("standard_ds3_v2", "Standard_DS3_v2"),
-    ("Standard_DS3_V2", "Standard_DS3_v2"),
-    (" Standard_D4s_v5 ", "Standard_D4s_v5"),
-    ("STANDARD_NC24ADS_A100_V4", "Standard_NC24ads_A100_v4"),
-    ("standard_m64-32ms", "Standard_M64-32ms"),
-    ("Standard_D2_v2_PROMO", "Standard_D2_v2_Promo"),
-    ("standard_b2s", "Standard_B2s"),
-])
+@pytest.mark.parametrize(
+    ("written", "canonical"),
+    [
+        ("STANDARD_DS3_V2", "Standard_DS3_v2"),  # the spelling of many samples
+        ("standard_ds3_v2", "Standard_DS3_v2"),
+        ("Standard_DS3_V2", "Standard_DS3_v2"),
+        (" Standard_D4s_v5 ", "Standard_D4s_v5"),
+        ("STANDARD_NC24ADS_A100_V4", "Standard_NC24ads_A100_v4"),
+        ("standard_m64-32ms", "Standard_M64-32ms"),
+        ("Standard_D2_v2_PROMO", "Standard_D2_v2_Promo"),
+        ("standard_b2s", "Standard_B2s"),
+    ],
+)
 def test_vm_sizes_are_read_in_any_case_and_kept_in_azures_spelling(written, canonical):
     assert load(vmSize=written).vm_size == canonical
 

@@ -16,8 +16,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def run_jobs(env: dict[str, str], *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     """`python -m jobs ARGS` with the project's Python, as a user runs it, in the repository root."""
-    return subprocess.run([sys.executable, "-m", "jobs", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "jobs", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def servers_of(home: Path) -> list[psutil.Process]:
@@ -25,8 +32,11 @@ def servers_of(home: Path) -> list[psutil.Process]:
     found = []
     for proc in psutil.process_iter(["cmdline", "status"]):
         cmdline = " ".join(proc.info["cmdline"] or ())
-        if proc.info["status"] != psutil.STATUS_ZOMBIE and "azureml_inference_server_http" in cmdline \
-                and str(home) in cmdline:
+        if (
+            proc.info["status"] != psutil.STATUS_ZOMBIE
+            and "azureml_inference_server_http" in cmdline
+            and str(home) in cmdline
+        ):
             found.append(proc)
     return found
 

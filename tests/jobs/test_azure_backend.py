@@ -15,8 +15,14 @@ from jobs.errors import JobsError
 from jobs.training import TrainingSettings
 from tests.fakes import FakeSession
 
-OUTPUTS = StackOutputs(subscription_id="sub", resource_group="rg", workspace_name="mlw", compute_name="cpu-dev-aml",
-                       compute_max_nodes=3, endpoint_name="hf-dev-abc123")
+OUTPUTS = StackOutputs(
+    subscription_id="sub",
+    resource_group="rg",
+    workspace_name="mlw",
+    compute_name="cpu-dev-aml",
+    compute_max_nodes=3,
+    endpoint_name="hf-dev-abc123",
+)
 
 
 @pytest.fixture
@@ -68,9 +74,17 @@ def test_dropping_a_column_is_a_new_data_version(backend, session, tmp_path):
 
 
 def test_flags_change_the_job(backend, session):
-    settings = TrainingSettings(primary_metric="accuracy", timeout_minutes=45, max_concurrent_trials=2,
-                                enable_early_termination=False, featurization="off", trial_timeout_minutes=5,
-                                max_trials=30, n_cross_validations=10, blocked_models=("KNN", "SVM"))
+    settings = TrainingSettings(
+        primary_metric="accuracy",
+        timeout_minutes=45,
+        max_concurrent_trials=2,
+        enable_early_termination=False,
+        featurization="off",
+        trial_timeout_minutes=5,
+        max_trials=30,
+        n_cross_validations=10,
+        blocked_models=("KNN", "SVM"),
+    )
     job = session.ml.submitted[backend.train(settings, DEFAULT_CSV, wait=False)].spec
     assert (job.limits.timeout_minutes, job.limits.max_concurrent_trials, job.limits.max_trials) == (45, 2, 30)
     assert job.limits.trial_timeout_minutes == 5
@@ -213,8 +227,9 @@ def test_invoke_returns_the_answer_and_a_4xx_is_a_clear_error(backend, session):
 
 def test_waiting_gives_up_after_its_limit_and_says_the_job_goes_on(session, tmp_path):
     ticks = iter(range(0, 10**6, 600))  # every status read is ten minutes later
-    backend = AzureBackend(session, OUTPUTS, "dev", say=lambda _: None, sleep=lambda _: None, state_dir=tmp_path,
-                           clock=lambda: next(ticks))
+    backend = AzureBackend(
+        session, OUTPUTS, "dev", say=lambda _: None, sleep=lambda _: None, state_dir=tmp_path, clock=lambda: next(ticks)
+    )
     session.ml.job_statuses["automl_job_1"] = ["Queued"] * 100
     with pytest.raises(JobsError) as caught:
         backend.train(TrainingSettings(), DEFAULT_CSV, wait=True)
@@ -308,8 +323,10 @@ def pip_of(spec):
 def test_no_mlflow_is_added_next_to_the_models_azureml_mlflow(backend, session):
     # azureml-mlflow 1.62.0.post6 requires mlflow-skinny<=3.15.0 (its PyPI metadata): an added
     # mlflow-skinny==3.17.2 would make the image build fail.
-    session.ml.model_conda = ("channels: [conda-forge]\ndependencies:\n- python=3.9.19\n- pip\n- pip:\n"
-                              "  - azureml-mlflow==1.62.0.post6\n  - scikit-learn==1.5.1\n")
+    session.ml.model_conda = (
+        "channels: [conda-forge]\ndependencies:\n- python=3.9.19\n- pip\n- pip:\n"
+        "  - azureml-mlflow==1.62.0.post6\n  - scikit-learn==1.5.1\n"
+    )
     registered_model(backend, session)
     backend.deploy(None, DeployOptions())
     pip = pip_of(session.ml.deployments["blue"])
@@ -333,10 +350,12 @@ def test_a_deployment_whose_model_does_not_load_says_why_in_the_last_line(backen
     error = HttpResponseError(message="ResourceNotReady: User container has crashed or terminated.")
     error.status_code = 400
     session.ml.failures["online_deployments.begin_create_or_update"] = [error]
-    session.ml.deployment_log = ("2026-11-29 INFO Loading model\nTraceback (most recent call last):\n"
-                                 "  File \"/var/azureml-app/score.py\", line 80, in init\n"
-                                 "ModuleNotFoundError: No module named 'azureml.automl'\n"
-                                 "2026-11-29 INFO Worker exiting (pid: 12)\n")
+    session.ml.deployment_log = (
+        "2026-11-29 INFO Loading model\nTraceback (most recent call last):\n"
+        '  File "/var/azureml-app/score.py", line 80, in init\n'
+        "ModuleNotFoundError: No module named 'azureml.automl'\n"
+        "2026-11-29 INFO Worker exiting (pid: 12)\n"
+    )
     with pytest.raises(JobsError) as caught:
         backend.deploy(None, DeployOptions())
     message = str(caught.value)
@@ -348,8 +367,12 @@ def test_a_deployment_whose_model_does_not_load_says_why_in_the_last_line(backen
 def test_a_label_the_folds_cannot_split_is_refused_before_submitting(backend, session, tmp_path):
     rows = DEFAULT_CSV.read_text().splitlines()
     few = tmp_path / "few.csv"
-    few.write_text("\n".join([rows[0], *[r for r in rows[1:] if r.endswith(",1")][:3],
-                              *[r for r in rows[1:] if r.endswith(",0")][:20]]) + "\n")
+    few.write_text(
+        "\n".join(
+            [rows[0], *[r for r in rows[1:] if r.endswith(",1")][:3], *[r for r in rows[1:] if r.endswith(",0")][:20]]
+        )
+        + "\n"
+    )
     with pytest.raises(JobsError, match=r"has 3 row\(s\) of 1 and 20 of 0; 5-fold cross-validation needs at least 5"):
         backend.train(TrainingSettings(), few, wait=False)
     assert session.ml.calls == []

@@ -45,13 +45,20 @@ def check_conforms(cls: type, protocol: type) -> list[str]:
             continue
         for p, q in zip(wanted, had, strict=True):
             if want_types.get(p.name) != have_types.get(q.name):
-                drifts.append(f"{cls.__name__}.{name}: {p.name} is {have_types.get(q.name)}, the contract says "
-                              f"{want_types.get(p.name)}")
+                drifts.append(
+                    f"{cls.__name__}.{name}: {p.name} is {have_types.get(q.name)}, the contract says "
+                    f"{want_types.get(p.name)}"
+                )
             if p.default is not inspect.Parameter.empty and q.default != p.default:
                 drifts.append(f"{cls.__name__}.{name}: {p.name}'s default differs from the contract's")
         wanted_return, returned = want_types.get("return"), have_types.get("return")
-        if wanted_return not in (object, Any) and returned != wanted_return and not (
-                isinstance(returned, type) and isinstance(wanted_return, type) and issubclass(returned, wanted_return)):
+        if (
+            wanted_return not in (object, Any)
+            and returned != wanted_return
+            and not (
+                isinstance(returned, type) and isinstance(wanted_return, type) and issubclass(returned, wanted_return)
+            )
+        ):
             drifts.append(f"{cls.__name__}.{name} returns {returned}, the contract says {wanted_return}")
     return drifts
 
@@ -69,8 +76,9 @@ def test_the_conformance_check_catches_a_drifting_backend():
         def deploy(self, version: str | None) -> str:  # options dropped
             return "1"
 
-    del_invoke = type("NoInvoke", (), {name: getattr(LocalBackend, name) for name in contract(Backend)
-                                       if name != "invoke"})
+    del_invoke = type(
+        "NoInvoke", (), {name: getattr(LocalBackend, name) for name in contract(Backend) if name != "invoke"}
+    )
     drifts = check_conforms(Drifted, Backend) + check_conforms(del_invoke, Backend)
     assert any("register: min_auc" in d for d in drifts)
     assert any("Drifted.deploy" in d and "other parameters" in d for d in drifts)
@@ -91,9 +99,13 @@ def test_make_backend_and_from_args_return_the_contract_type():
 
 # -- a refused request: the same JobsError, the same output, on both targets --------------------------------
 
-REFUSAL = {"message": "invalid request: 2 problem(s)", "errors": [
-    {"record": 0, "field": "age", "problem": "131 is outside the possible range 0 to 130 years"},
-    {"record": 0, "field": "smoking", "problem": "expected true/false, got the string 'often'"}]}
+REFUSAL = {
+    "message": "invalid request: 2 problem(s)",
+    "errors": [
+        {"record": 0, "field": "age", "problem": "131 is outside the possible range 0 to 130 years"},
+        {"record": 0, "field": "smoking", "problem": "expected true/false, got the string 'often'"},
+    ],
+}
 
 
 class _Refusing(BaseHTTPRequestHandler):
@@ -144,8 +156,7 @@ def invoke_refused(argv: list[str], capsys) -> tuple[str, str]:
     return out, err
 
 
-def test_a_refused_request_is_the_same_error_and_output_on_both_targets(refusing_server, tmp_path, monkeypatch,
-                                                                       capsys):
+def test_a_refused_request_is_the_same_error_and_output_on_both_targets(refusing_server, tmp_path, monkeypatch, capsys):
     from jobs.local.endpoint import LocalEndpoint, post_json
     from tests.fakes import FakeMLClient, FakeSession
 
@@ -158,9 +169,16 @@ def test_a_refused_request_is_the_same_error_and_output_on_both_targets(refusing
     session.ml.failures["online_endpoints.invoke"] = [sdk_refusal()]
     monkeypatch.setattr("jobs.azure.session.connect", lambda outputs: session)
     outputs = tmp_path / "outputs.json"
-    outputs.write_text(json.dumps({"subscription_id": "00000000-0000-0000-0000-000000000001",
-                                   "resource_group": "r", "workspace_name": "w",
-                                   "endpoint_name": "hf-dev-x"}))
+    outputs.write_text(
+        json.dumps(
+            {
+                "subscription_id": "00000000-0000-0000-0000-000000000001",
+                "resource_group": "r",
+                "workspace_name": "w",
+                "endpoint_name": "hf-dev-x",
+            }
+        )
+    )
     azure_out, azure_err = invoke_refused(["--target", "azure", "--outputs", str(outputs)], capsys)
 
     assert local_out == azure_out
@@ -173,14 +191,19 @@ def test_a_refused_request_is_the_same_error_and_output_on_both_targets(refusing
     ]
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ({"message": "no"}, "the endpoint refused the request with 404: no"),
-    ("<html>Not Found</html>", "the endpoint refused the request with 404: <html>Not Found</html>"),
-    (None, "the endpoint refused the request with 404: no reason given"),
-    ({"error": {"code": "NotFound", "message": "no deployment takes traffic"}},
-     "the endpoint refused the request with 404: no deployment takes traffic"),
-    ({"errors": ["free text"] * 12}, "  - free text\n  - and 2 more (all in the body above)"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"message": "no"}, "the endpoint refused the request with 404: no"),
+        ("<html>Not Found</html>", "the endpoint refused the request with 404: <html>Not Found</html>"),
+        (None, "the endpoint refused the request with 404: no reason given"),
+        (
+            {"error": {"code": "NotFound", "message": "no deployment takes traffic"}},
+            "the endpoint refused the request with 404: no deployment takes traffic",
+        ),
+        ({"errors": ["free text"] * 12}, "  - free text\n  - and 2 more (all in the body above)"),
+    ],
+)
 def test_a_refusal_of_any_shape_is_a_clear_message(body, message):
     refusal = RequestRefused(404, body)
     assert message in str(refusal)

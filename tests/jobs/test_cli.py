@@ -21,9 +21,14 @@ from jobs.dataset import content_version
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUTS = {
-    "subscription_id": "00000000-0000-0000-0000-000000000001", "resource_group": "rg-azureml-heart-failure-dev-x",
-    "workspace_name": "mlw-dev-x", "compute_name": "cpu-dev-x-aml", "compute_max_nodes": 3,
-    "endpoint_name": "hf-dev-x", "location": "westeurope", "scoring_uri": "https://hf-dev-x/score",
+    "subscription_id": "00000000-0000-0000-0000-000000000001",
+    "resource_group": "rg-azureml-heart-failure-dev-x",
+    "workspace_name": "mlw-dev-x",
+    "compute_name": "cpu-dev-x-aml",
+    "compute_max_nodes": 3,
+    "endpoint_name": "hf-dev-x",
+    "location": "westeurope",
+    "scoring_uri": "https://hf-dev-x/score",
     "studio_url": "https://ml.azure.com/?wsid=x",
 }
 
@@ -51,11 +56,30 @@ def help_of(command: str, capsys) -> tuple[str, set[str]]:
     return " ".join(text.split()), set(re.findall(r"^ +(?:-h, )?(--[a-z][a-z-]+)", text, re.MULTILINE))
 
 
-AZURE_CONNECTION = {"--stack", "--outputs", "--subscription-id", "--resource-group", "--workspace", "--dry-run",
-                    "--out"}
-TRAINING = {"--data", "--metric", "--timeout-minutes", "--max-concurrent-trials", "--no-early-termination",
-            "--featurization", "--trial-timeout-minutes", "--max-trials", "--cv-folds", "--block-model", "--drop",
-            "--seed", "--local-budget-seconds"}
+AZURE_CONNECTION = {
+    "--stack",
+    "--outputs",
+    "--subscription-id",
+    "--resource-group",
+    "--workspace",
+    "--dry-run",
+    "--out",
+}
+TRAINING = {
+    "--data",
+    "--metric",
+    "--timeout-minutes",
+    "--max-concurrent-trials",
+    "--no-early-termination",
+    "--featurization",
+    "--trial-timeout-minutes",
+    "--max-trials",
+    "--cv-folds",
+    "--block-model",
+    "--drop",
+    "--seed",
+    "--local-budget-seconds",
+}
 DEPLOY = {"--instance-type", "--instance-count", "--port", "--collect"}
 INVOKE = {"--file", "--set", "--probability"}
 OWN_FLAGS = {
@@ -65,9 +89,20 @@ OWN_FLAGS = {
     "invoke": AZURE_CONNECTION | INVOKE,
     "all": AZURE_CONNECTION | TRAINING | {"--min-auc"} | DEPLOY | INVOKE,
     "pipeline": AZURE_CONNECTION | TRAINING | {"--wait", "--min-auc", "--with-deploy"} | DEPLOY,
-    "monitor": AZURE_CONNECTION | {"--version", "--numerical-metric", "--numerical-threshold", "--categorical-metric",
-                                   "--categorical-threshold", "--prediction-threshold", "--window-hours",
-                                   "--max-refused-share", "--min-records", "--reference", "--email"},
+    "monitor": AZURE_CONNECTION
+    | {
+        "--version",
+        "--numerical-metric",
+        "--numerical-threshold",
+        "--categorical-metric",
+        "--categorical-threshold",
+        "--prediction-threshold",
+        "--window-hours",
+        "--max-refused-share",
+        "--min-records",
+        "--reference",
+        "--email",
+    },
     "status": set(),
     "stop": set(),
 }
@@ -86,8 +121,9 @@ def test_each_commands_help_lists_its_own_flags_with_defaults(command, capsys):
 
 def test_dry_run_writes_specs_that_load_back(outputs_file, tmp_path, capsys):
     out = tmp_path / "specs"
-    code = main(["all", "--target", "azure", "--outputs", str(outputs_file), "--dry-run", "--out", str(out),
-                 "--drop", "time"])
+    code = main(
+        ["all", "--target", "azure", "--outputs", str(outputs_file), "--dry-run", "--out", str(out), "--drop", "time"]
+    )
     assert code == 0, capsys.readouterr().err
 
     data = load_data(str(out / "data.yml"))
@@ -126,8 +162,10 @@ def test_dry_run_needs_no_credentials_and_no_pulumi(outputs_file, tmp_path, monk
         raise AssertionError("a dry run must not connect")
 
     monkeypatch.setattr("jobs.azure.session.connect", refuse)
-    assert main(["train", "--target", "azure", "--outputs", str(outputs_file), "--dry-run", "--out",
-                 str(tmp_path / "o")]) == 0
+    assert (
+        main(["train", "--target", "azure", "--outputs", str(outputs_file), "--dry-run", "--out", str(tmp_path / "o")])
+        == 0
+    )
 
 
 def test_missing_stack_outputs_say_what_to_run(tmp_path, capsys, monkeypatch):
@@ -155,12 +193,16 @@ def test_flags_and_environment_override_the_outputs(outputs_file, monkeypatch):
 
 
 def test_config_json_locates_the_workspace(tmp_path):
-    (tmp_path / "config.json").write_text(json.dumps({"subscription_id": "00000000-0000-0000-0000-0000000000aa",
-            "resource_group": "r",
-                                                      "workspace_name": "w"}))
+    (tmp_path / "config.json").write_text(
+        json.dumps(
+            {"subscription_id": "00000000-0000-0000-0000-0000000000aa", "resource_group": "r", "workspace_name": "w"}
+        )
+    )
     resolved = stack_outputs.resolve("dev", environ={}, cwd=tmp_path)
     assert (resolved.subscription_id, resolved.resource_group, resolved.workspace_name) == (
-        "00000000-0000-0000-0000-0000000000aa", "r", "w"
+        "00000000-0000-0000-0000-0000000000aa",
+        "r",
+        "w",
     )
 
 
@@ -172,8 +214,10 @@ def test_missing_credentials_say_az_login(outputs_file, capsys, monkeypatch):
             pass
 
         def get_token(self, *scopes):
-            raise ClientAuthenticationError("DefaultAzureCredential failed to retrieve a token: EnvironmentCredential"
-                                            ", ManagedIdentityCredential, AzureCliCredential ...")
+            raise ClientAuthenticationError(
+                "DefaultAzureCredential failed to retrieve a token: EnvironmentCredential"
+                ", ManagedIdentityCredential, AzureCliCredential ..."
+            )
 
     monkeypatch.setattr("azure.identity.DefaultAzureCredential", NoCredential)
     code = main(["register", "--target", "azure", "--outputs", str(outputs_file), "--job", "x"])
@@ -205,105 +249,151 @@ def refused(argv: list[str], capsys) -> str:
 @pytest.fixture
 def nothing_runs(monkeypatch):
     """Any backend work fails the test: a refused command line must stop before it."""
+
     def forbidden(*args, **kwargs):
         raise AssertionError("the command ran although its flags should have been refused")
 
     monkeypatch.setattr("jobs.cli.make_backend", forbidden)
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["train", "--local-budget-seconds", "0"],
-     "argument --local-budget-seconds: 0 is not allowed; allowed: above 0 and at most 604800 seconds"),
-    (["train", "--local-budget-seconds", "-5"], "argument --local-budget-seconds: -5 is not allowed"),
-    (["train", "--local-budget-seconds", "nan"], "argument --local-budget-seconds: nan is not allowed"),
-    (["train", "--local-budget-seconds", "inf"], "argument --local-budget-seconds: inf is not allowed"),
-    (["all", "--local-budget-seconds", "soon"], "argument --local-budget-seconds: 'soon' is not a number"),
-    (["register", "--min-auc", "1.5"], "argument --min-auc: 1.5 is not allowed; allowed: from 0 to 1"),
-    (["register", "--min-auc", "-0.1"], "argument --min-auc: -0.1 is not allowed; allowed: from 0 to 1"),
-    (["register", "--min-auc", "nan"], "argument --min-auc: nan is not allowed"),
-    (["deploy", "--port", "80"], "argument --port: 80 is not allowed; allowed: a whole number from 1024 to 65535"),
-    (["deploy", "--port", "70000"], "argument --port: 70000 is not allowed"),
-    (["deploy", "--port", "5001.5"], "argument --port: '5001.5' is not a whole number"),
-    (["deploy", "--target", "azure", "--instance-count", "0"],
-     "argument --instance-count: 0 is not allowed; allowed: a whole number, at least 1"),
-    (["train", "--seed", "-1"], "argument --seed: -1 is not allowed; allowed: a whole number from 0 to 4294967295"),
-    (["train", "--max-trials", "0"], "argument --max-trials: 0 is not allowed; allowed: a whole number from 1 to 1000"),
-    # Reproducible mode has no time limit: an unbounded trial count would never end.
-    (["train", "--max-trials", "999999999999"], "argument --max-trials: 999999999999 is not allowed"),
-    (["train", "--cv-folds", "1"], "--cv-folds 1 must be from 2 to 20"),
-    (["train", "--timeout-minutes", "0"], "argument --timeout-minutes: 0 is not allowed; allowed: above 0"),
-    (["train", "--timeout-minutes", "nan"], "argument --timeout-minutes: nan is not allowed"),
-    (["all", "--target", "azure", "--max-concurrent-trials", "0"],
-     "argument --max-concurrent-trials: 0 is not allowed; allowed: a whole number, at least 1"),
-    (["pipeline", "--trial-timeout-minutes", "-1"], "argument --trial-timeout-minutes: -1 is not allowed"),
-    (["pipeline", "--trial-timeout-minutes", "30", "--timeout-minutes", "20"],
-     "--trial-timeout-minutes 30 must be above 0 and at most --timeout-minutes (20)"),
-    (["deploy", "--version", "0"], "argument --version: 0 is not allowed; allowed: a whole number, at least 1"),
-    (["deploy", "--target", "azure", "--version", "abc"], "argument --version: 'abc' is not a whole number"),
-    (["monitor", "--version", "-2"], "argument --version: -2 is not allowed"),
-    (["deploy", "--target", "azure", "--instance-type", ""],
-     "--instance-type '' is not an Azure VM size name; expected one such as Standard_DS3_v2"),
-    (["deploy", "--target", "azure", "--instance-type", "Standard DS3"],
-     "--instance-type 'Standard DS3' is not an Azure VM size name"),
-    (["pipeline", "--target", "azure", "--with-deploy", "--instance-type", "DS3_v2"],
-     "--instance-type 'DS3_v2' is not an Azure VM size name"),
-    (["monitor", "--numerical-threshold", "0"],
-     "argument --numerical-threshold: 0 is not allowed; allowed: a number above 0"),
-    (["monitor", "--categorical-threshold", "nan"], "argument --categorical-threshold: nan is not allowed"),
-    (["monitor", "--prediction-threshold", "-0.1"], "argument --prediction-threshold: -0.1 is not allowed"),
-    (["monitor", "--window-hours", "0"], "argument --window-hours: 0 is not allowed; allowed: a number above 0"),
-    (["monitor", "--window-hours", "inf"], "argument --window-hours: inf is not allowed"),
-    (["monitor", "--max-refused-share", "1.5"],
-     "argument --max-refused-share: 1.5 is not allowed; allowed: from 0 to 1"),
-    (["monitor", "--min-records", "0"],
-     "argument --min-records: 0 is not allowed; allowed: a whole number, at least 1"),
-    (["monitor", "--min-records", "10.5"], "argument --min-records: '10.5' is not a whole number"),
-    (["monitor", "--categorical-metric", "pearsons_chi_squared_test", "--prediction-threshold", "2"],
-     "--prediction-threshold 2 is a p-value for pearsons_chi_squared_test; allowed: above 0 and at most 1"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["train", "--local-budget-seconds", "0"],
+            "argument --local-budget-seconds: 0 is not allowed; allowed: above 0 and at most 604800 seconds",
+        ),
+        (["train", "--local-budget-seconds", "-5"], "argument --local-budget-seconds: -5 is not allowed"),
+        (["train", "--local-budget-seconds", "nan"], "argument --local-budget-seconds: nan is not allowed"),
+        (["train", "--local-budget-seconds", "inf"], "argument --local-budget-seconds: inf is not allowed"),
+        (["all", "--local-budget-seconds", "soon"], "argument --local-budget-seconds: 'soon' is not a number"),
+        (["register", "--min-auc", "1.5"], "argument --min-auc: 1.5 is not allowed; allowed: from 0 to 1"),
+        (["register", "--min-auc", "-0.1"], "argument --min-auc: -0.1 is not allowed; allowed: from 0 to 1"),
+        (["register", "--min-auc", "nan"], "argument --min-auc: nan is not allowed"),
+        (["deploy", "--port", "80"], "argument --port: 80 is not allowed; allowed: a whole number from 1024 to 65535"),
+        (["deploy", "--port", "70000"], "argument --port: 70000 is not allowed"),
+        (["deploy", "--port", "5001.5"], "argument --port: '5001.5' is not a whole number"),
+        (
+            ["deploy", "--target", "azure", "--instance-count", "0"],
+            "argument --instance-count: 0 is not allowed; allowed: a whole number, at least 1",
+        ),
+        (["train", "--seed", "-1"], "argument --seed: -1 is not allowed; allowed: a whole number from 0 to 4294967295"),
+        (
+            ["train", "--max-trials", "0"],
+            "argument --max-trials: 0 is not allowed; allowed: a whole number from 1 to 1000",
+        ),
+        # Reproducible mode has no time limit: an unbounded trial count would never end.
+        (["train", "--max-trials", "999999999999"], "argument --max-trials: 999999999999 is not allowed"),
+        (["train", "--cv-folds", "1"], "--cv-folds 1 must be from 2 to 20"),
+        (["train", "--timeout-minutes", "0"], "argument --timeout-minutes: 0 is not allowed; allowed: above 0"),
+        (["train", "--timeout-minutes", "nan"], "argument --timeout-minutes: nan is not allowed"),
+        (
+            ["all", "--target", "azure", "--max-concurrent-trials", "0"],
+            "argument --max-concurrent-trials: 0 is not allowed; allowed: a whole number, at least 1",
+        ),
+        (["pipeline", "--trial-timeout-minutes", "-1"], "argument --trial-timeout-minutes: -1 is not allowed"),
+        (
+            ["pipeline", "--trial-timeout-minutes", "30", "--timeout-minutes", "20"],
+            "--trial-timeout-minutes 30 must be above 0 and at most --timeout-minutes (20)",
+        ),
+        (["deploy", "--version", "0"], "argument --version: 0 is not allowed; allowed: a whole number, at least 1"),
+        (["deploy", "--target", "azure", "--version", "abc"], "argument --version: 'abc' is not a whole number"),
+        (["monitor", "--version", "-2"], "argument --version: -2 is not allowed"),
+        (
+            ["deploy", "--target", "azure", "--instance-type", ""],
+            "--instance-type '' is not an Azure VM size name; expected one such as Standard_DS3_v2",
+        ),
+        (
+            ["deploy", "--target", "azure", "--instance-type", "Standard DS3"],
+            "--instance-type 'Standard DS3' is not an Azure VM size name",
+        ),
+        (
+            ["pipeline", "--target", "azure", "--with-deploy", "--instance-type", "DS3_v2"],
+            "--instance-type 'DS3_v2' is not an Azure VM size name",
+        ),
+        (
+            ["monitor", "--numerical-threshold", "0"],
+            "argument --numerical-threshold: 0 is not allowed; allowed: a number above 0",
+        ),
+        (["monitor", "--categorical-threshold", "nan"], "argument --categorical-threshold: nan is not allowed"),
+        (["monitor", "--prediction-threshold", "-0.1"], "argument --prediction-threshold: -0.1 is not allowed"),
+        (["monitor", "--window-hours", "0"], "argument --window-hours: 0 is not allowed; allowed: a number above 0"),
+        (["monitor", "--window-hours", "inf"], "argument --window-hours: inf is not allowed"),
+        (
+            ["monitor", "--max-refused-share", "1.5"],
+            "argument --max-refused-share: 1.5 is not allowed; allowed: from 0 to 1",
+        ),
+        (
+            ["monitor", "--min-records", "0"],
+            "argument --min-records: 0 is not allowed; allowed: a whole number, at least 1",
+        ),
+        (["monitor", "--min-records", "10.5"], "argument --min-records: '10.5' is not a whole number"),
+        (
+            ["monitor", "--categorical-metric", "pearsons_chi_squared_test", "--prediction-threshold", "2"],
+            "--prediction-threshold 2 is a p-value for pearsons_chi_squared_test; allowed: above 0 and at most 1",
+        ),
+    ],
+)
 def test_every_numeric_flag_is_validated_before_anything_runs(argv, message, capsys, nothing_runs):
     assert message in refused(argv, capsys)
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["all", "--run", "X", "--version", "1"], "unrecognized arguments: --run X --version 1"),
-    (["deploy", "--min-auc", "0.5"], "unrecognized arguments: --min-auc 0.5"),
-    (["status", "--port", "5001"], "unrecognized arguments: --port 5001"),
-    (["stop", "--stack", "dev"], "unrecognized arguments: --stack dev"),
-    (["train", "--stack", "prod"], "--stack applies to --target azure only"),
-    (["register", "--outputs", "o.json"], "--outputs applies to --target azure only"),
-    (["train", "--wait"], "--wait applies to --target azure only"),
-    (["train", "--max-concurrent-trials", "64"],
-     "--max-concurrent-trials applies to --target azure only (local training runs one trial at a time)"),
-    (["train", "--max-trials", "5", "--local-budget-seconds", "10"],
-     "--local-budget-seconds does not apply with --max-trials on --target local (the reproducible mode stops "
-     "after --max-trials trials, with no time limit)"),
-    (["all", "--max-trials", "5", "--timeout-minutes", "3"],
-     "--timeout-minutes does not apply with --max-trials on --target local"),
-    (["deploy", "--instance-count", "2"], "--instance-count applies to --target azure only"),
-    (["deploy", "--target", "azure", "--port", "5002"], "--port applies to --target local only"),
-    (["train", "--target", "azure", "--local-budget-seconds", "5"],
-     "--local-budget-seconds applies to --target local only (Azure AutoML runs for --timeout-minutes)"),
-    (["train", "--target", "azure", "--seed", "7"], "--seed applies to --target local only"),
-    (["train", "--target", "azure", "--out", "d"], "--out is the folder for --dry-run"),
-    (["pipeline", "--target", "azure", "--instance-type", "Standard_DS2_v2"],
-     "--instance-type applies only with --with-deploy"),
-    (["pipeline", "--port", "5002"], "--port applies only with --with-deploy"),
-    (["train", "--collect"], "unrecognized arguments: --collect"),
-    (["register", "--collect"], "unrecognized arguments: --collect"),
-    (["invoke", "--collect"], "unrecognized arguments: --collect"),
-    (["monitor", "--collect"], "unrecognized arguments: --collect"),
-    (["pipeline", "--collect"], "--collect applies only with --with-deploy"),
-    (["pipeline", "--target", "azure", "--with-deploy", "--collect"],
-     "--collect is not carried by the Azure pipeline's deploy step"),
-    (["deploy", "--numerical-threshold", "0.2"], "unrecognized arguments: --numerical-threshold 0.2"),
-    (["monitor", "--port", "5002"], "unrecognized arguments: --port 5002"),
-    (["monitor", "--email", "ml-team@example.com"], "--email applies to --target azure only"),
-    (["monitor", "--target", "azure", "--reference", "data.csv"], "--reference applies to --target local only"),
-    (["monitor", "--target", "azure", "--max-refused-share", "0.1"],
-     "--max-refused-share applies to --target local only"),
-    (["monitor", "--target", "azure", "--min-records", "50"], "--min-records applies to --target local only"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["all", "--run", "X", "--version", "1"], "unrecognized arguments: --run X --version 1"),
+        (["deploy", "--min-auc", "0.5"], "unrecognized arguments: --min-auc 0.5"),
+        (["status", "--port", "5001"], "unrecognized arguments: --port 5001"),
+        (["stop", "--stack", "dev"], "unrecognized arguments: --stack dev"),
+        (["train", "--stack", "prod"], "--stack applies to --target azure only"),
+        (["register", "--outputs", "o.json"], "--outputs applies to --target azure only"),
+        (["train", "--wait"], "--wait applies to --target azure only"),
+        (
+            ["train", "--max-concurrent-trials", "64"],
+            "--max-concurrent-trials applies to --target azure only (local training runs one trial at a time)",
+        ),
+        (
+            ["train", "--max-trials", "5", "--local-budget-seconds", "10"],
+            "--local-budget-seconds does not apply with --max-trials on --target local (the reproducible mode stops "
+            "after --max-trials trials, with no time limit)",
+        ),
+        (
+            ["all", "--max-trials", "5", "--timeout-minutes", "3"],
+            "--timeout-minutes does not apply with --max-trials on --target local",
+        ),
+        (["deploy", "--instance-count", "2"], "--instance-count applies to --target azure only"),
+        (["deploy", "--target", "azure", "--port", "5002"], "--port applies to --target local only"),
+        (
+            ["train", "--target", "azure", "--local-budget-seconds", "5"],
+            "--local-budget-seconds applies to --target local only (Azure AutoML runs for --timeout-minutes)",
+        ),
+        (["train", "--target", "azure", "--seed", "7"], "--seed applies to --target local only"),
+        (["train", "--target", "azure", "--out", "d"], "--out is the folder for --dry-run"),
+        (
+            ["pipeline", "--target", "azure", "--instance-type", "Standard_DS2_v2"],
+            "--instance-type applies only with --with-deploy",
+        ),
+        (["pipeline", "--port", "5002"], "--port applies only with --with-deploy"),
+        (["train", "--collect"], "unrecognized arguments: --collect"),
+        (["register", "--collect"], "unrecognized arguments: --collect"),
+        (["invoke", "--collect"], "unrecognized arguments: --collect"),
+        (["monitor", "--collect"], "unrecognized arguments: --collect"),
+        (["pipeline", "--collect"], "--collect applies only with --with-deploy"),
+        (
+            ["pipeline", "--target", "azure", "--with-deploy", "--collect"],
+            "--collect is not carried by the Azure pipeline's deploy step",
+        ),
+        (["deploy", "--numerical-threshold", "0.2"], "unrecognized arguments: --numerical-threshold 0.2"),
+        (["monitor", "--port", "5002"], "unrecognized arguments: --port 5002"),
+        (["monitor", "--email", "ml-team@example.com"], "--email applies to --target azure only"),
+        (["monitor", "--target", "azure", "--reference", "data.csv"], "--reference applies to --target local only"),
+        (
+            ["monitor", "--target", "azure", "--max-refused-share", "0.1"],
+            "--max-refused-share applies to --target local only",
+        ),
+        (["monitor", "--target", "azure", "--min-records", "50"], "--min-records applies to --target local only"),
+    ],
+)
 def test_flags_that_do_not_apply_are_refused(argv, message, capsys, nothing_runs):
     assert message in refused(argv, capsys)
 
@@ -326,7 +416,8 @@ def test_the_target_may_come_before_the_command(outputs_file, tmp_path, capsys):
     assert (out / "automl-job.yml").is_file()
     # Given on both sides, the one after the command wins, as for any flag given twice.
     assert "--dry-run applies to --target azure only" in refused(
-        ["--target", "azure", "train", "--target", "local", "--dry-run"], capsys)
+        ["--target", "azure", "train", "--target", "local", "--dry-run"], capsys
+    )
 
 
 @pytest.mark.parametrize("argv", [["status", "--target", "azure"], ["--target", "azure", "stop"]])
@@ -368,8 +459,9 @@ def test_messages_show_a_command_that_works_as_shown(tmp_path, monkeypatch, caps
 
 def test_outside_the_venv_one_line_says_how_to_run(tmp_path):
     # -S: no site-packages, as with a system Python that never had the project's packages installed.
-    result = subprocess.run([sys.executable, "-S", "-m", "jobs", "train"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-S", "-m", "jobs", "train"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -392,8 +484,9 @@ def test_invoke_from_a_file_that_is_not_json(tmp_path, capsys):
     assert f"--file {bad} is not JSON" in capsys.readouterr().err
 
 
-def test_all_against_the_fake_workspace_trains_registers_deploys_and_invokes(outputs_file, tmp_path, monkeypatch,
-                                                                              capsys):
+def test_all_against_the_fake_workspace_trains_registers_deploys_and_invokes(
+    outputs_file, tmp_path, monkeypatch, capsys
+):
     from jobs.azure.session import RunDetails
     from tests.fakes import FakeMLClient, FakeSession
 
@@ -410,26 +503,33 @@ def test_all_against_the_fake_workspace_trains_registers_deploys_and_invokes(out
     assert code == 0
     assert out.strip().splitlines()[-1] == '{"result": [false]}'
     assert [op for op, _ in session.ml.calls if op.endswith(("create_or_update", "invoke"))] == [
-        "data.create_or_update", "jobs.create_or_update", "models.create_or_update",
-        "online_deployments.begin_create_or_update", "online_endpoints.invoke",
-        "online_endpoints.begin_create_or_update", "online_endpoints.invoke",
+        "data.create_or_update",
+        "jobs.create_or_update",
+        "models.create_or_update",
+        "online_deployments.begin_create_or_update",
+        "online_endpoints.invoke",
+        "online_endpoints.begin_create_or_update",
+        "online_endpoints.invoke",
     ]
     assert session.ml.endpoints["hf-dev-x"].traffic == {"blue": 100}
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_make_demo_takes_the_port():
-    shown = subprocess.run(["make", "-n", "demo", "PORT=5123"], cwd=ROOT, capture_output=True, text=True,
-                           timeout=60, check=False)
+    shown = subprocess.run(
+        ["make", "-n", "demo", "PORT=5123"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
     assert shown.returncode == 0, shown.stderr
     assert "-m jobs all --target local --port 5123" in shown.stdout
 
 
-@pytest.mark.parametrize(("port", "problem"), [("abc", "is not a port number"), ("80", "is not a usable port"),
-                                             ("", "is not a port number")])
+@pytest.mark.parametrize(
+    ("port", "problem"), [("abc", "is not a port number"), ("80", "is not a usable port"), ("", "is not a port number")]
+)
 def test_make_demo_names_port_in_makes_terms(port, problem):
-    shown = subprocess.run(["make", "demo-port", f"PORT={port}"], cwd=ROOT, capture_output=True, text=True,
-                           timeout=60, check=False)
+    shown = subprocess.run(
+        ["make", "demo-port", f"PORT={port}"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
     assert shown.returncode != 0
     assert f"error: PORT={port} {problem}; use make demo PORT=N" in shown.stdout + shown.stderr
     assert "(make passes it to --port)" in shown.stdout + shown.stderr
@@ -438,9 +538,14 @@ def test_make_demo_names_port_in_makes_terms(port, problem):
 def readme_commands() -> dict[str, str]:
     """The command table of the README's "The job scripts" section: command -> what it does."""
     section = (ROOT / "README.md").read_text().split("\n## The job scripts\n", 1)[1].split("\n## ", 1)[0]
-    return {row[0].strip("`"): row[1] for row in (
-        [cell.strip() for cell in line.strip("|").split("|")] for line in section.splitlines()
-        if re.match(r"\| `[a-z]+` \|", line))}
+    return {
+        row[0].strip("`"): row[1]
+        for row in (
+            [cell.strip() for cell in line.strip("|").split("|")]
+            for line in section.splitlines()
+            if re.match(r"\| `[a-z]+` \|", line)
+        )
+    }
 
 
 def test_every_command_has_help_and_a_readme_entry(capsys):
@@ -492,11 +597,14 @@ class RecordingBackend:
         return {"result": [False]}
 
 
-@pytest.mark.parametrize(("argv", "expected"), [
-    (["all"], [("train", True), ("register", "run-from-train"), ("deploy", "7"), ("invoke", 1)]),
-    (["pipeline", "--with-deploy"], [("train", True), ("register", "run-from-train"), ("deploy", "7")]),
-    (["pipeline"], [("train", True), ("register", "run-from-train")]),
-])
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["all"], [("train", True), ("register", "run-from-train"), ("deploy", "7"), ("invoke", 1)]),
+        (["pipeline", "--with-deploy"], [("train", True), ("register", "run-from-train"), ("deploy", "7")]),
+        (["pipeline"], [("train", True), ("register", "run-from-train")]),
+    ],
+)
 def test_all_and_the_local_pipeline_pass_each_steps_result_to_the_next(argv, expected, monkeypatch, capsys):
     from jobs import cli
 
@@ -523,11 +631,14 @@ def test_a_bad_jobs_target_is_refused_naming_the_variable(value, capsys, nothing
         assert f"environment variable JOBS_TARGET={value!r} is not a target; allowed: local, azure" in err
 
 
-@pytest.mark.parametrize(("argv", "flag", "command"), [
-    (["--port", "5401", "deploy"], "--port", "deploy"),
-    (["--dry-run", "train"], "--dry-run", "train"),
-    (["--target", "azure", "--stack=prod", "register"], "--stack", "register"),
-])
+@pytest.mark.parametrize(
+    ("argv", "flag", "command"),
+    [
+        (["--port", "5401", "deploy"], "--port", "deploy"),
+        (["--dry-run", "train"], "--dry-run", "train"),
+        (["--target", "azure", "--stack=prod", "register"], "--stack", "register"),
+    ],
+)
 def test_a_commands_flag_before_the_command_says_to_move_it(argv, flag, command, capsys, nothing_runs):
     err = refused(argv, capsys)
     assert f"{flag} is a flag of the command: put it after the command (only --target may come before it)" in err
@@ -536,25 +647,61 @@ def test_a_commands_flag_before_the_command_says_to_move_it(argv, flag, command,
 
 def test_instance_type_is_written_in_azures_spelling(outputs_file, tmp_path, capsys):
     out = tmp_path / "specs"
-    assert main(["deploy", "--target", "azure", "--outputs", str(outputs_file), "--dry-run", "--out", str(out),
-                 "--instance-type", "STANDARD_ds3_V2"]) == 0
+    assert (
+        main(
+            [
+                "deploy",
+                "--target",
+                "azure",
+                "--outputs",
+                str(outputs_file),
+                "--dry-run",
+                "--out",
+                str(out),
+                "--instance-type",
+                "STANDARD_ds3_V2",
+            ]
+        )
+        == 0
+    )
     assert load_online_deployment(out / "deployment.yml").instance_type == "Standard_DS3_v2"
 
 
 def test_a_repeated_block_model_is_blocked_once(outputs_file, tmp_path, capsys):
     out = tmp_path / "specs"
-    assert main(["train", "--target", "azure", "--outputs", str(outputs_file), "--dry-run", "--out", str(out),
-                 "--block-model", "KNN", "--block-model", "KNN"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--target",
+                "azure",
+                "--outputs",
+                str(outputs_file),
+                "--dry-run",
+                "--out",
+                str(out),
+                "--block-model",
+                "KNN",
+                "--block-model",
+                "KNN",
+            ]
+        )
+        == 0
+    )
     job = load_job(out / "automl-job.yml")
     assert [getattr(m, "value", m) for m in job.training.blocked_training_algorithms] == ["KNN"]
 
 
-@pytest.mark.parametrize("make_out", [
-    lambda tmp: (tmp / "a-file").write_text("x") and tmp / "a-file",
-    lambda tmp: Path("/proc/nope"),
-])
+@pytest.mark.parametrize(
+    "make_out",
+    [
+        lambda tmp: (tmp / "a-file").write_text("x") and tmp / "a-file",
+        lambda tmp: Path("/proc/nope"),
+    ],
+)
 def test_a_bad_out_is_blamed_on_out_not_on_the_data(make_out, outputs_file, tmp_path, capsys):
     out = make_out(tmp_path)
-    err = refused(["train", "--target", "azure", "--outputs", str(outputs_file), "--dry-run", "--out", str(out)],
-                  capsys)
+    err = refused(
+        ["train", "--target", "azure", "--outputs", str(outputs_file), "--dry-run", "--out", str(out)], capsys
+    )
     assert f"--out {out}" in err and "the data or the settings" not in err

@@ -26,14 +26,17 @@ def test_every_fake_operation_exists_on_the_real_client(group, name):
     assert callable(getattr(REAL_OPERATIONS[group], name, None)), f"azure-ai-ml has no {group}.{name}"
 
 
-@pytest.mark.parametrize(("call", "why"), [
-    (lambda ml: ml.online_endpoints.invoke("hf-dev-abc123", "request.json"), "request_file is keyword-only"),
-    (lambda ml: ml.data.create_or_update(asset=None), "the parameter is `data`"),
-    (lambda ml: ml.models.get("m", "1", "latest", "extra"), "three parameters at most"),
-    (lambda ml: ml.online_deployments.get_logs("blue", "hf-dev-abc123"), "lines is required"),
-    (lambda ml: ml.online_deployments.begin_delete("blue", "hf-dev-abc123", True), "local is keyword-only"),
-    (lambda ml: ml.jobs.get(name="j", version="1"), "jobs.get takes a name only"),
-])
+@pytest.mark.parametrize(
+    ("call", "why"),
+    [
+        (lambda ml: ml.online_endpoints.invoke("hf-dev-abc123", "request.json"), "request_file is keyword-only"),
+        (lambda ml: ml.data.create_or_update(asset=None), "the parameter is `data`"),
+        (lambda ml: ml.models.get("m", "1", "latest", "extra"), "three parameters at most"),
+        (lambda ml: ml.online_deployments.get_logs("blue", "hf-dev-abc123"), "lines is required"),
+        (lambda ml: ml.online_deployments.begin_delete("blue", "hf-dev-abc123", True), "local is keyword-only"),
+        (lambda ml: ml.jobs.get(name="j", version="1"), "jobs.get takes a name only"),
+    ],
+)
 def test_a_form_the_real_signature_refuses_is_refused(call, why):
     with pytest.raises(TypeError):
         call(FakeMLClient())

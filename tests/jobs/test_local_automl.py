@@ -63,26 +63,37 @@ def test_a_small_speed_difference_does_not_overrule_the_score():
 
 
 def test_configurations_are_rounded_for_reading():
-    assert round_config({"learning_rate": 0.066311765, "reg_alpha": 0.0020990359, "n_estimators": 5,
-                         "criterion": "gini"}) == {"learning_rate": 0.0663, "reg_alpha": 0.0021, "n_estimators": 5,
-                                                   "criterion": "gini"}
+    assert round_config(
+        {"learning_rate": 0.066311765, "reg_alpha": 0.0020990359, "n_estimators": 5, "criterion": "gini"}
+    ) == {"learning_rate": 0.0663, "reg_alpha": 0.0021, "n_estimators": 5, "criterion": "gini"}
 
 
 def test_the_leak_warning_names_the_column_and_gives_the_honest_figure():
-    text = leak_warning({"columns": ["time"], "model": "baseline RandomForest(500 trees)", "score": 0.7871,
-                         "noise": 0.014, "metric": "AUC_weighted"}, 0.9105, "AUC_weighted")
+    text = leak_warning(
+        {
+            "columns": ["time"],
+            "model": "baseline RandomForest(500 trees)",
+            "score": 0.7871,
+            "noise": 0.014,
+            "metric": "AUC_weighted",
+        },
+        0.9105,
+        "AUC_weighted",
+    )
     assert "uses `time`, which leaks the outcome" in text
     assert "0.910" in text and "0.787" in text and "--drop time" in text
     assert leak_warning(None, 0.8, "AUC_weighted") is None
 
 
 def test_lineage_tags_record_the_budget_used_not_the_lessons_20_minutes():
-    timed = budget_tags({"mode": "time", "time_budget_s": 60.0, "trials": 150, "search_s": 61.2,
-                         "selection_s": 30.5}, 60.0)
+    timed = budget_tags(
+        {"mode": "time", "time_budget_s": 60.0, "trials": 150, "search_s": 61.2, "selection_s": 30.5}, 60.0
+    )
     assert timed["setting.timeout_minutes"] == "1" and timed["budget.trials"] == "150"
     assert timed["budget.search_seconds"] == "61.2"
-    counted = budget_tags({"mode": "trials", "time_budget_s": None, "trials": 4, "search_s": 2.0,
-                           "selection_s": 3.0}, 60.0)
+    counted = budget_tags(
+        {"mode": "trials", "time_budget_s": None, "trials": 4, "search_s": 2.0, "selection_s": 3.0}, 60.0
+    )
     assert counted["budget.mode"] == "trials" and counted["setting.timeout_minutes"] == "none (trial count)"
 
 

@@ -19,8 +19,14 @@ pytestmark = pytest.mark.slow
 
 
 def start_jobs(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "jobs", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "jobs", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def finish(process: subprocess.Popen[str], timeout: float = 300) -> tuple[int, str, str]:
@@ -35,8 +41,9 @@ def test_concurrent_registers_of_one_run_register_it_once(local_home):
     for code, _, err in results:
         assert code == 0, err
         assert "Traceback" not in err
-    versions = sorted(p.name for p in (home / ".local/registry/heart-failure-automl").iterdir()
-                      if not p.name.startswith("."))
+    versions = sorted(
+        p.name for p in (home / ".local/registry/heart-failure-automl").iterdir() if not p.name.startswith(".")
+    )
     assert versions == ["1"]
     outputs = [out for _, out, _ in results]
     assert sum("registered: heart-failure-automl version 1" in out and "already" not in out for out in outputs) == 1
@@ -47,8 +54,11 @@ def test_concurrent_deploys_and_a_stop_leave_consistent_state(local_home):
     home, env = local_home
     assert run_jobs(env, "register").returncode == 0
     port = inference_server.free_port()
-    racers = [start_jobs(env, "deploy", "--port", str(port)), start_jobs(env, "deploy", "--port", str(port)),
-              start_jobs(env, "stop")]
+    racers = [
+        start_jobs(env, "deploy", "--port", str(port)),
+        start_jobs(env, "deploy", "--port", str(port)),
+        start_jobs(env, "stop"),
+    ]
     for code, _, err in (finish(p) for p in racers):
         assert code == 0, err
         assert "Traceback" not in err
@@ -111,8 +121,9 @@ def test_status_after_kill_9_of_the_server_and_deploy_cleans_up(local_home):
     assert "nothing is deployed locally" in run_jobs(env, "status").stdout
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP],
-                         ids=["ctrl-c", "kill", "closed terminal"])
+@pytest.mark.parametrize(
+    "signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["ctrl-c", "kill", "closed terminal"]
+)
 def test_an_interrupted_deploy_leaves_no_server_behind(local_home, signum):
     home, env = local_home
     assert run_jobs(env, "register").returncode == 0
@@ -138,8 +149,10 @@ def test_an_interrupted_deploy_leaves_no_server_behind(local_home, signum):
     os.killpg(pid, signal.SIGKILL)
     inference_server._reap(pid)
     status = run_jobs(env, "status").stdout
-    assert f"nothing is deployed locally: heart-failure-automl version 1's server (pid {pid}, port {port}) has " \
-           "exited" in status
+    assert (
+        f"nothing is deployed locally: heart-failure-automl version 1's server (pid {pid}, port {port}) has "
+        "exited" in status
+    )
 
 
 def test_a_zombie_is_not_a_running_server():

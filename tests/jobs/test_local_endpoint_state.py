@@ -28,9 +28,17 @@ def start_in_own_session(*extra: str) -> subprocess.Popen[bytes]:
 def record(home, process: subprocess.Popen[bytes], port: int = 5999) -> None:
     servers = home / ".local" / "servers"
     servers.mkdir(parents=True, exist_ok=True)
-    (servers / f"{process.pid}.json").write_text(json.dumps({
-        "pid": process.pid, "port": port, "model_version": 3, "log": "x.log",
-        "started": processes.create_time(process.pid)}))
+    (servers / f"{process.pid}.json").write_text(
+        json.dumps(
+            {
+                "pid": process.pid,
+                "port": port,
+                "model_version": 3,
+                "log": "x.log",
+                "started": processes.create_time(process.pid),
+            }
+        )
+    )
 
 
 def wait_gone(process: subprocess.Popen[bytes]) -> bool:
@@ -66,8 +74,10 @@ def test_a_server_left_by_an_interrupted_command_is_listed_and_stopped(tmp_path)
             time.sleep(0.05)
         status = local.status()
         assert status.startswith("nothing is deployed locally")
-        assert (f"also running, not serving: a server left by an interrupted command (version 3, port 5999, pids "
-                f"{left.pid})") in status
+        assert (
+            f"also running, not serving: a server left by an interrupted command (version 3, port 5999, pids "
+            f"{left.pid})"
+        ) in status
         assert local.stop() == "nothing was deployed"
         assert wait_gone(left)
         assert any(f"pids {left.pid}" in line for line in said)
@@ -112,8 +122,9 @@ def test_ctrl_c_after_the_new_version_took_over_finishes_the_deploy_and_says_so(
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
         home.mkdir()
-        local._write_state(EndpointState(old.pid, 5401, "heart-failure-automl", 1, "v1.log", "then",
-                                         processes.create_time(old.pid)))
+        local._write_state(
+            EndpointState(old.pid, 5401, "heart-failure-automl", 1, "v1.log", "then", processes.create_time(old.pid))
+        )
         record(tmp_path, old, port=5401)
         monkeypatch.setattr(local, "check_deployable", lambda port: None)
         monkeypatch.setattr(endpoint_module.inference_server, "port_in_use", lambda port: False)
@@ -138,11 +149,14 @@ def test_ctrl_c_after_the_new_version_took_over_finishes_the_deploy_and_says_so(
         assert wait_gone(old) and new.poll() is None
         assert not any("left by an interrupted command" in line for line in said), said
         assert caught.value.exit_code == 130
-        assert str(caught.value) == ("interrupted after version 2 took over on port 5402: the deploy is complete "
-                                     "(version 1 on port 5401 was stopped, as planned)")
+        assert str(caught.value) == (
+            "interrupted after version 2 took over on port 5402: the deploy is complete "
+            "(version 1 on port 5401 was stopped, as planned)"
+        )
         local_backend, _ = backend(tmp_path)
-        assert local_backend.status().startswith("heart-failure-automl version 2 is serving at "
-                                                 "http://127.0.0.1:5402/score")
+        assert local_backend.status().startswith(
+            "heart-failure-automl version 2 is serving at http://127.0.0.1:5402/score"
+        )
     finally:
         for process in (old, new):
             process.kill()
@@ -163,7 +177,8 @@ def test_status_exits_1_when_the_deployment_is_not_serving(tmp_path, monkeypatch
     gone.wait()
     (tmp_path / ".local").mkdir(exist_ok=True)
     LocalEndpoint(tmp_path / ".local")._write_state(
-        EndpointState(gone.pid, 5999, "heart-failure-automl", 1, "v1.log", "then", started))
+        EndpointState(gone.pid, 5999, "heart-failure-automl", 1, "v1.log", "then", started)
+    )
     capsys.readouterr()
     assert main(["status"]) == 1
     out, err = capsys.readouterr()

@@ -23,8 +23,13 @@ class Clock:
 
 def test_read_trials_counts_finished_lines_and_takes_the_lowest_loss(tmp_path):
     log = tmp_path / "flaml.log"
-    log.write_text(trial_line(0.2) + trial_line(0.1, "rf") + '{"curr_best_record_id": 1}\n' + trial_line(0.3)
-                   + '{"record_id": 9, "validation_loss": 0.0')  # the last line is still being written
+    log.write_text(
+        trial_line(0.2)
+        + trial_line(0.1, "rf")
+        + '{"curr_best_record_id": 1}\n'
+        + trial_line(0.3)
+        + '{"record_id": 9, "validation_loss": 0.0'
+    )  # the last line is still being written
     trials, best = read_trials(log)
     assert trials == 3
     assert abs(best - 0.9) < 1e-9
@@ -88,8 +93,9 @@ def test_a_search_bounded_by_trials_counts_trials(tmp_path: Path):
 def test_a_trial_count_search_is_not_over_when_the_time_budget_would_be():
     stream = io.StringIO()
     clock = Clock()
-    progress = TrainingProgress(budget_s=10, metric="AUC_weighted", stream=stream, interval_s=0, clock=clock,
-                                max_trials=100)
+    progress = TrainingProgress(
+        budget_s=10, metric="AUC_weighted", stream=stream, interval_s=0, clock=clock, max_trials=100
+    )
     clock.now = 50
     progress.trial(70, 0.9)
     clock.now = 60
@@ -111,6 +117,8 @@ def test_search_over_is_said_once_and_the_summary_separates_search_from_selectio
     progress.close()
     out = stream.getvalue()
     assert out.count("search over") == 1
-    assert out.strip().splitlines()[-1] == ("search done: 145 trials, best AUC_weighted so far 0.9200 (search "
-                                            "cross-validation), in 58 s; then 70 s for the final selection and the "
-                                            "report")
+    assert out.strip().splitlines()[-1] == (
+        "search done: 145 trials, best AUC_weighted so far 0.9200 (search "
+        "cross-validation), in 58 s; then 70 s for the final selection and the "
+        "report"
+    )

@@ -22,7 +22,8 @@ azureml_inference_server_http.server.user_script.UserScriptException: Caught an 
 
 def test_the_scripts_own_error_wins_over_the_servers_wrapper():
     assert log_error(SERVER_LOG) == (
-        "ModelLoadError: the model expects columns the request schema does not have: ['patient_id']")
+        "ModelLoadError: the model expects columns the request schema does not have: ['patient_id']"
+    )
 
 
 def test_a_log_naming_only_the_wrapper_still_says_something():
@@ -32,5 +33,6 @@ def test_a_log_naming_only_the_wrapper_still_says_something():
 
 def test_the_last_error_of_a_plain_log_and_none_without_one():
     assert log_error("x\nModuleNotFoundError: No module named 'azureml.automl'\nbye") == (
-        "ModuleNotFoundError: No module named 'azureml.automl'")
+        "ModuleNotFoundError: No module named 'azureml.automl'"
+    )
     assert log_error("all good\n") is None

@@ -34,7 +34,9 @@ def test_deploy_with_collect_turns_on_both_collections_and_the_collector_package
     backend.deploy(None, DeployOptions(collect=True))
     blue = session.ml.deployments["blue"]
     assert {name: c.enabled for name, c in blue.data_collector.collections.items()} == {
-        "model_inputs": "true", "model_outputs": "true"}
+        "model_inputs": "true",
+        "model_outputs": "true",
+    }
     assert blue.environment_variables["HEART_FAILURE_COLLECT"] == "azure"
     assert monitoring.MONITORING_PACKAGE in _pip(blue)
 
@@ -71,8 +73,9 @@ def test_monitor_creates_a_schedule_for_the_live_deployment_with_the_training_da
     assert drift.reference_data.input_data.path.endswith(f"heart-failure-records:{content_version(DEFAULT_CSV)}")
     assert drift.metric_thresholds.numerical.normalized_wasserstein_distance == 0.2
     assert drift.metric_thresholds.categorical.jensen_shannon_distance == 0.1
-    assert definition.monitoring_signals["prediction_drift"].metric_thresholds.categorical.jensen_shannon_distance \
-        == 0.1
+    assert (
+        definition.monitoring_signals["prediction_drift"].metric_thresholds.categorical.jensen_shannon_distance == 0.1
+    )
     assert definition.alert_notification.emails == ["ml-team@example.com"]
     assert any(f"heart-failure-automl version {version}" in m for m in backend.messages)
 
@@ -116,15 +119,30 @@ def test_monitor_refuses_a_deployment_that_collects_nothing_and_bad_emails(backe
 
 def test_dry_run_writes_deployment_and_schedule_yaml_that_load_back(tmp_path, monkeypatch):
     outputs = tmp_path / "outputs.json"
-    outputs.write_text('{"subscription_id": "00000000-0000-0000-0000-0000000000aa", '
-            '"resource_group": "rg", "workspace_name": "w", '
-                       '"endpoint_name": "hf-dev-abc123"}')
+    outputs.write_text(
+        '{"subscription_id": "00000000-0000-0000-0000-0000000000aa", '
+        '"resource_group": "rg", "workspace_name": "w", '
+        '"endpoint_name": "hf-dev-abc123"}'
+    )
     common = ["--target", "azure", "--dry-run", "--out", str(tmp_path / "out"), "--outputs", str(outputs)]
     assert cli.main(["deploy", "--collect", *common]) == 0
     deployment = yaml.safe_load((tmp_path / "out" / "deployment.yml").read_text())
     assert deployment["data_collector"]["collections"]["model_inputs"]["enabled"] in ("true", True, "True")
-    assert cli.main(["monitor", "--email", "a@example.com", "--categorical-metric", "pearsons_chi_squared_test",
-                     "--categorical-threshold", "0.05", *common]) == 0
+    assert (
+        cli.main(
+            [
+                "monitor",
+                "--email",
+                "a@example.com",
+                "--categorical-metric",
+                "pearsons_chi_squared_test",
+                "--categorical-threshold",
+                "0.05",
+                *common,
+            ]
+        )
+        == 0
+    )
     from azure.ai.ml.entities._load_functions import load_schedule
 
     loaded = load_schedule(str(tmp_path / "out" / "monitor.yml"))
@@ -136,10 +154,24 @@ def test_dry_run_writes_deployment_and_schedule_yaml_that_load_back(tmp_path, mo
 
 def test_the_pipelines_deploy_step_refuses_collect_rather_than_dropping_it(tmp_path):
     outputs = tmp_path / "outputs.json"
-    outputs.write_text('{"subscription_id": "00000000-0000-0000-0000-0000000000aa", '
-            '"resource_group": "rg", "workspace_name": "w", '
-                       '"endpoint_name": "hf-dev-abc123", "compute_name": "c", "compute_max_nodes": 3}')
-    code = cli.main(["pipeline", "--with-deploy", "--collect", "--target", "azure", "--dry-run", "--out",
-                     str(tmp_path / "out"), "--outputs", str(outputs)])
+    outputs.write_text(
+        '{"subscription_id": "00000000-0000-0000-0000-0000000000aa", '
+        '"resource_group": "rg", "workspace_name": "w", '
+        '"endpoint_name": "hf-dev-abc123", "compute_name": "c", "compute_max_nodes": 3}'
+    )
+    code = cli.main(
+        [
+            "pipeline",
+            "--with-deploy",
+            "--collect",
+            "--target",
+            "azure",
+            "--dry-run",
+            "--out",
+            str(tmp_path / "out"),
+            "--outputs",
+            str(outputs),
+        ]
+    )
     assert code == 2
     assert not (tmp_path / "out" / "pipeline-job.yml").exists()

@@ -18,16 +18,19 @@ NORMAL = RNG.normal(50, 10, 2000)
 
 @pytest.mark.parametrize("metric", drift.NUMERICAL_METRICS)
 def test_a_sample_against_itself_is_no_drift_and_a_shift_is(metric):
-    same = drift.FeatureDrift("x", "numerical", metric, drift.numerical(metric, NORMAL, NORMAL),
-                              0.05 if metric in drift.P_VALUE_METRICS else 0.1)
-    shifted = drift.FeatureDrift("x", "numerical", metric, drift.numerical(metric, NORMAL, NORMAL + 10),
-                                 same.threshold)
+    same = drift.FeatureDrift(
+        "x",
+        "numerical",
+        metric,
+        drift.numerical(metric, NORMAL, NORMAL),
+        0.05 if metric in drift.P_VALUE_METRICS else 0.1,
+    )
+    shifted = drift.FeatureDrift("x", "numerical", metric, drift.numerical(metric, NORMAL, NORMAL + 10), same.threshold)
     assert not same.drifted and shifted.drifted
 
 
 def test_normalized_wasserstein_is_the_shift_in_reference_standard_deviations():
-    assert drift.numerical("normalized_wasserstein_distance", NORMAL, NORMAL + 5) == pytest.approx(
-        5 / np.std(NORMAL))
+    assert drift.numerical("normalized_wasserstein_distance", NORMAL, NORMAL + 5) == pytest.approx(5 / np.std(NORMAL))
 
 
 def test_categorical_metrics_on_known_shares():
@@ -37,9 +40,11 @@ def test_categorical_metrics_on_known_shares():
     m = (p + q) / 2
     kl = lambda a, b: np.sum(a * np.log2(a / b))  # noqa: E731
     assert drift.categorical("jensen_shannon_distance", reference, production) == pytest.approx(
-        np.sqrt((kl(p, m) + kl(q, m)) / 2))
+        np.sqrt((kl(p, m) + kl(q, m)) / 2)
+    )
     assert drift.categorical("population_stability_index", reference, production) == pytest.approx(
-        np.sum((q - p) * np.log(q / p)))
+        np.sum((q - p) * np.log(q / p))
+    )
     assert drift.categorical("pearsons_chi_squared_test", reference, production) < 1e-6
     assert drift.categorical("pearsons_chi_squared_test", reference, reference) == pytest.approx(1.0)
 
@@ -50,17 +55,29 @@ def test_a_category_never_seen_in_training_counts_as_drift():
 
 def _line(minutes_ago: int, model: str = "m:1", **extra) -> str:
     when = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC) - dt.timedelta(minutes=minutes_ago)
-    record = {"kind": "scored", "time": when.isoformat().replace("+00:00", "Z"), "model": model,
-              "features": dict.fromkeys(FEATURE_NAMES, 1.0), "prediction": True, **extra}
+    record = {
+        "kind": "scored",
+        "time": when.isoformat().replace("+00:00", "Z"),
+        "model": model,
+        "features": dict.fromkeys(FEATURE_NAMES, 1.0),
+        "prediction": True,
+        **extra,
+    }
     return json.dumps(record)
 
 
 def test_the_window_keeps_its_model_and_hours_and_skips_a_torn_line(tmp_path):
     (tmp_path / "scored-20261129T000000Z-1.jsonl").write_text(_line(30) + "\n" + _line(60 * 30) + "\n")
-    refused = {"kind": "refused", "time": "2026-11-29T11:59:00Z", "model": "m:1", "records": 3,
-               "reasons": [{"field": "age", "reason": "out_of_range", "count": 3}]}
+    refused = {
+        "kind": "refused",
+        "time": "2026-11-29T11:59:00Z",
+        "model": "m:1",
+        "records": 3,
+        "reasons": [{"field": "age", "reason": "out_of_range", "count": 3}],
+    }
     (tmp_path / "scored.jsonl").write_text(
-        _line(5) + "\n" + _line(5, model="m:2") + "\n" + json.dumps(refused) + "\n" + '{"kind":"sco')
+        _line(5) + "\n" + _line(5, model="m:2") + "\n" + json.dumps(refused) + "\n" + '{"kind":"sco'
+    )
     window = read_window(tmp_path, "m:1", 24, now=dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC))
     assert window.scored == 2  # 30 h ago is outside, m:2 is another version
     assert (window.other_models, window.unreadable_lines, window.refused_records) == (1, 1, 3)

@@ -32,8 +32,15 @@ pytestmark = pytest.mark.slow
 
 
 def jobs(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "jobs", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=600, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "jobs", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
 
 
 def register_small_model(home: Path, runs: Path) -> None:
@@ -48,11 +55,18 @@ def register_small_model(home: Path, runs: Path) -> None:
     features, label = frame[FEATURES].astype("float64"), frame["DEATH_EVENT"]
     run = runs / "20261129-000000-monitr"
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(features, label)
-    mlflow.sklearn.save_model(model, str(run / "model"), signature=infer_signature(features, label),
-                              pip_requirements=["scikit-learn"])
+    mlflow.sklearn.save_model(
+        model, str(run / "model"), signature=infer_signature(features, label), pip_requirements=["scikit-learn"]
+    )
     version = content_version(CSV)
-    info = {"run_id": run.name, "data": str(CSV), "data_version": version, "metrics": {"AUC_weighted": 0.9},
-            "best_learner": "lrl1", "git_commit": "test"}
+    info = {
+        "run_id": run.name,
+        "data": str(CSV),
+        "data_version": version,
+        "metrics": {"AUC_weighted": 0.9},
+        "best_learner": "lrl1",
+        "git_commit": "test",
+    }
     (run / "run.json").write_text(json.dumps(info))
     # The tags `register` writes (jobs/lineage.py), without its gate: the model here is a fixture.
     tags = model_tags(local_run(info), None, registered_by="test")
@@ -69,13 +83,13 @@ def deployed(tmp_path_factory):
     assert result.returncode == 0, result.stderr
     assert "collecting scored records in" in result.stdout
     state = json.loads((home / "endpoint.json").read_text())
-    yield home, runs, env, inference_server.score_url(state['port'])
+    yield home, runs, env, inference_server.score_url(state["port"])
     jobs(env, "stop")
 
 
 def send(url: str, records: list[dict]) -> None:
     for start in range(0, len(records), 100):
-        answer = post_json(url, {"data": records[start:start + 100]})
+        answer = post_json(url, {"data": records[start : start + 100]})
         assert "result" in answer, answer
 
 
@@ -84,8 +98,10 @@ def written(home: Path, scored: int, refused: int = 0) -> None:
     deadline = time.monotonic() + 30
     while True:
         lines = [line for path in (home / "collected").glob("scored*.jsonl") for line in path.read_text().splitlines()]
-        if (sum('"kind":"scored"' in line for line in lines) >= scored
-                and sum('"kind":"refused"' in line for line in lines) >= refused):
+        if (
+            sum('"kind":"scored"' in line for line in lines) >= scored
+            and sum('"kind":"refused"' in line for line in lines) >= refused
+        ):
             return
         assert time.monotonic() < deadline, f"{len(lines)} lines written"
         time.sleep(0.05)
@@ -96,8 +112,10 @@ def drawn_from_training(n: int = 1200, seed: int = 7) -> pd.DataFrame:
 
 
 def as_records(frame: pd.DataFrame) -> list[dict]:
-    return [{k: (bool(v) if set(frame[k].unique()) <= {0, 1} else float(v)) for k, v in row.items()}
-            for row in frame.to_dict("records")]
+    return [
+        {k: (bool(v) if set(frame[k].unique()) <= {0, 1} else float(v)) for k, v in row.items()}
+        for row in frame.to_dict("records")
+    ]
 
 
 def new_window(home: Path, name: str) -> None:
@@ -153,7 +171,7 @@ def test_a_batch_mixing_refused_records_reports_the_refused_share(deployed):
     send(url, as_records(drawn_from_training()))
     bad = [dict(record, age=200) for record in as_records(drawn_from_training(120, seed=8))]
     for start in range(0, 120, 20):
-        answer = post_json(url, {"data": bad[start:start + 20]})
+        answer = post_json(url, {"data": bad[start : start + 20]})
         assert answer["status"] == 400
     written(home, scored=1200, refused=6)
     result = jobs(env, "monitor")
@@ -163,8 +181,12 @@ def test_a_batch_mixing_refused_records_reports_the_refused_share(deployed):
     summary = summary_of(result)
     assert summary["refused_records"] == 120
     assert summary["refusal_reasons"] == [{"field": "age", "reason": "out_of_range", "count": 120}]
-    refusals = [line for p in (home / "collected").glob("*.jsonl") for line in p.read_text().splitlines()
-                if '"kind":"refused"' in line]
+    refusals = [
+        line
+        for p in (home / "collected").glob("*.jsonl")
+        for line in p.read_text().splitlines()
+        if '"kind":"refused"' in line
+    ]
     assert len(refusals) == 6
     for line in refusals:  # refusals keep no value (the time and the random id may hold any digits)
         kept = {key: value for key, value in json.loads(line).items() if key not in ("time", "correlation_id")}
@@ -182,7 +204,8 @@ def test_bad_monitor_settings_and_an_empty_window_are_clear_errors(deployed):
     bad = jobs(env, "monitor", "--max-refused-share", "2")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "argument --max-refused-share: 2 is not allowed; allowed: from 0 to 1" in bad.stderr
-    p_value = jobs(env, "monitor", "--numerical-metric", "two_sample_kolmogorov_smirnov_test",
-                   "--numerical-threshold", "5")
+    p_value = jobs(
+        env, "monitor", "--numerical-metric", "two_sample_kolmogorov_smirnov_test", "--numerical-threshold", "5"
+    )
     assert p_value.returncode == 2 and "Traceback" not in p_value.stderr
     assert "--numerical-threshold 5 is a p-value for two_sample_kolmogorov_smirnov_test" in p_value.stderr

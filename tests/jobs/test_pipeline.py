@@ -23,16 +23,31 @@ from jobs.paths import ROOT
 from jobs.training import TrainingSettings
 from tests.fakes import FakeSession
 
-OUTPUTS = StackOutputs(subscription_id="sub", resource_group="rg", workspace_name="mlw", compute_name="cpu-dev-aml",
-                       compute_max_nodes=3, endpoint_name="hf-dev-abc123")
+OUTPUTS = StackOutputs(
+    subscription_id="sub",
+    resource_group="rg",
+    workspace_name="mlw",
+    compute_name="cpu-dev-aml",
+    compute_max_nodes=3,
+    endpoint_name="hf-dev-abc123",
+)
 
 
 @pytest.fixture
 def outputs_file(tmp_path):
     path = tmp_path / "outputs.json"
-    path.write_text(json.dumps({"subscription_id": "00000000-0000-0000-0000-0000000000aa",
-            "resource_group": "r", "workspace_name": "w",
-                                "compute_name": "cpu-dev-x-aml", "compute_max_nodes": 3, "endpoint_name": "hf-x"}))
+    path.write_text(
+        json.dumps(
+            {
+                "subscription_id": "00000000-0000-0000-0000-0000000000aa",
+                "resource_group": "r",
+                "workspace_name": "w",
+                "compute_name": "cpu-dev-x-aml",
+                "compute_max_nodes": 3,
+                "endpoint_name": "hf-x",
+            }
+        )
+    )
     return path
 
 
@@ -73,8 +88,7 @@ def test_the_deploy_step_is_off_by_default_and_on_with_the_flag(tmp_path):
 
 def test_dry_run_writes_a_pipeline_that_loads_back_wired_by_best_model(outputs_file, tmp_path):
     out = tmp_path / "specs"
-    assert main(["pipeline", "--target", "azure", "--outputs", str(outputs_file), "--dry-run", "--out",
-                 str(out)]) == 0
+    assert main(["pipeline", "--target", "azure", "--outputs", str(outputs_file), "--dry-run", "--out", str(out)]) == 0
     job = load_job(str(out / "pipeline-job.yml"))
     assert job.type == "pipeline"
     assert set(job.jobs) == {"train", "register"}
@@ -109,8 +123,9 @@ def small_model(tmp_path_factory) -> Path:
     frame = pd.read_csv(DEFAULT_CSV)
     X = frame[["age", "ejection_fraction", "serum_creatinine"]].astype("float64")
     target = tmp_path_factory.mktemp("model") / "best_model"
-    mlflow.sklearn.save_model(LogisticRegression(max_iter=500).fit(X, frame["DEATH_EVENT"]), str(target),
-                              pip_requirements=["scikit-learn"])
+    mlflow.sklearn.save_model(
+        LogisticRegression(max_iter=500).fit(X, frame["DEATH_EVENT"]), str(target), pip_requirements=["scikit-learn"]
+    )
     return target
 
 
@@ -123,8 +138,12 @@ class Registry:
         return str(len(self.calls))
 
 
-RUN_TAGS = {"data_version": "abc123", "git_commit": "deadbeef", "setting.timeout_minutes": "20",
-            "automl_best_child_run_id": "automl_run_3"}
+RUN_TAGS = {
+    "data_version": "abc123",
+    "git_commit": "deadbeef",
+    "setting.timeout_minutes": "20",
+    "automl_best_child_run_id": "automl_run_3",
+}
 
 
 def training(auc: float, **extra: float) -> TrainingRun:
@@ -137,9 +156,16 @@ def trial(algorithm: str, score: float):
 
 def test_the_register_step_registers_a_model_that_passes_the_gate(small_model, tmp_path):
     registry = Registry()
-    version = register_best_model(small_model, training(0.91, accuracy=0.86, log_loss=0.4),
-                                  [trial("LightGBM", 0.91), trial("LogisticRegression", 0.85)], [], None,
-                                  "heart-failure-automl", registry, tmp_path / "out")
+    version = register_best_model(
+        small_model,
+        training(0.91, accuracy=0.86, log_loss=0.4),
+        [trial("LightGBM", 0.91), trial("LogisticRegression", 0.85)],
+        [],
+        None,
+        "heart-failure-automl",
+        registry,
+        tmp_path / "out",
+    )
     assert version == "1"
     folder, name, tags, _ = registry.calls[0]
     assert (folder, name) == (small_model, "heart-failure-automl")
@@ -190,8 +216,11 @@ def test_the_step_finds_the_automl_siblings_best_child():
     runs = {
         "pipeline": Run("pipeline", {"data_version": "v9", "git_commit": "c0ffee", "setting.seed": "42"}, {}),
         "register_step": Run("register_step", {"mlflow.parentRunId": "pipeline"}, {}),
-        "automl": Run("automl", {"mlflow.parentRunId": "pipeline", "automl_best_child_run_id": "automl_4",
-                                 "setting.seed": "42"}, {}),
+        "automl": Run(
+            "automl",
+            {"mlflow.parentRunId": "pipeline", "automl_best_child_run_id": "automl_4", "setting.seed": "42"},
+            {},
+        ),
         "automl_4": Run("automl_4", {}, {"AUC_weighted": 0.93}),
     }
 
@@ -215,8 +244,23 @@ def test_pipeline_dry_run_writes_the_data_asset_it_refers_to(outputs_file, tmp_p
     from azure.ai.ml import load_data
 
     out = tmp_path / "specs"
-    assert main(["pipeline", "--target", "azure", "--outputs", str(outputs_file), "--dry-run", "--out", str(out),
-                 "--drop", "time"]) == 0
+    assert (
+        main(
+            [
+                "pipeline",
+                "--target",
+                "azure",
+                "--outputs",
+                str(outputs_file),
+                "--dry-run",
+                "--out",
+                str(out),
+                "--drop",
+                "time",
+            ]
+        )
+        == 0
+    )
     data = load_data(str(out / "data.yml"))
     raw = yaml.safe_load((out / "pipeline-job.yml").read_text())
     assert raw["inputs"]["training_data"]["path"] == f"azureml:{data.name}:{data.version}"
@@ -239,9 +283,11 @@ def test_dry_run_marks_its_placeholders_in_the_files_and_the_output(outputs_file
     assert deployment_text.startswith("# PLACEHOLDER: environment.conda_file is scoring/conda.yaml")
     assert "version 1 stands for the version `register` returns" in deployment_text
     assert printed.count("  PLACEHOLDER: ") == model_text.count("# PLACEHOLDER") + deployment_text.count(
-        "# PLACEHOLDER")
-    assert re.fullmatch(r"mcr\.microsoft\.com/azureml/openmpi4\.1\.0-ubuntu22\.04:\d{8}\.v\d+",
-                        deployment.environment.image)
+        "# PLACEHOLDER"
+    )
+    assert re.fullmatch(
+        r"mcr\.microsoft\.com/azureml/openmpi4\.1\.0-ubuntu22\.04:\d{8}\.v\d+", deployment.environment.image
+    )
 
 
 def test_no_image_is_tagged_latest():

@@ -21,8 +21,14 @@ def test_threshold_rows_count_as_a_clinician_would():
     y = [1, 1, 0, 0, 1]
     proba = [0.9, 0.4, 0.6, 0.1, 0.2]
     (row,) = threshold_rows(y, proba, (0.5,))
-    assert row == {"threshold": 0.5, "flagged": 2, "sensitivity": pytest.approx(1 / 3),
-                   "specificity": 0.5, "ppv": 0.5, "npv": pytest.approx(1 / 3)}
+    assert row == {
+        "threshold": 0.5,
+        "flagged": 2,
+        "sensitivity": pytest.approx(1 / 3),
+        "specificity": 0.5,
+        "ppv": 0.5,
+        "npv": pytest.approx(1 / 3),
+    }
     (nobody,) = threshold_rows(y, proba, (0.95,))
     assert nobody["flagged"] == 0 and nobody["ppv"] is None and nobody["sensitivity"] == 0
 
@@ -57,21 +63,76 @@ def fitted():
 
 def report(tmp_path, fitted, **extra) -> str:
     model, X, y, proba = fitted
-    metrics = {"AUC_weighted": roc_auc_score(y, proba), "accuracy": 0.8, "precision_score_binary": 0.7,
-               "recall_score_binary": 0.6, "average_precision_score_weighted": 0.75}
-    leaderboard = [{"learner": "lgbm", "trials": 7, "cv_AUC_weighted": 0.93,
-                    "best_config": {"learning_rate": 0.0663, "n_estimators": 5}}]
-    facts = {"data": "data/heart.csv", "data_version": "abc123", "commit": "0123abcd", "rows": len(y),
-             "features_used": list(X.columns), "features_dropped": [], "leaking_columns": ["time"],
-             "budget": {"mode": "trials", "max_trials": 4, "trials": 4, "search_s": 2.0, "selection_s": 3.0,
-                        "selection_folds": "3x5"},
-             "settings": {"setting.primary_metric": "AUC_weighted", "setting.seed": "42"}}
-    selection = [{"name": "baseline LogisticRegression", "kind": "baseline", "score": 0.8741, "fold_sd": 0.03,
-                  "noise_vs_pick": 0.0, "predict_ms": 0.61, "chosen": True},
-                 {"name": "lgbm", "kind": "search", "score": 0.8702, "fold_sd": 0.04, "noise_vs_pick": 0.006,
-                  "lead_over_baseline": -0.0039, "noise_vs_baseline": 0.006, "predict_ms": 1.8, "chosen": False}]
-    page = write_report(tmp_path, model, X, y, proba, metrics, leaderboard, "baseline LogisticRegression", 42,
-                        selection=selection, rule="no searched model beat the best baseline", facts=facts, **extra)
+    metrics = {
+        "AUC_weighted": roc_auc_score(y, proba),
+        "accuracy": 0.8,
+        "precision_score_binary": 0.7,
+        "recall_score_binary": 0.6,
+        "average_precision_score_weighted": 0.75,
+    }
+    leaderboard = [
+        {
+            "learner": "lgbm",
+            "trials": 7,
+            "cv_AUC_weighted": 0.93,
+            "best_config": {"learning_rate": 0.0663, "n_estimators": 5},
+        }
+    ]
+    facts = {
+        "data": "data/heart.csv",
+        "data_version": "abc123",
+        "commit": "0123abcd",
+        "rows": len(y),
+        "features_used": list(X.columns),
+        "features_dropped": [],
+        "leaking_columns": ["time"],
+        "budget": {
+            "mode": "trials",
+            "max_trials": 4,
+            "trials": 4,
+            "search_s": 2.0,
+            "selection_s": 3.0,
+            "selection_folds": "3x5",
+        },
+        "settings": {"setting.primary_metric": "AUC_weighted", "setting.seed": "42"},
+    }
+    selection = [
+        {
+            "name": "baseline LogisticRegression",
+            "kind": "baseline",
+            "score": 0.8741,
+            "fold_sd": 0.03,
+            "noise_vs_pick": 0.0,
+            "predict_ms": 0.61,
+            "chosen": True,
+        },
+        {
+            "name": "lgbm",
+            "kind": "search",
+            "score": 0.8702,
+            "fold_sd": 0.04,
+            "noise_vs_pick": 0.006,
+            "lead_over_baseline": -0.0039,
+            "noise_vs_baseline": 0.006,
+            "predict_ms": 1.8,
+            "chosen": False,
+        },
+    ]
+    page = write_report(
+        tmp_path,
+        model,
+        X,
+        y,
+        proba,
+        metrics,
+        leaderboard,
+        "baseline LogisticRegression",
+        42,
+        selection=selection,
+        rule="no searched model beat the best baseline",
+        facts=facts,
+        **extra,
+    )
     return page.read_text()
 
 
@@ -102,12 +163,15 @@ def test_the_report_warns_at_the_top_when_a_leaking_column_is_used(tmp_path, fit
     assert "uses <code>time</code>, which leaks the outcome" in page
 
 
-@pytest.mark.parametrize(("between", "labels"), [
-    # Nobody between 0.20 and the chosen 0.2004: the two rows would be the same patients; one row is shown.
-    ([], ["0.10", "0.20 (sensitivity &ge; 90%)", "0.30"]),
-    # A survivor at 0.2002 sets them apart: two rows, each with the digits that tell them apart.
-    ([0.2002], ["0.10", "0.2000", "0.2004 (sensitivity &ge; 90%)", "0.30"]),
-])
+@pytest.mark.parametrize(
+    ("between", "labels"),
+    [
+        # Nobody between 0.20 and the chosen 0.2004: the two rows would be the same patients; one row is shown.
+        ([], ["0.10", "0.20 (sensitivity &ge; 90%)", "0.30"]),
+        # A survivor at 0.2002 sets them apart: two rows, each with the digits that tell them apart.
+        ([0.2002], ["0.10", "0.2000", "0.2004 (sensitivity &ge; 90%)", "0.30"]),
+    ],
+)
 def test_the_threshold_table_shows_each_threshold_once(between, labels):
     from types import SimpleNamespace
 
@@ -118,4 +182,4 @@ def test_the_threshold_table_shows_each_threshold_once(between, labels):
     run = SimpleNamespace(y=np.array([1] * len(died) + [0] * len(survived)), proba=np.array(died + survived))
     assert threshold_for_sensitivity(run.y, run.proba) == 0.2004
     shown = re.findall(r"<tr[^>]*><td>([^<]*)</td>", _thresholds_section(run, 0.9))
-    assert shown[:len(labels)] == labels
+    assert shown[: len(labels)] == labels

@@ -35,10 +35,21 @@ def run(call: Script) -> tuple[str, list[float], list[str]]:
     return retry(call, "Submitting the job", sleep=sleeps.append, say=said.append), sleeps, said
 
 
-@pytest.mark.parametrize("error", [
-    http_error(408), http_error(429), http_error(500), http_error(502), http_error(503), http_error(504),
-    ServiceRequestError("connection reset"), ServiceResponseError("no response"), TimeoutError(), ConnectionError(),
-])
+@pytest.mark.parametrize(
+    "error",
+    [
+        http_error(408),
+        http_error(429),
+        http_error(500),
+        http_error(502),
+        http_error(503),
+        http_error(504),
+        ServiceRequestError("connection reset"),
+        ServiceResponseError("no response"),
+        TimeoutError(),
+        ConnectionError(),
+    ],
+)
 def test_each_transient_error_is_retried(error):
     call = Script(error)
     result, sleeps, _ = run(call)

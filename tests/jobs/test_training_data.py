@@ -24,9 +24,14 @@ from tests.fakes import FakeSession
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = DEFAULT_CSV.read_text()
 HEADER = SHIPPED.splitlines()[0].split(",")
-OUTPUTS = {"subscription_id": "00000000-0000-0000-0000-0000000000aa",
-        "resource_group": "r", "workspace_name": "w", "compute_name": "cpu-x",
-           "compute_max_nodes": 3, "endpoint_name": "hf-x"}
+OUTPUTS = {
+    "subscription_id": "00000000-0000-0000-0000-0000000000aa",
+    "resource_group": "r",
+    "workspace_name": "w",
+    "compute_name": "cpu-x",
+    "compute_max_nodes": 3,
+    "endpoint_name": "hf-x",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -45,8 +50,7 @@ def outputs_file(tmp_path):
     return path
 
 
-def variant(tmp_path: Path, transform, name: str = "records.csv", encoding: str = "utf-8",
-            newline: str = "\n") -> Path:
+def variant(tmp_path: Path, transform, name: str = "records.csv", encoding: str = "utf-8", newline: str = "\n") -> Path:
     """The shipped CSV, each row passed through transform(row_index, row) -> row."""
     rows = list(csv.reader(io.StringIO(SHIPPED)))
     out = io.StringIO()
@@ -69,7 +73,7 @@ def with_capital_age(tmp_path):
 
 
 def without_time(tmp_path):
-    return variant(tmp_path, lambda i, row: row[:HEADER.index("time")] + row[HEADER.index("time") + 1:])
+    return variant(tmp_path, lambda i, row: row[: HEADER.index("time")] + row[HEADER.index("time") + 1 :])
 
 
 def excel_csv_utf8(tmp_path):  # Excel's "CSV UTF-8 (Comma delimited)": a BOM and CRLF
@@ -86,8 +90,9 @@ CASES = [
 
 @pytest.mark.parametrize(("make", "fragments"), CASES, ids=[c[0].__name__ for c in CASES])
 @pytest.mark.parametrize("target", ["local", "azure", "dry-run"])
-def test_columns_the_endpoint_would_not_accept_are_refused_at_train(make, fragments, target, tmp_path, outputs_file,
-                                                                    capsys, monkeypatch):
+def test_columns_the_endpoint_would_not_accept_are_refused_at_train(
+    make, fragments, target, tmp_path, outputs_file, capsys, monkeypatch
+):
     data = make(tmp_path)
     session = FakeSession()
     monkeypatch.setattr("jobs.azure.session.connect", lambda outputs: session)
@@ -109,8 +114,9 @@ def test_columns_the_endpoint_would_not_accept_are_refused_at_train(make, fragme
     assert not (tmp_path / "dry" / "automl-job.yml").exists()
 
 
-@pytest.mark.parametrize(("make", "drop"), [(with_index, "Unnamed: 0"), (with_id, "patient_id"),
-                                            (without_time, "time")])
+@pytest.mark.parametrize(
+    ("make", "drop"), [(with_index, "Unnamed: 0"), (with_id, "patient_id"), (without_time, "time")]
+)
 def test_drop_is_the_way_out_on_both_targets(make, drop, tmp_path):
     data = make(tmp_path)
     settings = TrainingSettings(drop_columns=(drop,))
@@ -121,8 +127,9 @@ def test_drop_is_the_way_out_on_both_targets(make, drop, tmp_path):
     assert drop not in X.columns and set(X.columns) <= set(HEADER)
     # Azure: the MLTable drops the column, and only a column that is there.
     session = FakeSession()
-    backend = AzureBackend(session, StackOutputs(**OUTPUTS), "dev", say=lambda _: None, sleep=lambda _: None,
-                           state_dir=tmp_path)
+    backend = AzureBackend(
+        session, StackOutputs(**OUTPUTS), "dev", say=lambda _: None, sleep=lambda _: None, state_dir=tmp_path
+    )
     backend.train(settings, data, wait=False)
     table = session.ml.uploaded_mltables[-1]
     dropped = [step["drop_columns"] for step in table["transformations"] if "drop_columns" in step]
@@ -139,8 +146,23 @@ def test_excel_csv_utf8_reads_the_same_on_both_targets(tmp_path, outputs_file, c
     assert list(read_data(data).columns) == HEADER
     # The data asset Azure reads: the staged CSV and its MLTable agree on the columns.
     out = tmp_path / "dry"
-    assert main(["train", "--target", "azure", "--outputs", str(outputs_file), "--data", str(data), "--dry-run",
-                 "--out", str(out)]) == 0, capsys.readouterr().err
+    assert (
+        main(
+            [
+                "train",
+                "--target",
+                "azure",
+                "--outputs",
+                str(outputs_file),
+                "--data",
+                str(data),
+                "--dry-run",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    ), capsys.readouterr().err
     folder = out / yaml.safe_load((out / "data.yml").read_text())["path"]
     table = yaml.safe_load((folder / "MLTable").read_text())
     encoding = table["transformations"][0]["read_delimited"]["encoding"]
@@ -181,15 +203,27 @@ def test_a_header_twice_is_refused(tmp_path):
 # --- --block-model: the SDK's own list --------------------------------------------------------
 
 
-def test_block_model_names_come_from_the_sdk_and_a_wrong_one_is_refused_before_submitting(tmp_path, outputs_file,
-                                                                                        capsys, monkeypatch):
+def test_block_model_names_come_from_the_sdk_and_a_wrong_one_is_refused_before_submitting(
+    tmp_path, outputs_file, capsys, monkeypatch
+):
     from azure.ai.ml.automl import ClassificationModels
 
     assert known_models() == tuple(m.value for m in ClassificationModels)
     session = FakeSession()
     monkeypatch.setattr("jobs.azure.session.connect", lambda outputs: session)
-    code = main(["train", "--target", "azure", "--outputs", str(outputs_file), "--block-model", "TabnetClassifier",
-                 "--block-model", "knn"])
+    code = main(
+        [
+            "train",
+            "--target",
+            "azure",
+            "--outputs",
+            str(outputs_file),
+            "--block-model",
+            "TabnetClassifier",
+            "--block-model",
+            "knn",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert "--block-model TabnetClassifier: not a model Azure AutoML classification knows" in err
@@ -266,23 +300,27 @@ def test_one_class_or_too_few_rows_per_fold_is_refused_before_training(tmp_path,
 
 
 def test_a_config_json_downloaded_with_a_bom_is_read(tmp_path):
-    (tmp_path / "config.json").write_bytes(b"\xef\xbb\xbf" + json.dumps(
-        {"subscription_id": "00000000-0000-0000-0000-0000000000aa",
-                "resource_group": "r", "workspace_name": "w"}).encode())
+    (tmp_path / "config.json").write_bytes(
+        b"\xef\xbb\xbf"
+        + json.dumps(
+            {"subscription_id": "00000000-0000-0000-0000-0000000000aa", "resource_group": "r", "workspace_name": "w"}
+        ).encode()
+    )
     assert stack_outputs.resolve("dev", environ={}, cwd=tmp_path).workspace_name == "w"
 
 
 # --- review 11: one data check, the same on both targets, before any compute ----------------------
 
+
 def cell(column: str, value: str, row: int = 6):
     """A transform that writes `value` into `column` on data row `row` (the header is row 0)."""
     at = HEADER.index(column)
-    return lambda i, r: [*r[:at], value, *r[at + 1:]] if i == row else r
+    return lambda i, r: [*r[:at], value, *r[at + 1 :]] if i == row else r
 
 
 def every_row(column: str, change):
     at = HEADER.index(column)
-    return lambda i, r: [*r[:at], change(r[at]), *r[at + 1:]] if i else r
+    return lambda i, r: [*r[:at], change(r[at]), *r[at + 1 :]] if i else r
 
 
 def text_variant(tmp_path: Path, change) -> Path:
@@ -298,50 +336,73 @@ def header_variant(tmp_path: Path, new_header: str) -> Path:
 EUROPEAN = "\n".join(line.replace(",", ";").replace(".", ",") for line in SHIPPED.splitlines()) + "\n"
 BAD_DATA = {
     "empty value": (lambda p: variant(p, cell("time", "")), ["time, line 7: is empty"]),
-    "yes/no flags": (lambda p: variant(p, every_row("anaemia", lambda v: "yes" if v == "1" else "no")),
-                     ["anaemia, line 2: is the word 'no'", "Write 1 for yes/true and 0 for no/false",
-                      "(299 rows in all)"]),
-    "14 fields": (lambda p: variant(p, lambda i, r: [*r, "x"] if i == 6 else r),
-                  ["row(s) do not have the header's 13 fields: line 7 has 14", "double quotes"]),
-    "12 fields": (lambda p: variant(p, lambda i, r: r[:-1] if i == 6 else r),
-                  ["line 7 has 12"]),
+    "yes/no flags": (
+        lambda p: variant(p, every_row("anaemia", lambda v: "yes" if v == "1" else "no")),
+        ["anaemia, line 2: is the word 'no'", "Write 1 for yes/true and 0 for no/false", "(299 rows in all)"],
+    ),
+    "14 fields": (
+        lambda p: variant(p, lambda i, r: [*r, "x"] if i == 6 else r),
+        ["row(s) do not have the header's 13 fields: line 7 has 14", "double quotes"],
+    ),
+    "12 fields": (lambda p: variant(p, lambda i, r: r[:-1] if i == 6 else r), ["line 7 has 12"]),
     "inf": (lambda p: variant(p, cell("platelets", "inf")), ["platelets, line 7: 'inf': NaN and infinity are not"]),
-    "semicolons": (lambda p: text_variant(p, lambda t: t.replace(",", ";")),
-                   ["separated by semicolons, not commas", "CSV UTF-8 (Comma delimited)", "sep=';'"]),
+    "semicolons": (
+        lambda p: text_variant(p, lambda t: t.replace(",", ";")),
+        ["separated by semicolons, not commas", "CSV UTF-8 (Comma delimited)", "sep=';'"],
+    ),
     "tabs": (lambda p: text_variant(p, lambda t: t.replace(",", "\t")), ["separated by tabs, not commas"]),
-    "european excel": (lambda p: text_variant(p, lambda t: EUROPEAN),
-                       ["separated by semicolons", "decimal commas", "decimal=','"]),
-    "space after comma": (lambda p: header_variant(p, ", ".join(HEADER)),
-                          ["spaces or tabs around them: ' anaemia'", "Remove the spaces after the commas"]),
+    "european excel": (
+        lambda p: text_variant(p, lambda t: EUROPEAN),
+        ["separated by semicolons", "decimal commas", "decimal=','"],
+    ),
+    "space after comma": (
+        lambda p: header_variant(p, ", ".join(HEADER)),
+        ["spaces or tabs around them: ' anaemia'", "Remove the spaces after the commas"],
+    ),
     "trailing tab": (lambda p: header_variant(p, ",".join(HEADER) + "\t"), ["'DEATH_EVENT\\t'"]),
-    "DEATH EVENT": (lambda p: header_variant(p, ",".join(HEADER).replace("DEATH_EVENT", "DEATH EVENT")),
-                    ["did you mean 'DEATH EVENT'? Rename it DEATH_EVENT"]),
-    "trailing comma": (lambda p: header_variant(p, ",".join(HEADER) + ","),
-                       ["the header ends with a comma, so column 14 has no name"]),
-    "platelets in thousands": (lambda p: variant(p, every_row("platelets", lambda v: f"{float(v) / 1000:g}")),
-                               ["platelets, line 2: 265 is outside", "looks like thousands per µL"]),
-    "ejection fraction as a fraction": (lambda p: variant(p, every_row("ejection_fraction",
-                                                                        lambda v: f"{int(v) / 100:g}")),
-                                        ["ejection_fraction, line 2: 0.2 is outside", "looks like a fraction"]),
-    "creatinine in µmol/L": (lambda p: variant(p, every_row("serum_creatinine", lambda v: f"{float(v) * 88.4:.0f}")),
-                             ["serum_creatinine, line 2: 168 is outside", "looks like µmol/L"]),
-    "age in months": (lambda p: variant(p, every_row("age", lambda v: f"{float(v) * 12:g}")),
-                      ["age, line 2: 900 is outside", "looks like months"]),
+    "DEATH EVENT": (
+        lambda p: header_variant(p, ",".join(HEADER).replace("DEATH_EVENT", "DEATH EVENT")),
+        ["did you mean 'DEATH EVENT'? Rename it DEATH_EVENT"],
+    ),
+    "trailing comma": (
+        lambda p: header_variant(p, ",".join(HEADER) + ","),
+        ["the header ends with a comma, so column 14 has no name"],
+    ),
+    "platelets in thousands": (
+        lambda p: variant(p, every_row("platelets", lambda v: f"{float(v) / 1000:g}")),
+        ["platelets, line 2: 265 is outside", "looks like thousands per µL"],
+    ),
+    "ejection fraction as a fraction": (
+        lambda p: variant(p, every_row("ejection_fraction", lambda v: f"{int(v) / 100:g}")),
+        ["ejection_fraction, line 2: 0.2 is outside", "looks like a fraction"],
+    ),
+    "creatinine in µmol/L": (
+        lambda p: variant(p, every_row("serum_creatinine", lambda v: f"{float(v) * 88.4:.0f}")),
+        ["serum_creatinine, line 2: 168 is outside", "looks like µmol/L"],
+    ),
+    "age in months": (
+        lambda p: variant(p, every_row("age", lambda v: f"{float(v) * 12:g}")),
+        ["age, line 2: 900 is outside", "looks like months"],
+    ),
 }
 
 
 @pytest.mark.parametrize("case", list(BAD_DATA))
-def test_bad_data_is_refused_the_same_way_on_every_target_before_any_compute(case, tmp_path, outputs_file, capsys,
-                                                                             monkeypatch):
+def test_bad_data_is_refused_the_same_way_on_every_target_before_any_compute(
+    case, tmp_path, outputs_file, capsys, monkeypatch
+):
     make, fragments = BAD_DATA[case]
     data = make(tmp_path)
     session = FakeSession()
     monkeypatch.setattr("jobs.azure.session.connect", lambda outputs: session)
     monkeypatch.setattr("jobs.azure.backend.ROOT", tmp_path)
     azure = ["--target", "azure", "--outputs", str(outputs_file)]
-    runs = {"local train": ["train"], "azure train": ["train", *azure],
-            "azure dry run": ["train", *azure, "--dry-run", "--out", str(tmp_path / "dry")],
-            "azure pipeline dry run": ["pipeline", *azure, "--dry-run", "--out", str(tmp_path / "dry")]}
+    runs = {
+        "local train": ["train"],
+        "azure train": ["train", *azure],
+        "azure dry run": ["train", *azure, "--dry-run", "--out", str(tmp_path / "dry")],
+        "azure pipeline dry run": ["pipeline", *azure, "--dry-run", "--out", str(tmp_path / "dry")],
+    }
     messages = {}
     for name, argv in runs.items():
         code = main([*argv, "--data", str(data)])
@@ -381,8 +442,23 @@ def test_the_file_that_passes_is_what_both_targets_read(tmp_path, outputs_file, 
     X, _ = features(read_data(data), TrainingSettings())
     assert (X["anaemia"].iloc[5], X["age"].iloc[2]) == (1.0, 60.0)
     out = tmp_path / "dry"
-    assert main(["train", "--target", "azure", "--outputs", str(outputs_file), "--data", str(data), "--dry-run",
-                 "--out", str(out)]) == 0, capsys.readouterr().err
+    assert (
+        main(
+            [
+                "train",
+                "--target",
+                "azure",
+                "--outputs",
+                str(outputs_file),
+                "--data",
+                str(data),
+                "--dry-run",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    ), capsys.readouterr().err
 
 
 def test_the_smaller_data_messages(tmp_path, outputs_file, capsys):
@@ -398,8 +474,10 @@ def test_the_smaller_data_messages(tmp_path, outputs_file, capsys):
     assert f"data file {tmp_path} is a directory; pass --data PATH to the CSV file itself" in capsys.readouterr().err
     empty = tmp_path / "empty.csv"
     empty.write_text("")
-    for argv in (["train"], ["train", "--target", "azure", "--outputs", str(outputs_file), "--dry-run", "--out",
-                             str(tmp_path / "dry")]):
+    for argv in (
+        ["train"],
+        ["train", "--target", "azure", "--outputs", str(outputs_file), "--dry-run", "--out", str(tmp_path / "dry")],
+    ):
         assert main([*argv, "--data", str(empty)]) == 2
         assert f"data file {empty} is empty; expected a CSV with a header row" in capsys.readouterr().err
 
@@ -421,13 +499,15 @@ BAD_OUTPUTS = [
 
 @pytest.mark.parametrize(("key", "value", "fragment"), BAD_OUTPUTS, ids=[f"{k}={v!r}" for k, v, _ in BAD_OUTPUTS])
 @pytest.mark.parametrize("dry_run", [True, False])
-def test_outputs_values_of_the_wrong_type_or_shape_are_named(key, value, fragment, dry_run, tmp_path, capsys,
-                                                            monkeypatch):
+def test_outputs_values_of_the_wrong_type_or_shape_are_named(
+    key, value, fragment, dry_run, tmp_path, capsys, monkeypatch
+):
     monkeypatch.setattr("jobs.azure.session.connect", lambda outputs: FakeSession())
     path = tmp_path / "outputs.json"
     path.write_text(json.dumps({**OUTPUTS, key: value}))
-    argv = ["train", "--target", "azure", "--outputs", str(path)] + (["--dry-run", "--out", str(tmp_path)]
-                                                                     if dry_run else [])
+    argv = ["train", "--target", "azure", "--outputs", str(path)] + (
+        ["--dry-run", "--out", str(tmp_path)] if dry_run else []
+    )
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert f"--outputs {path} has values the job scripts cannot use" in err and fragment in err, err
@@ -449,6 +529,7 @@ def test_outputs_from_the_pulumi_cli_are_checked_too(monkeypatch, tmp_path):
 
 
 # --- review 11: every JSON file refuses repeated keys, says empty, names UTF-16 ----------------------
+
 
 def test_invoke_file_with_a_repeated_key_is_refused_like_the_endpoint_does(tmp_path, capsys):
     record = json.dumps(json.load((ROOT / "scoring" / "sample-request.json").open())["data"][0])

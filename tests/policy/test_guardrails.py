@@ -15,8 +15,9 @@ def violations(typ: str, name: str, props: dict, config: dict | None = None) -> 
     found: list[str] = []
     opts = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
     for policy in POLICIES:
-        args = ResourceValidationArgs(typ, props, f"urn:pulumi:dev::p::{typ}::{name}", name, opts, None,
-                                      {**CONFIG_DEFAULTS, **(config or {})})
+        args = ResourceValidationArgs(
+            typ, props, f"urn:pulumi:dev::p::{typ}::{name}", name, opts, None, {**CONFIG_DEFAULTS, **(config or {})}
+        )
         policy.validate(args, lambda message, urn=None, p=policy.name: found.append(f"{p}: {message}"))
     return found
 
@@ -51,8 +52,12 @@ def test_a_cluster_that_never_scales_to_zero_is_reported(program):
 
 def test_insecure_storage_is_reported(program):
     storage = resource(program, ":StorageAccount")
-    props = {**storage.inputs, "enableHttpsTrafficOnly": False, "minimumTlsVersion": "TLS1_0",
-             "allowBlobPublicAccess": True}
+    props = {
+        **storage.inputs,
+        "enableHttpsTrafficOnly": False,
+        "minimumTlsVersion": "TLS1_0",
+        "allowBlobPublicAccess": True,
+    }
     found = violations(storage.typ, storage.name, props)
     assert len([v for v in found if v.startswith("storage-secure-transport")]) == 3
 
@@ -87,8 +92,9 @@ def test_public_access_must_match_the_config(program):
     assert any("public network access Enabled, but this stack's config says Disabled" in v for v in found)
     locked = run_program({"publicNetworkAccess": "Disabled"})
     for registered in locked.mocks.resources:
-        assert violations(registered.typ, registered.name, registered.inputs,
-                          {"publicNetworkAccess": "Disabled"}) == [], registered.typ
+        assert (
+            violations(registered.typ, registered.name, registered.inputs, {"publicNetworkAccess": "Disabled"}) == []
+        ), registered.typ
 
 
 @pytest.mark.parametrize("spelling", ["Standard_DS3_V2", "STANDARD_DS3_V2", "standard_ds3_v2"])

@@ -47,8 +47,7 @@ def test_a_scored_record_keeps_the_12_features_the_answer_a_time_and_an_id_and_n
     records = lines(collecting.folder)
     assert len(records) == 1
     record = records[0]
-    assert set(record) == {"kind", "time", "correlation_id", "record", "model", "features", "prediction",
-                           "probability"}
+    assert set(record) == {"kind", "time", "correlation_id", "record", "model", "features", "prediction", "probability"}
     assert list(record["features"]) == list(FEATURE_NAMES)
     assert record["features"]["age"] == float(SAMPLE_REQUEST["data"][0]["age"])
     assert record["prediction"] == plain["result"][0]
@@ -77,7 +76,10 @@ def test_a_refusal_is_counted_by_field_and_reason_without_any_value(score, colle
     refusal = json.loads(text)
     assert refusal["kind"] == "refused" and refusal["records"] == 1
     assert {(r["field"], r["reason"]) for r in refusal["reasons"]} == {
-        ("age", "out_of_range"), ("smoking", "wrong_type"), ("(unknown field)", "unknown_field")}
+        ("age", "out_of_range"),
+        ("smoking", "wrong_type"),
+        ("(unknown field)", "unknown_field"),
+    }
 
 
 def test_a_failure_to_collect_is_logged_and_counted_never_a_failed_request(score, tmp_path, monkeypatch, caplog):
@@ -118,8 +120,11 @@ def _writer(folder: str, worker: int, requests: int) -> None:
 
     def burst(thread: int) -> None:
         for i in range(requests):
-            collector.scored([[float(worker), float(thread), float(i)] + [0.0] * 9] * 3, FEATURE_NAMES,
-                             {"result": [True, False, True]})
+            collector.scored(
+                [[float(worker), float(thread), float(i)] + [0.0] * 9] * 3,
+                FEATURE_NAMES,
+                {"result": [True, False, True]},
+            )
 
     threads = [threading.Thread(target=burst, args=(t,)) for t in range(3)]
     for t in threads:
@@ -143,8 +148,12 @@ def test_concurrent_workers_and_threads_never_interleave_or_lose_a_record_across
         assert path.stat().st_size <= 8192
     records = lines(tmp_path)  # every line parses: none torn, none interleaved
     assert len(records) == 3 * 3 * 40 * 3
-    assert len({(r["features"]["age"], r["features"]["anaemia"], r["features"]["creatinine_phosphokinase"],
-                 r["record"]) for r in records}) == len(records)
+    assert len(
+        {
+            (r["features"]["age"], r["features"]["anaemia"], r["features"]["creatinine_phosphokinase"], r["record"])
+            for r in records
+        }
+    ) == len(records)
 
 
 def test_rotation_keeps_only_the_newest_files(tmp_path):
@@ -187,9 +196,11 @@ def test_a_request_never_waits_for_the_disk(score, collecting, monkeypatch):
 
 def test_records_queued_by_a_process_that_exits_normally_are_written(tmp_path):
     # What a server worker does on a graceful stop: the exit hook writes what is queued.
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); import collect; from schema import FEATURE_NAMES; "
-            "c = collect.Collector('local', __import__('pathlib').Path(sys.argv[2])); "
-            "[c.scored([[float(i)] * 12], FEATURE_NAMES, {'result': [True]}) for i in range(200)]")
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import collect; from schema import FEATURE_NAMES; "
+        "c = collect.Collector('local', __import__('pathlib').Path(sys.argv[2])); "
+        "[c.scored([[float(i)] * 12], FEATURE_NAMES, {'result': [True]}) for i in range(200)]"
+    )
     import subprocess
 
     subprocess.run([sys.executable, "-c", code, str(ROOT / "scoring"), str(tmp_path)], check=True, timeout=60)

@@ -55,8 +55,9 @@ def test_a_bad_record_is_a_400_with_the_field(server):
 
 
 def test_a_body_that_is_not_json_is_a_400(server):
-    response = requests.post(server.score_url, data=b"{not json", timeout=10,
-                             headers={"Content-Type": "application/json"})
+    response = requests.post(
+        server.score_url, data=b"{not json", timeout=10, headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 400
 
 
@@ -76,18 +77,30 @@ json_values = st.recursive(
 records = st.fixed_dictionaries({}, optional={name: json_values for name in FEATURES}) | json_values
 bodies = st.one_of(
     st.fixed_dictionaries({"data": st.lists(records, max_size=3) | json_values}),
-    st.fixed_dictionaries({"input_data": st.fixed_dictionaries(
-        {"columns": st.lists(st.sampled_from([*FEATURES, "x"]), max_size=13) | json_values,
-         "data": st.lists(st.lists(json_values, max_size=13), max_size=3) | json_values})}),
-    st.fixed_dictionaries({"Inputs": json_values | st.fixed_dictionaries({"data": st.lists(records, max_size=3)}),
-                           "GlobalParameters": json_values}),
+    st.fixed_dictionaries(
+        {
+            "input_data": st.fixed_dictionaries(
+                {
+                    "columns": st.lists(st.sampled_from([*FEATURES, "x"]), max_size=13) | json_values,
+                    "data": st.lists(st.lists(json_values, max_size=13), max_size=3) | json_values,
+                }
+            )
+        }
+    ),
+    st.fixed_dictionaries(
+        {
+            "Inputs": json_values | st.fixed_dictionaries({"data": st.lists(records, max_size=3)}),
+            "GlobalParameters": json_values,
+        }
+    ),
     st.dictionaries(st.text(max_size=12), json_values, max_size=4),
 )
 
 
 @given(payload=bodies)
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.too_slow])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 def test_malformed_json_never_gives_a_5xx_and_the_server_survives(server, payload):
     body = json.dumps(payload, allow_nan=True)
     response = requests.post(server.score_url, data=body, timeout=30, headers={"Content-Type": "application/json"})
@@ -104,6 +117,7 @@ def test_arbitrary_bytes_never_give_a_5xx(server, raw):
 
 # --- issue 11 item 4: no body gives a 5xx, whatever its shape or size ------------------------------
 
+
 def post_raw(server, raw: bytes):
     return requests.post(server.score_url, data=raw, timeout=60, headers={"Content-Type": "application/json"})
 
@@ -111,16 +125,19 @@ def post_raw(server, raw: bytes):
 SAMPLE_BODY = json.dumps(SAMPLE_REQUEST).encode()
 
 
-@pytest.mark.parametrize(("raw", "fragment"), [
-    (b"[" * 50_000, "too deeply"),
-    (b'{"data": ' + b"[" * 5000 + b"]" * 5000 + b"}", "too deeply"),
-    (b'{"data": [{"age": ' + b"9" * 5000 + b"}]}", "number too long"),
-    (b'{"data": [], "data": [1]}', "appears more than once"),
-    (SAMPLE_BODY.replace(b'"age": "60"', b'"age": "60", "age": "90"'), "'age' appears more than once"),
-    (b"\xff\xfe{\x00}\x00", "not UTF-8"),
-    (b"", "empty"),
-    (b"[1, 2]", "not an object"),
-])
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        (b"[" * 50_000, "too deeply"),
+        (b'{"data": ' + b"[" * 5000 + b"]" * 5000 + b"}", "too deeply"),
+        (b'{"data": [{"age": ' + b"9" * 5000 + b"}]}", "number too long"),
+        (b'{"data": [], "data": [1]}', "appears more than once"),
+        (SAMPLE_BODY.replace(b'"age": "60"', b'"age": "60", "age": "90"'), "'age' appears more than once"),
+        (b"\xff\xfe{\x00}\x00", "not UTF-8"),
+        (b"", "empty"),
+        (b"[1, 2]", "not an object"),
+    ],
+)
 def test_bodies_the_parser_cannot_take_are_a_400_that_says_why(server, raw, fragment):
     response = post_raw(server, raw)
     assert response.status_code == 400, response.text
@@ -141,33 +158,47 @@ def _nested(depth: int, opener: str) -> bytes:
 
 def _mutated(draw_bytes: bytes, position: int, cut: int) -> bytes:
     position %= len(SAMPLE_BODY) + 1
-    return SAMPLE_BODY[:position] + draw_bytes + SAMPLE_BODY[position + cut:]
+    return SAMPLE_BODY[:position] + draw_bytes + SAMPLE_BODY[position + cut :]
 
 
 raw_bodies = st.one_of(
     st.binary(max_size=300),
     st.builds(_nested, st.integers(1, 3000), st.sampled_from(["[", '{"a": '])),
     # Long numbers and strings, where a field value or a key goes.
-    st.builds(lambda digits, sign: ('{"data": [{"age": ' + sign + "7" * digits + "}]}").encode(),
-              st.integers(1, 20_000), st.sampled_from(["", "-", "0."])),
-    st.builds(lambda size, char: json.dumps({"data": [{**SAMPLE, "age": char * size}]}).encode(),
-              st.integers(1, 200_000), st.sampled_from(["7", "x", "é", "\u2028"])),
+    st.builds(
+        lambda digits, sign: ('{"data": [{"age": ' + sign + "7" * digits + "}]}").encode(),
+        st.integers(1, 20_000),
+        st.sampled_from(["", "-", "0."]),
+    ),
+    st.builds(
+        lambda size, char: json.dumps({"data": [{**SAMPLE, "age": char * size}]}).encode(),
+        st.integers(1, 200_000),
+        st.sampled_from(["7", "x", "é", "\u2028"]),
+    ),
     st.builds(lambda size: json.dumps({"data": [{**SAMPLE, "k" * size: 1}]}).encode(), st.integers(1, 100_000)),
     # Many keys, in a record and at the top level.
-    st.builds(lambda count: json.dumps({"data": [{**SAMPLE, **{f"x{i}": i for i in range(count)}}]}).encode(),
-              st.integers(0, 20_000)),
-    st.builds(lambda count: json.dumps({**SAMPLE_REQUEST, **{f"k{i}": i for i in range(count)}}).encode(),
-              st.integers(0, 20_000)),
+    st.builds(
+        lambda count: json.dumps({"data": [{**SAMPLE, **{f"x{i}": i for i in range(count)}}]}).encode(),
+        st.integers(0, 20_000),
+    ),
+    st.builds(
+        lambda count: json.dumps({**SAMPLE_REQUEST, **{f"k{i}": i for i in range(count)}}).encode(),
+        st.integers(0, 20_000),
+    ),
     # Duplicate keys anywhere, and bytes spliced into a valid request.
-    st.builds(lambda key, times: ("{" + ", ".join([f'"{key}": 1'] * times) + ', "data": []}').encode(),
-              st.sampled_from(["data", "GlobalParameters", "x"]), st.integers(2, 50)),
+    st.builds(
+        lambda key, times: ("{" + ", ".join([f'"{key}": 1'] * times) + ', "data": []}').encode(),
+        st.sampled_from(["data", "GlobalParameters", "x"]),
+        st.integers(2, 50),
+    ),
     st.builds(_mutated, st.binary(max_size=8), st.integers(0, 10_000), st.integers(0, 8)),
 )
 
 
 @given(raw=raw_bodies)
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.too_slow])
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 def test_no_raw_body_gives_a_5xx_and_the_server_stays_up(server, raw):
     response = post_raw(server, raw)
     assert response.status_code < 500, (raw[:200], response.text[:500])

@@ -54,20 +54,23 @@ def test_booleans_accept_every_documented_spelling(score):
         assert status == 200, spelling
 
 
-@pytest.mark.parametrize(("change", "field", "fragment"), [
-    ({"age": None}, "age", "expected a number, got null"),
-    ({"age": "sixty"}, "age", "expected a number"),
-    ({"age": True}, "age", "expected a number, got the boolean true"),
-    ({"age": "NaN"}, "age", "NaN and infinity"),
-    ({"platelets": "inf"}, "platelets", "NaN and infinity"),
-    ({"age": 131}, "age", "outside the possible range 0 to 130"),
-    ({"ejection_fraction": 101}, "ejection_fraction", "outside the possible range 5 to 100"),
-    ({"ejection_fraction": 38.5}, "ejection_fraction", "whole number"),
-    ({"serum_sodium": 20}, "serum_sodium", "outside the possible range 80 to 200"),
-    ({"anaemia": "maybe"}, "anaemia", "expected true/false"),
-    ({"anaemia": 2}, "anaemia", "expected true/false"),
-    ({"DEATH_EVENT": 1}, "DEATH_EVENT", "unknown field"),
-])
+@pytest.mark.parametrize(
+    ("change", "field", "fragment"),
+    [
+        ({"age": None}, "age", "expected a number, got null"),
+        ({"age": "sixty"}, "age", "expected a number"),
+        ({"age": True}, "age", "expected a number, got the boolean true"),
+        ({"age": "NaN"}, "age", "NaN and infinity"),
+        ({"platelets": "inf"}, "platelets", "NaN and infinity"),
+        ({"age": 131}, "age", "outside the possible range 0 to 130"),
+        ({"ejection_fraction": 101}, "ejection_fraction", "outside the possible range 5 to 100"),
+        ({"ejection_fraction": 38.5}, "ejection_fraction", "whole number"),
+        ({"serum_sodium": 20}, "serum_sodium", "outside the possible range 80 to 200"),
+        ({"anaemia": "maybe"}, "anaemia", "expected true/false"),
+        ({"anaemia": 2}, "anaemia", "expected true/false"),
+        ({"DEATH_EVENT": 1}, "DEATH_EVENT", "unknown field"),
+    ],
+)
 def test_bad_values_are_400_naming_record_and_field(score, change, field, fragment):
     record = {**SAMPLE, **change}
     status, result = body(score.run(data=[SAMPLE, record]))
@@ -83,19 +86,22 @@ def test_every_problem_is_reported_at_once(score):
     assert {(e["record"], e["field"]) for e in result["errors"]} == {(0, "time"), (1, "age"), (1, "smoking")}
 
 
-@pytest.mark.parametrize(("kwargs", "fragment"), [
-    ({"data": []}, "empty"),
-    ({"data": ["not a record"]}, "expected an object of features"),
-    ({"data": {"age": 60}}, "expected an array of records"),
-    ({"data": [SAMPLE] * 1001}, "more than the limit of 1000"),
-    ({}, "expected exactly one of the keys data, input_data or Inputs"),
-    ({"data": [SAMPLE], "Inputs": {"data": [SAMPLE]}}, "found data, Inputs"),
-    ({"Inputs": [SAMPLE]}, "Inputs"),
-    ({"input_data": {"columns": FEATURES, "data": [[1, 2]]}}, "expected a row of 12 values"),
-    ({"input_data": "text"}, "expected an object with columns and data"),
-    ({"data": [SAMPLE], "GlobalParameters": {"method": "explain"}}, "not one of predict, predict_proba"),
-    ({"data": [SAMPLE], "GlobalParameters": "predict_proba"}, "GlobalParameters"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"data": []}, "empty"),
+        ({"data": ["not a record"]}, "expected an object of features"),
+        ({"data": {"age": 60}}, "expected an array of records"),
+        ({"data": [SAMPLE] * 1001}, "more than the limit of 1000"),
+        ({}, "expected exactly one of the keys data, input_data or Inputs"),
+        ({"data": [SAMPLE], "Inputs": {"data": [SAMPLE]}}, "found data, Inputs"),
+        ({"Inputs": [SAMPLE]}, "Inputs"),
+        ({"input_data": {"columns": FEATURES, "data": [[1, 2]]}}, "expected a row of 12 values"),
+        ({"input_data": "text"}, "expected an object with columns and data"),
+        ({"data": [SAMPLE], "GlobalParameters": {"method": "explain"}}, "not one of predict, predict_proba"),
+        ({"data": [SAMPLE], "GlobalParameters": "predict_proba"}, "GlobalParameters"),
+    ],
+)
 def test_bad_shapes_are_400(score, kwargs, fragment):
     status, result = body(score.run(**kwargs))
     assert status == 400
@@ -158,8 +164,13 @@ def _python_3_9() -> str | None:
     candidates = sorted(glob.glob(str(Path.home() / ".pyenv/versions/3.9*/bin/python3.9")))
     candidates += [p for p in (shutil.which("python3.9"),) if p]
     for candidate in candidates:
-        probe = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 9))"],
-                               capture_output=True, text=True, timeout=30, check=False)
+        probe = subprocess.run(
+            [candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 9))"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
         if probe.stdout.strip() == "True":
             return candidate
     return None
@@ -171,11 +182,13 @@ def test_the_request_schema_runs_on_python_3_9_as_in_automls_environment():
     python39 = _python_3_9()
     if python39 is None:
         pytest.skip("no Python 3.9 on this machine")
-    code = ("import sys, json; sys.path.insert(0, 'scoring'); import schema; "
-            "r = schema.parse_request(data=[schema.SAMPLE_RECORD]); "
-            "s = schema.parse_request(input_data={'columns': list(schema.FEATURE_NAMES), "
-            "'data': [[schema.SAMPLE_RECORD[c] for c in schema.FEATURE_NAMES]]}); "
-            "compile(open('scoring/score.py').read(), 'score.py', 'exec'); print(json.dumps(r.rows == s.rows))")
+    code = (
+        "import sys, json; sys.path.insert(0, 'scoring'); import schema; "
+        "r = schema.parse_request(data=[schema.SAMPLE_RECORD]); "
+        "s = schema.parse_request(input_data={'columns': list(schema.FEATURE_NAMES), "
+        "'data': [[schema.SAMPLE_RECORD[c] for c in schema.FEATURE_NAMES]]}); "
+        "compile(open('scoring/score.py').read(), 'score.py', 'exec'); print(json.dumps(r.rows == s.rows))"
+    )
     result = subprocess.run([python39, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "true"
@@ -192,8 +205,12 @@ any_record = st.fixed_dictionaries({}, optional={name: json_values for name in F
 @given(data=st.lists(any_record, max_size=3) | json_values, inputs=json_values, params=json_values)
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_any_json_is_either_scored_or_a_400_never_an_exception(score, data, inputs, params):
-    for kwargs in ({"data": data}, {"Inputs": inputs, "GlobalParameters": params},
-                   {"input_data": {"columns": FEATURES, "data": data}}, {"input_data": inputs}):
+    for kwargs in (
+        {"data": data},
+        {"Inputs": inputs, "GlobalParameters": params},
+        {"input_data": {"columns": FEATURES, "data": data}},
+        {"input_data": inputs},
+    ):
         status, result = body(score.run(**kwargs))
         assert status in (200, 400), (kwargs, result)
         if status == 400:
@@ -201,6 +218,7 @@ def test_any_json_is_either_scored_or_a_400_never_an_exception(score, data, inpu
 
 
 # --- issue 11 item 1: one rule for string forms, for every field kind ---------------------------
+
 
 def _probability(score, record):
     status, result = body(score.run(data=[record], GlobalParameters={"method": "predict_proba"}))
@@ -230,18 +248,22 @@ def test_a_flag_refuses_other_numeric_strings(score, spelling):
 @pytest.mark.parametrize("spelling", [" 38 ", "38.0", "3.8e1", "+38", "38.", "380E-1", "\t38\n"])
 def test_a_number_field_takes_the_same_numeric_strings(score, spelling):
     assert _probability(score, {**SAMPLE, "ejection_fraction": spelling}) == _probability(
-        score, {**SAMPLE, "ejection_fraction": 38})
+        score, {**SAMPLE, "ejection_fraction": 38}
+    )
 
 
-@pytest.mark.parametrize(("spelling", "fragment"), [
-    ("0x26", "expected a number (digits"),
-    ("3_8", "expected a number (digits"),  # Python's float() reads it as 38
-    ("٣٨", "expected a number (digits"),  # Arabic-Indic digits: float() reads them too
-    ("38,0", "use a dot for decimals"),
-    ("260,000", "use a dot for decimals"),
-    ("Infinity", "NaN and infinity"),
-    ("1" * 41, "a string of 41 characters"),
-])
+@pytest.mark.parametrize(
+    ("spelling", "fragment"),
+    [
+        ("0x26", "expected a number (digits"),
+        ("3_8", "expected a number (digits"),  # Python's float() reads it as 38
+        ("٣٨", "expected a number (digits"),  # Arabic-Indic digits: float() reads them too
+        ("38,0", "use a dot for decimals"),
+        ("260,000", "use a dot for decimals"),
+        ("Infinity", "NaN and infinity"),
+        ("1" * 41, "a string of 41 characters"),
+    ],
+)
 def test_a_number_field_refuses_what_is_not_a_plain_decimal(score, spelling, fragment):
     field = "platelets" if "," in spelling else "ejection_fraction"
     status, result = body(score.run(data=[{**SAMPLE, field: spelling}]))
@@ -250,7 +272,7 @@ def test_a_number_field_refuses_what_is_not_a_plain_decimal(score, spelling, fra
 
 
 def test_a_json_integer_too_large_for_a_float_is_a_400_not_an_exception(score):
-    status, result = body(score.run(data=[{**SAMPLE, "age": 10 ** 400}]))
+    status, result = body(score.run(data=[{**SAMPLE, "age": 10**400}]))
     assert status == 400 and "a number of 401 digits is outside the possible range" in result["errors"][0]["problem"]
 
 
@@ -260,6 +282,7 @@ def test_a_numeric_string_too_large_for_a_float_is_out_of_range_not_infinity(sco
 
 
 # --- issue 11 item 2: AutoML's "Consume" samples ---------------------------------------------------
+
 
 @pytest.mark.parametrize("placeholder", [1.0, 1, 0])
 def test_a_number_as_global_parameters_means_no_parameters(score, placeholder):
@@ -274,21 +297,25 @@ def test_global_parameters_that_are_neither_an_object_nor_a_number_stay_a_400(sc
 
 # --- issue 11 item 3: values no living patient has, and the unit they come from ------------------
 
-@pytest.mark.parametrize(("change", "fragment"), [
-    ({"platelets": "260"}, "260 looks like thousands per µL"),
-    ({"platelets": 0}, "outside the possible range 1000 to 3000000 platelets per µL"),
-    ({"serum_creatinine": "120"}, "120 looks like µmol/L, which would be 1.36 mg/dL"),
-    ({"serum_creatinine": 0.05}, "looks like mmol/L"),
-    ({"serum_creatinine": 0}, "outside the possible range 0.1 to 40 mg/dL"),
-    ({"age": 720}, "720 looks like months, which would be 60 years"),
-    ({"serum_sodium": 315}, "315 looks like mg/dL, which would be 137 mEq/L"),
-    ({"serum_sodium": 3150}, "looks like mg/L"),
-    ({"ejection_fraction": 0.35}, "0.35 looks like a fraction, which would be 35 %"),
-    ({"ejection_fraction": "0"}, "outside the possible range 5 to 100 %"),
-    ({"creatinine_phosphokinase": 0}, "outside the possible range 1 to 1000000 U/L"),
-    ({"creatinine_phosphokinase": 2.5}, "2.5 looks like µkat/L, which would be 150 U/L"),
-    ({"creatinine_phosphokinase": 1_000_001}, "outside the possible range 1 to 1000000 U/L"),
-])
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"platelets": "260"}, "260 looks like thousands per µL"),
+        ({"platelets": 0}, "outside the possible range 1000 to 3000000 platelets per µL"),
+        ({"serum_creatinine": "120"}, "120 looks like µmol/L, which would be 1.36 mg/dL"),
+        ({"serum_creatinine": 0.05}, "looks like mmol/L"),
+        ({"serum_creatinine": 0}, "outside the possible range 0.1 to 40 mg/dL"),
+        ({"age": 720}, "720 looks like months, which would be 60 years"),
+        ({"serum_sodium": 315}, "315 looks like mg/dL, which would be 137 mEq/L"),
+        ({"serum_sodium": 3150}, "looks like mg/L"),
+        ({"ejection_fraction": 0.35}, "0.35 looks like a fraction, which would be 35 %"),
+        ({"ejection_fraction": "0"}, "outside the possible range 5 to 100 %"),
+        ({"creatinine_phosphokinase": 0}, "outside the possible range 1 to 1000000 U/L"),
+        ({"creatinine_phosphokinase": 2.5}, "2.5 looks like µkat/L, which would be 150 U/L"),
+        ({"creatinine_phosphokinase": 1_000_001}, "outside the possible range 1 to 1000000 U/L"),
+    ],
+)
 def test_impossible_values_are_refused_with_the_unit_they_look_like(score, change, fragment):
     status, result = body(score.run(data=[{**SAMPLE, **change}]))
     assert status == 400, result
@@ -296,13 +323,16 @@ def test_impossible_values_are_refused_with_the_unit_they_look_like(score, chang
     assert result["errors"][0]["field"] == field and fragment in result["errors"][0]["problem"], result
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("creatinine_phosphokinase", 700_000),  # survived rhabdomyolysis has been reported above this
-    ("serum_sodium", 98),  # the lowest sodium reported in a survivor
-    ("ejection_fraction", 10),  # patients at or below 10% have been followed for years
-    ("platelets", 2_000),  # severe immune thrombocytopenia
-    ("serum_creatinine", 0.2),  # very low muscle mass
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("creatinine_phosphokinase", 700_000),  # survived rhabdomyolysis has been reported above this
+        ("serum_sodium", 98),  # the lowest sodium reported in a survivor
+        ("ejection_fraction", 10),  # patients at or below 10% have been followed for years
+        ("platelets", 2_000),  # severe immune thrombocytopenia
+        ("serum_creatinine", 0.2),  # very low muscle mass
+    ],
+)
 def test_extreme_values_real_patients_have_are_scored(score, field, value):
     assert body(score.run(data=[{**SAMPLE, field: value}]))[0] == 200
 
@@ -321,6 +351,7 @@ def test_the_datasets_own_extremes_stay_accepted(score):
 
 
 # --- issue 10 item 9: the frame carries the signature's types ---------------------------------------
+
 
 def test_the_model_gets_the_column_types_of_its_signature(tmp_path, monkeypatch):
     integers = ("age", "anaemia", "creatinine_phosphokinase", "ejection_fraction", "serum_sodium", "time")
@@ -345,8 +376,12 @@ def test_the_model_gets_the_column_types_of_its_signature(tmp_path, monkeypatch)
     # A fraction where the model was trained on whole numbers would be truncated: refuse it.
     status, result = body(module.run(data=[SAMPLE, {**SAMPLE, "age": 60.5}]))
     assert status == 400 and result["errors"] == [
-        {"record": 1, "field": "age", "problem": "expected a whole number: the model was trained with whole "
-                                                 "numbers for age, got 60.5"}]
+        {
+            "record": 1,
+            "field": "age",
+            "problem": "expected a whole number: the model was trained with whole numbers for age, got 60.5",
+        }
+    ]
 
 
 def test_a_model_with_its_columns_in_another_order_gets_them_in_its_order(tmp_path, monkeypatch, score):
@@ -363,6 +398,7 @@ def test_a_model_with_its_columns_in_another_order_gets_them_in_its_order(tmp_pa
 
 
 # --- issue 12 item 4: no parallel workers for one record -------------------------------------------
+
 
 def test_init_sets_every_fitted_estimator_inside_the_model_to_one_thread(tmp_path, monkeypatch):
     train_model(tmp_path / "model", ensemble=True)
@@ -406,8 +442,11 @@ def test_the_thread_walk_reaches_wrapped_estimators_and_never_crashes(score):
     changed = score.single_threaded(wrapper)
     assert forest.n_jobs == 1 and wrapper.params["num_threads"] == 1 and wrapper.nthread == 1
     assert wrapper.params["objective"] == "binary"
-    assert sorted(changed) == ["_AutoMLLikeWrapper.model['estimator'][0].n_jobs", "_AutoMLLikeWrapper.nthread",
-                               "_AutoMLLikeWrapper.params['num_threads']"]
+    assert sorted(changed) == [
+        "_AutoMLLikeWrapper.model['estimator'][0].n_jobs",
+        "_AutoMLLikeWrapper.nthread",
+        "_AutoMLLikeWrapper.params['num_threads']",
+    ]
     assert score.single_threaded(object()) == [] and score.single_threaded(None) == []
 
 
@@ -428,6 +467,7 @@ def test_the_thread_walk_leaves_modules_and_functions_alone(score):
 
 
 # --- the body guard must degrade safely on another inference-server build ------------------------
+
 
 class _BadInput(Exception):
     pass
@@ -464,29 +504,38 @@ def test_the_body_guard_turns_unreadable_bodies_into_the_servers_bad_input(score
     assert score.install_body_guard(server) == "installed"
     assert score.install_body_guard(server) == "already installed"
     parser = server.ObjectInput()
-    for raw, fragment in ((b"[" * 100_000, "too deeply"), (b'{"data": ' + b"1" * 5000 + b"}", "too long"),
-                          (b'{"data": 1, "data": 2}', "appears more than once"), (b"\xff{}", "not UTF-8"),
-                          (b"[1]", "not an object"), (b"", "empty")):
+    for raw, fragment in (
+        (b"[" * 100_000, "too deeply"),
+        (b'{"data": ' + b"1" * 5000 + b"}", "too long"),
+        (b'{"data": 1, "data": 2}', "appears more than once"),
+        (b"\xff{}", "not UTF-8"),
+        (b"[1]", "not an object"),
+        (b"", "empty"),
+    ):
         with pytest.raises(_BadInput, match=fragment):
             parser._parse_post_input(_Request(raw))
     assert parser._parse_post_input(_Request(b'\xef\xbb\xbf{"data": [1]}')) == {"data": [1]}
     assert calls == ([] if with_extractor else ["server parsed"])
 
 
-@pytest.mark.parametrize("server", [
-    None,  # no module at all
-    "no ObjectInput",
-    "no BadInput",
-    "no _parse_post_input",
-])
+@pytest.mark.parametrize(
+    "server",
+    [
+        None,  # no module at all
+        "no ObjectInput",
+        "no BadInput",
+        "no _parse_post_input",
+    ],
+)
 def test_the_body_guard_is_skipped_with_a_warning_when_the_servers_internals_differ(score, server, caplog):
     import types
 
-    fake = {None: types.SimpleNamespace(),
-            "no ObjectInput": types.SimpleNamespace(BadInput=_BadInput),
-            "no BadInput": types.SimpleNamespace(ObjectInput=type("ObjectInput", (), {"_parse_post_input": len})),
-            "no _parse_post_input": types.SimpleNamespace(ObjectInput=type("ObjectInput", (), {}), BadInput=_BadInput),
-            }[server]
+    fake = {
+        None: types.SimpleNamespace(),
+        "no ObjectInput": types.SimpleNamespace(BadInput=_BadInput),
+        "no BadInput": types.SimpleNamespace(ObjectInput=type("ObjectInput", (), {"_parse_post_input": len})),
+        "no _parse_post_input": types.SimpleNamespace(ObjectInput=type("ObjectInput", (), {}), BadInput=_BadInput),
+    }[server]
     status = score.install_body_guard(fake)
     assert status.startswith("not installed: this inference server build differs")
     assert "request body guard not installed" in caplog.text
@@ -507,14 +556,47 @@ def test_score_py_imports_and_scores_on_a_server_build_without_those_internals(m
 # --- the column-by-column fast path must agree with the record-by-record one ----------------------
 
 _values = st.one_of(
-    st.sampled_from(["60", "1.40", " 38 ", "1e2", "+1", "1.0", "0.0", "2.0", "true", "FALSE", "yes", "nan", "0x1",
-                     "3_8", "", "260", "260000", "137", "0", "1", "-0", "inf", True, False, None, [], {}]),
-    st.integers(-5, 300_000), st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=6),
+    st.sampled_from(
+        [
+            "60",
+            "1.40",
+            " 38 ",
+            "1e2",
+            "+1",
+            "1.0",
+            "0.0",
+            "2.0",
+            "true",
+            "FALSE",
+            "yes",
+            "nan",
+            "0x1",
+            "3_8",
+            "",
+            "260",
+            "260000",
+            "137",
+            "0",
+            "1",
+            "-0",
+            "inf",
+            True,
+            False,
+            None,
+            [],
+            {},
+        ]
+    ),
+    st.integers(-5, 300_000),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=6),
 )
 
 
-@given(records=st.lists(st.fixed_dictionaries({name: _values for name in FEATURES}), min_size=1, max_size=4),
-       sample_first=st.booleans())
+@given(
+    records=st.lists(st.fixed_dictionaries({name: _values for name in FEATURES}), min_size=1, max_size=4),
+    sample_first=st.booleans(),
+)
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_fast_and_record_by_record_validation_agree(score, records, sample_first):
     import schema  # importable once score.py is (it puts scoring/ on the path)
