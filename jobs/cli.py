@@ -30,9 +30,9 @@ from jobs.invocation import build_request
 from jobs.lineage import DEFAULT_MIN_AUC
 from jobs.monitoring.check import DEFAULT_MAX_REFUSED_SHARE, DEFAULT_MIN_RECORDS, DEFAULT_WINDOW_HOURS, Thresholds
 from jobs.monitoring.drift import CATEGORICAL_METRICS, DEFAULT_CATEGORICAL, DEFAULT_NUMERICAL, NUMERICAL_METRICS
+from jobs.paths import ROOT
 from jobs.training import DEFAULT_LOCAL_BUDGET_S, MAX_TRIALS, TrainingSettings
 
-ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS = TrainingSettings()
 TARGETS = ("local", "azure")
 # As long as the longest --timeout-minutes (a week): the cap cannot be longer than what it caps.
@@ -82,6 +82,10 @@ DEPLOY_STEP = {
     "port": "--port",
     "collect": "--collect",
 }
+
+
+# `monitor --window-hours`: at most a year.
+MAX_WINDOW_HOURS = 366 * 24
 
 
 def _number(kind: type, low: float, high: float, allowed: str, low_open: bool = False) -> Callable[[str], Any]:
@@ -327,7 +331,9 @@ def _monitor_flags(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--window-hours",
-        type=above_0,
+        # A year at most: collected data is kept collectedDataRetentionDays (30 by default), and a window
+        # past any retention only says the same with more arithmetic to overflow.
+        type=_number(float, 0, MAX_WINDOW_HOURS, f"above 0 and at most {MAX_WINDOW_HOURS} (a year)", low_open=True),
         default=DEFAULT_WINDOW_HOURS,
         help="how far back to look (Azure: the schedule's lookback window, rounded up to whole days)",
     )

@@ -335,7 +335,10 @@ class Collector:
                     return self._fd
             except FileNotFoundError:
                 pass
-            os.close(self._fd)
+            # Forgotten before the open: if the open fails, the next request tries again instead of
+            # writing to a closed (or, worse, reused) descriptor number.
+            stale, self._fd = self._fd, None
+            os.close(stale)
         self._fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         return self._fd
 

@@ -102,7 +102,8 @@ def _signals(thresholds: Thresholds, data_ref: str, endpoint: str, deployment: s
             # The five booleans arrive as 0/1 numbers; without the override they would be numerical.
             feature_type_override=dict.fromkeys(CATEGORICAL, "categorical"),
             metric_thresholds=DataDriftMetricThreshold(
-                # The key is one of the float metric keywords (Thresholds.problems checks it), never `metric`.
+                # The key is one of the float metric keywords (Thresholds.problems checks it), never `metric`;
+                # mypy types a **{str: float} as possibly also `metric` (a str keyword), hence the ignore.
                 numerical=NumericalDriftMetrics(**{thresholds.numerical_metric: thresholds.numerical}),  # type: ignore[arg-type]
                 categorical=CategoricalDriftMetrics(**{thresholds.categorical_metric: thresholds.categorical}),
             ),

@@ -179,15 +179,29 @@ def read_window(folder: Path, model: str, hours: float, now: dt.datetime | None 
                 if record.get("model") != model:
                     others += 1
                     continue
+                # Every field read before anything is kept: a line with a wrong value type (written by
+                # hand, or by another program) is skipped and counted like a torn one, never fatal.
+                try:
+                    if record.get("kind") == "refused":
+                        count = int(record.get("records", 1))
+                        found = [((r["field"], r["reason"]), int(r["count"])) for r in record.get("reasons", [])]
+                        refused += count
+                        for key, n in found:
+                            reasons[key] += n
+                    elif record.get("kind") == "scored":
+                        values = {name: float(record["features"][name]) for name in columns}
+                        prediction = record["prediction"]
+                        if not isinstance(prediction, bool):
+                            raise TypeError("prediction is not a boolean")
+                        for name, value in values.items():
+                            columns[name].append(value)
+                        predictions.append(prediction)
+                    else:
+                        raise ValueError("unknown kind")
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    unreadable += 1
+                    continue
                 times.append(when)
-                if record.get("kind") == "refused":
-                    refused += int(record.get("records", 1))
-                    for reason in record.get("reasons", []):
-                        reasons[(reason["field"], reason["reason"])] += int(reason["count"])
-                elif record.get("kind") == "scored":
-                    for name in columns:
-                        columns[name].append(float(record["features"][name]))
-                    predictions.append(bool(record["prediction"]))
     return Window(
         {k: np.array(v) for k, v in columns.items()},
         np.array(predictions, dtype=bool),
@@ -242,11 +256,13 @@ def compare(
     return Result(model, window, thresholds, results, prediction, alerts)
 
 
-def load_reference(csv: Path, expected_version: str | None, drop: tuple[str, ...]) -> dict[str, np.ndarray]:
+def load_reference(
+    csv: Path, expected_version: str | None, drop: tuple[str, ...], given: str | None = None
+) -> dict[str, np.ndarray]:
     """The training data's feature columns, after checking the file is the version the model was trained on.
 
     `expected_version` is the model's `data_version` lineage tag (jobs/dataset.py content_version);
-    None skips the check (a file the user chose with --reference).
+    None skips the check (the model has no such tag). `given` names the flag the file came from, if any.
     """
     import pandas as pd
 
@@ -256,6 +272,12 @@ def load_reference(csv: Path, expected_version: str | None, drop: tuple[str, ...
         raise JobsError(f"the model's training data {csv} is gone; pass the same file with --reference FILE")
     found = content_version(csv, drop)
     if expected_version is not None and found != expected_version:
+        if given:
+            raise JobsError(
+                f"{given} {csv} is data version {found}, but the model was trained on version {expected_version} "
+                "(its data_version tag): it is another file, and drift against it would only measure the "
+                "difference between the two; pass the file the model was trained on"
+            )
         raise JobsError(
             f"{csv} is data version {found}, but the model was trained on version {expected_version} "
             "(its data_version tag): it changed since; pass the file the model was trained on with "

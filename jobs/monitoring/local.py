@@ -72,9 +72,18 @@ def monitor(
             f"(`{jobs_command('deploy --collect')}`) and let it answer requests first"
         )
     run_dir = runs_dir / model.tags.get("training_run", "?")
+    drop = tuple(filter(None, model.tags.get("setting.drop_columns", "").split(",")))
+    tagged_version = model.tags.get("data_version", UNKNOWN)
     if reference_csv is not None:
-        reference = load_reference(reference_csv, None, ())
-        label = f"{reference_csv} (given with --reference)"
+        if not reference_csv.exists():
+            raise JobsError(f"--reference {reference_csv} does not exist; pass the CSV the model was trained on")
+        if not reference_csv.is_file():
+            raise JobsError(f"--reference {reference_csv} is a folder, not a file; pass the training CSV itself")
+        # The same check as for the file the run names: another file would report drift that is only the
+        # difference between two data sets.
+        known = None if tagged_version == UNKNOWN else tagged_version
+        reference = load_reference(reference_csv, known, drop, given="--reference")
+        label = f"{reference_csv} (given with --reference" + (f", data version {known} as tagged)" if known else ")")
     else:
         info_path = run_dir / "run.json"
         if not info_path.is_file():
@@ -83,8 +92,7 @@ def monitor(
                 "training data is unknown; pass the CSV it was trained on with --reference FILE"
             )
         csv = Path(read_json(info_path)["data"])
-        drop = tuple(filter(None, model.tags.get("setting.drop_columns", "").split(",")))
-        data_version = model.tags.get("data_version", UNKNOWN)
+        data_version = tagged_version
         if data_version == UNKNOWN:
             # jobs/lineage.py model_tags writes "unknown" when the run did not record it.
             raise JobsError(

@@ -317,7 +317,8 @@ def nothing_runs(monkeypatch):
         ),
         (["monitor", "--categorical-threshold", "nan"], "argument --categorical-threshold: nan is not allowed"),
         (["monitor", "--prediction-threshold", "-0.1"], "argument --prediction-threshold: -0.1 is not allowed"),
-        (["monitor", "--window-hours", "0"], "argument --window-hours: 0 is not allowed; allowed: a number above 0"),
+        (["monitor", "--window-hours", "0"], "argument --window-hours: 0 is not allowed; allowed: above 0 and at most"),
+        (["monitor", "--window-hours", "99999999999"], "argument --window-hours: 99999999999 is not allowed"),
         (["monitor", "--window-hours", "inf"], "argument --window-hours: inf is not allowed"),
         (
             ["monitor", "--max-refused-share", "1.5"],

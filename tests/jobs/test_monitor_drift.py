@@ -97,3 +97,31 @@ def test_threshold_problems_name_the_flag():
     assert any(p.startswith("--numerical-metric 'l_infinity' is not one of") for p in problems)
     assert "--categorical-threshold 0 must be a number above 0" in problems
     assert "--min-records 0 must be at least 1" in problems
+
+
+def test_a_line_with_wrong_value_types_is_skipped_and_counted_not_fatal(tmp_path):
+    now = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
+    good = json.loads(_line(1))
+    bad_features = {**good, "features": {**good["features"], "age": "x"}}
+    no_features = {**good, "features": None}
+    bad_prediction = {**good, "prediction": "yes"}
+    bad_refusal = {"kind": "refused", "time": good["time"], "model": "m:1", "records": "many", "reasons": []}
+    lines = [good, bad_features, no_features, bad_prediction, bad_refusal]
+    (tmp_path / "scored.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    window = read_window(tmp_path, "m:1", 24, now=now)
+    assert (window.scored, window.unreadable_lines, window.refused_records) == (1, 4, 0)
+    assert all(len(values) == 1 for values in window.features.values())  # nothing half-kept
+
+
+def test_a_reference_given_by_hand_must_be_the_data_the_model_was_trained_on(tmp_path):
+    from jobs.dataset import DEFAULT_CSV, content_version
+    from jobs.errors import JobsError
+    from jobs.monitoring.check import load_reference
+
+    partial = tmp_path / "first-150.csv"
+    partial.write_text("".join(DEFAULT_CSV.read_text().splitlines(keepends=True)[:151]))
+    with pytest.raises(JobsError) as caught:
+        load_reference(partial, content_version(DEFAULT_CSV), (), given="--reference")
+    assert str(caught.value).startswith(f"--reference {partial} is data version ")
+    assert "another file" in str(caught.value)
+    assert len(load_reference(DEFAULT_CSV, content_version(DEFAULT_CSV), (), given="--reference")["age"]) == 299

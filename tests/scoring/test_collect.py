@@ -205,3 +205,20 @@ def test_records_queued_by_a_process_that_exits_normally_are_written(tmp_path):
 
     subprocess.run([sys.executable, "-c", code, str(ROOT / "scoring"), str(tmp_path)], check=True, timeout=60)
     assert len(lines(tmp_path)) == 200
+
+
+def test_a_failed_reopen_after_a_rotation_does_not_break_collection_for_good(tmp_path):
+    collector = collect.Collector("local", tmp_path)
+    collector.scored([[1.0] * 12], FEATURE_NAMES, {"result": [True]})
+    assert collector.flush()
+    # Another worker rotated the file away, and a folder stands where the new file would be opened.
+    (tmp_path / "scored.jsonl").rename(tmp_path / "aside.jsonl")
+    (tmp_path / "scored.jsonl").mkdir()
+    collector.scored([[2.0] * 12], FEATURE_NAMES, {"result": [True]})
+    assert collector.flush() and collector.failures == 1
+    (tmp_path / "scored.jsonl").rmdir()
+    for value in (3.0, 4.0, 5.0):
+        collector.scored([[value] * 12], FEATURE_NAMES, {"result": [False]})
+    assert collector.flush()
+    assert collector.failures == 1  # the writer opened the file again instead of using a closed descriptor
+    assert [r["features"]["age"] for r in lines(tmp_path)] == [3.0, 4.0, 5.0]
