@@ -152,6 +152,14 @@ class LocalBackend:
         if emails:
             raise JobsError("--email is for the Azure target's alerts; locally, act on the exit code (1 on drift)")
         state = self.endpoint.state()
+        if state is not None and not state.collect_dir and (version is None or version == str(state.model_version)):
+            # As the Azure target refuses a schedule for a deployment that collects nothing: here the window
+            # can only hold what an earlier deployment collected, so say so before the figures.
+            self.say(
+                f"warning: the deployed version {state.model_version} collects nothing (deployed without "
+                f"--collect); the window holds only what earlier deployments collected. Deploy with "
+                f"`{jobs_command('deploy --collect')}` to watch it."
+            )
         return monitor(
             self.home,
             self.runs_dir,
