@@ -165,11 +165,7 @@ class AzureBackend:
         self, settings: TrainingSettings, data: Path, min_auc: float | None, deploy: DeployOptions | None, wait: bool
     ) -> str:
         """Train and register (and optionally deploy) as one pipeline job."""
-        if deploy is not None and deploy.collect:
-            raise JobsError(
-                "--collect is not carried by the pipeline's deploy step; run the pipeline without it, "
-                f"then `{JOBS} deploy --target azure --collect`"
-            )
+        specs.check_pipeline_deploy(deploy)
         settings.check_data(data, max_nodes=self.outputs.compute_max_nodes)
         compute = self.outputs.need("compute_name", "the pipeline", self.stack)
         endpoint = self.outputs.need("endpoint_name", "the pipeline's deploy step", self.stack) if deploy else None

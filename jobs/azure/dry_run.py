@@ -23,7 +23,6 @@ from jobs import dataset
 from jobs.azure import specs
 from jobs.azure.stack_outputs import StackOutputs
 from jobs.backend import DeployOptions
-from jobs.commands import JOBS
 from jobs.errors import JobsError
 from jobs.lineage import LINEAGE_METRICS, MODEL_NAME, TrainingRun, azure_budget, model_tags, training_tags
 from jobs.monitoring import azure as monitoring
@@ -99,11 +98,7 @@ class DryRunBackend:
     def pipeline(
         self, settings: TrainingSettings, data: Path, min_auc: float | None, deploy: DeployOptions | None, wait: bool
     ) -> str:
-        if deploy is not None and deploy.collect:
-            raise JobsError(
-                "--collect is not carried by the pipeline's deploy step; run the pipeline without it, "
-                f"then `{JOBS} deploy --target azure --collect`"
-            )
+        specs.check_pipeline_deploy(deploy)
         settings.check_data(data, max_nodes=self.outputs.compute_max_nodes)
         compute = self.outputs.compute_name or "<compute_name from the stack>"
         endpoint = self.outputs.endpoint_name or "<endpoint_name from the stack>"

@@ -27,7 +27,9 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from jobs.backend import DeployOptions
+from jobs.commands import JOBS
 from jobs.dataset import ASSET_NAME, DATA_DIR, DEFAULT_CSV, columns, content_version, rows
+from jobs.errors import JobsError
 from jobs.lineage import MODEL_NAME
 from jobs.monitoring import azure as monitoring
 from jobs.paths import ROOT
@@ -300,3 +302,15 @@ def pipeline_job(
     job.identity = UserIdentityConfiguration()
     job.tags = tags
     return job
+
+
+def check_pipeline_deploy(deploy: DeployOptions | None) -> None:
+    """Refuse what the pipeline's deploy step (components/deploy_model.yml) cannot carry: --collect.
+
+    Raises JobsError naming the command that deploys with collection instead.
+    """
+    if deploy is not None and deploy.collect:
+        raise JobsError(
+            "--collect is not carried by the pipeline's deploy step; run the pipeline without it, "
+            f"then `{JOBS} deploy --target azure --collect`"
+        )
