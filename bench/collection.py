@@ -15,7 +15,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import requests
@@ -25,24 +24,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scoring"))
 
 import collect  # noqa: E402
+from timing import time_calls  # noqa: E402
 
 from jobs.local import inference_server  # noqa: E402
 from testing.scoring import SAMPLE_REQUEST, load_score_module, train_model  # noqa: E402
-
-
-def time_calls(call: Callable[[], object], count: int) -> tuple[float, float, float]:
-    """(p50 ms, p99 ms, requests per second) of `count` calls after a warm-up."""
-    for _ in range(min(20, count)):
-        call()
-    samples = []
-    started = time.perf_counter()
-    for _ in range(count):
-        t0 = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - t0)
-    ordered = sorted(samples)
-    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-    return statistics.median(ordered) * 1000, p99 * 1000, count / (time.perf_counter() - started)
 
 
 def over_http(session: requests.Session, url: str, payload: dict, count: int) -> tuple[float, float, float]:

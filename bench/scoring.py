@@ -22,18 +22,18 @@ import http.client
 import json
 import math
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from timing import percentiles, time_calls  # noqa: E402
 
 from jobs.local import inference_server  # noqa: E402
 from testing.scoring import SAMPLE_REQUEST, load_score_module  # noqa: E402
@@ -53,26 +53,6 @@ LARGE_P50_MS = 50.0  # 1000 records over HTTP, p50
 RUN_OVERHEAD_MS = {1: 0.5, 1000: 5.0}  # run() over the bare model
 # A worker count is "as good as the best" when its throughput is within this of the best one.
 THROUGHPUT_TOLERANCE = 0.05
-
-
-def percentiles(samples_s: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples_s)
-    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-    return statistics.median(ordered) * 1000, p99 * 1000
-
-
-def time_calls(call: Callable[[], object], count: int, warm_up: bool = True) -> tuple[float, float, float]:
-    """(p50 ms, p99 ms, calls per second) of `count` calls, after a warm-up unless told not to."""
-    for _ in range(min(20, count) if warm_up else 0):
-        call()
-    samples = []
-    started = time.perf_counter()
-    for _ in range(count):
-        t0 = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - t0)
-    p50, p99 = percentiles(samples)
-    return p50, p99, count / (time.perf_counter() - started)
 
 
 class Client:
