@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from jobs.errors import JobsError
+from jobs.errors import JobsError, first_line
 from jobs.monitoring.check import Thresholds
 from jobs.training import TrainingSettings
 
@@ -220,8 +220,7 @@ def training_failure(target: str) -> Iterator[None]:
     except Exception as error:
         with tempfile.NamedTemporaryFile("w", prefix="jobs-train-failure-", suffix=".log", delete=False) as log:
             log.write("".join(traceback.format_exception(error)))
-        text = str(error).strip()
-        why = f"{type(error).__name__}: {text.splitlines()[0][:300]}" if text else type(error).__name__
+        why = f"{type(error).__name__}: {first_line(error)}" if str(error).strip() else type(error).__name__
         hint = (
             "not enough memory for this data and settings; fewer concurrent trials or a smaller file help"
             if isinstance(error, MemoryError)

@@ -31,6 +31,13 @@ def read_json(path: Path) -> dict[str, Any]:
     return value
 
 
+def first_line(error: BaseException, limit: int = 300) -> str:
+    """The first line of an error's message (an Azure SDK error's `message`), at most `limit` characters;
+    its type's name when the message is empty."""
+    text = str(getattr(error, "message", None) or error).strip()
+    return (text.splitlines() or [type(error).__name__])[0][:limit]
+
+
 _ERROR_LINE = re.compile(r"\b([A-Z]\w*(?:Error|Exception)\b:?.*)")
 # The inference server re-raises whatever init() or the import of score.py raised inside one of these
 # (azureml_inference_server_http/server/user_script.py, 1.x); the user's own error comes first in the

@@ -26,7 +26,7 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from jobs.azure import specs
 from jobs.azure.retry import wait_for
 from jobs.backend import DeployOptions
-from jobs.errors import Interrupted, JobsError, log_error
+from jobs.errors import Interrupted, JobsError, first_line, log_error
 from jobs.invocation import SAMPLE_REQUEST, check_answer
 from jobs.lineage import MODEL_NAME
 from jobs.monitoring import azure as monitoring
@@ -43,12 +43,6 @@ class AzureCall(Protocol):
     credential or permission failure turned into a message (AzureBackend._call; its `sleep` hook lives there)."""
 
     def __call__(self, what: str, fn: Callable[[], T], /) -> T: ...
-
-
-def first_line(error: BaseException) -> str:
-    """The first line of an Azure error's message (at most 300 characters), or its type's name."""
-    text = str(getattr(error, "message", None) or error).strip()
-    return (text.splitlines() or [type(error).__name__])[0][:300]
 
 
 def invoke_endpoint(ml: Any, endpoint_name: str, request_file: str, deployment_name: str | None = None) -> Any:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from jobs.azure.stack_outputs import StackOutputs
-from jobs.errors import JobsError
+from jobs.errors import JobsError, first_line
 
 ARM_SCOPE = "https://management.azure.com/.default"
 
@@ -212,8 +212,7 @@ def _reason(error: BaseException) -> str:
         if failed:
             return "; ".join(line[:240] for line in failed[:3])
         return "no login found: no az login, no AZURE_* variables, no managed identity"
-    first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
-    return first[:200]
+    return first_line(error, limit=200)
 
 
 def authentication_error(error: BaseException, what: str) -> JobsError | None:
