@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jobs.dataset import content_version, load
+from jobs.dataset import Table, content_version, load
 from jobs.errors import JobsError
 from jobs.lineage import git_commit
 from jobs.local.report import write_report
@@ -88,7 +88,11 @@ class TrainResult:
 def read_data(path: Path) -> pd.DataFrame:
     """The CSV as jobs/dataset.py reads it for both targets (BOM, CRLF fine), as a frame of strings;
     features() turns the columns it uses into numbers."""
-    table = load(path)
+    return table_frame(load(path))
+
+
+def table_frame(table: Table) -> pd.DataFrame:
+    """A table jobs/dataset.py read, as a frame of strings (one row per data line)."""
     return pd.DataFrame([cells for _, cells in table.rows], columns=table.header, dtype=str)
 
 
@@ -567,8 +571,7 @@ def train(
     progress: Any = print,
 ) -> TrainResult:
     # The one data check of both targets (jobs/training.py), before any compute; then its table is trained on.
-    table = settings.check_data(data)
-    frame = pd.DataFrame([cells for _, cells in table.rows], columns=table.header, dtype=str)
+    frame = table_frame(settings.check_data(data))
     learners = learners_for(settings)
     X, y = features(frame, settings)
     run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
