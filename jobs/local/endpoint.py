@@ -259,8 +259,7 @@ class LocalEndpoint:
                     # Interrupted after the new server was recorded as serving: the switch is done, so the
                     # deploy is finished (the replaced server stopped), not undone; the exit code still says
                     # Ctrl-C (130), so that `all` stops here as the user asked.
-                    self._finish_interrupted(old, before)
-                    raise Interrupted(self._took_over(old, before)) from None
+                    raise Interrupted(self._finish_interrupted(old, before)) from None
                 # start() and the smoke test stop their own server; this catches the gaps in between.
                 self._clean_up(keep=old.pid if old is not None else None)
                 running = (
@@ -278,24 +277,22 @@ class LocalEndpoint:
                     f"deploy of version {model.version} interrupted; its server was stopped and {running}"
                 ) from None
 
-    def _finish_interrupted(self, state: EndpointState, replaced: EndpointState | None) -> EndpointState:
+    def _finish_interrupted(self, state: EndpointState, replaced: EndpointState | None) -> str:
         """Ctrl-C after `state` (the new version) took over: stop the server it replaces, as the deploy would
-        have, and say so truthfully."""
-        if replaced is not None and replaced.pid != state.pid:
+        have; return the message that says so."""
+        if replaced is not None and replaced.pid == state.pid:
+            replaced = None  # the same server: nothing was replaced
+        if replaced is not None:
             if processes.group(replaced.pid, replaced.started).alive:
                 inference_server.stop(replaced.pid)
             self._forget(replaced.pid)
         self._clean_up(keep=state.pid)  # anything else an earlier interruption left
-        return state
-
-    @staticmethod
-    def _took_over(state: EndpointState, replaced: EndpointState | None) -> str:
         return (
             f"interrupted after version {state.model_version} took over on port {state.port}: the deploy is "
             "complete"
             + (
                 f" (version {replaced.model_version} on port {replaced.port} was stopped, as planned)"
-                if replaced is not None and replaced.pid != state.pid
+                if replaced is not None
                 else ""
             )
         )
