@@ -197,18 +197,33 @@ def _reason(error: BaseException) -> str:
     if "AADSTS700082" in text or "AADSTS50173" in text or "expired" in text.lower():
         return "the Azure login has expired"
     if "DefaultAzureCredential failed to retrieve a token" in text:
-        # Its message lists each credential it tried, one per line ("\tEnvironmentCredential: ...");
-        # the ones that were configured and failed say why, the unavailable ones only that they were not set.
-        attempts = [line.strip() for line in text.splitlines() if re.match(r"^\s+\w+Credential: ", line)]
+        # Its message lists each credential it tried, one per line ("\tEnvironmentCredential: ...").
+        # Only the ways of logging in that this project documents (az login, AZURE_* variables, OpenID
+        # Connect, a managed identity) are reported, and of those only the ones configured here that failed:
+        # the others (VS Code, azd, PowerShell, a broker) say only that they are not set up, in wording
+        # that changes between azure-identity releases.
+        documented = (
+            "EnvironmentCredential",
+            "WorkloadIdentityCredential",
+            "ManagedIdentityCredential",
+            "AzureCliCredential",
+        )
+        attempts = [line.strip() for line in text.splitlines() if re.match(r"^\s+(\w+Credential): ", line)]
         # azure-identity's own wording for "not set up here" (its _credentials modules, 1.x).
         not_set_up = (
             "unavailable",
             "not found on path",
+            "could not be found",
+            "to be installed",
+            "not installed",
             "please run 'az login'",
             "please run 'azd auth login'",
-            "not installed",
         )
-        failed = [line for line in attempts if not any(phrase in line.lower() for phrase in not_set_up)]
+        failed = [
+            line
+            for line in attempts
+            if line.split(":", 1)[0] in documented and not any(phrase in line.lower() for phrase in not_set_up)
+        ]
         if failed:
             return "; ".join(line[:240] for line in failed[:3])
         return "no login found: no az login, no AZURE_* variables, no managed identity"

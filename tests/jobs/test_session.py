@@ -268,3 +268,20 @@ def test_a_configured_credential_that_fails_says_why_not_no_login(clean_environm
     message = str(caught.value)
     assert "EnvironmentCredential: Authentication failed" in message and "Failed to resolve" in message
     assert "no login found" not in message and "AzureCliCredential" not in message
+
+
+def test_credentials_nobody_configured_are_no_login_found_whatever_they_say():
+    from jobs.azure.session import _reason
+
+    # azure-identity 1.27's message with no login at all: the VS Code and azd credentials say how to
+    # install them, which is not what a user of this project should do.
+    text = (
+        "DefaultAzureCredential failed to retrieve a token from the included credentials.\nAttempted credentials:"
+        "\n\tEnvironmentCredential: EnvironmentCredential authentication unavailable. Environment variables are not "
+        "fully configured.\n\tVisualStudioCodeCredential: VisualStudioCodeCredential requires the "
+        "'azure-identity-broker' package to be installed.\n\tAzureDeveloperCliCredential: Azure Developer CLI could "
+        "not be found. Please visit https://aka.ms/azure-dev for installation instructions\n\tAzureCliCredential: "
+        "Azure CLI not found on path\n\tManagedIdentityCredential: ManagedIdentityCredential authentication "
+        "unavailable, no response from the IMDS endpoint."
+    )
+    assert _reason(RuntimeError(text)) == "no login found: no az login, no AZURE_* variables, no managed identity"
