@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scoring"))
 
 import collect  # noqa: E402
-from timing import time_calls  # noqa: E402
+from timing import at_least, time_calls  # noqa: E402
 
 from jobs.local import inference_server  # noqa: E402
 from testing.scoring import SAMPLE_REQUEST, load_score_module, train_model  # noqa: E402
@@ -45,7 +45,12 @@ def line(label: str, p50: float, p99: float, rps: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--count", type=int, default=300, help="requests per measurement")
+    parser.add_argument(
+        "--count",
+        type=at_least(10),
+        default=300,
+        help="single-record requests per measurement (at least 10; 1000-record requests: a tenth as many)",
+    )
     args = parser.parse_args()
     big = {"data": SAMPLE_REQUEST["data"] * 1000}
     with tempfile.TemporaryDirectory() as folder:

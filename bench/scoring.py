@@ -33,7 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from timing import percentiles, time_calls  # noqa: E402
+from timing import at_least, counts, percentiles, time_calls  # noqa: E402
 
 from jobs.local import inference_server  # noqa: E402
 from testing.scoring import SAMPLE_REQUEST, load_score_module  # noqa: E402
@@ -153,15 +153,30 @@ def verdict(met: bool) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, help="an MLflow model folder (default: registered, else trained)")
-    parser.add_argument("--requests", type=int, default=400, help="requests per single-record measurement")
-    parser.add_argument("--large-requests", type=int, default=40, help="requests per 1000-record measurement")
-    parser.add_argument("--workers", default="1,2,3,4", help="server worker counts to compare")
-    parser.add_argument("--clients", default="1,2,4,8", help="concurrent client counts to compare")
-    parser.add_argument("--seconds", type=float, default=1.5, help="length of each throughput measurement")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of throughput measurements, taken in turns")
+    parser.add_argument(
+        "--requests", type=at_least(1), default=400, help="requests per single-record measurement (default 400)"
+    )
+    parser.add_argument(
+        "--large-requests", type=at_least(1), default=40, help="requests per 1000-record measurement (default 40)"
+    )
+    parser.add_argument("--workers", type=counts, default="1,2,3,4", help="server worker counts to compare")
+    parser.add_argument("--clients", type=counts, default="1,2,4,8", help="concurrent client counts to compare")
+    parser.add_argument(
+        "--seconds", type=at_least(0.1, float), default=1.5, help="length of each throughput measurement (default 1.5)"
+    )
+    parser.add_argument(
+        "--rounds", type=at_least(1), default=3, help="rounds of throughput measurements, taken in turns (default 3)"
+    )
     args = parser.parse_args()
+    if args.model is not None and not (args.model / "MLmodel").is_file():
+        parser.error(f"--model {args.model} is not an MLflow model folder (no MLmodel file in it)")
 
-    work = Path(tempfile.mkdtemp(prefix="bench-scoring-"))
+    with tempfile.TemporaryDirectory(prefix="bench-scoring-") as folder:
+        measure(args, Path(folder))
+
+
+def measure(args: argparse.Namespace, work: Path) -> None:
+    """Every measurement, with `work` as the scratch folder (a trained model, server logs)."""
     model_dir, origin = find_model(args.model, work)
     os.environ["AZUREML_MODEL_DIR"] = str(model_dir)
     score = load_score_module()
@@ -312,8 +327,7 @@ def main() -> None:
         f"as loaded " + verdict(model_cost <= as_loaded_ms * 1.05)
     )
 
-    worker_counts = [int(w) for w in args.workers.split(",")]
-    client_counts = [int(c) for c in args.clients.split(",")]
+    worker_counts, client_counts = args.workers, args.clients
     print(
         f"\nthroughput, one record per request, {args.rounds} rounds of {args.seconds:.1f} s per cell, in turns "
         f"(requests/s, p50 ms, p99 ms), {os.cpu_count()} cores:"
