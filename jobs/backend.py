@@ -44,6 +44,13 @@ class DeployOptions:
     instance_count: int = 1
     port: int = 5001  # local only
     collect: bool = False  # deploy --collect: opt-in production data collection (README, Monitoring)
+    # The operating point (scoring/contract.py): --threshold T, or --min-sensitivity S applied to the model's
+    # out-of-fold accuracy table; neither: the point the model recorded at training (local models).
+    threshold: float | None = None
+    min_sensitivity: float | None = None
+    # Azure: the CSV the model was trained on (its schema and ranges go into the contract staged with the code);
+    # None: the shipped data.
+    data: Path | None = None
 
     def validated(self) -> DeployOptions:
         """These options with `instance_type` in its canonical spelling (Standard_DS3_v2 for STANDARD_DS3_V2).
@@ -139,6 +146,11 @@ class Backend(Protocol):
         if that fails, JobsError says why and nothing was switched. Deploying the version that already
         serves replaces it with a fresh deployment of the same version: safe to repeat.
         """
+        ...
+
+    def sample_request(self) -> dict[str, Any]:
+        """The request `invoke` sends by default (and `--set` edits): {"data": [the deployed model's example
+        record]}, from its contract where the target can read it, else the shipped dataset's (the lesson's)."""
         ...
 
     def invoke(self, payload: dict[str, Any]) -> Any:

@@ -81,6 +81,8 @@ DEPLOY_STEP = {
     "instance_count": "--instance-count",
     "port": "--port",
     "collect": "--collect",
+    "threshold": "--threshold",
+    "min_sensitivity": "--min-sensitivity",
 }
 
 
@@ -144,7 +146,25 @@ def _azure_flags(parser: argparse.ArgumentParser) -> None:
 
 def _train_flags(parser: argparse.ArgumentParser, wait: bool = True) -> None:
     g = parser.add_argument_group("training (the lesson's values are the defaults)")
-    g.add_argument("--data", type=Path, default=DEFAULT_CSV, help="CSV with the features and the label")
+    g.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_CSV,
+        help="CSV with the features and the label; its schema is the <name>.schema.json beside it",
+    )
+    g.add_argument(
+        "--label",
+        default=None,
+        metavar="COLUMN",
+        help="the label column, for a CSV without a schema file: train infers the schema and writes it beside "
+        "the CSV for you to review (with a schema file: its label, and --label must match it)",
+    )
+    g.add_argument(
+        "--include-leaking-columns",
+        action="store_true",
+        help="also train on the columns the dataset's schema says leak the outcome (the heart-failure data's "
+        "`time`), as the lesson does: the warning is printed and recorded; never for patients",
+    )
     g.add_argument("--metric", default=DEFAULTS.primary_metric, help="primary metric")
     g.add_argument(
         "--timeout-minutes",
@@ -260,7 +280,22 @@ def _deploy_flags(parser: argparse.ArgumentParser) -> None:
         default=DeployOptions.port,
         help="port on 127.0.0.1",
     )
-    parser.add_argument_group("deploy, both targets").add_argument(
+    both = parser.add_argument_group("deploy, both targets")
+    both.add_argument(
+        "--threshold",
+        type=_number(float, 0, 1, "a number above 0 and below 1", low_open=True),
+        default=None,
+        help="operating point: result=true at probability >= THRESHOLD (default: the one the model recorded at "
+        "training, the highest threshold with out-of-fold sensitivity >= 0.9; required on Azure)",
+    )
+    both.add_argument(
+        "--min-sensitivity",
+        type=_number(float, 0, 1, "a number above 0 and at most 1", low_open=True),
+        default=None,
+        help="operating point: the highest threshold whose out-of-fold sensitivity is at least this (local "
+        "models, from their out-of-fold accuracy table)",
+    )
+    both.add_argument(
         "--collect",
         action="store_true",
         help="collect each scored record's 12 features and answer for `monitor` (README, Monitoring); off: "
@@ -458,7 +493,8 @@ def training_settings(args: argparse.Namespace) -> TrainingSettings:
         blocked_models=_once(args.block_model),
         drop_columns=_once(args.drop),
         seed=args.seed,
-    )
+        include_leaking_columns=args.include_leaking_columns,
+    ).for_data(args.data)
 
 
 def make_backend(args: argparse.Namespace) -> Backend:
@@ -475,7 +511,9 @@ def make_backend(args: argparse.Namespace) -> Backend:
 
 
 def _deploy_options(args: argparse.Namespace) -> DeployOptions:
-    return DeployOptions(args.instance_type, args.instance_count, args.port, args.collect)
+    return DeployOptions(
+        args.instance_type, args.instance_count, args.port, args.collect, args.threshold, args.min_sensitivity
+    )
 
 
 def monitor_thresholds(args: argparse.Namespace) -> Thresholds:
@@ -533,7 +571,7 @@ def invoke(backend: Backend, args: argparse.Namespace) -> Any:
 
     A refusal (RequestRefused, both targets) prints the endpoint's body the same way, then raises.
     """
-    payload = build_request(args.file, args.set_fields, args.probability)
+    payload = build_request(args.file, args.set_fields, args.probability, sample=backend.sample_request())
     try:
         answer = backend.invoke(payload)
     except RequestRefused as refusal:
@@ -679,8 +717,15 @@ def run(args: argparse.Namespace) -> object:
     if command.local_only and args.target != "local":
         raise _local_only(args.command)  # before make_backend: no workspace lookup for a local-only command
     if command.trains:
-        # Settings first: a bad flag fails here, before a connection, a venv build or any training.
-        training_settings(args).validate()
+        # The data's schema first (inferred and written for a CSV with --label and no schema file), then the
+        # settings: a bad flag fails here, before a connection, a venv build or any training.
+        from jobs.dataset import ensure_schema
+
+        ensure_schema(args.data, args.label)
+        settings = training_settings(args).validate()
+        warning = settings.leak_warning(ensure_schema(args.data, None))
+        if warning:
+            print("WARNING: " + warning, file=sys.stderr)
     if args.command == "monitor":
         monitor_thresholds(args)  # before a connection too
     if hasattr(args, "instance_type"):

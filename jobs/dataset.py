@@ -1,28 +1,39 @@
-"""The training data: where the shipped CSV is, its content hash (its version), its columns and their check.
+"""The training data: where the shipped CSV is, its schema, its content hash (its version), its columns and their check.
 
-Every CSV is read through jobs/user_files.py (a byte-order mark and CRLF line endings are fine).
-Its columns are checked against the endpoint's request schema (scoring/schema.py) before any
-compute is spent, on both targets and in --dry-run: a model trained on a column the requests do
-not carry (an index, an ID, a header written `Age`) registers fine and then cannot serve.
+Every CSV is read through jobs/user_files.py (a byte-order mark and CRLF line endings are fine). Its
+schema is the JSON file beside it (scoring/schema.py, `<name>.schema.json`): the shipped data's is
+data/heart_failure_clinical_records_dataset.schema.json; for a CSV without one, `train --label COLUMN`
+infers one (infer_schema) and writes it for the user to review. The columns and values are checked against
+the schema before any compute is spent, on both targets and in --dry-run: a model trained on a column the
+requests do not carry (an index, an ID, a header written `Age`) registers fine and then cannot serve.
 """
 
 from __future__ import annotations
 
 import difflib
 import hashlib
+import json
+import math
 import re
+import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from jobs.errors import JobsError
 from jobs.paths import ROOT
 from jobs.user_files import read_csv_lines, read_csv_rows
-from scoring.schema import FEATURE_NAMES, FEATURES, MAX_RECORDS, SAMPLE_RECORD, RequestError, parse_records
+from scoring.schema import MAX_RECORDS, DatasetSchema, RequestError, SchemaError, schema_path
 
 DATA_DIR = ROOT / "data"
 CSV_NAME = "heart_failure_clinical_records_dataset.csv"
 DEFAULT_CSV = DATA_DIR / CSV_NAME
 ASSET_NAME = "heart-failure-records"
+DEFAULT_SCHEMA_FILE = schema_path(DEFAULT_CSV)
+# An inferred schema's possible bounds: the observed range widened by this share of its span on each side
+# (never below 0 for a column whose values are all at least 0).
+INFER_WIDEN = 0.5
 # At most this many problems are listed (the rest are counted), and this many rows named per problem.
 MAX_LISTED = 25
 ROWS_NAMED = 5
@@ -70,6 +81,146 @@ def columns(path: Path) -> list[str]:
     return rows(path)[0]
 
 
+def load_schema(csv: Path) -> DatasetSchema:
+    """The schema beside `csv` (scoring/schema.py schema_path); JobsError when it is missing or invalid."""
+    path = schema_path(csv)
+    if not path.is_file():
+        raise JobsError(
+            f"data file {csv} has no schema file {path}; pass --label COLUMN (its label column) and `train` infers "
+            "one from the data and writes it there for you to review"
+        )
+    try:
+        return DatasetSchema.load(path)
+    except SchemaError as error:
+        raise JobsError("invalid schema file " + str(path) + ":\n  - " + "\n  - ".join(error.problems)) from None
+
+
+def default_schema() -> DatasetSchema:
+    """The shipped dataset's schema (data/heart_failure_clinical_records_dataset.schema.json)."""
+    return load_schema(DEFAULT_CSV)
+
+
+def ensure_schema(csv: Path, label: str | None, say: Callable[[str], None] = print) -> DatasetSchema:
+    """The schema of `csv`: the file beside it, or, when there is none and `label` names the label column,
+    one inferred from the data (infer_schema), written beside it for the user to review.
+
+    JobsError when there is no schema and no label, when `label` differs from the schema's, or when the
+    data cannot be described (a text column, a label that is not a column).
+    """
+    path = schema_path(require(csv))
+    if path.is_file():
+        schema = load_schema(csv)
+        if label is not None and label != schema.label:
+            raise JobsError(
+                f"--label {label} differs from the label {schema.label} of the schema file {path}; leave --label "
+                "out, or change the schema's label"
+            )
+        return schema
+    if label is None:
+        load_schema(csv)  # raises the message that says to pass --label
+    assert label is not None
+    document = infer_schema(load(csv), label)
+    try:
+        path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    except OSError as error:
+        raise JobsError(f"cannot write the inferred schema {path} ({error.strerror or error})") from None
+    say(
+        f"wrote {path}: a schema inferred from {csv.name} ({len(document['features'])} features, label {label}). "
+        "Review it before relying on the model: each feature's kind and possible bounds (the observed range "
+        f"widened by {INFER_WIDEN:.0%} of its span on each side), leaking_columns, cohort and intended_use"
+    )
+    return DatasetSchema.from_dict(document, str(path))
+
+
+def infer_schema(table: Table, label: str) -> dict[str, Any]:
+    """A schema document (format 1) describing `table` with `label` as its label column.
+
+    Kinds: a column of only 0 and 1 is boolean, of whole numbers integer, else number. Possible bounds:
+    the observed minimum and maximum widened by INFER_WIDEN of the span on each side (not below 0 when
+    no value is negative). The example record is each feature's median (no row of the data is copied).
+    Raises JobsError for a label that is not a column and for a column that is not numeric.
+    """
+    if label not in table.header:
+        raise JobsError(f"--label {label}: no such column in {table.path}; columns are {', '.join(table.header)}")
+    features, example, problems = [], {}, []
+    for name in table.header:
+        if name == label:
+            continue
+        cells = [cell.strip() for cell in table.column(name) if cell.strip()]
+        numbers = []
+        for line, cell in zip(table.lines, table.column(name), strict=True):
+            try:
+                value = float(cell) if cell.strip() else None
+            except ValueError:
+                problems.append(
+                    f"column {name!r} is not numeric (line {line}: {cell.strip()[:40]!r}); the models here train on "
+                    f"numbers: encode it as numbers, or leave it out with --drop {_quoted(name)}"
+                )
+                break
+            if value is not None:
+                numbers.append(value)
+        else:
+            if not numbers or not all(math.isfinite(v) for v in numbers):
+                problems.append(f"column {name!r} has no finite numbers; leave it out with --drop {_quoted(name)}")
+                continue
+            features.append(_inferred_feature(name, numbers, cells))
+            example[name] = features[-1]["example"]
+            del features[-1]["example"]
+    if problems:
+        raise JobsError("cannot infer a schema:\n  - " + "\n  - ".join(capped(problems)))
+    return {
+        "format": 1,
+        "name": table.path.name.split(".")[0],
+        "title": f"{table.path.name} (schema inferred by train; review it)",
+        "label": {"name": label},
+        "features": features,
+        "leaking_columns": {},
+        "cohort": {"note": "inferred: say who these rows are (setting, period, inclusion criteria, outcome, horizon)"},
+        "intended_use": "not stated (inferred schema): say what the model is for, and for whom, before anyone uses it",
+        "subgroups": [],
+        "inferred": {
+            "from": table.path.name,
+            "rows": len(table.rows),
+            "rule": f"kind from the values (only 0/1: boolean; whole numbers: integer; else number); bounds: the "
+            f"observed range widened by {INFER_WIDEN:g} of its span on each side, not below 0 when no value is",
+        },
+        "example": example,
+    }
+
+
+def _inferred_feature(name: str, numbers: list[float], cells: list[str]) -> dict[str, Any]:
+    low, high = min(numbers), max(numbers)
+    middle = statistics.median(numbers)
+    if set(numbers) <= {0.0, 1.0}:
+        return {"name": name, "kind": "boolean", "description": "inferred: 0/1", "example": round(middle)}
+    whole = all(v.is_integer() for v in numbers) and not any("." in c or "e" in c.lower() for c in cells)
+    span = (high - low) or abs(high) or 1.0
+    minimum, maximum = low - INFER_WIDEN * span, high + INFER_WIDEN * span
+    if low >= 0:
+        minimum = max(0.0, minimum)
+    if whole:
+        minimum, maximum = math.floor(minimum), math.ceil(maximum)
+    else:
+        minimum, maximum = _outward(minimum, math.floor), _outward(maximum, math.ceil)
+    return {
+        "name": name,
+        "kind": "integer" if whole else "number",
+        "minimum": minimum,
+        "maximum": maximum,
+        "unit": "",
+        "description": f"inferred: observed {low:g} to {high:g}",
+        "example": round(middle) if whole else float(f"{middle:.6g}"),
+    }
+
+
+def _outward(value: float, rounding: Callable[[float], int]) -> float:
+    """`value` rounded away from the observed range at 4 significant digits."""
+    if value == 0:
+        return 0.0
+    scale = 10 ** (math.floor(math.log10(abs(value))) - 3)
+    return float(f"{rounding(value / scale) * scale:.6g}")
+
+
 def label_problems(labels: list[str], target: str, folds: int, lines: list[int] | None = None) -> list[str]:
     """What keeps this label column from training a binary classifier with `folds`-fold cross-validation.
 
@@ -95,14 +246,17 @@ def label_problems(labels: list[str], target: str, folds: int, lines: list[int] 
     return []
 
 
-def column_problems(found: list[str], target: str, drop: tuple[str, ...] = ()) -> list[str]:
+def column_problems(
+    found: list[str], target: str, drop: tuple[str, ...] = (), schema: DatasetSchema | None = None
+) -> list[str]:
     """What keeps these CSV columns from training a model the endpoint can serve; [] when nothing does.
 
-    The columns left after the label and `drop` must be request fields (scoring/schema.py
-    FEATURE_NAMES), each once. Every request field must be there, unless it is in `drop` (training
+    The columns left after the label and `drop` must be the schema's features (the shipped dataset's
+    when `schema` is None), each once. Every feature must be there, unless it is in `drop` (training
     without a field on purpose, as `--drop time` does). Each problem names the column, the closest
-    request field when one is close, and `--drop` as the way out.
+    feature when one is close, and `--drop` as the way out.
     """
+    names = (schema or default_schema()).feature_names
     problems = []
     seen: set[str] = set()
     meant: set[str] = set()  # request fields a misspelt column stands for: reported once, with the column
@@ -110,7 +264,7 @@ def column_problems(found: list[str], target: str, drop: tuple[str, ...] = ()) -
         if name in seen and name not in drop:
             problems.append(f"column {name!r} appears more than once in the header (columns {_positions(found, name)})")
         seen.add(name)
-        if name == target or name in drop or name in FEATURE_NAMES:
+        if name == target or name in drop or name in names:
             continue
         if _INDEX_COLUMN.match(name) and position > 1:
             problems.append(
@@ -124,15 +278,15 @@ def column_problems(found: list[str], target: str, drop: tuple[str, ...] = ()) -
                 f"file without it, or leave it out with --drop {_quoted(name)}"
             )
             continue
-        suggestion = _closest(name)
+        suggestion = _closest(name, names)
         meant.add(suggestion or "")
         hint = (
             f"did you mean {suggestion!r}? Rename it in the header, or"
             if suggestion
-            else f"the endpoint's requests carry only {', '.join(FEATURE_NAMES)}; if it is an ID or a note,"
+            else f"the endpoint's requests carry only {', '.join(names)}; if it is an ID or a note,"
         )
         problems.append(f"column {name!r} is not a request field: {hint} leave it out with --drop {_quoted(name)}")
-    missing = [name for name in FEATURE_NAMES if name not in seen | meant and name not in drop]
+    missing = [name for name in names if name not in seen | meant and name not in drop]
     if missing:
         problems.append(
             f"the data lacks the request field(s) {', '.join(missing)}, which every request carries; add "
@@ -141,12 +295,12 @@ def column_problems(found: list[str], target: str, drop: tuple[str, ...] = ()) -
     return problems
 
 
-def _closest(name: str) -> str | None:
+def _closest(name: str, names: tuple[str, ...]) -> str | None:
     """The request field a column name most likely means (case, spaces and hyphens aside)."""
     key = re.sub(r"[\s\-.]+", "_", name.strip().lower())
-    if key in FEATURE_NAMES:
+    if key in names:
         return key
-    found = difflib.get_close_matches(key, FEATURE_NAMES, n=1, cutoff=0.75)
+    found = difflib.get_close_matches(key, names, n=1, cutoff=0.75)
     return found[0] if found else None
 
 
@@ -182,7 +336,7 @@ def load(path: Path) -> Table:
     return Table(path, found[0][1], found[1:])
 
 
-def shape_problems(table: Table, target: str) -> list[str]:
+def shape_problems(table: Table, target: str, schema: DatasetSchema | None = None) -> list[str]:
     """What keeps the file from being read as a table of named columns; [] when nothing does.
 
     Checked before the columns' names and values, which mean nothing until this passes: a separator
@@ -193,7 +347,8 @@ def shape_problems(table: Table, target: str) -> list[str]:
     raw = ",".join(header)
     for separator, name in ((";", "semicolons"), ("\t", "tabs")):
         parts = [part.strip() for part in raw.split(separator)]
-        if len(parts) > width and (target in parts or set(parts) & set(FEATURE_NAMES)):
+        names = (schema or default_schema()).feature_names
+        if len(parts) > width and (target in parts or set(parts) & set(names)):
             decimal = ""
             if separator == ";" and any(re.search(r"\d,\d", ",".join(cells)) for _, cells in table.rows[:50]):
                 decimal = ", decimal=','"
@@ -236,7 +391,9 @@ def shape_problems(table: Table, target: str) -> list[str]:
     return problems
 
 
-def value_problems(table: Table, target: str, drop: tuple[str, ...] = ()) -> list[str]:
+def value_problems(
+    table: Table, target: str, drop: tuple[str, ...] = (), schema: DatasetSchema | None = None
+) -> list[str]:
     """Every request field's values checked as the endpoint checks a request's; [] when all pass.
 
     Run once shape_problems and column_problems found nothing. A value the endpoint would refuse
@@ -245,7 +402,8 @@ def value_problems(table: Table, target: str, drop: tuple[str, ...] = ()) -> lis
     sent. Beyond the endpoint: a value must be there (an empty field is missing data) and a flag
     must be 1 or 0, not a word. One problem per column and kind, with its first lines.
     """
-    used = [name for name in FEATURE_NAMES if name in table.header and name not in drop]
+    schema = schema or default_schema()
+    used = [name for name in schema.feature_names if name in table.header and name not in drop]
     lines = table.lines
     found: dict[tuple[str, str], list[tuple[int, str]]] = {}
 
@@ -253,8 +411,8 @@ def value_problems(table: Table, target: str, drop: tuple[str, ...] = ()) -> lis
         found.setdefault((column, kind), []).append((line, text))
 
     columns = {name: table.column(name) for name in used}
-    records = [dict(SAMPLE_RECORD) for _ in lines]
-    flags = {feature.name for feature in FEATURES if feature.kind == "boolean"}
+    records: list[dict[str, str]] = [{} for _ in lines]
+    flags = {feature.name for feature in schema.features if feature.kind == "boolean"}
     for name, cells in columns.items():
         for record, line, cell in zip(records, lines, cells, strict=True):
             if not cell.strip():
@@ -263,9 +421,11 @@ def value_problems(table: Table, target: str, drop: tuple[str, ...] = ()) -> lis
                 note(name, "word", line, f"is the word {cell.strip()!r}; a flag in training data is 1 or 0")
             else:
                 record[name] = cell
+    # Every field optional: an empty or worded cell is reported above, not again as "missing".
+    request = schema.request_schema(())
     for start in range(0, len(records), MAX_RECORDS):
         try:
-            parse_records(records[start : start + MAX_RECORDS], "data")
+            request.parse_records(records[start : start + MAX_RECORDS], "data")
         except RequestError as error:
             for item in error.errors:
                 text = str(item["problem"])

@@ -41,7 +41,7 @@ LINEAGE_METRICS = (
     "f1_score_binary",
 )
 # Run tags carried onto the model as they are: the training settings and the budget the run used.
-RUN_TAG_PREFIXES = ("setting.", "budget.")
+RUN_TAG_PREFIXES = ("setting.", "budget.", "operating_point.", "headline.")
 # The budget facts every model carries, "unknown" where a target does not record one.
 BUDGET_TAGS = ("budget.mode", "budget.trials", "budget.search_seconds", "budget.selection_seconds")
 
@@ -245,6 +245,9 @@ def model_tags(run: TrainingRun, verdict: Verdict | None, registered_by: str) ->
         "data_version": run.tags.get("data_version", UNKNOWN),
         "git_commit": run.tags.get("git_commit", UNKNOWN),
         "dropped_columns": dropped_columns(run.tags),
+        # Columns known to leak the outcome that the model uses: "none" for the honest default; the
+        # lesson's reproduction (--include-leaking-columns) names them, and a promotion refuses it.
+        "leaking_columns_used": run.tags.get("leaking_columns_used", UNKNOWN),
         **{f"metric.{name}": f"{float(run.metrics[name]):.6f}" for name in LINEAGE_METRICS if name in run.metrics},
         **dict.fromkeys(BUDGET_TAGS, UNKNOWN),
         **{k: str(v) for k, v in sorted(run.tags.items()) if k.startswith(RUN_TAG_PREFIXES)},
@@ -331,6 +334,13 @@ def local_run(info: Mapping[str, Any]) -> TrainingRun:
     tags["data_version"] = str(info.get("data_version", UNKNOWN))
     commit = info.get("git_commit") or info.get("commit") or (info.get("facts") or {}).get("commit")
     tags["git_commit"] = str(commit) if commit else UNKNOWN
+    point = info.get("operating_point")
+    if isinstance(point, Mapping) and point.get("threshold") is not None:
+        tags["operating_point.threshold"] = f"{float(point['threshold']):g}"
+        tags["operating_point.rule"] = str(point.get("rule", UNKNOWN))
+    headline = info.get("headline")
+    if isinstance(headline, Mapping) and headline.get("text"):
+        tags["headline.auc"] = str(headline["text"])
     budget = info.get("budget")
     if isinstance(budget, Mapping):
         derived = {

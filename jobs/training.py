@@ -8,14 +8,23 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from jobs.dataset import Table, capped, column_problems, label_problems, load, shape_problems, value_problems
+from jobs.dataset import (
+    Table,
+    capped,
+    column_problems,
+    label_problems,
+    load,
+    load_schema,
+    shape_problems,
+    value_problems,
+)
 from jobs.errors import JobsError
-from scoring.schema import FEATURE_NAMES
+from scoring.schema import DatasetSchema
 
-TARGET = "DEATH_EVENT"
+TARGET = "DEATH_EVENT"  # the shipped dataset's label; a dataset's own schema names its own (for_schema)
 PRIMARY_METRICS = (
     "AUC_weighted",
     "accuracy",
@@ -60,14 +69,45 @@ class TrainingSettings:
     drop_columns: tuple[str, ...] = ()
     seed: int = 42
     extra: dict[str, str] = field(default_factory=dict)
+    # The lesson's exact reproduction: train on the columns the dataset's schema says leak the outcome too.
+    include_leaking_columns: bool = False
+    # Set by for_schema: the leaking columns this training uses (only with include_leaking_columns).
+    leaking_columns_used: tuple[str, ...] = ()
 
     def as_tags(self) -> dict[str, str]:
-        """Flat string tags describing the training settings, for lineage."""
-        return {
+        """Flat string tags describing the training settings, for lineage; `leaking_columns_used` names the
+        columns known to leak the outcome that the model uses ("none" for an honest model)."""
+        tags = {
             f"setting.{key}": ",".join(value) if isinstance(value, tuple) else str(value)
             for key, value in asdict(self).items()
-            if key != "extra" and value not in (None, ())
+            if key not in ("extra", "leaking_columns_used") and value not in (None, ())
         }
+        tags["leaking_columns_used"] = ",".join(self.leaking_columns_used) or "none"
+        return tags
+
+    def for_schema(self, schema: DatasetSchema) -> TrainingSettings:
+        """These settings for a dataset: its label, and its leaking columns dropped (the honest default) unless
+        include_leaking_columns, then recorded in leaking_columns_used. Idempotent."""
+        leaking = [c for c in schema.leaking if c not in self.drop_columns]
+        if self.include_leaking_columns:
+            return replace(self, target=schema.label, leaking_columns_used=tuple(leaking))
+        return replace(self, target=schema.label, drop_columns=(*self.drop_columns, *leaking), leaking_columns_used=())
+
+    def for_data(self, data: Path) -> TrainingSettings:
+        """for_schema with the schema beside `data` (jobs/dataset.py load_schema; JobsError if missing)."""
+        return self.for_schema(load_schema(data))
+
+    def leak_warning(self, schema: DatasetSchema) -> str | None:
+        """The warning both targets print (and record) when these settings train on leaking columns; else None."""
+        if not self.leaking_columns_used:
+            return None
+        columns = ", ".join(f"`{c}`" for c in self.leaking_columns_used)
+        why = "; ".join(schema.leaking[c] for c in self.leaking_columns_used)
+        return (
+            f"--include-leaking-columns: this model is trained on {columns}, which leaks the outcome ({why}). "
+            "Its figures are not what it would do for a new patient; it reproduces the lesson and must not be "
+            "used on patients."
+        )
 
     def check_data(self, data: Path, max_nodes: int | None = None) -> Table:
         """validate() against a training CSV, read once as both targets read it; the table it read.
@@ -78,18 +118,27 @@ class TrainingSettings:
         label, and every request field's values against the endpoint's own rules (jobs/dataset.py).
         Raises JobsError listing every problem (capped at dataset.MAX_LISTED).
         """
+        schema = load_schema(data)
+        settings = self.for_schema(schema)  # the backends pass resolved settings; a direct caller gets the same check
         table = load(data)
-        shape = shape_problems(table, self.target)
+        shape = shape_problems(table, settings.target, schema)
         if shape:
             # Until the file reads as a table, its column names and values mean nothing.
-            self.validate(max_nodes=max_nodes, data_problems=shape)
+            settings.validate(max_nodes=max_nodes, data_problems=shape)
             return table
         header = table.header
-        labels = table.column(self.target) if self.target in header else None
+        labels = table.column(settings.target) if settings.target in header else None
         values = []
-        if labels is not None and not column_problems(header, self.target, self.drop_columns):
-            values = value_problems(table, self.target, self.drop_columns)
-        self.validate(columns=header, max_nodes=max_nodes, labels=labels, label_lines=table.lines, data_problems=values)
+        if labels is not None and not column_problems(header, settings.target, settings.drop_columns, schema):
+            values = value_problems(table, settings.target, settings.drop_columns, schema)
+        settings.validate(
+            columns=header,
+            max_nodes=max_nodes,
+            labels=labels,
+            label_lines=table.lines,
+            data_problems=values,
+            schema=schema,
+        )
         return table
 
     def validate(
@@ -99,6 +148,7 @@ class TrainingSettings:
         labels: list[str] | None = None,
         label_lines: list[int] | None = None,
         data_problems: list[str] | None = None,
+        schema: DatasetSchema | None = None,
     ) -> TrainingSettings:
         """Check the settings (and, when given, the data's columns, label values with their lines in the
         file, and problems found in the data already); raise JobsError listing every problem, each with
@@ -145,11 +195,12 @@ class TrainingSettings:
             if self.target not in columns:
                 problems.append(self._missing_label(columns))
             # A request field may be dropped without being in the data: training without it on purpose.
-            missing = [c for c in self.drop_columns if c not in columns and c not in FEATURE_NAMES]
+            known = schema.feature_names if schema is not None else ()
+            missing = [c for c in self.drop_columns if c not in columns and c not in known]
             if missing:
                 problems.append(f"--drop {', '.join(missing)}: no such column; columns are {', '.join(columns)}")
             if self.target in columns:
-                problems.extend(column_problems(columns, self.target, self.drop_columns))
+                problems.extend(column_problems(columns, self.target, self.drop_columns, schema))
         if labels is not None and 2 <= self.n_cross_validations <= 20:
             problems.extend(label_problems(labels, self.target, self.n_cross_validations, label_lines))
         problems.extend(data_problems or ())

@@ -11,10 +11,10 @@ Off unless the deployment sets HEART_FAILURE_COLLECT:
   source: Azure ML docs, how-to-collect-production-data, "Perform custom logging for model
   monitoring"). Refusals go to the deployment's log (Application Insights) as counts, without values.
 
-What is stored, per scored record: the 12 features as the model saw them (booleans as 0/1), the
-answer (and the probability when the client asked for it), a UTC timestamp, a correlation id per
-request, the record's index in it, and the model version. Nothing else: no header, no client
-address, no field the client sent beyond the 12.
+What is stored, per scored record: the model's input fields as the model saw them (booleans as 0/1), the
+answer, its probability and threshold, the fields that lay outside the training data's range, a UTC
+timestamp, a correlation id per request, the record's index in it, and the model version. Nothing else:
+no header, no client address, no field the client sent that the model does not use.
 
 Collection never changes the answer, never fails a request and never makes it wait for the disk: a
 request only queues its records; one writer thread per process formats and appends them, in batches (as
@@ -163,7 +163,17 @@ class Collector:
                 return
             # The request only queues; the writer thread formats and writes (see the module's docstring).
             self._enqueue(
-                ("scored", _now(), uuid.uuid4().hex, rows, feature_names, answer["result"], answer.get("probability"))
+                (
+                    "scored",
+                    _now(),
+                    uuid.uuid4().hex,
+                    rows,
+                    feature_names,
+                    answer["result"],
+                    answer.get("probability"),
+                    answer.get("threshold"),
+                    answer.get("outside_training_range"),
+                )
             )
         except Exception as error:  # collection must never fail the request
             self._failed(error)
@@ -273,15 +283,23 @@ class Collector:
         feature_names: tuple[str, ...],
         results: list[Any],
         probabilities: list[Any] | None,
+        threshold: float | None = None,
+        outside: list[list[str]] | None = None,
     ) -> list[str]:
         chances = probabilities or [None] * len(rows)
+        flags = outside or [[] for _ in rows]
         # One format string per request instead of json.dumps per record: a third of the cost
         # on a 1000-record request (bench/collection.py). The values are finite floats (the
         # schema refuses NaN and infinity), booleans and None, whose JSON is fixed below.
         head = '{"kind":"scored","time":"%s","correlation_id":"%s","record":' % (now, correlation_id)  # noqa: UP031
-        tail = ',"model":%s,"features":{%s},"prediction":%%s,"probability":%%s}' % (  # noqa: UP031
+        tail_format = (
+            ',"model":%s,"features":{%s},"prediction":%%s,"probability":%%s,"threshold":%s,'
+            '"outside_training_range":%%s}'
+        )
+        tail = tail_format % (
             json.dumps(self.model).replace("%", "%%"),
             ",".join(f'"{name}":%r' for name in feature_names),
+            "null" if threshold is None else repr(float(threshold)),
         )
         template = head + "%d" + tail
         return [
@@ -291,6 +309,7 @@ class Collector:
                 *map(float, row),
                 "true" if results[index] else "false",
                 "null" if chances[index] is None else repr(float(chances[index])),
+                json.dumps(flags[index]) if flags[index] else "[]",
             )
             for index, row in enumerate(rows)
         ]
@@ -379,9 +398,12 @@ class Collector:
             )
         inputs, outputs = self._azure
         context = inputs.collect(pd.DataFrame(rows, columns=list(feature_names)))
-        frame = {"DEATH_EVENT": [bool(v) for v in answer["result"]]}
+        frame: dict[str, list[Any]] = {"DEATH_EVENT": [bool(v) for v in answer["result"]]}
         if answer.get("probability") is not None:
             frame["probability"] = answer["probability"]
+        if answer.get("outside_training_range") is not None:
+            # A flat string column: the fields of the record outside the training data's range, "" for none.
+            frame["outside_training_range"] = [",".join(names) for names in answer["outside_training_range"]]
         outputs.collect(pd.DataFrame(frame), context)
         self.collected += len(rows)
 

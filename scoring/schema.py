@@ -1,7 +1,18 @@
-"""The request schema of the scoring endpoint: the lesson's 12 features, their types and bounds.
+"""A dataset's schema as data, and the request contract of a model trained on it.
 
-Pure Python (no numpy, no pandas) so that validation is cheap and can be imported anywhere.
-Every problem in a request is collected, not only the first, so a client fixes them in one go.
+The schema of a dataset lives in one JSON file beside its CSV (`<name>.schema.json`, format 1): the label,
+every feature's name, kind, possible bounds, unit and the other units a mistaken client sends, the columns
+known to leak the outcome, the cohort facts and intended use a model card shows, the subgroups its figures
+are broken down by, and an example record. `DatasetSchema.load` reads and checks it (every problem listed);
+training checks the CSV against it, and it travels inside each trained model's contract.
+
+A model's request contract (`RequestSchema`) is the dataset schema seen through the model: the fields the
+model uses (its MLflow signature) are required; the dataset's other fields are optional, checked like any
+other when sent and not used; any other field is refused.
+
+Pure Python (no numpy, no pandas) so that validation is cheap and can be imported anywhere; it runs on
+Python 3.9 inside Azure's scoring image. Every problem in a request is collected, not only the first, so
+a client fixes them in one go.
 """
 
 from __future__ import annotations
@@ -9,7 +20,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +31,9 @@ METHODS = ("predict", "predict_proba")
 # A numeric string longer than this is not a value a client meant to send (the longest
 # plausible one, "263358.03" or "1.40e+00", is about ten characters).
 MAX_NUMBER_CHARS = 40
+SCHEMA_FORMAT = 1
+KINDS = ("boolean", "integer", "number")
+SCHEMA_SUFFIX = ".schema.json"
 
 
 @dataclass(frozen=True)
@@ -31,8 +46,11 @@ class Unit:
 
 @dataclass(frozen=True)
 class Feature:
+    """One field of a dataset: kind "boolean" (0/1), "integer" or "number", and the bounds of what is
+    possible (a value outside them is a unit mistake, a placeholder or a typo, never a rare patient)."""
+
     name: str
-    kind: str  # "boolean", "integer" or "number"
+    kind: str
     minimum: float = 0.0
     maximum: float = 1.0
     description: str = ""
@@ -42,83 +60,143 @@ class Feature:
     other_units: tuple[Unit, ...] = ()
 
 
-# Bounds are what a living patient can have, not the training range: a value outside them is
-# a unit mistake, a placeholder or a typo, never a rare patient. Sources: README, "The scoring API".
-FEATURES: tuple[Feature, ...] = (
-    Feature(
-        "age",
-        "number",
-        0,
-        130,
-        "Age in years (the oldest verified human lived 122).",
-        "years",
-        (Unit("months", 1 / 12),),
-    ),
-    Feature("anaemia", "boolean", description="Decrease of red blood cells or hemoglobin."),
-    # No living patient has no CK activity at all: 0 is a placeholder. Rheumatoid arthritis
-    # patients average about 13 U/L, so 1 leaves room for every measured value. Survived
-    # rhabdomyolysis has been reported above 700,000 U/L.
-    Feature(
-        "creatinine_phosphokinase",
-        "integer",
-        1,
-        1_000_000,
-        "CPK enzyme in the blood, mcg/L (U/L; normal 10-120; survived rhabdomyolysis above 700,000).",
-        "U/L",
-        (Unit("µkat/L", 60),),
-    ),
-    Feature("diabetes", "boolean", description="The patient has diabetes."),
-    # Patients with an ejection fraction at or below 10% have been followed for years; 0 is no
-    # heartbeat, and a value below 1 is a fraction, not a percentage.
-    Feature(
-        "ejection_fraction",
-        "integer",
-        5,
-        100,
-        "Percentage of blood leaving the heart at each contraction.",
-        "%",
-        (Unit("a fraction", 100),),
-    ),
-    Feature("high_blood_pressure", "boolean", description="The patient has hypertension."),
-    # Counts below 5,000/µL occur in severe immune thrombocytopenia; analysers report down to
-    # about 1,000/µL. Below that, the value is in thousands per µL (10³/µL, the same number as 10⁹/L).
-    Feature(
-        "platelets",
-        "number",
-        1_000,
-        3_000_000,
-        "Platelets per µL (the dataset's kiloplatelets/mL; normal 150,000-450,000; extreme thrombocytosis "
-        "stays below 3,000,000).",
-        "platelets per µL",
-        (Unit("thousands per µL (10³/µL or 10⁹/L)", 1000),),
-    ),
-    # The lowest creatinine of a living adult, with very little muscle, is about 0.1-0.2 mg/dL.
-    Feature(
-        "serum_creatinine",
-        "number",
-        0.1,
-        40,
-        "Serum creatinine, mg/dL (normal 0.6-1.3; end-stage renal failure rarely exceeds 20).",
-        "mg/dL",
-        (Unit("µmol/L", 1 / 88.4), Unit("mmol/L", 1000 / 88.4)),
-    ),
-    # The lowest sodium a patient has survived is 98-99 mmol/L (case reports); the highest about 190.
-    Feature(
-        "serum_sodium",
-        "integer",
-        80,
-        200,
-        "Serum sodium, mEq/L (normal 135-145; survived extremes are about 98 and 190).",
-        "mEq/L",
-        (Unit("mg/dL", 10 / 22.99), Unit("mg/L", 1 / 22.99)),
-    ),
-    Feature("sex", "boolean", description="true for man, false for woman (the dataset's 1 and 0)."),
-    Feature("smoking", "boolean", description="The patient smokes."),
-    # Weeks or months can be neither told from days nor refused: 4 months is 4 possible days.
-    Feature("time", "integer", 0, 3650, "Follow-up period in days (at most ten years).", "days"),
-)
-FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
-_BY_NAME = {f.name: f for f in FEATURES}
+class SchemaError(ValueError):
+    """A schema file that cannot be used; `problems` lists every one, each naming where and what is allowed."""
+
+    def __init__(self, where: str, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(f"{where}: " + "; ".join(problems))
+
+
+def _finite(value: Any) -> bool:
+    return type(value) in (int, float) and math.isfinite(value)
+
+
+def _feature(entry: Any, at: str, problems: list[str]) -> Feature | None:
+    """One `features` entry as a Feature; None (with problems noted) when it cannot be one."""
+    if not isinstance(entry, dict):
+        problems.append(f"{at} must be an object with name and kind")
+        return None
+    name, kind = entry.get("name"), entry.get("kind")
+    if not isinstance(name, str) or not name.strip():
+        problems.append(f"{at}.name must be a non-empty string")
+        return None
+    if kind not in KINDS:
+        problems.append(f"{at} ({name}): kind {kind!r} is not one of {', '.join(KINDS)}")
+        return None
+    if kind == "boolean":
+        return Feature(name, kind, 0.0, 1.0, str(entry.get("description", "")))
+    low: Any = entry.get("minimum")
+    high: Any = entry.get("maximum")
+    if not (_finite(low) and _finite(high)) or float(low) > float(high):
+        problems.append(f"{at} ({name}): minimum and maximum must be finite numbers with minimum <= maximum")
+        return None
+    units = []
+    for index, unit in enumerate(entry.get("other_units") or ()):
+        if not (isinstance(unit, dict) and isinstance(unit.get("name"), str) and _finite(unit.get("factor"))):
+            problems.append(f"{at}.other_units[{index}] ({name}) must be an object with a name and a numeric factor")
+            continue
+        units.append(Unit(unit["name"], float(unit["factor"])))
+    return Feature(
+        name,
+        kind,
+        float(low),
+        float(high),
+        str(entry.get("description", "")),
+        str(entry.get("unit", "")),
+        tuple(units),
+    )
+
+
+@dataclass(frozen=True)
+class DatasetSchema:
+    """A dataset's schema (see the module docstring); `document` is the file's content as read."""
+
+    name: str
+    label: str
+    features: tuple[Feature, ...]
+    leaking: dict[str, str] = field(default_factory=dict)
+    document: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.features)
+
+    @property
+    def example(self) -> dict[str, Any]:
+        """An example record (the document's `example`, else each feature's midpoint), for swagger and `invoke`."""
+        example = self.document.get("example")
+        if isinstance(example, dict) and example:
+            return dict(example)
+        return {f.name: _midpoint(f) for f in self.features}
+
+    @classmethod
+    def from_dict(cls, document: Any, where: str = "schema") -> DatasetSchema:
+        """The schema of `document` (a parsed schema file); SchemaError listing every problem."""
+        if not isinstance(document, dict):
+            raise SchemaError(where, ["expected a JSON object with format, label and features"])
+        problems: list[str] = []
+        if document.get("format") != SCHEMA_FORMAT:
+            problems.append(f"format must be {SCHEMA_FORMAT}, got {document.get('format')!r}")
+        label = document.get("label")
+        label_name = label.get("name") if isinstance(label, dict) else label
+        if not isinstance(label_name, str) or not label_name:
+            problems.append('label must be the label column\'s name, or an object {"name": ...}')
+            label_name = ""
+        entries = document.get("features")
+        if not isinstance(entries, list) or not entries:
+            problems.append("features must be a non-empty array of {name, kind, ...}")
+            entries = []
+        features = [f for i, e in enumerate(entries) if (f := _feature(e, f"features[{i}]", problems)) is not None]
+        names = [f.name for f in features]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            problems.append(f"features named more than once: {', '.join(repeated)}")
+        if label_name in names:
+            problems.append(f"the label {label_name} is also listed as a feature")
+        leaking = document.get("leaking_columns") or {}
+        if not isinstance(leaking, dict) or not all(isinstance(v, str) for v in leaking.values()):
+            problems.append('leaking_columns must be an object {"column": "why it leaks the outcome"}')
+            leaking = {}
+        unknown = [c for c in leaking if c not in names]
+        if unknown:
+            problems.append(f"leaking_columns names columns that are not features: {', '.join(unknown)}")
+        if problems:
+            raise SchemaError(where, problems)
+        return cls(str(document.get("name") or label_name), label_name, tuple(features), dict(leaking), document)
+
+    @classmethod
+    def load(cls, path: Path) -> DatasetSchema:
+        """The schema file at `path`; SchemaError when it is unreadable, not JSON or not a valid schema."""
+        try:
+            document = json.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as error:
+            raise SchemaError(str(path), [f"cannot read it ({error.strerror or error})"]) from None
+        except ValueError as error:
+            raise SchemaError(str(path), [f"not valid JSON ({error})"]) from None
+        return cls.from_dict(document, str(path))
+
+    def request_schema(self, required: Sequence[str] | None = None) -> RequestSchema:
+        """The request contract of a model that uses `required` (its signature's columns; all when None)."""
+        return RequestSchema(self, required)
+
+
+def _midpoint(feature: Feature) -> Any:
+    if feature.kind == "boolean":
+        return 0
+    middle = (feature.minimum + feature.maximum) / 2
+    return round(middle) if feature.kind == "integer" else float(f"{middle:.4g}")
+
+
+def schema_path(csv: Path) -> Path:
+    """Where the schema of the dataset in `csv` lives: beside it, `<stem>.schema.json` (`.csv`, `.gz`, `.zip` off)."""
+    name = csv.name
+    for suffix in (".gz", ".zip", ".csv", ".txt"):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+    return csv.with_name(name + SCHEMA_SUFFIX)
+
+
 _TRUE = {"true", "yes"}
 _FALSE = {"false", "no"}
 _FLAG_ALLOWED = (
@@ -129,10 +207,6 @@ _FLAG_ALLOWED = (
 # (ASCII only). Python's float() alone would also take "1_000", "١٢", "nan" and "infinity".
 _NUMERIC = re.compile(r"\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*", re.ASCII)
 _NUMBER_RULE = 'digits with an optional sign, decimal point and exponent, such as "38", "1.40" or "2.6e5"'
-
-# The lesson's request, as the lesson sends it (every value a string); `jobs invoke` sends it too.
-SAMPLE_REQUEST_FILE = Path(__file__).resolve().parent / "sample-request.json"
-SAMPLE_RECORD: dict[str, str] = json.loads(SAMPLE_REQUEST_FILE.read_text())["data"][0]
 
 
 class RequestError(ValueError):
@@ -152,12 +226,6 @@ class RequestError(ValueError):
 
 class BodyError(ValueError):
     """The HTTP body is not a JSON document we can read; the message says why and where."""
-
-
-@dataclass(frozen=True)
-class ScoringRequest:
-    rows: list[list[float]]  # one row per record, in FEATURE_NAMES order
-    method: str  # "predict" or "predict_proba"
 
 
 class _Bad(Exception):
@@ -300,25 +368,6 @@ def _boolean(value: Any) -> float:
     raise _Bad(f"{_FLAG_ALLOWED}, got {_shown(value)}")
 
 
-def _converter(feature: Feature) -> tuple[Any, dict[str, float]]:
-    """The feature's value converter, and its memo of strings already validated for it."""
-    memo: dict[str, float] = {}
-    check = _boolean if feature.kind == "boolean" else (lambda value: _number(feature, value))
-
-    def convert(value: Any) -> float:
-        number = check(value)
-        if type(value) is str:  # never numbers: True == 1 would find 1's entry
-            if len(memo) >= 4096:
-                memo.clear()
-            memo[value] = number
-        return number
-
-    return convert, memo
-
-
-_CONVERTERS: tuple[tuple[str, Any, dict[str, float]], ...] = tuple((f.name, *_converter(f)) for f in FEATURES)
-
-
 def _typed_column(feature: Feature, column: list[Any]) -> list[float] | None:
     """A column of JSON numbers (and booleans, for a flag) checked as a whole; None if any value fails."""
     kinds = set(map(type, column))
@@ -340,94 +389,10 @@ def _typed_column(feature: Feature, column: list[Any]) -> list[float] | None:
     return numbers
 
 
-def _rows_fast(records: list[Any]) -> list[list[float]] | None:
-    """Rows of a request whose records are all plain objects of exactly the 12 fields, column by column.
-
-    A column whose strings were all seen before costs one dictionary lookup per value. Returns
-    None at the first problem of any kind: the record-by-record path then finds and words them all.
-    """
-    width = len(_CONVERTERS)
-    for record in records:
-        if type(record) is not dict or len(record) != width:
-            return None
-    columns = []
-    try:
-        for feature, (name, convert, memo) in zip(FEATURES, _CONVERTERS):
-            column = [record[name] for record in records]
-            if type(column[0]) is str:
-                try:
-                    columns.append([memo[value] if value in memo else convert(value) for value in column])
-                    continue
-                except TypeError:  # an unhashable value (a list) further down
-                    pass
-            else:
-                typed = _typed_column(feature, column)
-                if typed is not None:
-                    columns.append(typed)
-                    continue
-            columns.append([convert(value) for value in column])
-    except (KeyError, _Bad):
-        return None
-    return [list(row) for row in zip(*columns)]
-
-
 def _json_type(value: Any) -> str:
     if value is None:
         return "null"
     return {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}.get(type(value), "a number")
-
-
-def parse_records(records: Any, where: str) -> list[list[float]]:
-    """Validate a list of feature records into rows of floats in FEATURE_NAMES order.
-
-    Raises RequestError listing every problem (record index, field, what is allowed).
-    """
-    if not isinstance(records, list):
-        raise RequestError([_problem(None, where, f"expected an array of records, got {_json_type(records)}")])
-    if not records:
-        raise RequestError([_problem(None, where, f"the array of records is empty; send 1 to {MAX_RECORDS} records")])
-    if len(records) > MAX_RECORDS:
-        raise RequestError(
-            [
-                _problem(
-                    None,
-                    where,
-                    f"{len(records)} records is more than the limit of {MAX_RECORDS} per request; split the request",
-                )
-            ]
-        )
-    fast = _rows_fast(records)
-    if fast is not None:
-        return fast
-    errors: list[dict[str, Any]] = []
-    rows: list[list[float]] = []
-    width = len(_CONVERTERS)
-    for index, record in enumerate(records):
-        if type(record) is not dict:
-            errors.append(_problem(index, None, f"expected an object of features, got {_json_type(record)}"))
-            continue
-        row: list[float] = []
-        for name, convert, _memo in _CONVERTERS:
-            try:
-                row.append(convert(record[name]))
-            except KeyError:
-                errors.append(_problem(index, name, "missing"))
-            except _Bad as bad:
-                errors.append(_problem(index, name, str(bad)))
-        if len(record) != width or len(row) != width:
-            # Unknown fields are rejected: a misspelt or extra column (a label, an ID) usually
-            # means the client's schema is not ours, and silently ignoring it would hide that.
-            for name in record:
-                if name not in _BY_NAME:
-                    errors.append(
-                        _problem(
-                            index, str(name)[:100], "unknown field; allowed fields are " + ", ".join(FEATURE_NAMES)
-                        )
-                    )
-        rows.append(row)
-    if errors:
-        raise RequestError(errors)
-    return rows
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -531,64 +496,205 @@ def _method(global_parameters: Any) -> str:
     return method
 
 
-def parse_request(
-    data: Any = None, input_data: Any = None, inputs: Any = None, global_parameters: Any = None
-) -> ScoringRequest:
-    """Turn one of the three accepted request forms into validated rows.
+@dataclass(frozen=True)
+class ScoringRequest:
+    rows: list[list[float]]  # one row per record, the model's fields in RequestSchema.required order
+    method: str  # "predict" or "predict_proba"
 
-    - the lesson's: {"data": [record, ...]}
-    - Azure ML's MLflow form: {"input_data": {"columns": [...], "index": [...], "data": [[...]]}}
-    - AutoML's generated scoring file: {"Inputs": {"data": [record, ...]}, "GlobalParameters": {...}}
+
+def _converter(feature: Feature) -> tuple[Any, dict[str, float]]:
+    """The feature's value converter, and its memo of strings already validated for it."""
+    memo: dict[str, float] = {}
+    check = _boolean if feature.kind == "boolean" else (lambda value: _number(feature, value))
+
+    def convert(value: Any) -> float:
+        number = check(value)
+        if type(value) is str:  # never numbers: True == 1 would find 1's entry
+            if len(memo) >= 4096:
+                memo.clear()
+            memo[value] = number
+        return number
+
+    return convert, memo
+
+
+class RequestSchema:
+    """What a model trained on `dataset` accepts: its `required` fields, the dataset's others as optional.
+
+    `required` is the model's input columns in its signature's order (all the dataset's features when
+    None); each must be a feature of the dataset (ValueError otherwise). Rows come out in that order.
     """
-    given = [
-        name for name, value in (("data", data), ("input_data", input_data), ("Inputs", inputs)) if value is not None
-    ]
-    if len(given) != 1:
-        found = ", ".join(given) if given else "none of them"
-        raise RequestError(
-            [
-                _problem(
-                    None,
-                    None,
-                    f"expected exactly one of the keys data, input_data or Inputs in the JSON body; found {found}",
-                )
-            ]
+
+    def __init__(self, dataset: DatasetSchema, required: Sequence[str] | None = None) -> None:
+        by_name = {f.name: f for f in dataset.features}
+        required = tuple(dataset.feature_names if required is None else required)
+        unknown = [name for name in required if name not in by_name]
+        if unknown:
+            raise ValueError(f"the model uses fields the dataset schema {dataset.name} does not have: {unknown}")
+        self.dataset = dataset
+        self.required: tuple[str, ...] = required
+        self.optional: tuple[str, ...] = tuple(n for n in dataset.feature_names if n not in required)
+        self._by_name = by_name
+        self._converters = {f.name: _converter(f) for f in dataset.features}
+        self._allowed = (
+            "allowed fields are "
+            + ", ".join(self.required)
+            + ("; also accepted and not used by this model: " + ", ".join(self.optional) if self.optional else "")
         )
-    method = _method(global_parameters)
-    if data is not None:
-        return ScoringRequest(parse_records(data, "data"), method)
-    if input_data is not None:
-        return ScoringRequest(parse_records(_split_to_records(input_data), "input_data"), method)
-    if not isinstance(inputs, dict) or "data" not in inputs:
-        raise RequestError([_problem(None, "Inputs", 'expected an object {"data": [record, ...]}')])
-    return ScoringRequest(parse_records(inputs["data"], "Inputs.data"), method)
 
+    def _rows_fast(self, records: list[Any]) -> list[list[float]] | None:
+        """Rows of a request whose records all carry the same fields, column by column.
 
-def swagger_records_schema() -> dict[str, Any]:
-    """OpenAPI schema of an array of records, with the lesson's sample as its example."""
-    properties: dict[str, Any] = {}
-    for f in FEATURES:
-        if f.kind == "boolean":
-            properties[f.name] = {
-                "type": "boolean",
-                "description": f.description + " Also accepted: 1/0 and the strings true/false/yes/no in any case.",
-            }
-        else:
-            properties[f.name] = {
-                "type": f.kind,
-                "minimum": f.minimum,
-                "maximum": f.maximum,
-                "description": f.description + " Also accepted as a numeric string.",
-            }
-    return {
-        "type": "array",
-        "minItems": 1,
-        "maxItems": MAX_RECORDS,
-        "items": {
-            "type": "object",
-            "required": list(FEATURE_NAMES),
-            "properties": properties,
-            "additionalProperties": False,
-        },
-        "example": [SAMPLE_RECORD],
-    }
+        Every record must have as many fields as the first, and every field the first has (required
+        or optional) is converted; a column whose strings were all seen before costs one dictionary
+        lookup per value. Returns None at the first problem of any kind: the record-by-record path
+        then finds and words them all.
+        """
+        first = records[0]
+        if type(first) is not dict:
+            return None
+        width = len(first)
+        if any(name not in first for name in self.required):
+            return None
+        checked = [name for name in first if name in self._by_name]
+        if len(checked) != width:
+            return None
+        for record in records:
+            if type(record) is not dict or len(record) != width:
+                return None
+        columns: dict[str, list[float]] = {}
+        try:
+            for name in checked:
+                convert, memo = self._converters[name]
+                column = [record[name] for record in records]
+                if type(column[0]) is str:
+                    try:
+                        columns[name] = [memo[value] if value in memo else convert(value) for value in column]
+                        continue
+                    except TypeError:  # an unhashable value (a list) further down
+                        pass
+                else:
+                    typed = _typed_column(self._by_name[name], column)
+                    if typed is not None:
+                        columns[name] = typed
+                        continue
+                columns[name] = [convert(value) for value in column]
+        except (KeyError, _Bad):
+            return None
+        return [list(row) for row in zip(*(columns[name] for name in self.required))]
+
+    def parse_records(self, records: Any, where: str) -> list[list[float]]:
+        """Validate a list of records into rows of floats, the required fields in order.
+
+        Raises RequestError listing every problem (record index, field, what is allowed): a required
+        field missing, any sent field's value (optional ones too) outside its rules, an unknown field.
+        """
+        if not isinstance(records, list):
+            raise RequestError([_problem(None, where, f"expected an array of records, got {_json_type(records)}")])
+        if not records:
+            raise RequestError(
+                [_problem(None, where, f"the array of records is empty; send 1 to {MAX_RECORDS} records")]
+            )
+        if len(records) > MAX_RECORDS:
+            raise RequestError(
+                [
+                    _problem(
+                        None,
+                        where,
+                        f"{len(records)} records is more than the limit of {MAX_RECORDS} per request; "
+                        "split the request",
+                    )
+                ]
+            )
+        fast = self._rows_fast(records)
+        if fast is not None:
+            return fast
+        errors: list[dict[str, Any]] = []
+        rows: list[list[float]] = []
+        for index, record in enumerate(records):
+            if type(record) is not dict:
+                errors.append(_problem(index, None, f"expected an object of features, got {_json_type(record)}"))
+                continue
+            values: dict[str, float] = {}
+            for name, value in record.items():
+                converter = self._converters.get(name)
+                if converter is None:
+                    # Unknown fields are rejected: a misspelt or extra column (a label, an ID) usually
+                    # means the client's schema is not ours, and silently ignoring it would hide that.
+                    errors.append(_problem(index, str(name)[:100], "unknown field; " + self._allowed))
+                    continue
+                try:
+                    values[name] = converter[0](value)
+                except _Bad as bad:
+                    errors.append(_problem(index, name, str(bad)))
+            errors.extend(_problem(index, name, "missing") for name in self.required if name not in record)
+            rows.append([values.get(name, math.nan) for name in self.required])
+        if errors:
+            raise RequestError(errors)
+        return rows
+
+    def parse_request(
+        self, data: Any = None, input_data: Any = None, inputs: Any = None, global_parameters: Any = None
+    ) -> ScoringRequest:
+        """Turn one of the three accepted request forms into validated rows.
+
+        - the lesson's: {"data": [record, ...]}
+        - Azure ML's MLflow form: {"input_data": {"columns": [...], "index": [...], "data": [[...]]}}
+        - AutoML's generated scoring file: {"Inputs": {"data": [record, ...]}, "GlobalParameters": {...}}
+        """
+        given = [
+            name
+            for name, value in (("data", data), ("input_data", input_data), ("Inputs", inputs))
+            if value is not None
+        ]
+        if len(given) != 1:
+            found = ", ".join(given) if given else "none of them"
+            raise RequestError(
+                [
+                    _problem(
+                        None,
+                        None,
+                        f"expected exactly one of the keys data, input_data or Inputs in the JSON body; found {found}",
+                    )
+                ]
+            )
+        method = _method(global_parameters)
+        if data is not None:
+            return ScoringRequest(self.parse_records(data, "data"), method)
+        if input_data is not None:
+            return ScoringRequest(self.parse_records(_split_to_records(input_data), "input_data"), method)
+        if not isinstance(inputs, dict) or "data" not in inputs:
+            raise RequestError([_problem(None, "Inputs", 'expected an object {"data": [record, ...]}')])
+        return ScoringRequest(self.parse_records(inputs["data"], "Inputs.data"), method)
+
+    def swagger_records_schema(self) -> dict[str, Any]:
+        """OpenAPI schema of an array of records: the model's fields required, the dataset's others optional."""
+        properties: dict[str, Any] = {}
+        for f in self.dataset.features:
+            unused = "" if f.name in self.required else " Optional: this model does not use it."
+            if f.kind == "boolean":
+                properties[f.name] = {
+                    "type": "boolean",
+                    "description": f.description
+                    + " Also accepted: 1/0 and the strings true/false/yes/no in any case."
+                    + unused,
+                }
+            else:
+                properties[f.name] = {
+                    "type": f.kind,
+                    "minimum": f.minimum,
+                    "maximum": f.maximum,
+                    "description": f.description + " Also accepted as a numeric string." + unused,
+                }
+        return {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_RECORDS,
+            "items": {
+                "type": "object",
+                "required": list(self.required),
+                "properties": properties,
+                "additionalProperties": False,
+            },
+            "example": [self.dataset.example],
+        }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 import os
 import sys
 import types
@@ -24,16 +25,20 @@ from inference_schema.schema_decorators import input_schema, output_schema
 # The server imports this file by path; make its neighbour importable the same way everywhere.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from collect import collector  # opt-in data collection (jobs deploy --collect); never fails a request
-from schema import FEATURE_NAMES, BodyError, RequestError, parse_body, parse_request, swagger_records_schema
+from contract import ModelContract, OperatingPoint, find_contract
+from schema import BodyError, RequestError, RequestSchema, SchemaError, parse_body
 
 logger = logging.getLogger("heart_failure_scoring")
 _model: Any = None
 _columns: list[str] = []
+_names: tuple[str, ...] = ()  # _columns as a tuple, for the collector
 _dtypes: list[Any] = []  # numpy dtype of each of _columns, from the model's MLflow signature
-_column_index: list[int] = []  # position of each of _columns in FEATURE_NAMES
 _positive_index: int | None = None
-_is_positive: dict[Any, bool] = {}
 _thread_limits: Any = None  # threadpoolctl's limiter, kept alive for the worker's life
+_request: RequestSchema | None = None  # the model's request contract (its fields required, the dataset's optional)
+_point: OperatingPoint | None = None  # the threshold `result` is decided at
+_low: Any = None  # numpy arrays: the training rows' lowest and highest value per column of _columns
+_high: Any = None
 
 
 def install_body_guard(input_parsers: Any = None) -> str:
@@ -206,36 +211,66 @@ def _signature_dtypes(signature: Any, count: int) -> list[Any]:
 
 
 def init() -> None:
-    global _model, _columns, _dtypes, _column_index, _positive_index, _is_positive, _thread_limits
+    """Load the model and its contract (scoring/contract.py); ModelLoadError saying what is missing or wrong."""
+    global _model, _columns, _names, _dtypes, _positive_index, _thread_limits, _request, _point, _low, _high
     import mlflow.sklearn
+    import numpy as np
     from mlflow.models import Model
 
     model_dir = find_model_dir(Path(os.environ.get("AZUREML_MODEL_DIR", ".")))
     meta = Model.load(str(model_dir / "MLmodel"))
     if "sklearn" not in meta.flavors:
         raise ModelLoadError(f"the model in {model_dir} has no sklearn flavor (flavors: {', '.join(meta.flavors)})")
+    contract_file = find_contract(model_dir, Path(__file__).resolve().parent)
+    if contract_file is None:
+        raise ModelLoadError(
+            f"no model contract (model-contract.json) in {model_dir} or beside score.py: the contract says what "
+            "the model accepts and at which threshold it answers; `jobs train` writes it, `jobs deploy --target "
+            "azure` stages it with the code"
+        )
+    try:
+        contract = ModelContract.load(contract_file)
+        point = contract.deployed_point()
+    except SchemaError as error:
+        raise ModelLoadError(str(error)) from None
     _model = mlflow.sklearn.load_model(str(model_dir))
     signature = meta.get_input_schema()
-    # A model trained without some feature (e.g. `time`, dropped with --drop time) gets only
-    # the columns its signature names; requests keep the lesson's 12 fields either way.
-    _columns = signature.input_names() if signature is not None else list(FEATURE_NAMES)
-    unknown = [c for c in _columns if c not in FEATURE_NAMES]
-    if unknown:
-        raise ModelLoadError(f"the model expects columns the request schema does not have: {unknown}")
-    _column_index = [FEATURE_NAMES.index(c) for c in _columns]
+    # The model's own signature decides what a request must carry; the contract's list is the fallback.
+    _columns = signature.input_names() if signature is not None else list(contract.inputs)
+    if sorted(_columns) != sorted(contract.inputs):
+        raise ModelLoadError(
+            f"the contract in {contract_file} is for a model with inputs {list(contract.inputs)}, but this model's "
+            f"signature has {_columns}: they were not written together"
+        )
+    try:
+        _request = contract.dataset.request_schema(_columns)
+    except ValueError as error:
+        raise ModelLoadError(str(error)) from None
+    _names = tuple(_columns)
+    _point = point
+    _low = np.array([contract.training_ranges.get(c, (-math.inf, math.inf))[0] for c in _columns])
+    _high = np.array([contract.training_ranges.get(c, (-math.inf, math.inf))[1] for c in _columns])
     # The frame carries the types the model was trained with (MLflow records int64 columns
     # as long), not float64 for everything.
     _dtypes = _signature_dtypes(signature, len(_columns))
     classes = list(getattr(_model, "classes_", []))
-    _is_positive = {c: str(c).lower() in ("1", "true", "1.0") for c in classes}
-    _positive_index = next((i for i, c in enumerate(classes) if _is_positive[c]), None)
+    _positive_index = next((i for i, c in enumerate(classes) if str(c).lower() in ("1", "true", "1.0")), None)
+    if _positive_index is None or not hasattr(_model, "predict_proba"):
+        raise ModelLoadError(
+            f"the model in {model_dir} gives no probability for the positive class (classes {classes}); "
+            "the endpoint answers at a threshold on that probability"
+        )
+    _describe_swagger(_request)
     changed = single_threaded(_model)
     _thread_limits = _limit_native_thread_pools()
     logger.info(
-        "loaded model from %s with columns %s (types %s); set to one thread: %s",
+        "loaded model from %s with columns %s (types %s), contract %s, threshold %s (%s); set to one thread: %s",
         model_dir,
         _columns,
         ", ".join(sorted({str(d) for d in _dtypes})),
+        contract_file,
+        _point.threshold,
+        _point.rule,
         ", ".join(changed) or "nothing to change",
     )
     # The model and the libraries loaded so far live as long as the worker: moved out of the
@@ -252,9 +287,9 @@ class _RecordsParameter(AbstractParameterType):
     500; here every client mistake must become a 400 that names the record and the field.
     """
 
-    def __init__(self) -> None:
-        self._swagger = swagger_records_schema()
-        super().__init__(self._swagger["example"])
+    def __init__(self, swagger: dict[str, Any]) -> None:
+        self._swagger = swagger
+        super().__init__(swagger["example"])
 
     def deserialize_input(self, input_data: Any) -> Any:
         return input_data
@@ -268,39 +303,59 @@ class _ObjectParameter(StandardPythonParameterType):
         return input_data
 
 
-_RECORDS = _RecordsParameter()
+# Before init() nothing says which fields the model uses: swagger starts generic, and init() describes the
+# model's own fields (_describe_swagger). The server builds /swagger.json after init() (azmlinfsrv 1.5.1,
+# aml_blueprint.py: invoke_init, then Swagger), from what the decorators registered last for this function.
+_GENERIC_RECORDS = {"type": "array", "items": {"type": "object"}, "example": [{}]}
+_ANSWER_EXAMPLE = {"result": [False], "probability": [0.25], "threshold": 0.3, "outside_training_range": [[]]}
 
 
-@input_schema("data", _RECORDS, convert_to_provided_type=False)
-@input_schema(
-    "input_data",
-    _ObjectParameter(
-        {
-            "columns": list(FEATURE_NAMES),
-            "index": [0],
-            "data": [[_RECORDS.sample_input[0][name] for name in FEATURE_NAMES]],
-        }
-    ),
-    convert_to_provided_type=False,
-)
-@input_schema("Inputs", _ObjectParameter({"data": _RECORDS.sample_input}), convert_to_provided_type=False)
-@input_schema("GlobalParameters", _ObjectParameter({"method": "predict"}), convert_to_provided_type=False)
-@output_schema(StandardPythonParameterType({"result": [False], "probability": [0.25]}))
-def run(data: Any = None, input_data: Any = None, Inputs: Any = None, GlobalParameters: Any = None) -> Any:
-    """Score the records of one of the three request forms (see schema.parse_request).
+def _decorated(function: Any, records: dict[str, Any], output: bool = True) -> Any:
+    """`function` with the inference-schema decorators for the three request forms, `records` the records' schema
+    (and, with `output`, the answer's: inference-schema takes an output schema once per function)."""
+    example = records["example"][0]
+    columns = list(example)
+    decorators = (
+        input_schema("data", _RecordsParameter(records), convert_to_provided_type=False),
+        input_schema(
+            "input_data",
+            _ObjectParameter({"columns": columns, "index": [0], "data": [[example[c] for c in columns]]}),
+            convert_to_provided_type=False,
+        ),
+        input_schema("Inputs", _ObjectParameter({"data": [example]}), convert_to_provided_type=False),
+        input_schema("GlobalParameters", _ObjectParameter({"method": "predict"}), convert_to_provided_type=False),
+        *([output_schema(StandardPythonParameterType(_ANSWER_EXAMPLE))] if output else []),
+    )
+    for decorate in reversed(decorators):
+        function = decorate(function)
+    return function
 
-    Returns {"result": [bool, ...]} (plus "probability" for predict_proba), a 400 AMLResponse that
-    lists every problem of a malformed request, or a generic 500 when the model itself fails.
+
+def _describe_swagger(request: RequestSchema) -> None:
+    """Register the model's own request schema for /swagger.json (its fields required, the dataset's optional)."""
+    _decorated(_score, request.swagger_records_schema(), output=False)
+
+
+def _score(data: Any = None, input_data: Any = None, Inputs: Any = None, GlobalParameters: Any = None) -> Any:
+    """Score the records of one of the three request forms (see schema.RequestSchema.parse_request).
+
+    Returns {"result": [bool, ...], "probability": [float, ...], "threshold": float,
+    "outside_training_range": [[field, ...], ...]}: per record, whether its probability of the positive
+    class is at or above the deployment's threshold, that probability (6 places), the threshold itself,
+    and the model's fields whose value lies outside what the training data covered (scored all the same).
+    A malformed request gets a 400 AMLResponse that lists every problem; a model failure a generic 500.
     """
+    if _request is None:
+        return AMLResponse({"message": "the model is not loaded (init() has not run)"}, 503, json_str=True)
     try:
-        request = parse_request(data, input_data, Inputs, GlobalParameters)
+        request = _request.parse_request(data, input_data, Inputs, GlobalParameters)
         features = frame(request.rows)
     except RequestError as error:
-        collector.refused(error.errors, FEATURE_NAMES)
+        collector.refused(error.errors, _request.dataset.feature_names)
         return AMLResponse(error.body(), 400, json_str=True)
     try:
-        answer = predict(features, request.method == "predict_proba")
-        collector.scored(request.rows, FEATURE_NAMES, answer)
+        answer = predict(features, outside_training_range(request.rows))
+        collector.scored(request.rows, _names, answer)
         return answer
     except Exception:
         # The detail (and the patient data in it) goes to the log only.
@@ -308,6 +363,20 @@ def run(data: Any = None, input_data: Any = None, Inputs: Any = None, GlobalPara
         return AMLResponse(
             {"message": "the model failed to score the request; see the deployment's logs"}, 500, json_str=True
         )
+
+
+run = _decorated(_score, _GENERIC_RECORDS)
+
+
+def outside_training_range(rows: list[list[float]]) -> list[list[str]]:
+    """Per row (the model's columns in order), the columns whose value lies outside the training rows' range."""
+    import numpy as np
+
+    values = np.array(rows, dtype=np.float64)
+    outside = (values < _low) | (values > _high)
+    if not outside.any():
+        return [[] for _ in rows]
+    return [[_columns[i] for i in np.flatnonzero(row)] for row in outside]
 
 
 def frame(rows: list[list[float]]) -> Any:
@@ -320,8 +389,6 @@ def frame(rows: list[list[float]]) -> Any:
     import pandas as pd
 
     values = np.array(rows, dtype=np.float64)
-    if _column_index != list(range(len(FEATURE_NAMES))):
-        values = values[:, _column_index]
     float64 = np.dtype("float64")
     if all(dtype == float64 for dtype in _dtypes):
         return pd.DataFrame(values, columns=_columns, copy=False)  # one block: the cheapest to build and to read
@@ -351,20 +418,17 @@ def frame(rows: list[list[float]]) -> Any:
     return pd.DataFrame(columns, copy=False)
 
 
-def predict(features: Any, with_probability: bool) -> dict[str, list[Any]]:
-    """Labels (True for DEATH_EVENT) and, when asked, probabilities rounded to 6 places, in row order."""
+def predict(features: Any, outside: list[list[str]]) -> dict[str, Any]:
+    """The answer for the model's input frame: per record the probability of the positive class (6 places),
+    `result` = probability >= the deployment's threshold, the threshold, and `outside` as given."""
     import numpy as np
 
-    labels = _model.predict(features).tolist()
-    positive = _is_positive
-    response: dict[str, list[Any]] = {
-        "result": [
-            positive[label] if label in positive else str(label).lower() in ("1", "true", "1.0") for label in labels
-        ]
+    assert _point is not None  # init() sets it before any request
+    probabilities = np.round(_model.predict_proba(features)[:, _positive_index].astype(np.float64), 6)
+    # The rounded figure decides: a client comparing the probability it got with the threshold agrees.
+    return {
+        "result": (probabilities >= _point.threshold).tolist(),
+        "probability": probabilities.tolist(),
+        "threshold": _point.threshold,
+        "outside_training_range": outside,
     }
-    if with_probability:
-        if _positive_index is None:
-            raise RuntimeError("the model does not expose predict_proba for DEATH_EVENT")
-        probabilities = _model.predict_proba(features)[:, _positive_index]
-        response["probability"] = np.round(probabilities.astype(np.float64), 6).tolist()
-    return response

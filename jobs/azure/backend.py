@@ -144,7 +144,9 @@ class AzureBackend:
         return f"azureml:{dataset.ASSET_NAME}:{version}"
 
     def train(self, settings: TrainingSettings, data: Path, wait: bool) -> str:
+        settings = settings.for_data(data)
         settings.check_data(data, max_nodes=self.outputs.compute_max_nodes)
+        self._warn_leaks(settings, data)
         compute = self.outputs.need("compute_name", "training", self.stack)
         data_ref = self.ensure_data(data, settings.drop_columns)
         tags = training_tags(data_ref.rsplit(":", 1)[1], settings.as_tags())
@@ -161,12 +163,26 @@ class AzureBackend:
             )
         return str(submitted.name)
 
+    def _warn_leaks(self, settings: TrainingSettings, data: Path) -> None:
+        """Say it when the lesson's opt-in trains on leaking columns (the job's tags record it too)."""
+        warning = settings.leak_warning(dataset.load_schema(data))
+        if warning:
+            self.say("WARNING: " + warning)
+
+    def sample_request(self) -> dict[str, Any]:
+        """The shipped dataset's example (the lesson's sample): the deployed model's contract is in Azure."""
+        from jobs.invocation import SAMPLE_REQUEST
+
+        return SAMPLE_REQUEST
+
     def pipeline(
         self, settings: TrainingSettings, data: Path, min_auc: float | None, deploy: DeployOptions | None, wait: bool
     ) -> str:
         """Train and register (and optionally deploy) as one pipeline job."""
         specs.check_pipeline_deploy(deploy)
+        settings = settings.for_data(data)
         settings.check_data(data, max_nodes=self.outputs.compute_max_nodes)
+        self._warn_leaks(settings, data)
         compute = self.outputs.need("compute_name", "the pipeline", self.stack)
         endpoint = self.outputs.need("endpoint_name", "the pipeline's deploy step", self.stack) if deploy else None
         data_ref = self.ensure_data(data, settings.drop_columns)

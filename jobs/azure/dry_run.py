@@ -44,6 +44,8 @@ class DryRunBackend:
         self.say = say
         self.written: dict[str, Path] = {}
         self.placeholder_version: str | None = None  # what a dry `register` returned, not a real version
+        self.dropped: tuple[str, ...] = tuple(dataset.default_schema().leaking)  # what a dry `train` left out
+        self.leaking = "none"
 
     def _write(
         self,
@@ -53,6 +55,7 @@ class DryRunBackend:
         local_paths: dict[str, Path],
         fix: Callable[[dict[str, Any]], None] | None = None,
         placeholders: tuple[str, ...] = (),
+        warning: str | None = None,
     ) -> Path:
         """Dump an entity, undo the dump quirks, load it back; `placeholders` become YAML comments at the top
         and lines of output, each naming a value to replace before `az ml ... create -f` sends it."""
@@ -64,13 +67,17 @@ class DryRunBackend:
             _set(spec, dotted, os.path.relpath(path, self.out.resolve()))
         if fix is not None:
             fix(spec)
-        header = "".join(f"# PLACEHOLDER: {line}\n" for line in placeholders)
+        header = (f"# WARNING: {warning}\n" if warning else "") + "".join(
+            f"# PLACEHOLDER: {line}\n" for line in placeholders
+        )
         target.write_text(header + yaml.safe_dump(spec, sort_keys=False))
         try:
             loader(str(target))
         except Exception as error:
             raise JobsError(f"{target} does not load back with azure-ai-ml: {error}") from None
         self.written[filename] = target
+        if warning:
+            self.say(f"WARNING: {warning}")
         self.say(
             f"wrote {target}"
             + (" (placeholders to replace before `az ml ... create`: see below)" if placeholders else "")
@@ -87,18 +94,22 @@ class DryRunBackend:
         return str(asset.version)
 
     def train(self, settings: TrainingSettings, data: Path, wait: bool) -> str:
+        settings = settings.for_data(data)
         settings.check_data(data, max_nodes=self.outputs.compute_max_nodes)
+        self.dropped, self.leaking = settings.drop_columns, ",".join(settings.leaking_columns_used) or "none"
+        warning = settings.leak_warning(dataset.load_schema(data))
         compute = self.outputs.compute_name or "<compute_name from the stack>"
         version = self._data_yml(data, settings.drop_columns)
         tags = training_tags(version, settings.as_tags())
         job = specs.automl_job(settings, f"azureml:{dataset.ASSET_NAME}:{version}", compute, tags)
-        self._write("automl-job.yml", job, load_job, {})
+        self._write("automl-job.yml", job, load_job, {}, warning=warning)
         return PLACEHOLDER_JOB
 
     def pipeline(
         self, settings: TrainingSettings, data: Path, min_auc: float | None, deploy: DeployOptions | None, wait: bool
     ) -> str:
         specs.check_pipeline_deploy(deploy)
+        settings = settings.for_data(data)
         settings.check_data(data, max_nodes=self.outputs.compute_max_nodes)
         compute = self.outputs.compute_name or "<compute_name from the stack>"
         endpoint = self.outputs.endpoint_name or "<endpoint_name from the stack>"
@@ -162,7 +173,12 @@ class DryRunBackend:
         endpoint = self.outputs.endpoint_name or "<endpoint_name from the stack>"
         model_ref = f"azureml:{MODEL_NAME}:{version or '1'}"
         conda = monitoring.with_collection(specs.scoring_conda(), options.collect)
-        spec = specs.deployment("blue", endpoint, model_ref, specs.environment(conda), options)
+        # What the registered model's tags would say (a dry run registers nothing): this data, these drops.
+        tags = {"dropped_columns": ",".join(self.dropped) or "none", "leaking_columns_used": self.leaking}
+        tags["data_version"] = dataset.content_version(options.data or dataset.DEFAULT_CSV, self.dropped)
+        contract = specs.azure_contract(tags, options, f"version {version or '1'}")
+        code = specs.staged_code(self.out / "code", contract)
+        spec = specs.deployment("blue", endpoint, model_ref, specs.environment(conda), options, code)
         notes = [
             "environment.conda_file is scoring/conda.yaml, not the model's environment: `deploy` merges "
             "the registered model's own conda.yaml (its Python and pins) with what score.py needs; "
@@ -173,11 +189,16 @@ class DryRunBackend:
             notes.append(f"model {model_ref}: version {version or '1'} stands for the version `register` returns")
         if not self.outputs.endpoint_name:
             notes.append("endpoint_name: the stack's endpoint_name output")
+        if contract["operating_point"] is None:
+            notes.append(
+                "code/model-contract.json has no operating point: deploy with --threshold T (0 < T < 1); "
+                "score.py refuses to start without one, and a real `deploy` refuses before creating anything"
+            )
         self._write(
             "deployment.yml",
             spec,
             load_online_deployment,
-            {"code_configuration.code": specs.SCORING_DIR.resolve()},
+            {"code_configuration.code": code.resolve()},
             placeholders=tuple(notes),
         )
         return "blue"
@@ -211,6 +232,12 @@ class DryRunBackend:
             notes.append("endpoint_name: the stack's endpoint_name output")
         self._write("monitor.yml", spec, load_schedule, {}, placeholders=tuple(notes))
         return monitoring.MONITOR_NAME
+
+    def sample_request(self) -> dict[str, Any]:
+        """The shipped dataset's example (the lesson's sample)."""
+        from jobs.invocation import SAMPLE_REQUEST
+
+        return SAMPLE_REQUEST
 
     def invoke(self, payload: dict[str, Any]) -> Any:
         self.out.mkdir(parents=True, exist_ok=True)  # as _write does for every other command

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -27,7 +28,7 @@ from jobs.azure import specs
 from jobs.azure.retry import wait_for
 from jobs.backend import DeployOptions
 from jobs.errors import Interrupted, JobsError, first_line, log_error
-from jobs.invocation import SAMPLE_REQUEST, check_answer
+from jobs.invocation import SAMPLE_REQUEST, check_answer, contract_request
 from jobs.lineage import MODEL_NAME
 from jobs.monitoring import azure as monitoring
 
@@ -95,11 +96,27 @@ class BlueGreenRollout:
         is being created or tested, saying what is left in Azure.
         """
         if version is None:
-            version = str(
-                self.call("finding the latest model", lambda: self.ml.models.get(MODEL_NAME, label="latest")).version
-            )
+            model = self.call("finding the latest model", lambda: self.ml.models.get(MODEL_NAME, label="latest"))
+            version = str(model.version)
         else:
-            self.call("finding the model", lambda: self.ml.models.get(MODEL_NAME, version=version))
+            model = self.call("finding the model", lambda: self.ml.models.get(MODEL_NAME, version=version))
+        # The model carries no contract of its own (AutoML wrote it): it is staged beside score.py, built from
+        # the data it was trained on (its tags say which) and the operating point this deploy chooses.
+        contract = specs.azure_contract(dict(getattr(model, "tags", None) or {}), options, f"version {version}")
+        if contract["operating_point"] is None:
+            raise JobsError(
+                f"{MODEL_NAME} version {version} records no operating point: Azure AutoML's models come without "
+                "the out-of-fold probabilities one is chosen from here. Deploy with --threshold T (0 < T < 1), "
+                "the probability at or above which the endpoint answers result=true; a local run of the same "
+                "data shows the threshold table to choose it from."
+            )
+        staging = Path(tempfile.mkdtemp(prefix="heart-failure-code-"))
+        try:
+            return self._run(endpoint_name, version, options, specs.staged_code(staging / "code", contract))
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _run(self, endpoint_name: str, version: str, options: DeployOptions, code: Path) -> str:
         endpoint = self.call("reading the endpoint", lambda: self.ml.online_endpoints.get(endpoint_name))
         traffic = dict(endpoint.traffic or {})
         live = [name for name, share in traffic.items() if share > 0]
@@ -112,7 +129,7 @@ class BlueGreenRollout:
         env = specs.environment(
             monitoring.with_collection(specs.scoring_conda(self._model_conda(version)), options.collect)
         )
-        spec = specs.deployment(slot, endpoint_name, f"azureml:{MODEL_NAME}:{version}", env, options)
+        spec = specs.deployment(slot, endpoint_name, f"azureml:{MODEL_NAME}:{version}", env, options, code)
         self.say(
             f"creating deployment {slot} ({options.instance_count} x {options.instance_type}) with 0% traffic; "
             f"live now: {', '.join(f'{n} {traffic[n]}%' for n in live) or 'nothing'}"
@@ -137,7 +154,7 @@ class BlueGreenRollout:
             # provisioning fails ("User container has crashed or terminated"): say why from its log.
             self._fail(endpoint_name, slot, f"creating it failed: {first_line(error)}", created=False)
         try:
-            answer = self._smoke_test(endpoint_name, slot)
+            answer = self._smoke_test(endpoint_name, slot, code)
         except KeyboardInterrupt:
             raise Interrupted(still_there) from None
         if answer is not None:
@@ -183,11 +200,12 @@ class BlueGreenRollout:
             found = sorted(Path(folder).rglob("conda.yaml"))
             return yaml.safe_load(found[0].read_text()) if found else None
 
-    def _smoke_test(self, endpoint_name: str, slot: str) -> str | None:
-        """None when the lesson's sample, sent to the new deployment alone, is answered well."""
+    def _smoke_test(self, endpoint_name: str, slot: str, code: Path | None = None) -> str | None:
+        """None when the contract's example (the lesson's sample without one), sent to the new deployment alone,
+        is answered well."""
         with tempfile.TemporaryDirectory() as folder:
             request = Path(folder) / "request.json"
-            request.write_text(json.dumps(SAMPLE_REQUEST))
+            request.write_text(json.dumps(contract_request(code) if code is not None else SAMPLE_REQUEST))
             try:
                 raw = self.call(
                     "smoke-testing the deployment",

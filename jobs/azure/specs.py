@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from azure.ai.ml.entities import (
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from jobs import dataset
 from jobs.backend import DeployOptions
 from jobs.commands import JOBS
 from jobs.dataset import ASSET_NAME, DATA_DIR, DEFAULT_CSV, columns, content_version, rows
@@ -35,6 +37,7 @@ from jobs.monitoring import azure as monitoring
 from jobs.paths import ROOT
 from jobs.training import TrainingSettings
 from jobs.user_files import normalized_csv
+from scoring.contract import OperatingPoint
 
 SCORING_DIR = ROOT / "scoring"
 EXPERIMENT = "heart-failure-automl"
@@ -220,13 +223,62 @@ def environment(conda: dict[str, Any]) -> Environment:
     )
 
 
-def deployment(name: str, endpoint: str, model_ref: str, env: Environment, options: DeployOptions) -> Any:
+def azure_contract(tags: dict[str, str], options: DeployOptions, what: str) -> dict[str, Any]:
+    """The contract (scoring/contract.py) of a model Azure AutoML wrote, which carries none of its own: the schema
+    beside the training CSV (options.data, else the shipped one), the inputs that CSV has less the model's
+    `dropped_columns` tag, their training ranges, and the operating point --threshold chose (None when not given:
+    score.py then refuses to start, so `deploy` refuses first).
+
+    JobsError when the CSV is not the data the model was trained on (its `data_version` tag, a content hash).
+    """
+    import pandas as pd
+
+    from jobs.contract import contract_document, training_ranges
+
+    csv = options.data or DEFAULT_CSV
+    schema = dataset.load_schema(csv)
+    dropped = tuple(c for c in tags.get("dropped_columns", "none").split(",") if c and c != "none")
+    expected = tags.get("data_version")
+    found = content_version(csv, dropped)
+    if expected and expected != found:
+        raise JobsError(
+            f"{what} was trained on data version {expected}, and {csv} is version {found}: the contract (fields, "
+            "ranges) must come from the data the model saw; pass that CSV with --data"
+        )
+    table = dataset.load(csv)
+    frame = pd.DataFrame([cells for _, cells in table.rows], columns=table.header).apply(pd.to_numeric, errors="coerce")
+    inputs = [name for name in schema.feature_names if name in table.header and name not in dropped]
+    point = None
+    if options.threshold is not None:
+        point = OperatingPoint(float(options.threshold), f"--threshold {options.threshold:g}, chosen at deploy time")
+    leaking = tuple(
+        c for c in tags.get("leaking_columns_used", "none").split(",") if c and c not in ("none", "unknown")
+    )
+    return contract_document(schema, inputs, training_ranges(frame, inputs), point, (), leaking)
+
+
+def staged_code(folder: Path, contract: dict[str, Any]) -> Path:
+    """The deployment's code folder: scoring/'s scripts and the model's contract beside them, in `folder`."""
+    from jobs.contract import write_contract
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for script in sorted(SCORING_DIR.glob("*.py")):
+        shutil.copyfile(script, folder / script.name)
+    write_contract(folder, contract)
+    return folder
+
+
+def deployment(
+    name: str, endpoint: str, model_ref: str, env: Environment, options: DeployOptions, code: Path = SCORING_DIR
+) -> Any:
+    """The managed online deployment; `code` is the folder uploaded as its code (staged_code: score.py and the
+    model's contract)."""
     return ManagedOnlineDeployment(
         name=name,
         endpoint_name=endpoint,
         model=model_ref,
         environment=env,
-        code_configuration=CodeConfiguration(code=str(SCORING_DIR), scoring_script="score.py"),
+        code_configuration=CodeConfiguration(code=str(code), scoring_script="score.py"),
         instance_type=options.instance_type,
         instance_count=options.instance_count,
         app_insights_enabled=True,
@@ -305,12 +357,14 @@ def pipeline_job(
 
 
 def check_pipeline_deploy(deploy: DeployOptions | None) -> None:
-    """Refuse what the pipeline's deploy step (components/deploy_model.yml) cannot carry: --collect.
+    """Refuse what the pipeline's deploy step (components/deploy_model.yml) cannot carry: --collect, and the
+    model's contract and operating point (staged from the training CSV and --threshold by `jobs deploy`).
 
-    Raises JobsError naming the command that deploys with collection instead.
+    Raises JobsError naming the command that deploys instead.
     """
-    if deploy is not None and deploy.collect:
+    if deploy is not None:
         raise JobsError(
-            "--collect is not carried by the pipeline's deploy step; run the pipeline without it, "
-            f"then `{JOBS} deploy --target azure --collect`"
+            "--with-deploy: the pipeline's deploy step cannot carry the model's contract (its fields, ranges and "
+            "operating point, staged beside score.py from the training CSV and --threshold); run the pipeline "
+            f"without --with-deploy, then `{JOBS} deploy --target azure --threshold T`"
         )

@@ -29,9 +29,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jobs.dataset import Table, content_version, load
+from jobs.contract import accuracy_table, contract_document, default_point, training_ranges, write_contract
+from jobs.dataset import Table, content_version, load, load_schema
 from jobs.errors import JobsError
 from jobs.lineage import git_commit
+from jobs.local.model_card import build_card
 from jobs.local.report import write_report
 from jobs.training import DEFAULT_LOCAL_BUDGET_S, TrainingSettings
 
@@ -46,11 +48,6 @@ LEARNERS = {
 }
 # Learners whose cross-validated loss is within this of the best one join the voting ensemble.
 ENSEMBLE_MARGIN = 0.03
-# Columns known to leak the outcome: the report and `train` warn when a model uses one.
-LEAKY_COLUMNS = {
-    "time": "the follow-up period: patients who died early were followed briefly because they died, "
-    "and nobody knows it when a patient walks in"
-}
 # The final selection scores every candidate on this many repeats of the k folds: one repeat of 5 folds
 # put the 500-tree forest 0.008 below its 5x5 figure here, more than the gaps the selection must judge.
 SELECTION_REPEATS = 3
@@ -197,8 +194,11 @@ def pip_requirements() -> list[str]:
     return [req for req in scoring_pip() if not req.startswith(server_only)]
 
 
-def save_mlflow_model(pipeline: Any, X: pd.DataFrame, y: pd.Series, target: Path) -> None:
-    """Write the MLflow model to `target` atomically: a failure leaves no folder behind."""
+def save_mlflow_model(
+    pipeline: Any, X: pd.DataFrame, y: pd.Series, target: Path, extra: Callable[[Path], None] = lambda _: None
+) -> None:
+    """Write the MLflow model to `target` atomically: a failure leaves no folder behind. `extra` writes what
+    travels with the model (its contract, its card) into the folder before it appears."""
     import mlflow.sklearn
     import skops.io
     from mlflow.models import infer_signature
@@ -214,6 +214,7 @@ def save_mlflow_model(pipeline: Any, X: pd.DataFrame, y: pd.Series, target: Path
             # We trained this object a moment ago; its own types are the ones to trust on load.
             skops_trusted_types=skops.io.get_untrusted_types(data=skops.io.dumps(pipeline)),
         )
+        extra(staging)
         staging.rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -255,9 +256,9 @@ def baselines(settings: TrainingSettings) -> dict[str, Any]:
     }
 
 
-def leaky_columns(columns: list[str] | pd.Index) -> dict[str, str]:
-    """The columns among `columns` known to leak the outcome, with why."""
-    return {name: why for name, why in LEAKY_COLUMNS.items() if name in columns}
+def leaky_columns(columns: list[str] | pd.Index, leaking: dict[str, str]) -> dict[str, str]:
+    """The columns among `columns` that the dataset's schema says leak the outcome (`leaking`), with why."""
+    return {name: why for name, why in leaking.items() if name in columns}
 
 
 def selection_folds(y: pd.Series, folds: int, seed: int, repeats: int = SELECTION_REPEATS) -> list[tuple[Any, Any]]:
@@ -421,6 +422,7 @@ def search(
     budget_s: float,
     log_file: Path,
     progress: Callable[[str], None] = lambda _: None,
+    leaking: dict[str, str] | None = None,
 ) -> SearchResult:
     """Run FLAML, then choose among the baselines, its best learner and a voting ensemble on the same folds.
 
@@ -488,7 +490,7 @@ def search(
     ]
     chosen, rule = choose(candidates)
     honest = None
-    leaks = leaky_columns(X.columns)
+    leaks = leaky_columns(X.columns, leaking or {})
     if leaks:
         # The honest figure: the same baselines on the same folds without the leaking columns. Cheaper
         # than a second search, and the search rarely beats the baselines by much here.
@@ -570,6 +572,11 @@ def train(
     budget_s: float = DEFAULT_LOCAL_BUDGET_S,
     progress: Any = print,
 ) -> TrainResult:
+    """Search, select, refit on every row and save the MLflow model with its contract and model card; write the
+    report and run.json (last: it marks the run finished for `register`). JobsError for data or settings the
+    run cannot use; a failed or interrupted run leaves nothing behind."""
+    schema = load_schema(data)
+    settings = settings.for_schema(schema)  # the label, and the leaking columns left out unless opted in
     # The one data check of both targets (jobs/training.py), before any compute; then its table is trained on.
     frame = table_frame(settings.check_data(data))
     learners = learners_for(settings)
@@ -585,18 +592,34 @@ def train(
         f"training locally with FLAML for {limit} on {len(X)} rows, {X.shape[1]} features "
         f"(metric {settings.primary_metric}, {settings.n_cross_validations}-fold CV, learners "
         f"{', '.join(learners)})"
+        + (f"; left out as leaking the outcome: {', '.join(schema.leaking)}" if schema.leaking else "")
     )
     try:
-        found = search(settings, X, y, budget_s, run_dir / "flaml.log", progress=progress)
+        found = search(settings, X, y, budget_s, run_dir / "flaml.log", progress=progress, leaking=schema.leaking)
         best, learner, metrics = found.pipeline, found.learner, found.metrics
         for line in selection_lines(found, settings.primary_metric):
             progress(line)
-        leak = leak_warning(found.honest, found.chosen.score, settings.primary_metric)
+        leak = leak_warning(found.honest, found.chosen.score, settings.primary_metric, schema.leaking)
         if leak:
             progress("WARNING: " + leak)
         best.fit(X, y)
+        table = accuracy_table(y, found.proba)
+        point = default_point(table)
+        ranges = training_ranges(X, list(X.columns))
+        numeric = frame.apply(pd.to_numeric, errors="coerce")
+        card = build_card(schema, numeric, y, found.proba, point, ranges, settings.leaking_columns_used, settings.seed)
+        contract = contract_document(schema, list(X.columns), ranges, point, table, settings.leaking_columns_used)
+
+        def travelling(folder: Path) -> None:
+            write_contract(folder, contract)
+            (folder / "model_card.md").write_text(card.markdown(), encoding="utf-8")
+
         model_dir = run_dir / "model"
-        save_mlflow_model(best, X, y, model_dir)
+        save_mlflow_model(best, X, y, model_dir, travelling)
+        progress(
+            f"headline: {card.headline()}; operating point {point.threshold:g} ({point.rule}): sensitivity "
+            f"{card.at_point['sensitivity'].text()}, specificity {card.at_point['specificity'].text()}"
+        )
         leaderboard = _leaderboard(run_dir / "flaml.log", settings.primary_metric)
         data_version = content_version(data, settings.drop_columns)
         settings_tags = {**settings.as_tags(), **budget_tags(found.budget, budget_s)}
@@ -609,7 +632,7 @@ def train(
             "rows": len(X),
             "budget": found.budget,
             "settings": settings_tags,
-            "leaking_columns": list(leaky_columns(X.columns)),
+            "leaking_columns": list(leaky_columns(X.columns, schema.leaking)),
         }
         report = write_report(
             run_dir,
@@ -625,6 +648,8 @@ def train(
             rule=found.rule,
             facts=facts,
             leak=leak,
+            point=point,
+            card=card,
         )
         # run.json last: its presence is what marks a run as finished for `register`.
         (run_dir / "run.json").write_text(
@@ -633,6 +658,8 @@ def train(
                     "run_id": run_id,
                     "best_learner": learner,
                     "metrics": metrics,
+                    "headline": {"auc": card.auc, "auc_interval": list(card.auc_interval), "text": card.headline()},
+                    "operating_point": {"threshold": point.threshold, "rule": point.rule},
                     "data": str(data),
                     "data_version": data_version,
                     "commit": facts["commit"],
@@ -711,7 +738,9 @@ def selection_lines(found: SearchResult, metric: str) -> list[str]:
     ]
 
 
-def leak_warning(honest: dict[str, Any] | None, score: float, metric: str) -> str | None:
+def leak_warning(
+    honest: dict[str, Any] | None, score: float, metric: str, leaking: dict[str, str] | None = None
+) -> str | None:
     """Plain words when the model uses a column known to leak the outcome; None otherwise.
 
     `score` is the model's mean fold score on the selection folds, the same measure as the honest figure.
@@ -719,12 +748,12 @@ def leak_warning(honest: dict[str, Any] | None, score: float, metric: str) -> st
     if not honest:
         return None
     columns = ", ".join(f"`{c}`" for c in honest["columns"])
-    why = "; ".join(LEAKY_COLUMNS[c] for c in honest["columns"])
+    why = "; ".join((leaking or {}).get(c, "the dataset's schema says so") for c in honest["columns"])
     return (
         f"this model uses {columns}, which leaks the outcome ({why}). Its {metric} of "
         f"{score:.3f} is not what it would do for a new patient. The honest figure: "
         f"without {columns}, the best baseline ({honest['model']}) scores {honest['score']:.3f} "
         f"(± {honest['noise']:.3f}) on the same folds. Train with "
         + " ".join(f"--drop {c}" for c in honest["columns"])
-        + " for a model that can be used."
+        + " (or leave out --include-leaking-columns) for a model that can be used."
     )

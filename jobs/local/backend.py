@@ -15,6 +15,35 @@ from jobs.local.registry import LocalRegistry
 from jobs.monitoring.check import Thresholds
 from jobs.paths import ROOT
 from jobs.training import DEFAULT_LOCAL_BUDGET_S, TrainingSettings
+from scoring.contract import (
+    CONTRACT_FILE,
+    THRESHOLD_RULE_VARIABLE,
+    THRESHOLD_VARIABLE,
+    ModelContract,
+    OperatingPoint,
+)
+from scoring.schema import SchemaError
+
+
+def operating_point(model_dir: Path, options: DeployOptions, what: str) -> tuple[OperatingPoint, dict[str, str]]:
+    """The operating point a deploy of the model in `model_dir` answers at, and the server environment that sets it
+    (empty when the model's own recorded point serves). JobsError for a model without a contract (trained before
+    contracts existed: train it again) and for a --threshold/--min-sensitivity the model cannot take."""
+    from jobs.contract import chosen_point
+
+    try:
+        contract = ModelContract.load(model_dir / CONTRACT_FILE)
+    except SchemaError as error:
+        raise JobsError(
+            f"{what} has no usable model contract ({error}); it was trained before models carried their input "
+            f"contract and operating point: train and register it again with `{jobs_command('train')}`"
+        ) from None
+    point = chosen_point(options.threshold, options.min_sensitivity, contract.accuracy_table, what)
+    if point is None:
+        if contract.operating_point is None:
+            raise JobsError(f"{what} records no operating point; deploy it with --threshold T or --min-sensitivity S")
+        return contract.operating_point, {}
+    return point, {THRESHOLD_VARIABLE: repr(point.threshold), THRESHOLD_RULE_VARIABLE: point.rule}
 
 
 class LocalBackend:
@@ -36,15 +65,14 @@ class LocalBackend:
         from jobs.local.automl import time_budget, train  # heavy (FLAML, pandas): only when training
         from jobs.local.progress import FlamlLogWatcher, TrainingProgress
 
+        settings = settings.for_data(data)
+
         progress = TrainingProgress(
             time_budget(settings, self.budget_s), settings.primary_metric, max_trials=settings.max_trials
         )
         with FlamlLogWatcher(self.runs_dir, progress):
             result = train(settings, data, self.runs_dir, self.budget_s, progress=self.say)
-        self.say(
-            f"best model: {result.best_learner}, AUC_weighted {result.metrics['AUC_weighted']:.4f} "
-            f"(out-of-fold), accuracy {result.metrics['accuracy']:.4f}"
-        )
+        self.say(f"best model: {result.best_learner} (its figures: the headline line above, and the report)")
         self.say(f"report: {result.report}")
         return result.run_id
 
@@ -93,7 +121,17 @@ class LocalBackend:
         )
         self.say(
             f"{'registered' if created else 'already registered'}: {MODEL_NAME} version {version.version} "
-            f"(run {training.name}, AUC_weighted {training.metrics.get('AUC_weighted', float('nan')):.4f})"
+            f"(run {training.name}, "
+            + (
+                training.tags.get("headline.auc")
+                or f"AUC_weighted {training.metrics.get('AUC_weighted', float('nan')):.4f}"
+            )
+            + (
+                f"; operating point {training.tags['operating_point.threshold']}"
+                if "operating_point.threshold" in training.tags
+                else ""
+            )
+            + ")"
         )
         return str(version.version)
 
@@ -101,12 +139,26 @@ class LocalBackend:
         if version is not None and not version.isdigit():
             raise JobsError(f"--version {version!r} is not a version number; local versions are 1, 2, 3, ...")
         model = self.registry.get(MODEL_NAME, int(version) if version else None)
-        state = self.endpoint.deploy(model, options.port, collect=options.collect)
+        point, env = operating_point(model.model_dir, options, f"version {model.version}")
+        state = self.endpoint.deploy(model, options.port, collect=options.collect, threshold_env=env)
         self.say(
-            f"deployed {MODEL_NAME} version {state.model_version} at {state.score_url} (pid {state.pid})"
+            f"deployed {MODEL_NAME} version {state.model_version} at {state.score_url} (pid {state.pid}); it answers "
+            f"result=true at probability >= {point.threshold:g} ({point.rule})"
             + (f"; collecting scored records in {state.collect_dir}" if state.collect_dir else "")
         )
         return str(state.model_version)
+
+    def sample_request(self) -> dict[str, Any]:
+        """The deployed version's example record (its contract), else the lesson's sample."""
+        from jobs.invocation import SAMPLE_REQUEST, contract_request
+
+        state = self.endpoint.state()
+        if state is None:
+            return SAMPLE_REQUEST
+        try:
+            return contract_request(self.registry.get(MODEL_NAME, state.model_version).model_dir)
+        except JobsError:
+            return SAMPLE_REQUEST
 
     def preflight_deploy(self, options: DeployOptions) -> None:
         """What a later deploy needs and can be checked now, before training: a usable, free port."""

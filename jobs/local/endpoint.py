@@ -230,11 +230,18 @@ class LocalEndpoint:
             + "; choose another with --port (for `make demo`: PORT=, e.g. `make demo PORT=5002`)"
         )
 
-    def deploy(self, model: ModelVersion, port: int = DEFAULT_PORT, collect: bool = False) -> EndpointState:
+    def deploy(
+        self,
+        model: ModelVersion,
+        port: int = DEFAULT_PORT,
+        collect: bool = False,
+        threshold_env: dict[str, str] | None = None,
+    ) -> EndpointState:
         """Blue/green on one machine: the new server must pass the smoke test before the old one stops.
 
         With `collect`, the new server appends each scored record under <home>/collected
-        (scoring/collect.py's local mode); without it, the new server collects nothing.
+        (scoring/collect.py's local mode); without it, the new server collects nothing. `threshold_env` sets
+        the deployment's operating point (scoring/contract.py SCORING_THRESHOLD*); without it the model's own.
 
         Holds the endpoint lock throughout. Raises JobsError when the port is taken by another program
         or the new version fails to start or to answer (the running one is then untouched), and
@@ -247,7 +254,8 @@ class LocalEndpoint:
         with exclusive(self.lock_file, "deploying or stopping the local endpoint", self.say):
             before = self._recorded_state()
             try:
-                return self._deploy(python, model, port, collection_env(self.home, model) if collect else {})
+                env = {**(collection_env(self.home, model) if collect else {}), **(threshold_env or {})}
+                return self._deploy(python, model, port, env)
             except KeyboardInterrupt:
                 old = self._recorded_state()
                 if (
@@ -355,7 +363,7 @@ class LocalEndpoint:
     def _start_and_smoke_test(
         self, python: Path, model: ModelVersion, port: int, log: Path, env: dict[str, str]
     ) -> inference_server.RunningServer:
-        from jobs.invocation import SAMPLE_REQUEST, check_answer
+        from jobs.invocation import check_answer, contract_request
 
         spawned: list[int] = []
 
@@ -370,7 +378,7 @@ class LocalEndpoint:
                 self._forget(pid)  # start() stopped it
             raise JobsError(f"version {model.version} did not start. {error}{_why(log)}") from None
         try:
-            check_answer(post_json(server.score_url, SAMPLE_REQUEST), records=1)
+            check_answer(post_json(server.score_url, contract_request(model.model_dir)), records=1)
         except JobsError as error:
             self._stop_server(server.pid)
             raise JobsError(

@@ -110,8 +110,10 @@ def start(
     """
     if port_in_use(port):
         raise ServerError(f"port {port} on {HOST} is already in use; choose another with --port")
+    # The deployment's own settings come only from extra_env: a SCORING_THRESHOLD left in the user's shell
+    # must not change the operating point of a server deployed without one.
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if not k.startswith("SCORING_THRESHOLD")},
         "WORKER_COUNT": str(workers),
         # gunicorn keeps a control socket under $HOME/.gunicorn; keep it out of the user's home.
         "HOME": str(log_path.parent),

@@ -132,6 +132,8 @@ class _Run:
     metrics: dict[str, float]
     auc_ci: tuple[float, float]
     brier: float
+    threshold: float  # the operating point's: what the endpoint answers `result` at
+    threshold_rule: str
 
 
 def write_report(
@@ -150,6 +152,8 @@ def write_report(
     facts: dict[str, Any] | None = None,
     leak: str | None = None,
     target_sensitivity: float = TARGET_SENSITIVITY,
+    point: Any = None,
+    card: Any = None,
 ) -> Path:
     """Write run_dir/report.html and its plots; return the page's path.
 
@@ -157,13 +161,28 @@ def write_report(
     X, the model's answer for a patient it did not see). `selection` is the final selection's rows
     (name, kind, score, fold_sd, noise_vs_pick, predict_ms, chosen), `rule` why the pick won, `facts` the
     run's facts (data, data_version, commit, features_used, features_dropped, rows, budget, settings) and
-    `leak` a warning sentence when the model uses a column known to leak the outcome.
+    `leak` a warning sentence when the model uses a column known to leak the outcome. `point` is the
+    operating point (scoring/contract.py OperatingPoint; the highest threshold keeping out-of-fold sensitivity
+    at `target_sensitivity` when None) and `card` the model card (jobs/local/model_card.py Card), shown first.
     """
     from sklearn.metrics import brier_score_loss
 
     y_arr, proba = np.asarray(y), np.asarray(proba)
+    if point is None:
+        from scoring.contract import OperatingPoint, sensitivity_rule
+
+        point = OperatingPoint(
+            threshold_for_sensitivity(y_arr, proba, target_sensitivity), sensitivity_rule(target_sensitivity)
+        )
     run = _Run(
-        run_dir, y_arr, proba, metrics, bootstrap_auc_ci(y_arr, proba, seed), float(brier_score_loss(y_arr, proba))
+        run_dir,
+        y_arr,
+        proba,
+        metrics,
+        bootstrap_auc_ci(y_arr, proba, seed),
+        float(brier_score_loss(y_arr, proba)),
+        point.threshold,
+        point.rule,
     )
     plt = _figure()
     images = dict(
@@ -182,8 +201,9 @@ def write_report(
         leak,
         facts,
         [
+            card.html() if card is not None else "",
             _metrics_section(run),
-            _thresholds_section(run, target_sensitivity),
+            _thresholds_section(run),
             _plots_section(images),
             _selection_section(selection, rule, facts),
             _leaderboard_section(leaderboard),
@@ -201,7 +221,7 @@ def write_report(
 def _confusion_matrix_plot(plt: Any, run: _Run) -> tuple[str, str]:
     from sklearn.metrics import confusion_matrix
 
-    matrix = confusion_matrix(run.y, (run.proba >= 0.5).astype(int))
+    matrix = confusion_matrix(run.y, (run.proba >= run.threshold).astype(int), labels=[0, 1])
     fig, ax = plt.subplots(figsize=(4, 4))
     ax.imshow(matrix, cmap="Blues")
     for (i, j), count in np.ndenumerate(matrix):
@@ -219,7 +239,12 @@ def _confusion_matrix_plot(plt: Any, run: _Run) -> tuple[str, str]:
     ax.set_xlabel("predicted")
     ax.set_ylabel("actual")
     return "confusion_matrix.png", _save(
-        plt, fig, ax, run.run_dir / "confusion_matrix.png", "Confusion matrix (threshold 0.5)", "Confusion matrix"
+        plt,
+        fig,
+        ax,
+        run.run_dir / "confusion_matrix.png",
+        f"Confusion matrix (operating point {run.threshold:g})",
+        "Confusion matrix",
     )
 
 
@@ -306,11 +331,14 @@ def _metrics_section(run: _Run) -> str:
     table = _table(
         ["metric", "value"],
         [
-            ["AUC_weighted", Markup(f"{metrics['AUC_weighted']:.4f} (95% CI {auc_low:.3f} to {auc_high:.3f})")],
+            [
+                "headline: AUC_weighted, out-of-fold",
+                Markup(f"{metrics['AUC_weighted']:.4f} (95% CI {auc_low:.3f} to {auc_high:.3f})"),
+            ],
             ["Brier score (0 is perfect; 0.25 for always answering 0.5)", Markup(f"{run.brier:.4f}")],
-            ["accuracy (threshold 0.5)", metrics["accuracy"]],
-            ["precision (threshold 0.5)", metrics["precision_score_binary"]],
-            ["recall (threshold 0.5)", metrics["recall_score_binary"]],
+            ["accuracy at 0.5 (AutoML's convention; not the operating point)", metrics["accuracy"]],
+            ["precision at 0.5 (not the operating point)", metrics["precision_score_binary"]],
+            ["recall at 0.5 (not the operating point)", metrics["recall_score_binary"]],
         ],
     )
     return f"""<h2>Metrics</h2>{table}
@@ -319,35 +347,51 @@ replacement {BOOTSTRAP_RESAMPLES} times. It shows how much the figure could move
 like these; the selection table's fold sd shows the spread across folds.</p>"""
 
 
-def _thresholds_section(run: _Run, target_sensitivity: float) -> str:
-    chosen_threshold = threshold_for_sensitivity(run.y, run.proba, target_sensitivity)
+def _with_interval(k: int, n: int) -> Markup:
+    from jobs.local.model_card import Proportion
+
+    return Markup(html.escape(Proportion(k, n).text()))
+
+
+def _thresholds_section(run: _Run) -> str:
+    chosen_threshold = run.threshold
     rows = _merge_chosen(
         threshold_rows(run.y, run.proba, tuple(sorted({*THRESHOLDS, chosen_threshold}))), chosen_threshold
     )
+    positives, negatives = int(np.sum(run.y == 1)), int(np.sum(run.y == 0))
+
+    def cells(r: dict[str, Any]) -> list[Any]:
+        flagged = run.proba >= r["threshold"]
+        tp, fp = int(np.sum(flagged & (run.y == 1))), int(np.sum(flagged & (run.y == 0)))
+        return [
+            _with_interval(tp, positives),
+            _with_interval(negatives - fp, negatives),
+            _with_interval(tp, tp + fp),
+            _with_interval(negatives - fp, len(run.y) - tp - fp),
+        ]
+
     table = _table(
         ["threshold", "patients flagged", "sensitivity", "specificity", "PPV", "NPV"],
         [
             [
                 Markup(
                     _threshold_text(r["threshold"], rows)
-                    + (f" (sensitivity &ge; {target_sensitivity:.0%})" if r["threshold"] == chosen_threshold else "")
+                    + (" (the operating point)" if r["threshold"] == chosen_threshold else "")
                 ),
                 r["flagged"],
-                r["sensitivity"],
-                r["specificity"],
-                r["ppv"],
-                r["npv"],
+                *cells(r),
             ]
             for r in rows
         ],
         ["pick" if r["threshold"] == chosen_threshold else "" for r in rows],
     )
     return f"""<h2>Thresholds</h2>
-<p class="note">The endpoint returns a probability; where to act on it is a clinical choice. "Flagged" means the
-probability is at or above the threshold. Sensitivity: share of the patients who died that are flagged;
-specificity: share of survivors not flagged; PPV: share of flagged patients who died; NPV: share of unflagged
-patients who survived. The highlighted row is the highest threshold that still flags at least
-{target_sensitivity:.0%} of the patients who died.</p>
+<p class="note">The endpoint answers <code>result</code> = probability &ge; the operating point, and returns both.
+"Flagged" means the probability is at or above the threshold. Sensitivity: share of the patients with the outcome
+that are flagged; specificity: share of the others not flagged; PPV: share of flagged patients with the outcome;
+NPV: share of unflagged patients without it. Each figure: value (95% Wilson interval; count). PPV and NPV hold at
+this data's prevalence ({positives / len(run.y):.1%}). The highlighted row is the operating point:
+{html.escape(run.threshold_rule)}; `jobs deploy --threshold` or `--min-sensitivity` choose another.</p>
 {table}"""
 
 

@@ -17,9 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from jobs.dataset import default_schema
 from jobs.errors import JobsError
 from jobs.monitoring import drift
-from scoring.schema import FEATURES
+
+# The shipped dataset's fields: what monitoring compares (a model of another dataset is not monitored yet).
+FEATURES = default_schema().features
 
 CATEGORICAL = tuple(f.name for f in FEATURES if f.kind == "boolean")
 PREDICTION = "DEATH_EVENT"
