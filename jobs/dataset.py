@@ -82,13 +82,12 @@ def columns(path: Path) -> list[str]:
 
 
 def load_schema(csv: Path) -> DatasetSchema:
-    """The schema beside `csv` (scoring/schema.py schema_path); JobsError when it is missing or invalid."""
+    """The schema beside `csv` (scoring/schema.py schema_path); for a CSV without one, the shipped dataset's
+    (a copy of the heart-failure records, re-saved or edited elsewhere, keeps its bounds and unit hints).
+    JobsError when the schema file is invalid."""
     path = schema_path(csv)
     if not path.is_file():
-        raise JobsError(
-            f"data file {csv} has no schema file {path}; pass --label COLUMN (its label column) and `train` infers "
-            "one from the data and writes it there for you to review"
-        )
+        path = DEFAULT_SCHEMA_FILE
     try:
         return DatasetSchema.load(path)
     except SchemaError as error:
@@ -101,14 +100,15 @@ def default_schema() -> DatasetSchema:
 
 
 def ensure_schema(csv: Path, label: str | None, say: Callable[[str], None] = print) -> DatasetSchema:
-    """The schema of `csv`: the file beside it, or, when there is none and `label` names the label column,
-    one inferred from the data (infer_schema), written beside it for the user to review.
+    """The schema of `csv`: the file beside it; when there is none and `label` names the label column, one
+    inferred from the data (infer_schema), written beside it for the user to review; when there is none and no
+    label, the shipped dataset's (load_schema).
 
-    JobsError when there is no schema and no label, when `label` differs from the schema's, or when the
-    data cannot be described (a text column, a label that is not a column).
+    JobsError when `label` differs from the schema's, or when the data cannot be described (a text column, a
+    label that is not a column).
     """
     path = schema_path(require(csv))
-    if path.is_file():
+    if path.is_file() or label is None:
         schema = load_schema(csv)
         if label is not None and label != schema.label:
             raise JobsError(
@@ -116,9 +116,6 @@ def ensure_schema(csv: Path, label: str | None, say: Callable[[str], None] = pri
                 "out, or change the schema's label"
             )
         return schema
-    if label is None:
-        load_schema(csv)  # raises the message that says to pass --label
-    assert label is not None
     document = infer_schema(load(csv), label)
     try:
         path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -22,7 +22,10 @@ from jobs.dataset import (
     value_problems,
 )
 from jobs.errors import JobsError
+from jobs.paths import ROOT
 from scoring.schema import DatasetSchema
+
+DEFAULT_DATA = ROOT / "data" / "heart_failure_clinical_records_dataset.csv"
 
 TARGET = "DEATH_EVENT"  # the shipped dataset's label; a dataset's own schema names its own (for_schema)
 PRIMARY_METRICS = (
@@ -195,7 +198,7 @@ class TrainingSettings:
             if self.target not in columns:
                 problems.append(self._missing_label(columns))
             # A request field may be dropped without being in the data: training without it on purpose.
-            known = schema.feature_names if schema is not None else ()
+            known = (schema or load_schema(DEFAULT_DATA)).feature_names
             missing = [c for c in self.drop_columns if c not in columns and c not in known]
             if missing:
                 problems.append(f"--drop {', '.join(missing)}: no such column; columns are {', '.join(columns)}")
@@ -221,4 +224,7 @@ class TrainingSettings:
                 f"the label column {self.target!r} is not in the data; did you mean {close[0]!r}? Rename it "
                 f"{self.target} in the header"
             )
-        return f"the label column {self.target!r} is not in the data (columns: {', '.join(columns)})"
+        return (
+            f"the label column {self.target!r} is not in the data (columns: {', '.join(columns)}); for another "
+            "dataset, pass --label COLUMN: train infers its schema and writes it beside the CSV"
+        )

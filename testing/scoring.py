@@ -16,7 +16,31 @@ from types import ModuleType
 from jobs.paths import ROOT  # standard library only, so it imports in the scoring venv too
 
 CSV = ROOT / "data" / "heart_failure_clinical_records_dataset.csv"
+SCHEMA_FILE = ROOT / "data" / "heart_failure_clinical_records_dataset.schema.json"
 SAMPLE_REQUEST = json.loads((ROOT / "scoring" / "sample-request.json").read_text())
+CONTRACT_FILE = "model-contract.json"  # scoring/contract.py's
+
+
+def write_contract(
+    model_dir: Path,
+    inputs: list[str],
+    ranges: dict[str, list[float]],
+    threshold: float | None = 0.5,
+    schema: dict[str, object] | None = None,
+) -> Path:
+    """The model contract (scoring/contract.py format 1) a trained model carries, beside its MLmodel."""
+    document = {
+        "format": 1,
+        "dataset": schema or json.loads(SCHEMA_FILE.read_text()),
+        "inputs": inputs,
+        "training_ranges": ranges,
+        "operating_point": None if threshold is None else {"threshold": threshold, "rule": "set by the test"},
+        "accuracy_table": [],
+        "leaking_columns_used": [],
+    }
+    path = model_dir / CONTRACT_FILE
+    path.write_text(json.dumps(document))
+    return path
 
 
 def train_model(
@@ -25,10 +49,12 @@ def train_model(
     dtypes: dict[str, str] | None = None,
     ensemble: bool = False,
     reverse_columns: bool = False,
+    threshold: float | None = 0.5,
 ) -> Path:
     """A small real MLflow model from the shipped CSV: a standardized logistic regression, or with
     `ensemble` the shape local AutoML deploys (a soft vote of a random forest and LightGBM, each
-    with n_jobs=2). `dtypes` overrides column types (float64 otherwise), and so the signature's."""
+    with n_jobs=2). `dtypes` overrides column types (float64 otherwise), and so the signature's.
+    Its contract (write_contract) answers at `threshold` (None: the model records no operating point)."""
     import mlflow.sklearn
     import pandas as pd
     import skops.io
@@ -63,6 +89,8 @@ def train_model(
         pip_requirements=["scikit-learn"],
         skops_trusted_types=skops.io.get_untrusted_types(data=skops.io.dumps(model)),
     )
+    ranges = {name: [float(features[name].min()), float(features[name].max())] for name in features.columns}
+    write_contract(target, list(features.columns), ranges, threshold)
     return target
 
 
@@ -82,3 +110,13 @@ def load_score_module() -> ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def only_result(answer: object) -> object:
+    """An answer (or a (status, answer) pair) with its `result` alone: tests of the labels compare just those
+    (the probability, threshold and flags every answer also carries are tested in tests/scoring/test_contract.py)."""
+    if isinstance(answer, tuple):
+        return tuple(only_result(part) for part in answer)
+    if isinstance(answer, dict) and "result" in answer:
+        return {"result": answer["result"]}
+    return answer

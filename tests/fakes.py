@@ -542,7 +542,9 @@ class FakeMLClient:
         self.endpoints = {endpoint_name: ManagedOnlineEndpoint(name=endpoint_name, auth_mode="key")}
         self.deployments: dict[str, Any] = {}
         self.schedule_bodies: dict[str, Any] = {}  # name -> the REST body sent
-        self.invoke_answer = json.dumps({"result": [False]})
+        self.invoke_answer = json.dumps(
+            {"result": [False], "probability": [0.1], "threshold": 0.3, "outside_training_range": [[]]}
+        )
         self.model_conda = (
             "channels: [conda-forge]\ndependencies:\n- python=3.9.19\n- pip\n- pip:\n"
             "  - azureml-automl-runtime==1.60.0\n  - scikit-learn==1.5.1\n  - mlflow-skinny==2.9.2\n"

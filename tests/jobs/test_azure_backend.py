@@ -54,8 +54,10 @@ def test_train_submits_the_lessons_automl_job(backend, session):
     assert (job.limits.timeout_minutes, job.limits.max_concurrent_trials) == (20, 3)
     assert job.limits.enable_early_termination is True
     assert job.featurization.mode == "auto"
-    assert job.training_data.path == f"azureml:heart-failure-records:{content_version(DEFAULT_CSV)}"
-    assert job.tags["data_version"] == content_version(DEFAULT_CSV)
+    # Honest by default: the leaking `time` is left out, and the data version says so.
+    assert job.training_data.path == f"azureml:heart-failure-records:{content_version(DEFAULT_CSV, ('time',))}"
+    assert job.tags["data_version"] == content_version(DEFAULT_CSV, ("time",))
+    assert job.tags["leaking_columns_used"] == "none"
     assert any("https://ml.azure.com/runs/" in m for m in backend.messages)
 
 
@@ -67,7 +69,7 @@ def test_the_data_asset_is_registered_once_for_the_same_content(backend, session
 
 
 def test_dropping_a_column_is_a_new_data_version(backend, session, tmp_path):
-    backend.train(TrainingSettings(drop_columns=("time",)), DEFAULT_CSV, wait=False)
+    backend.train(TrainingSettings(drop_columns=("platelets",)), DEFAULT_CSV, wait=False)
     backend.train(TrainingSettings(), DEFAULT_CSV, wait=False)
     versions = [call["data"].version for call in session.ml.ops("data.create_or_update")]
     assert len(set(versions)) == 2
@@ -137,7 +139,7 @@ def test_register_tags_lineage(backend, session):
     assert model.tags["training_run"] == name
     assert model.tags["best_child_run"] == f"{name}_7"
     assert model.tags["metric.AUC_weighted"] == "0.910000"
-    assert model.tags["data_version"] == content_version(DEFAULT_CSV)
+    assert model.tags["data_version"] == content_version(DEFAULT_CSV, ("time",))
     assert model.tags["git_commit"]
 
 
@@ -170,7 +172,7 @@ def registered_model(backend, session):
 
 def test_first_deploy_goes_blue_then_takes_all_traffic(backend, session):
     version = registered_model(backend, session)
-    assert backend.deploy(None, DeployOptions()) == "blue"
+    assert backend.deploy(None, DeployOptions(threshold=0.3)) == "blue"
     spec = session.ml.deployments["blue"]
     assert spec.model == f"azureml:heart-failure-automl:{version}"
     assert (spec.instance_type, spec.instance_count) == ("Standard_DS3_v2", 1)
@@ -192,8 +194,8 @@ def test_first_deploy_goes_blue_then_takes_all_traffic(backend, session):
 
 def test_second_deploy_goes_green_and_removes_blue(backend, session):
     registered_model(backend, session)
-    backend.deploy(None, DeployOptions())
-    backend.deploy("1", DeployOptions(instance_count=2))
+    backend.deploy(None, DeployOptions(threshold=0.3))
+    backend.deploy("1", DeployOptions(instance_count=2, threshold=0.3))
     assert session.ml.endpoints["hf-dev-abc123"].traffic == {"green": 100}
     assert [d["name"] for d in session.ml.ops("online_deployments.begin_delete")] == ["blue"]
     assert session.ml.deployments["green"].instance_count == 2
@@ -201,10 +203,10 @@ def test_second_deploy_goes_green_and_removes_blue(backend, session):
 
 def test_a_failed_smoke_test_moves_no_traffic(backend, session):
     registered_model(backend, session)
-    backend.deploy(None, DeployOptions())
+    backend.deploy(None, DeployOptions(threshold=0.3))
     session.ml.invoke_answer = json.dumps({"message": "An unexpected error occurred in scoring script."})
     with pytest.raises(JobsError) as caught:
-        backend.deploy(None, DeployOptions())
+        backend.deploy(None, DeployOptions(threshold=0.3))
     assert "traffic was not moved" in str(caught.value)
     assert "ModuleNotFoundError" in str(caught.value)  # the log excerpt
     assert session.ml.endpoints["hf-dev-abc123"].traffic == {"blue": 100}
@@ -214,12 +216,12 @@ def test_a_failed_smoke_test_moves_no_traffic(backend, session):
 def test_deploy_of_an_unknown_version_fails_before_creating_anything(backend, session):
     registered_model(backend, session)
     with pytest.raises(Exception, match="not found"):
-        backend.deploy("9", DeployOptions())
+        backend.deploy("9", DeployOptions(threshold=0.3))
     assert session.ml.ops("online_deployments.begin_create_or_update") == []
 
 
 def test_invoke_returns_the_answer_and_a_4xx_is_a_clear_error(backend, session):
-    assert backend.invoke({"data": [{"age": "60"}]}) == {"result": [False]}
+    assert backend.invoke({"data": [{"age": "60"}]})["result"] == [False]
     session.ml.failures["online_endpoints.invoke"] = [http_error(400)]
     with pytest.raises(JobsError, match="refused the request with 400"):
         backend.invoke({"data": []})
@@ -252,10 +254,10 @@ def test_ctrl_c_during_a_deployment_leaves_traffic_alone_and_says_so(backend, se
     from jobs.errors import Interrupted
 
     registered_model(backend, session)
-    backend.deploy(None, DeployOptions())
+    backend.deploy(None, DeployOptions(threshold=0.3))
     session.ml.failures["online_deployments.begin_create_or_update"] = [KeyboardInterrupt()]
     with pytest.raises(Interrupted, match="Deployment green is still being created in Azure with 0% traffic"):
-        backend.deploy(None, DeployOptions())
+        backend.deploy(None, DeployOptions(threshold=0.3))
     assert session.ml.endpoints["hf-dev-abc123"].traffic == {"blue": 100}
 
 
@@ -280,8 +282,8 @@ def clean_invoke_headers():
 
 def test_a_smoke_test_does_not_pin_later_calls_to_its_deployment(backend, session, clean_invoke_headers):
     registered_model(backend, session)
-    backend.deploy(None, DeployOptions())  # blue
-    backend.deploy(None, DeployOptions())  # green, smoke-tested alone, then takes all traffic
+    backend.deploy(None, DeployOptions(threshold=0.3))  # blue
+    backend.deploy(None, DeployOptions(threshold=0.3))  # green, smoke-tested alone, then takes all traffic
     backend.invoke({"data": [{"age": "60"}]})
     smoke, plain = session.ml.ops("online_endpoints.invoke")[-2:]
     assert smoke["served_by"] == "green"
@@ -292,11 +294,11 @@ def test_a_smoke_test_does_not_pin_later_calls_to_its_deployment(backend, sessio
 
 def test_a_plain_invoke_after_a_smoke_test_goes_where_traffic_goes(backend, session, clean_invoke_headers):
     registered_model(backend, session)
-    backend.deploy(None, DeployOptions())
+    backend.deploy(None, DeployOptions(threshold=0.3))
     # green fails its smoke test: traffic stays on blue, and so must the next plain call
     session.ml.invoke_answer = json.dumps({"message": "An unexpected error occurred in scoring script."})
     with pytest.raises(JobsError):
-        backend.deploy(None, DeployOptions())
+        backend.deploy(None, DeployOptions(threshold=0.3))
     session.ml.invoke_answer = json.dumps({"result": [False]})
     backend.invoke({"data": []})
     assert session.ml.ops("online_endpoints.invoke")[-1]["served_by"] == "blue"
@@ -304,8 +306,8 @@ def test_a_plain_invoke_after_a_smoke_test_goes_where_traffic_goes(backend, sess
 
 def test_moving_traffic_names_the_old_slot_at_zero(backend, session):
     registered_model(backend, session)
-    backend.deploy(None, DeployOptions())
-    backend.deploy(None, DeployOptions())
+    backend.deploy(None, DeployOptions(threshold=0.3))
+    backend.deploy(None, DeployOptions(threshold=0.3))
     update = session.ml.ops("online_endpoints.begin_create_or_update")[-1]
     assert update["traffic"] == {"blue": 0, "green": 100}
     assert update["sent_traffic"] == {"green": 100}  # the SDK strips zero shares before the PUT
@@ -328,7 +330,7 @@ def test_no_mlflow_is_added_next_to_the_models_azureml_mlflow(backend, session):
         "  - azureml-mlflow==1.62.0.post6\n  - scikit-learn==1.5.1\n"
     )
     registered_model(backend, session)
-    backend.deploy(None, DeployOptions())
+    backend.deploy(None, DeployOptions(threshold=0.3))
     pip = pip_of(session.ml.deployments["blue"])
     assert [r for r in pip if r.startswith(("mlflow", "azureml-mlflow"))] == ["azureml-mlflow==1.62.0.post6"]
 
@@ -338,7 +340,7 @@ def test_mlflow_added_for_a_model_without_it_is_capped_not_pinned(backend, sessi
 
     session.ml.model_conda = "dependencies:\n- python=3.9.19\n- pip:\n  - scikit-learn==1.5.1\n"
     registered_model(backend, session)
-    backend.deploy(None, DeployOptions())
+    backend.deploy(None, DeployOptions(threshold=0.3))
     added = [Requirement(r) for r in pip_of(session.ml.deployments["blue"]) if r.startswith("mlflow")]
     assert len(added) == 1 and added[0].name == "mlflow-skinny"
     # Any older MLflow the model's other packages (or Python 3.9) need still resolves.
@@ -357,7 +359,7 @@ def test_a_deployment_whose_model_does_not_load_says_why_in_the_last_line(backen
         "2026-11-29 INFO Worker exiting (pid: 12)\n"
     )
     with pytest.raises(JobsError) as caught:
-        backend.deploy(None, DeployOptions())
+        backend.deploy(None, DeployOptions(threshold=0.3))
     message = str(caught.value)
     assert "creating it failed: ResourceNotReady: User container has crashed or terminated." in message
     assert message.splitlines()[-1] == "Why, from its log: ModuleNotFoundError: No module named 'azureml.automl'"
@@ -383,6 +385,6 @@ def test_a_log_that_names_no_error_adds_no_why_line(backend, session):
     session.ml.invoke_answer = json.dumps({"result": "not a list"})
     session.ml.deployment_log = "2026-11-29 INFO Scoring request\n2026-11-29 INFO 200\n"
     with pytest.raises(JobsError) as caught:
-        backend.deploy(None, DeployOptions())
+        backend.deploy(None, DeployOptions(threshold=0.3))
     assert "it failed its smoke test (JobsError: unexpected answer" in str(caught.value)
     assert "Why, from its log" not in str(caught.value)

@@ -83,12 +83,20 @@ TRAINING = {
 DEPLOY = {"--instance-type", "--instance-count", "--port", "--collect"}
 INVOKE = {"--file", "--set", "--probability"}
 OWN_FLAGS = {
-    "train": AZURE_CONNECTION | TRAINING | {"--wait"},
+    "train": AZURE_CONNECTION | TRAINING | {"--wait", "--label", "--include-leaking-columns"},
     "register": AZURE_CONNECTION | {"--run", "--min-auc"},
-    "deploy": AZURE_CONNECTION | DEPLOY | {"--version"},
+    "deploy": AZURE_CONNECTION | DEPLOY | {"--version", "--threshold", "--min-sensitivity"},
     "invoke": AZURE_CONNECTION | INVOKE,
-    "all": AZURE_CONNECTION | TRAINING | {"--min-auc"} | DEPLOY | INVOKE,
-    "pipeline": AZURE_CONNECTION | TRAINING | {"--wait", "--min-auc", "--with-deploy"} | DEPLOY,
+    "all": AZURE_CONNECTION
+    | TRAINING
+    | {"--min-auc", "--label", "--include-leaking-columns", "--threshold", "--min-sensitivity"}
+    | DEPLOY
+    | INVOKE,
+    "pipeline": AZURE_CONNECTION
+    | TRAINING
+    | {"--wait", "--min-auc", "--with-deploy", "--label", "--include-leaking-columns"}
+    | {"--threshold", "--min-sensitivity"}
+    | DEPLOY,
     "monitor": AZURE_CONNECTION
     | {
         "--version",

@@ -22,7 +22,7 @@ def _pip(deployment) -> list[str]:
 
 def test_deploy_without_collect_has_no_collector_and_the_default_environment(backend, session):  # noqa: F811
     registered_model(backend, session)
-    backend.deploy(None, DeployOptions())
+    backend.deploy(None, DeployOptions(threshold=0.3))
     blue = session.ml.deployments["blue"]
     assert blue.data_collector is None
     assert "HEART_FAILURE_COLLECT" not in blue.environment_variables
@@ -31,7 +31,7 @@ def test_deploy_without_collect_has_no_collector_and_the_default_environment(bac
 
 def test_deploy_with_collect_turns_on_both_collections_and_the_collector_package(backend, session):  # noqa: F811
     registered_model(backend, session)
-    backend.deploy(None, DeployOptions(collect=True))
+    backend.deploy(None, DeployOptions(collect=True, threshold=0.3))
     blue = session.ml.deployments["blue"]
     assert {name: c.enabled for name, c in blue.data_collector.collections.items()} == {
         "model_inputs": "true",
@@ -58,19 +58,21 @@ def test_a_retried_deployment_with_collection_is_built_afresh(backend, session, 
         return original(self, deployment, **kwargs)
 
     monkeypatch.setattr(type(session.ml.online_deployments), "begin_create_or_update", flaky)
-    assert backend.deploy(None, DeployOptions(collect=True)) == "blue"
+    assert backend.deploy(None, DeployOptions(collect=True, threshold=0.3)) == "blue"
     assert len(attempts) == 2
 
 
 def test_monitor_creates_a_schedule_for_the_live_deployment_with_the_training_data(backend, session):  # noqa: F811
     version = registered_model(backend, session)
-    backend.deploy(None, DeployOptions(collect=True))
+    backend.deploy(None, DeployOptions(collect=True, threshold=0.3))
     backend.monitor(None, Thresholds(numerical=0.2), 168, None, ["ml-team@example.com"])
     schedule = session.ml.schedules.get(monitoring.MONITOR_NAME)
     definition = schedule.create_monitor
     assert definition.monitoring_target.endpoint_deployment_id == "azureml:hf-dev-abc123:blue"
     drift = definition.monitoring_signals["data_drift"]
-    assert drift.reference_data.input_data.path.endswith(f"heart-failure-records:{content_version(DEFAULT_CSV)}")
+    assert drift.reference_data.input_data.path.endswith(
+        f"heart-failure-records:{content_version(DEFAULT_CSV, ('time',))}"
+    )
     assert drift.metric_thresholds.numerical.normalized_wasserstein_distance == 0.2
     assert drift.metric_thresholds.categorical.jensen_shannon_distance == 0.1
     assert (
@@ -82,9 +84,9 @@ def test_monitor_creates_a_schedule_for_the_live_deployment_with_the_training_da
 
 def test_a_blue_green_swap_re_points_the_schedule_at_the_new_deployment(backend, session):  # noqa: F811
     registered_model(backend, session)
-    backend.deploy(None, DeployOptions(collect=True))
+    backend.deploy(None, DeployOptions(collect=True, threshold=0.3))
     backend.monitor(None, Thresholds(), 168, None, [])
-    assert backend.deploy(None, DeployOptions(collect=True)) == "green"
+    assert backend.deploy(None, DeployOptions(collect=True, threshold=0.3)) == "green"
     target = session.ml.schedules.get(monitoring.MONITOR_NAME).create_monitor.monitoring_target
     assert target.endpoint_deployment_id == "azureml:hf-dev-abc123:green"
     assert "blue" not in session.ml.deployments
@@ -98,9 +100,9 @@ def test_a_blue_green_swap_re_points_the_schedule_at_the_new_deployment(backend,
 
 def test_a_swap_to_a_deployment_without_collection_says_monitoring_has_nothing(backend, session):  # noqa: F811
     registered_model(backend, session)
-    backend.deploy(None, DeployOptions(collect=True))
+    backend.deploy(None, DeployOptions(collect=True, threshold=0.3))
     backend.monitor(None, Thresholds(), 168, None, [])
-    backend.deploy(None, DeployOptions())
+    backend.deploy(None, DeployOptions(threshold=0.3))
     assert any("collects no data" in m for m in backend.messages)
 
 
@@ -108,10 +110,10 @@ def test_monitor_refuses_a_deployment_that_collects_nothing_and_bad_emails(backe
     registered_model(backend, session)
     with pytest.raises(JobsError, match="no live deployment"):
         backend.monitor(None, Thresholds(), 168, None, [])
-    backend.deploy(None, DeployOptions())
+    backend.deploy(None, DeployOptions(threshold=0.3))
     with pytest.raises(JobsError, match="collects no data; deploy with"):
         backend.monitor(None, Thresholds(), 168, None, [])
-    backend.deploy(None, DeployOptions(collect=True))
+    backend.deploy(None, DeployOptions(collect=True, threshold=0.3))
     with pytest.raises(JobsError, match="--email 'ml-team' is not an email address"):
         backend.monitor(None, Thresholds(), 168, None, ["ml-team"])
     assert session.ml.ops("schedules.begin_create_or_update") == []

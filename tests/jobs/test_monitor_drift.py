@@ -8,9 +8,11 @@ import json
 import numpy as np
 import pytest
 
+from jobs.dataset import default_schema
 from jobs.monitoring import drift
 from jobs.monitoring.check import Thresholds, compare, read_window
-from scoring.schema import FEATURE_NAMES
+
+FEATURE_NAMES = default_schema().feature_names
 
 RNG = np.random.default_rng(0)
 NORMAL = RNG.normal(50, 10, 2000)

@@ -74,16 +74,16 @@ def test_without_a_floor_the_register_step_gets_no_min_auc(tmp_path):
     backend.pipeline(TrainingSettings(), DEFAULT_CSV, None, None, wait=False)
     job = session.ml.ops("jobs.create_or_update")[0]["job"]
     assert "min_auc" not in job.jobs["register"].inputs or job.jobs["register"].inputs["min_auc"]._data is None
-    assert job.jobs["train"].tags["data_version"] == content_version(DEFAULT_CSV)
+    assert job.jobs["train"].tags["data_version"] == content_version(DEFAULT_CSV, ("time",))
 
 
-def test_the_deploy_step_is_off_by_default_and_on_with_the_flag(tmp_path):
+def test_the_azure_pipelines_deploy_step_is_refused_before_anything_is_submitted(tmp_path):
+    # The deploy step cannot carry the model's contract and operating point (jobs/azure/specs.py).
     session = FakeSession()
     backend = AzureBackend(session, OUTPUTS, "dev", say=lambda _: None, sleep=lambda _: None, state_dir=tmp_path)
-    backend.pipeline(TrainingSettings(), DEFAULT_CSV, 0.8, DeployOptions(instance_count=2), wait=False)
-    job = session.ml.ops("jobs.create_or_update")[0]["job"]
-    assert set(job.jobs) == {"train", "register", "deploy"}
-    assert job.jobs["deploy"].inputs["endpoint_name"]._data == "hf-dev-abc123"
+    with pytest.raises(JobsError, match="--with-deploy: the pipeline's deploy step cannot carry"):
+        backend.pipeline(TrainingSettings(), DEFAULT_CSV, 0.8, DeployOptions(instance_count=2), wait=False)
+    assert session.ml.ops("jobs.create_or_update") == []
 
 
 def test_dry_run_writes_a_pipeline_that_loads_back_wired_by_best_model(outputs_file, tmp_path):
@@ -97,7 +97,10 @@ def test_dry_run_writes_a_pipeline_that_loads_back_wired_by_best_model(outputs_f
     assert raw["jobs"]["train"]["outputs"]["best_model"] == {"type": "mlflow_model"}
     assert raw["jobs"]["register"]["inputs"]["model"]["path"] == "${{parent.jobs.train.outputs.best_model}}"
     assert raw["settings"]["default_compute"].endswith("cpu-dev-x-aml")
-    assert raw["inputs"]["training_data"]["path"] == f"azureml:heart-failure-records:{content_version(DEFAULT_CSV)}"
+    assert (
+        raw["inputs"]["training_data"]["path"]
+        == f"azureml:heart-failure-records:{content_version(DEFAULT_CSV, ('time',))}"
+    )
     code = out / raw["jobs"]["register"]["component"]["code"]
     assert (code / "jobs" / "azure" / "pipeline_step.py").is_file()
 

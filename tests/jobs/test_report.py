@@ -144,7 +144,7 @@ def test_the_report_has_calibration_thresholds_an_auc_interval_and_the_run_facts
     assert f"{brier:.4f}" in page and "Brier" in page
     assert re.search(r"95% CI 0\.\d{3} to 0\.\d{3}", page) and "percentile bootstrap" in page
     chosen = threshold_for_sensitivity(y, proba)
-    assert f"{chosen:.2f} (sensitivity &ge; 90%)" in page
+    assert f"{chosen:.2f} (the operating point)" in page
     for header in ("sensitivity", "specificity", "PPV", "NPV"):
         assert f"<th>{header}</th>" in page
     assert "features used</td><td>age, anaemia" in page and "features dropped</td><td>none" in page
@@ -179,7 +179,8 @@ def test_the_threshold_table_shows_each_threshold_once(between, labels):
 
     died = [0.1, 0.2004, 0.5, 0.6, 0.7, 0.8, 0.9, 0.9, 0.9, 0.9]
     survived = [0.05, 0.15, 0.3, 0.45, *between]
-    run = SimpleNamespace(y=np.array([1] * len(died) + [0] * len(survived)), proba=np.array(died + survived))
-    assert threshold_for_sensitivity(run.y, run.proba) == 0.2004
-    shown = re.findall(r"<tr[^>]*><td>([^<]*)</td>", _thresholds_section(run, 0.9))
+    y, proba = np.array([1] * len(died) + [0] * len(survived)), np.array(died + survived)
+    assert threshold_for_sensitivity(y, proba) == 0.2004
+    run = SimpleNamespace(y=y, proba=proba, threshold=0.2004, threshold_rule="the test's")
+    shown = re.findall(r"<tr[^>]*><td>([^<]*)</td>", _thresholds_section(run))
     assert shown[: len(labels)] == labels

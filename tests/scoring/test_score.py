@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from testing.scoring import ROOT, SAMPLE_REQUEST, load_score_module, train_model
+from testing.scoring import ROOT, SAMPLE_REQUEST, load_score_module, only_result, train_model
 
 SAMPLE = SAMPLE_REQUEST["data"][0]
 FEATURES = list(SAMPLE)
@@ -23,22 +23,22 @@ def body(response):
 
 
 def test_the_lessons_sample_gives_false(score):
-    assert body(score.run(data=[SAMPLE])) == (200, {"result": [False]})
+    assert only_result(body(score.run(data=[SAMPLE]))) == (200, {"result": [False]})
 
 
 def test_json_numbers_and_booleans_give_the_same_answer_as_strings(score):
     typed = {name: (value == "true" if value in ("true", "false") else float(value)) for name, value in SAMPLE.items()}
-    assert body(score.run(data=[typed]))[1] == {"result": [False]}
+    assert only_result(body(score.run(data=[typed]))[1]) == {"result": [False]}
 
 
 def test_a_high_risk_record_is_predicted_true_and_order_is_kept(score):
     risky = {**SAMPLE, "age": "90", "ejection_fraction": "15", "serum_creatinine": "6", "time": "8"}
-    assert body(score.run(data=[SAMPLE, risky, SAMPLE]))[1] == {"result": [False, True, False]}
+    assert only_result(body(score.run(data=[SAMPLE, risky, SAMPLE]))[1]) == {"result": [False, True, False]}
 
 
 def test_mlflow_split_form(score):
     request = {"columns": FEATURES, "index": [0, 1], "data": [[SAMPLE[c] for c in FEATURES]] * 2}
-    assert body(score.run(input_data=request)) == (200, {"result": [False, False]})
+    assert only_result(body(score.run(input_data=request))) == (200, {"result": [False, False]})
 
 
 def test_automl_form_with_probabilities(score):
@@ -110,7 +110,7 @@ def test_bad_shapes_are_400(score, kwargs, fragment):
 
 def test_a_failure_inside_the_model_is_a_generic_500(score, monkeypatch, caplog):
     class Broken:
-        def predict(self, frame):
+        def predict_proba(self, frame):
             raise RuntimeError("secret detail about patient 42")
 
     monkeypatch.setattr(score, "_model", Broken())
@@ -183,10 +183,12 @@ def test_the_request_schema_runs_on_python_3_9_as_in_automls_environment():
     if python39 is None:
         pytest.skip("no Python 3.9 on this machine")
     code = (
-        "import sys, json; sys.path.insert(0, 'scoring'); import schema; "
-        "r = schema.parse_request(data=[schema.SAMPLE_RECORD]); "
-        "s = schema.parse_request(input_data={'columns': list(schema.FEATURE_NAMES), "
-        "'data': [[schema.SAMPLE_RECORD[c] for c in schema.FEATURE_NAMES]]}); "
+        "import sys, json; sys.path.insert(0, 'scoring'); import schema, contract; "
+        "d = schema.DatasetSchema.load(__import__('pathlib').Path("
+        "'data/heart_failure_clinical_records_dataset.schema.json')); q = d.request_schema(); "
+        "r = q.parse_request(data=[d.example]); "
+        "s = q.parse_request(input_data={'columns': list(d.feature_names), "
+        "'data': [[d.example[c] for c in d.feature_names]]}); "
         "compile(open('scoring/score.py').read(), 'score.py', 'exec'); print(json.dumps(r.rows == s.rows))"
     )
     result = subprocess.run([python39, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
@@ -286,7 +288,10 @@ def test_a_numeric_string_too_large_for_a_float_is_out_of_range_not_infinity(sco
 
 @pytest.mark.parametrize("placeholder", [1.0, 1, 0])
 def test_a_number_as_global_parameters_means_no_parameters(score, placeholder):
-    assert body(score.run(Inputs={"data": [SAMPLE]}, GlobalParameters=placeholder)) == (200, {"result": [False]})
+    assert only_result(body(score.run(Inputs={"data": [SAMPLE]}, GlobalParameters=placeholder))) == (
+        200,
+        {"result": [False]},
+    )
 
 
 @pytest.mark.parametrize("other", ["predict_proba", [1.0], True, {"method": ["predict"]}])
@@ -365,9 +370,9 @@ def test_the_model_gets_the_column_types_of_its_signature(tmp_path, monkeypatch)
     class Recording:
         classes_ = real.classes_
 
-        def predict(self, frame):
+        def predict_proba(self, frame):
             seen.append(dict(frame.dtypes.astype(str)))
-            return real.predict(frame)
+            return real.predict_proba(frame)
 
     monkeypatch.setattr(module, "_model", Recording())
     assert body(module.run(data=[SAMPLE]))[0] == 200
@@ -550,7 +555,7 @@ def test_score_py_imports_and_scores_on_a_server_build_without_those_internals(m
     monkeypatch.setenv("AZUREML_MODEL_DIR", str(model_root))
     module = load_score_module()
     module.init()
-    assert body(module.run(data=[SAMPLE])) == (200, {"result": [False]})
+    assert only_result(body(module.run(data=[SAMPLE]))) == (200, {"result": [False]})
 
 
 # --- the column-by-column fast path must agree with the record-by-record one ----------------------
@@ -601,8 +606,9 @@ _values = st.one_of(
 def test_fast_and_record_by_record_validation_agree(score, records, sample_first):
     import schema  # importable once score.py is (it puts scoring/ on the path)
 
+    request = score._request
     if sample_first:  # fill the memo first, as earlier requests do
-        schema.parse_records([SAMPLE] * 2, "data")
+        request.parse_records([SAMPLE] * 2, "data")
 
     def outcome(parse):
         try:
@@ -610,11 +616,11 @@ def test_fast_and_record_by_record_validation_agree(score, records, sample_first
         except schema.RequestError as error:
             return error.errors
 
-    fast = outcome(lambda: schema.parse_records(records, "data"))
-    real_fast = schema._rows_fast
-    schema._rows_fast = lambda _records: None
+    fast = outcome(lambda: request.parse_records(records, "data"))
+    real_fast = request._rows_fast
+    request._rows_fast = lambda _records: None
     try:
-        slow = outcome(lambda: schema.parse_records(records, "data"))
+        slow = outcome(lambda: request.parse_records(records, "data"))
     finally:
-        schema._rows_fast = real_fast
+        request._rows_fast = real_fast
     assert fast == slow
