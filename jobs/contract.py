@@ -51,14 +51,21 @@ def training_ranges(frame: Any, columns: Sequence[str]) -> dict[str, list[float]
 
 def default_point(table: Sequence[Sequence[float]], min_sensitivity: float = DEFAULT_MIN_SENSITIVITY) -> OperatingPoint:
     """The operating point `train` records: the highest threshold whose out-of-fold sensitivity is at least
-    `min_sensitivity`. JobsError when no threshold in the table reaches it (a model that ranks nobody)."""
+    `min_sensitivity`; when none above 0 reaches it, the lowest threshold above 0, with a rule that says so.
+    JobsError when the model gives no probability strictly between 0 and 1."""
     point = sensitivity_point(table, min_sensitivity)
-    if point is None:
-        raise JobsError(
-            f"no threshold reaches an out-of-fold sensitivity of {min_sensitivity:g}; the model cannot be given "
-            "an operating point by the default rule"
-        )
-    return point
+    if point is not None:
+        return point
+    # Probabilities of 0 for some who died (a model that is sure of them): no threshold above 0 flags enough.
+    # The lowest one flags the most; the rule says what it reaches.
+    usable = [row for row in table if 0 < row[0] < 1 and row[1] + row[4]]
+    if not usable:
+        raise JobsError("the model gives no probability strictly between 0 and 1: it cannot have an operating point")
+    threshold, tp, _fp, _tn, fn = min(usable, key=lambda row: row[0])
+    return OperatingPoint(
+        float(threshold),
+        f"lowest threshold above 0 (out-of-fold sensitivity {tp / (tp + fn):.2f}; none reaches {min_sensitivity:g})",
+    )
 
 
 def chosen_point(

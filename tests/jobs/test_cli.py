@@ -507,10 +507,10 @@ def test_all_against_the_fake_workspace_trains_registers_deploys_and_invokes(
     monkeypatch.setattr("jobs.azure.backend.ROOT", tmp_path)  # the last-job state file
     monkeypatch.setattr("time.sleep", lambda seconds: None)
 
-    code = main(["all", "--target", "azure", "--outputs", str(outputs_file)])
+    code = main(["all", "--target", "azure", "--outputs", str(outputs_file), "--threshold", "0.3"])
     out = capsys.readouterr().out
     assert code == 0
-    assert out.strip().splitlines()[-1] == '{"result": [false]}'
+    assert json.loads(out.strip().splitlines()[-1])["result"] == [False]
     assert [op for op, _ in session.ml.calls if op.endswith(("create_or_update", "invoke"))] == [
         "data.create_or_update",
         "jobs.create_or_update",
@@ -588,6 +588,11 @@ class RecordingBackend:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, object]] = []
+
+    def sample_request(self):
+        from jobs.invocation import SAMPLE_REQUEST
+
+        return SAMPLE_REQUEST
 
     def train(self, settings, data, wait):
         self.calls.append(("train", wait))

@@ -120,7 +120,8 @@ def test_a_trial_count_gives_the_identical_model_and_answers_twice_in_a_row(tmp_
 
 def test_train_says_plainly_when_time_is_used_and_gives_the_honest_figure(tmp_path):
     said: list[str] = []
-    result = train(TrainingSettings(**FASTEST), DEFAULT_CSV, tmp_path, budget_s=60, progress=said.append)
+    lesson = TrainingSettings(include_leaking_columns=True, **FASTEST)  # the lesson's opt-in
+    result = train(lesson, DEFAULT_CSV, tmp_path, budget_s=60, progress=said.append)
     warning = next(line for line in said if line.startswith("WARNING"))
     assert "uses `time`, which leaks the outcome" in warning and "the best baseline" in warning
     assert "picked " in " ".join(said) and "single-row predict" in " ".join(said)
@@ -128,12 +129,33 @@ def test_train_says_plainly_when_time_is_used_and_gives_the_honest_figure(tmp_pa
     assert "Leaking feature" in report and "--drop time" in report
     info = json.loads((result.run_dir / "run.json").read_text())
     assert 0.6 < info["honest"]["score"] < info["metrics"]["AUC_weighted"]
+    card = (result.model_dir / "model_card.md").read_text()
+    assert "WARNING: trained on time, which leaks the outcome" in card
 
 
 def test_with_every_baseline_blocked_the_leak_warning_still_gives_an_honest_figure(tmp_path):
     said: list[str] = []
     blocked = ("RandomForest", "LogisticRegression", "ExtremeRandomTrees", "LightGBM")
-    train(TrainingSettings(blocked_models=blocked, max_trials=1), DEFAULT_CSV, tmp_path, progress=said.append)
+    lesson = TrainingSettings(blocked_models=blocked, max_trials=1, include_leaking_columns=True)
+    train(lesson, DEFAULT_CSV, tmp_path, progress=said.append)
     warning = next(line for line in said if line.startswith("WARNING"))
     assert "the best baseline (baseline LogisticRegression) scores 0." in warning
     assert "every baseline is blocked" in " ".join(said)
+
+
+def test_the_default_model_is_honest_and_carries_its_contract_and_card(tmp_path):
+    said: list[str] = []
+    result = train(TrainingSettings(**FASTEST), DEFAULT_CSV, tmp_path, budget_s=60, progress=said.append)
+    assert not any(line.startswith("WARNING") for line in said)
+    contract = json.loads((result.model_dir / "model-contract.json").read_text())
+    assert "time" not in contract["inputs"] and contract["leaking_columns_used"] == []
+    assert contract["training_ranges"]["age"] == [40.0, 95.0]
+    point = contract["operating_point"]
+    rows = [r for r in contract["accuracy_table"] if r[0] == point["threshold"]]
+    assert rows and rows[0][1] / (rows[0][1] + rows[0][4]) >= 0.9  # the stated rule holds on the table
+    card = (result.model_dir / "model_card.md").read_text()
+    for fact in ("Not a medical device", "Faisalabad", "4 to 285 days", "sex: women", "age 40 to under 60", "95% CI"):
+        assert fact in card, fact
+    headline = next(line for line in said if line.startswith("headline: out-of-fold AUC"))
+    report = result.report.read_text()
+    assert "Model card" in report and headline.removeprefix("headline: ").split(";")[0] in report

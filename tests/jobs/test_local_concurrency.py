@@ -68,7 +68,8 @@ def test_concurrent_deploys_and_a_stop_leave_consistent_state(local_home):
         # What endpoint.json names is the one server that runs, and it answers.
         state = json.loads(state_file.read_text())
         assert {os.getpgid(p.pid) for p in running} == {state["pid"]}
-        assert json.loads(run_jobs(env, "invoke").stdout) == {"result": [False]}
+        answer = json.loads(run_jobs(env, "invoke").stdout)
+        assert answer["result"] == [answer["probability"][0] >= answer["threshold"]]
     else:
         assert running == []
         assert not inference_server.port_in_use(port)

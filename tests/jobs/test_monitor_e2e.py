@@ -24,6 +24,7 @@ from jobs.lineage import MODEL_NAME, local_run, model_tags
 from jobs.local import inference_server
 from jobs.local.endpoint import post_json
 from jobs.local.registry import LocalRegistry
+from testing.scoring import write_contract
 
 ROOT = Path(__file__).resolve().parents[2]
 CSV = ROOT / "data" / "heart_failure_clinical_records_dataset.csv"
@@ -58,6 +59,8 @@ def register_small_model(home: Path, runs: Path) -> None:
     mlflow.sklearn.save_model(
         model, str(run / "model"), signature=infer_signature(features, label), pip_requirements=["scikit-learn"]
     )
+    ranges = {name: [float(features[name].min()), float(features[name].max())] for name in FEATURES}
+    write_contract(run / "model", list(FEATURES), ranges)
     version = content_version(CSV)
     info = {
         "run_id": run.name,

@@ -167,9 +167,9 @@ def test_the_report_warns_at_the_top_when_a_leaking_column_is_used(tmp_path, fit
     ("between", "labels"),
     [
         # Nobody between 0.20 and the chosen 0.2004: the two rows would be the same patients; one row is shown.
-        ([], ["0.10", "0.20 (sensitivity &ge; 90%)", "0.30"]),
+        ([], ["0.10", "0.20 (the operating point)", "0.30"]),
         # A survivor at 0.2002 sets them apart: two rows, each with the digits that tell them apart.
-        ([0.2002], ["0.10", "0.2000", "0.2004 (sensitivity &ge; 90%)", "0.30"]),
+        ([0.2002], ["0.10", "0.2000", "0.2004 (the operating point)", "0.30"]),
     ],
 )
 def test_the_threshold_table_shows_each_threshold_once(between, labels):
