@@ -71,6 +71,10 @@ def creation_record(s: PlatformSettings) -> dict[str, str]:
     }
 
 
+# The record's keys that the endpoint's own settings can move away from (`az ml online-endpoint update`).
+ENDPOINT_KEYS = ("endpointAuthMode", "publicNetworkAccess")
+
+
 def _flag(value: bool) -> str:
     return "true" if value else "false"
 
@@ -148,7 +152,6 @@ ENDPOINT_UPDATE = (
 )
 
 
-ENDPOINT_KEYS = ("endpointAuthMode", "publicNetworkAccess")
 _CUTS_TRAFFIC = "an update of the endpoint from `pulumi up` would cut its live traffic"
 
 
