@@ -13,7 +13,12 @@ from infra.platform import MlPlatform
 from infra.settings import ConfigError, load_settings
 
 try:
-    settings = load_settings(pulumi.Config().get, pulumi.get_project(), pulumi.get_stack())
+    settings = load_settings(
+        pulumi.Config().get,
+        pulumi.get_project(),
+        pulumi.get_stack(),
+        provider_location=pulumi.Config("azure-native").get("location"),
+    )
 except ConfigError as error:
     # RunError ends the program with this message alone, without a Python stack trace.
     raise pulumi.RunError(str(error)) from None

@@ -63,7 +63,10 @@ class MlPlatform(pulumi.ComponentResource):
     def __init__(self, name: str, settings: PlatformSettings, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("heartfailure:platform:MlPlatform", name, None, opts)
         self.suffix = stack_suffix(name, settings, parent=self)
-        scope = Scope(name, settings, names_from(self.suffix, settings), parent=self)
+        # Every name waits for this, so a refused change stops the program before any resource is
+        # registered with a changed input (infra/builders/checks.py says why that matters).
+        checked = checks.preflight(settings, self.suffix, parent=self)
+        scope = Scope(name, settings, names_from(checked, settings), parent=self)
         client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
 
         self.resource_group = resource_group(scope)
@@ -82,9 +85,9 @@ class MlPlatform(pulumi.ComponentResource):
         self.endpoint = endpoint(scope, self.resource_group, self.workspace)
         self.budget = budget(scope, self.resource_group)
 
-        # Access needs nothing declared (see the module docstring); the settings fixed at creation
-        # are checked against what the stack has.
-        location = checks.location(scope, self.suffix)
+        # Access needs nothing declared (see the module docstring). Past preflight, the second line
+        # of checks, on what the resources report.
+        location = checked.apply(lambda _: settings.location)
         purge_protection = checks.purge_protection(scope, self.key_vault)
         endpoint_auth_mode = checks.endpoint_settings(scope, self.endpoint, self.resource_group, self.workspace)
 

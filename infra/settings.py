@@ -7,15 +7,18 @@ an HTTP 400 from Azure halfway through `pulumi up`.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-# Key -> default. Pulumi.yaml declares the same keys with the same defaults (a test holds
-# them together); the defaults are repeated here because mocks and unit tests see no
+# Key -> default. Pulumi.yaml declares the same keys with the same defaults, `location` aside (a test
+# holds them together); the defaults are repeated here because mocks and unit tests see no
 # Pulumi.yaml.
 DEFAULTS: dict[str, str] = {
+    # Pulumi.yaml declares no default for this one key: a project default would hide the provider's own
+    # `azure-native:location` (see `load_settings`), so the fallback lives here alone.
     "location": "westeurope",
     "vmSize": "Standard_DS3_v2",
     "vmPriority": "Dedicated",
@@ -44,7 +47,26 @@ MAX_NODES_CAP = 20
 # kept. Whether a region offers a size is Azure's to say; the shape is ours.
 # Source: learn.microsoft.com/azure/virtual-machines/vm-naming-conventions (family, vCPUs, features, version).
 VM_SIZE_PATTERN = re.compile(r"^standard_([a-z]{1,4})(\d{1,3})(-\d{1,3})?([a-z]*)((?:_[a-z0-9]+)*)$", re.IGNORECASE)
-LOCATION_PATTERN = re.compile(r"^[a-z][a-z0-9]{2,30}$")
+# The public-cloud regions by programmatic name, as Microsoft lists them (MicrosoftDocs/reliability-docs,
+# articles/reliability/regions-list.md, "Programmatic name" column of the "All" tab, ms.date 2025-09-23;
+# the list `az account list-locations --query "[].name"` gives for a subscription). Regions marked there as
+# restricted or coming soon are kept: whether a subscription may use one is Azure's to say, a typo is ours.
+# Sovereign clouds (US Gov, China) have their own lists and are not covered.
+AZURE_REGIONS = frozenset(
+    {
+        "australiacentral", "australiacentral2", "australiaeast", "australiasoutheast", "austriaeast",
+        "belgiumcentral", "brazilsouth", "brazilsoutheast", "canadacentral", "canadaeast", "centralindia",
+        "centralus", "chilecentral", "denmarkeast", "eastasia", "eastus", "eastus2", "francecentral",
+        "francesouth", "germanynorth", "germanywestcentral", "indonesiacentral", "israelcentral", "italynorth",
+        "japaneast", "japanwest", "koreacentral", "koreasouth", "malaysiawest", "mexicocentral",
+        "newzealandnorth", "northcentralus", "northeurope", "norwayeast", "norwaywest", "polandcentral",
+        "qatarcentral", "southafricanorth", "southafricawest", "southcentralus", "southindia", "southeastasia",
+        "spaincentral", "swedencentral", "switzerlandnorth", "switzerlandwest", "uaecentral", "uaenorth",
+        "uksouth", "ukwest", "westcentralus", "westeurope", "westindia", "westus", "westus2", "westus3",
+    }
+)  # fmt: skip
+# The provider's own region key, which its docs and issues use to set the region of a whole stack.
+PROVIDER_LOCATION_KEY = "azure-native:location"
 # Application Insights/Log Analytics accept these retention periods (days).
 RETENTION_DAYS = (30, 60, 90, 120, 180, 270, 365, 550, 730)
 # Azure: tag names up to 512 characters (128 on storage accounts), values up to 256,
@@ -211,8 +233,45 @@ def _amount(key: str, raw: str) -> float:
     return value
 
 
-def load_settings(get: Callable[[str], str | None], project: str, stack: str) -> PlatformSettings:
-    """Build settings from a config getter (`pulumi.Config().get` in the program).
+def _region(key: str, raw: str) -> str:
+    """`raw` as a programmatic region name ("West Europe" -> westeurope), or ConfigError naming the
+    closest known region, so that a typo fails at `pulumi preview` and not halfway through `pulumi up`."""
+    region = raw.strip().lower().replace(" ", "")
+    if region in AZURE_REGIONS:
+        return region
+    close = difflib.get_close_matches(region, sorted(AZURE_REGIONS), n=1, cutoff=0.75)
+    hint = f"did you mean {close[0]}? " if close else ""
+    raise _fail(
+        key,
+        raw,
+        f"{hint}expected an Azure region's programmatic name such as westeurope or eastus2 "
+        '(`az account list-locations --query "[].name"` lists them)',
+    )
+
+
+def location_of(get: Callable[[str], str | None], provider_location: str | None) -> str:
+    """The stack's region from the project's `location` and the provider's `azure-native:location`.
+
+    Either may be set; when both are, they must name the same region, so that neither is silently
+    overridden. Neither set: DEFAULTS["location"]. Raises ConfigError (a typo, or the two disagree).
+    """
+    own = get("location")
+    mine = _region("location", str(own)) if own is not None else None
+    theirs = _region(PROVIDER_LOCATION_KEY, provider_location) if provider_location is not None else None
+    if mine is not None and theirs is not None and mine != theirs:
+        raise ConfigError(
+            f"config 'location' is {mine!r} but config '{PROVIDER_LOCATION_KEY}' is {theirs!r}: the stack has one "
+            f"region. Keep one of them: `pulumi config rm {PROVIDER_LOCATION_KEY}` or `pulumi config rm location`, "
+            f"or set both to the same region."
+        )
+    return mine or theirs or DEFAULTS["location"]
+
+
+def load_settings(
+    get: Callable[[str], str | None], project: str, stack: str, provider_location: str | None = None
+) -> PlatformSettings:
+    """Build settings from a config getter (`pulumi.Config().get` in the program) and the provider's
+    region key (`pulumi.Config("azure-native").get("location")`).
 
     Raises ConfigError on the first bad value.
     """
@@ -221,9 +280,7 @@ def load_settings(get: Callable[[str], str | None], project: str, stack: str) ->
         value = get(key)
         return DEFAULTS[key] if value is None else str(value)
 
-    location = raw("location").strip().lower().replace(" ", "")
-    if not LOCATION_PATTERN.match(location):
-        raise _fail("location", raw("location"), "expected an Azure region name such as westeurope or eastus2")
+    location = location_of(get, provider_location)
 
     vm_size = canonical_vm_size(raw("vmSize"))
     if vm_size is None:

@@ -87,6 +87,7 @@ class PulumiMocks(pulumi.runtime.Mocks):
     prior: dict[str, Registered] | None = None
     generation: int = 0
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    invokes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         from tests import azure_rules
@@ -143,6 +144,16 @@ class PulumiMocks(pulumi.runtime.Mocks):
                 "subscriptionId": SUBSCRIPTION_ID,
                 "tenantId": TENANT_ID,
             }
+        if args.token == "azure-native:machinelearningservices:getOnlineEndpoint":
+            # A GET of the endpoint: Azure answers with what it has, here the earlier run's (or a
+            # test's edited, i.e. changed outside and refreshed) endpoint; 404 when there is none.
+            self.invokes.append((args.token, dict(args.args)))
+            for recorded in (self.prior or {}).values():
+                if recorded.typ == args.token.replace(":getOnlineEndpoint", ":OnlineEndpoint") and (
+                    recorded.outputs["name"] == args.args.get("endpointName")
+                ):
+                    return {k: v for k, v in copy.deepcopy(recorded.outputs).items() if k != "__id"}
+            raise RuntimeError(f"ResourceNotFound: online endpoint {args.args.get('endpointName')} not found")
         raise AssertionError(f"unexpected invoke {args.token}")
 
     # Queries for the tests.
@@ -178,6 +189,7 @@ class RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
             "ignore_changes": list(request.ignoreChanges),
             "replace_on_changes": list(request.replaceOnChanges),
             "delete_before_replace": bool(request.deleteBeforeReplace),
+            "retain_on_delete": bool(request.retainOnDelete),
         }
         return super().RegisterResource(request)
 
@@ -207,7 +219,10 @@ def run_program(
     )
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
-    pulumi.runtime.set_all_config({f"{project}:{key}": str(value) for key, value in (config or {}).items()})
+    # A key with a namespace (azure-native:location) is the provider's and is passed as it is.
+    pulumi.runtime.set_all_config(
+        {key if ":" in key else f"{project}:{key}": str(value) for key, value in (config or {}).items()}
+    )
     exports: dict[str, Any] = {}
 
     @pulumi.runtime.test

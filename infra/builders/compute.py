@@ -28,10 +28,13 @@ def compute(scope: Scope, group: resources.ResourceGroup, ws: ml.Workspace) -> C
     # carries nothing else; azure-rest-api-specs issue 18889: a new vmSize is acknowledged and not
     # applied). So the cluster's name carries its own random suffix, re-drawn whenever anything
     # else the program sets changes: the change becomes a new cluster under a new name, created
-    # before the old one is deleted (an idle cluster at 0 nodes costs nothing to re-create).
+    # before the old one is let go (see retain_on_delete below).
     # Re-using the old name is no option: the same issue shows a cluster re-created under its
     # old name coming back with the old size.
     cluster_shape = {"vmSize": s.vm_size, "vmPriority": s.vm_priority}
+    # Like every other resource, the suffix waits for the checks (checks.preflight, through the names):
+    # a refused change must not re-draw it first.
+    checked_shape = scope.names.apply(lambda _: cluster_shape)
     suffix = random.RandomString(
         f"{scope.name}-cluster-suffix",
         length=SUFFIX_LENGTH,
@@ -39,7 +42,7 @@ def compute(scope: Scope, group: resources.ResourceGroup, ws: ml.Workspace) -> C
         upper=False,
         numeric=True,
         lower=True,
-        keepers=cluster_shape,
+        keepers=checked_shape,
         opts=scope.opts(),
     )
     cluster = ml.Compute(
@@ -75,7 +78,18 @@ def compute(scope: Scope, group: resources.ResourceGroup, ws: ml.Workspace) -> C
         ),
         # The cluster never gets an update with changed tags: see Scope.fixed_tags.
         tags=scope.fixed_tags,
-        opts=scope.opts(replace_on_changes=["properties.properties.vmSize", "properties.properties.vmPriority"]),
+        opts=scope.opts(
+            replace_on_changes=["properties.properties.vmSize", "properties.properties.vmPriority"],
+            # A replaced cluster is left in Azure, not deleted at the end of the same `up`: a job's
+            # compute is fixed when it is submitted, so deleting the old cluster would end every job
+            # still running or queued on it, and an outputs.json saved before the change would name a
+            # cluster that no longer exists. Pulumi then drops it from the state without calling delete
+            # (Pulumi docs, resource option retainOnDelete: "when deleting or replacing the resource").
+            # At 0 nodes (minNodes 0, the default) it costs nothing; README, "Changing a live stack",
+            # says how to delete it once its jobs are done. `pulumi destroy` still removes it, with the
+            # resource group it is in (ARM deletes a group's resources with it).
+            retain_on_delete=True,
+        ),
     )
     return Cluster(suffix=suffix, compute=cluster)
 

@@ -6,6 +6,7 @@ import pulumi
 import pulumi_random as random
 from pulumi_azure_native import resources
 
+from infra.builders import checks
 from infra.builders.scope import Scope
 from infra.naming import SUFFIX_LENGTH, resource_names
 from infra.settings import PlatformSettings
@@ -14,8 +15,10 @@ from infra.settings import PlatformSettings
 def stack_suffix(name: str, settings: PlatformSettings, parent: pulumi.Resource) -> random.RandomString:
     """The suffix drawn once per stack lifetime; see infra/naming.py for why names carry it.
 
-    Its keepers record the settings a stack cannot change, and are never updated (ignore_changes), so
-    the state keeps what the stack was created with; infra/builders/checks.py compares config with that.
+    Its keepers record the settings a stack cannot change (`checks.creation_record`), and are never
+    updated (ignore_changes), so the state keeps what the stack was created with and registering the
+    suffix never changes anything; `checks.preflight` compares config with that record before any other
+    resource is registered.
     """
     return random.RandomString(
         f"{name}-suffix",
@@ -24,14 +27,15 @@ def stack_suffix(name: str, settings: PlatformSettings, parent: pulumi.Resource)
         upper=False,
         numeric=True,
         lower=True,
-        keepers={"location": settings.location},
+        keepers=checks.creation_record(settings),
         opts=pulumi.ResourceOptions(parent=parent, ignore_changes=["keepers"]),
     )
 
 
-def names_from(suffix: random.RandomString, settings: PlatformSettings) -> pulumi.Output[dict[str, str]]:
-    """Every resource's Azure name, by kind (infra/naming.py), once the suffix is known."""
-    return suffix.result.apply(lambda sfx: resource_names(settings.project, settings.stack, sfx))
+def names_from(checked_suffix: pulumi.Output[str], settings: PlatformSettings) -> pulumi.Output[dict[str, str]]:
+    """Every resource's Azure name, by kind (infra/naming.py), from the suffix `checks.preflight` let
+    through: every resource takes its name from here, so none is registered before a refusal."""
+    return checked_suffix.apply(lambda sfx: resource_names(settings.project, settings.stack, sfx))
 
 
 def resource_group(scope: Scope) -> resources.ResourceGroup:

@@ -173,3 +173,36 @@ def test_the_deploy_workflow_outlasts_the_worst_case_of_the_waits_it_contains():
     assert all("timeout-minutes" in s for s in (jobs_step, up, register, setup))
     limited = sum(s.get("timeout-minutes", 0) for s in steps_)
     assert limited < job["timeout-minutes"] <= 360  # GitHub's cap for a hosted runner
+
+
+@pytest.mark.parametrize("name", ["preview.yml", "deploy.yml", "destroy.yml"])
+def test_missing_credentials_are_named_before_azure_login_tries_them(name, tmp_path):
+    workflow = load(name)
+    all_steps = steps(workflow)
+    login = next(i for i, step in enumerate(all_steps) if step.get("uses", "").startswith("azure/login@"))
+    check_name = "Check that the credentials reach this job"
+    check = next(i for i, step in enumerate(all_steps) if step.get("name") == check_name)
+    assert check < login
+    step = all_steps[check]
+    script = tmp_path / "check.sh"
+    script.write_text(step["run"])
+
+    def run(**env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["bash", "-e", str(script)], env=env, capture_output=True, text=True, check=False)
+
+    # What a job that names no environment gets when the values live on the `dev` environment only.
+    empty = run(AZURE_CLIENT_ID="", AZURE_TENANT_ID="", AZURE_SUBSCRIPTION_ID="", HAS_PULUMI_TOKEN="false")
+    assert empty.returncode == 1
+    assert "vars.AZURE_CLIENT_ID vars.AZURE_TENANT_ID vars.AZURE_SUBSCRIPTION_ID" in empty.stdout
+    assert "secrets.PULUMI_ACCESS_TOKEN" in empty.stdout and "repository level" in empty.stdout
+    ids = {"AZURE_CLIENT_ID": "c", "AZURE_TENANT_ID": "t", "AZURE_SUBSCRIPTION_ID": "s"}
+    assert run(**ids, HAS_PULUMI_TOKEN="true").returncode == 0
+    assert run(**ids, HAS_PULUMI_TOKEN="false", PULUMI_BACKEND_URL="azblob://state").returncode == 0
+    # The secret's value never enters the script, only whether it is set.
+    assert "secrets.PULUMI_ACCESS_TOKEN != ''" in str(step["env"]["HAS_PULUMI_TOKEN"])
+
+
+def test_previews_skip_forks_which_get_no_secrets_and_name_no_environment():
+    (job,) = load("preview.yml")["jobs"].values()
+    assert "environment" not in job  # its OIDC subject stays repo:OWNER/REPO:pull_request (README)
+    assert job["if"] == "github.event.pull_request.head.repo.full_name == github.repository"

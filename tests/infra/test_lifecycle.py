@@ -173,3 +173,15 @@ def test_the_budget_stays_within_azures_notification_limit():
     run = run_program({**WITH_BUDGET, "budgetAlertPercents": "[25, 50, 75, 100]"})
     assert len(run.mocks.one(rules.BUDGET).inputs["notifications"]) == rules.MAX_BUDGET_NOTIFICATIONS
     assert rules.limit_violations(run) == []
+
+
+def test_a_replaced_cluster_is_left_to_its_running_jobs_and_an_old_outputs_json_still_names_a_cluster():
+    before, after = up("vmSize")
+    old_name = before.exports["compute_name"]
+    # Pulumi does not delete a retained resource it replaces (Pulumi docs, retainOnDelete): the cluster
+    # a job was submitted to, and that an outputs.json saved before the change names, stays in Azure.
+    assert after.mocks.by_name()["heartfailure-cluster"].options["retain_on_delete"] is True
+    assert after.exports["compute_name"] != old_name
+    # Nothing else is retained: a destroy or a replacement deletes every other resource.
+    retained = {r.name for r in after.mocks.resources if r.options.get("retain_on_delete")}
+    assert retained == {"heartfailure-cluster"}

@@ -253,3 +253,16 @@ def test_a_monthly_budget_on_the_resource_group_mails_the_configured_people():
     }
     assert all(n["contactEmails"] == ["ml-team@example.com", "finance@example.com"] for n in alerts.values())
     assert run.ignore_changes["heartfailure-budget"] == ["timePeriod"]
+
+
+def test_the_providers_region_key_places_every_resource_and_a_typo_stops_the_preview():
+    run = run_program({"azure-native:location": "eastus"})
+    assert run.exports["location"] == "eastus"
+    for typ in TAGGABLE:
+        assert run.mocks.one(typ).inputs["location"] == "eastus", typ
+    with pytest.raises(pulumi.RunError) as caught:
+        run_program({"location": "westeurpoe"})
+    assert "did you mean westeurope?" in str(caught.value) and "Traceback" not in str(caught.value)
+    with pytest.raises(pulumi.RunError) as caught:
+        run_program({"location": "westeurope", "azure-native:location": "eastus"})
+    assert "config 'azure-native:location' is 'eastus'" in str(caught.value)

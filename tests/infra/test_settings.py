@@ -24,6 +24,9 @@ def test_defaults_are_the_lesson_adapted_for_cost():
 def test_defaults_match_the_ones_pulumi_yaml_declares():
     declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
     assert set(declared) == set(DEFAULTS)
+    # A project default for `location` would reach the program as if set, and silently override the
+    # provider's `azure-native:location`; its default is the program's alone.
+    assert "default" not in declared.pop("location")
     for key, spec in declared.items():
         default = spec["default"]
         if isinstance(default, (dict, list)):
@@ -125,3 +128,38 @@ def test_vm_sizes_are_read_in_any_case_and_kept_in_azures_spelling(written, cano
 
 def test_four_actual_cost_alerts_fit_next_to_the_forecast_one():
     assert load(budgetAlertPercents="[25, 50, 75, 100]").budget_alert_percents == (25, 50, 75, 100)
+
+
+def test_a_region_typo_fails_with_the_region_it_probably_meant():
+    with pytest.raises(ConfigError) as caught:
+        load(location="westeurpoe")
+    message = str(caught.value)
+    assert "config 'location' is 'westeurpoe'" in message
+    assert "did you mean westeurope?" in message and "pulumi config set location" in message
+
+
+@pytest.mark.parametrize("written", ["westeurope", "West Europe", "WESTEUROPE", " swedencentral "])
+def test_known_regions_are_read_in_azures_programmatic_spelling(written):
+    assert load(location=written).location == written.strip().lower().replace(" ", "")
+
+
+def test_the_providers_own_region_key_is_honoured_when_the_project_key_is_not_set():
+    assert load_settings(lambda key: None, "proj", "dev", provider_location="eastus").location == "eastus"
+    assert load_settings(lambda key: None, "proj", "dev").location == "westeurope"
+
+
+def test_both_region_keys_must_agree_and_the_message_names_both():
+    same = load_settings({"location": "East US"}.get, "proj", "dev", provider_location="eastus")
+    assert same.location == "eastus"
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"location": "westeurope"}.get, "proj", "dev", provider_location="eastus")
+    message = str(caught.value)
+    assert "config 'location' is 'westeurope' but config 'azure-native:location' is 'eastus'" in message
+    assert "pulumi config rm azure-native:location" in message
+
+
+def test_a_typo_in_the_providers_region_key_names_that_key():
+    with pytest.raises(ConfigError) as caught:
+        load_settings(lambda key: None, "proj", "dev", provider_location="eastu2")
+    assert "config 'azure-native:location' is 'eastu2'" in str(caught.value)
+    assert "did you mean eastus2?" in str(caught.value)
