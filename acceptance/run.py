@@ -29,6 +29,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -159,8 +160,6 @@ class SubprocessRunner:
         self._cwd = cwd
 
     def which(self, program: str) -> str | None:
-        import shutil
-
         return shutil.which(program)
 
     def run(self, command: Command) -> Result:
@@ -325,9 +324,11 @@ def _write_policy_config(run: Run, results: Sequence[Result]) -> None:
 
 def _read_outputs(run: Run, results: Sequence[Result]) -> None:
     outputs = _json(results, "`pulumi stack output --json`")
+    if not isinstance(outputs, dict):
+        raise StepFailed("`pulumi stack output --json` is not an object of outputs")
     missing = [key for key in ("workspace_name", "resource_group", "compute_name") if key not in outputs]
-    if not isinstance(outputs, dict) or missing:
-        raise StepFailed(f"the stack's outputs lack {', '.join(missing) or 'everything'}")
+    if missing:
+        raise StepFailed(f"the stack's outputs lack {', '.join(missing)}")
     run.outputs = outputs
     run.outputs_file.write_text(json.dumps(outputs, indent=2))
 
@@ -607,6 +608,10 @@ class Acceptance:
                     f"{config_file.name} exists: a fresh stack starts without config; remove the file or "
                     "choose another --stack"
                 )
+            if options.record.exists():
+                raise Refused(
+                    f"{options.record} exists: choose another --stack or --record (a record is never overwritten)"
+                )
         elif not exists:
             raise NothingToDo(f"stack {options.stack!r} does not exist: nothing to tear down")
         return self._versions()
@@ -624,7 +629,7 @@ class Acceptance:
             head = self._capture(("git", "rev-parse", "HEAD"))
             if head.returncode == 0:
                 found["commit"] = head.stdout.strip()
-                status = self._capture(("git", "status", "--porcelain"))
+                status = self._capture(("git", "status", "--porcelain", "--untracked-files=no"))
                 found["commit_has_local_changes"] = bool(status.stdout.strip()) if status.returncode == 0 else None
         return found
 
@@ -746,6 +751,7 @@ class Acceptance:
                     f"`.venv/bin/python -m acceptance.run --teardown-only --stack {self.options.stack}`"
                 )
             self._finish(interrupted)
+            shutil.rmtree(run.workdir, ignore_errors=True)
         return 0 if self.record["result"] == "passed" else 1
 
     def _finish(self, interrupted: bool) -> None:
@@ -839,6 +845,10 @@ def main(argv: Sequence[str] | None = None, runner: Runner | None = None) -> int
     except NothingToDo as nothing:
         print(str(nothing))
         return 0
+    except KeyboardInterrupt:
+        # During the preconditions (the run and the teardown catch their own): nothing has changed.
+        print("interrupted", file=sys.stderr)
+        return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
 

@@ -519,6 +519,17 @@ def test_a_leftover_stack_config_file_is_refused(tmp_path):
         perform(tmp_path, FakeRunner(), project_dir=project)
 
 
+def test_an_existing_record_is_never_overwritten(tmp_path):
+    record = tmp_path / "records" / f"2025-01-02-{STACK}.json"
+    record.parent.mkdir(parents=True)
+    record.write_text("{}")
+    runner = FakeRunner()
+    with pytest.raises(acc.Refused, match="a record is never overwritten"):
+        perform(tmp_path, runner)
+    assert record.read_text() == "{}"
+    assert not runner.ran("pulumi", "stack", "init")
+
+
 def test_teardown_only_finishes_an_existing_stack_into_its_record(tmp_path):
     record = tmp_path / "records" / f"2025-01-02-{STACK}.json"
     record.parent.mkdir(parents=True)
