@@ -549,3 +549,11 @@ def test_teardown_only_of_a_missing_stack_is_nothing_to_do(tmp_path, capsys):
     assert code == 0
     assert "nothing to tear down" in capsys.readouterr().out
     assert not runner.ran("pulumi", "destroy")
+
+
+def test_the_readmes_say_no_live_record_exists_exactly_while_none_does():
+    # Whoever commits the first record also updates the claim (and the section's wording).
+    records = sorted(acc.RECORDS.glob("*.json"))
+    for readme in (acc.ROOT / "README.md", acc.ROOT / "acceptance" / "README.md"):
+        claims_none = "No live record exists yet" in readme.read_text()
+        assert claims_none == (not records), f"{readme.name}: records {[r.name for r in records]}"
