@@ -27,7 +27,7 @@ def steps(workflow: dict) -> list[dict]:
 
 def test_every_workflow_validates_against_githubs_schema():
     files = sorted(str(p) for p in WORKFLOWS.glob("*.yml"))
-    assert len(files) == 4
+    assert len(files) == 5
     result = subprocess.run(
         [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *files],
         capture_output=True,
@@ -74,7 +74,7 @@ def test_pull_requests_get_a_preview_with_the_policy_pack():
     assert (ROOT / pulumi["with"]["policyPacks"] / "PulumiPolicy.yaml").is_file()
 
 
-@pytest.mark.parametrize("name", ["preview.yml", "deploy.yml", "destroy.yml"])
+@pytest.mark.parametrize("name", ["preview.yml", "deploy.yml", "destroy.yml", "acceptance.yml"])
 def test_azure_access_is_oidc_only(name):
     workflow = load(name)
     assert workflow["permissions"] == {}
@@ -206,3 +206,40 @@ def test_previews_skip_forks_which_get_no_secrets_and_name_no_environment():
     (job,) = load("preview.yml")["jobs"].values()
     assert "environment" not in job  # its OIDC subject stays repo:OWNER/REPO:pull_request (README)
     assert job["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
+
+
+def test_the_acceptance_run_is_manual_approved_and_always_tears_down():
+    workflow = load("acceptance.yml")
+    assert set(workflow["on"]) == {"workflow_dispatch"}
+    inputs = workflow["on"]["workflow_dispatch"]["inputs"]
+    assert inputs["budget_email"]["required"] is True
+    (job,) = workflow["jobs"].values()
+    assert job["permissions"] == {"contents": "read", "id-token": "write"}
+    assert job["environment"] == "dev"  # its reviewers approve the spending
+    # Its own stack, so not the dev stack's group; one acceptance run at a time.
+    assert workflow["concurrency"] == {"group": "acceptance", "cancel-in-progress": False}
+    runs = [step.get("run", "") for step in job["steps"]]
+    main = next(i for i, run in enumerate(runs) if "-m acceptance.run" in run and "--teardown-only" not in run)
+    teardown = next(i for i, run in enumerate(runs) if "-m acceptance.run --teardown-only" in run)
+    assert main < teardown
+    assert job["steps"][teardown]["if"] == "always()"
+    # Both name the same stack, and the inputs reach the run through env, never spliced into the script.
+    stack = '--stack "accept-${GITHUB_RUN_ID}"'
+    assert stack in runs[main] and stack in runs[teardown]
+    assert "${{" not in runs[main] + runs[teardown]
+    upload = next(step for step in job["steps"] if step.get("uses", "").startswith("actions/upload-artifact@"))
+    assert upload["if"] == "always()" and upload["with"]["path"] == "acceptance/records/"
+    # The steps' limits leave the teardown its time inside GitHub's cap for a hosted runner.
+    limited = sum(step.get("timeout-minutes", 0) for step in job["steps"])
+    assert limited < job["timeout-minutes"] <= 360
+    assert job["steps"][teardown]["timeout-minutes"] >= 60
+
+
+def test_the_acceptance_run_registers_the_providers_the_deploy_workflow_lists():
+    from acceptance.run import provider_namespaces
+
+    deploy = next(iter(load("deploy.yml")["jobs"].values()))
+    register = next(step["run"] for step in deploy["steps"] if "az provider register" in step.get("run", ""))
+    namespaces = provider_namespaces(WORKFLOWS / "deploy.yml")
+    assert namespaces and all(namespace in register for namespace in namespaces)
+    assert set(NAMESPACES.values()) - {None} <= set(namespaces)
