@@ -7,17 +7,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
 import urllib3
 from azure.core.credentials import AccessToken
 
-from urllib.parse import urlsplit
-
 from tests.jobs.wire import service
 from tests.jobs.wire.service import FakeAzureML
-
 
 # Azure Resource Manager, the workspace's storage account, the region's Azure ML API (MLflow), the scoring URIs.
 KNOWN_HOSTS = ("management.azure.com", ".blob.core.windows.net", ".api.azureml.ms", ".inference.ml.azure.com")

@@ -21,7 +21,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from xml.sax.saxutils import escape
 
 # The recordings the answers follow (Azure/azure-sdk-assets, python/sdk/ml/azure-ai-ml/tests/recordings/).
-REC_DEPLOYMENT = "online_services/e2etests/test_online_deployment.pyTestOnlineDeploymenttest_online_deployment_create.json"
+REC_DEPLOYMENT = (
+    "online_services/e2etests/test_online_deployment.pyTestOnlineDeploymenttest_online_deployment_create.json"
+)
 REC_AUTOML = "automl_job/e2etests/test_remote_classification.pyTestAutoMLClassificationtest_classification.json"
 REC_SCHEDULE = "schedule/e2etests/test_schedule.pyTestScheduletest_load_recurrence_schedule_with_pattern.json"
 # ARM's error body (ErrorResponse) and async-operation contract, where no recording has the case:
@@ -224,7 +226,12 @@ class FakeAzureML:
         return arm_error(404, "NoRoute", f"the fake Azure ML has no answer for {request.method} {request.url}")
 
     def _route(self) -> None:
-        ws = re.escape(ARM) + r"/subscriptions/[^/]+/resource[gG]roups/[^/]+/providers/" + PROVIDER + r"/workspaces/[^/]+"
+        ws = (
+            re.escape(ARM)
+            + r"/subscriptions/[^/]+/resource[gG]roups/[^/]+/providers/"
+            + PROVIDER
+            + r"/workspaces/[^/]+"
+        )
         blob = re.escape(f"{STORAGE_ACCOUNT}.blob.core.windows.net")
         add = self._routes.append
         add(("GET", re.compile(ws), self._workspace))
@@ -258,7 +265,9 @@ class FakeAzureML:
         add(("GET", re.compile(re.escape(TRACKING_HOST) + "/discovery"), self._discovery))
         add(("GET", re.compile(re.escape(TRACKING_HOST) + r"/history/v1\.0/.*/runs/([^/]+)/children"), self._children))
         add(("GET", re.compile(re.escape(TRACKING_HOST) + r"/mlflow/v1\.0/.*/api/2\.0/mlflow/runs/get"), self._run))
-        add(("POST", re.compile(r"([^.]+)\." + re.escape(f"{LOCATION}.inference.ml.azure.com") + "/score"), self._score))
+        add(
+            ("POST", re.compile(r"([^.]+)\." + re.escape(f"{LOCATION}.inference.ml.azure.com") + "/score"), self._score)
+        )
 
     # -- workspace and datastores ---------------------------------------------------------
 
@@ -376,7 +385,9 @@ class FakeAzureML:
         found = [v for k, v in self.resources.items() if k.startswith(prefix)]
         found.sort(key=lambda v: v["systemData"]["createdAt"], reverse="desc" in request.query.get("$orderBy", ""))
         if kind == "codes" and "hash" in request.query:
-            found = [v for v in found if v["properties"].get("properties", {}).get("hash_sha256") == request.query["hash"]]
+            found = [
+                v for v in found if v["properties"].get("properties", {}).get("hash_sha256") == request.query["hash"]
+            ]
         if "$top" in request.query:
             found = found[: int(request.query["$top"])]
         # REC_DEPLOYMENT: GET models/<name>/versions?$orderBy=createdtime desc&$top=1 on a new name is a 200
@@ -401,7 +412,10 @@ class FakeAzureML:
                 "blobReferenceForConsumption": {
                     "blobUri": blob_uri,
                     "storageAccountArmId": None,
-                    "credential": {"credentialType": "SAS", "sasUri": f"{blob_uri}?sv=2021-10-04&sr=c&sp=rcwl&sig=0000"},
+                    "credential": {
+                        "credentialType": "SAS",
+                        "sasUri": f"{blob_uri}?sv=2021-10-04&sr=c&sp=rcwl&sig=0000",
+                    },
                 },
                 "pendingUploadId": str(uuid.uuid4()),
                 "pendingUploadType": "TemporaryBlobReference",
@@ -418,7 +432,10 @@ class FakeAzureML:
         properties.update(
             status="NotStarted",
             services={
-                "Tracking": {"jobServiceType": "Tracking", "endpoint": f"azureml://{TRACKING_HOST}/mlflow/v1.0{WS_PATH}?"},
+                "Tracking": {
+                    "jobServiceType": "Tracking",
+                    "endpoint": f"azureml://{TRACKING_HOST}/mlflow/v1.0{WS_PATH}?",
+                },
                 "Studio": {
                     "jobServiceType": "Studio",
                     "endpoint": f"https://ml.azure.com/runs/{name}?wsid=/subscriptions/{SUBSCRIPTION}/resourcegroups/"
@@ -608,7 +625,9 @@ class FakeAzureML:
         def done(ok: bool) -> None:
             body["properties"]["provisioningState"] = "Succeeded" if ok else "Failed"
 
-        # REC_SCHEDULE: PUT schedules/<name> is a long-running create (Azure-AsyncOperation polled to Succeeded).
+        # azure-rest-api-specs machinelearningservices Schedules_CreateOrUpdate: a long-running operation
+        # (x-ms-long-running-operation, 201 with Azure-AsyncOperation), answered here as the endpoint's PUT is
+        # in REC_DEPLOYMENT; the schedule recordings were not read that far.
         return self._long_running(path, copy.deepcopy(body), done)
 
     # -- blob storage (azure-storage-blob's REST calls) -------------------------------------
@@ -678,7 +697,6 @@ class FakeAzureML:
         # Run history's child runs of an AutoML job: {"value": [run...], "continuationToken": null}.
         return Answer(200, {"value": self.children.get(parent, []), "continuationToken": None, "nextLink": None})
 
-
     def _run(self, request: Request) -> Answer:
         run_id = request.query.get("run_id", "")
         run = self.runs.get(run_id)
@@ -687,7 +705,9 @@ class FakeAzureML:
             return Answer(404, {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": f"Run '{run_id}' not found"})
         tags = [{"key": k, "value": v} for k, v in run.get("tags", {}).items()]
         metrics = [{"key": k, "value": v, "timestamp": 0, "step": 0} for k, v in run.get("metrics", {}).items()]
-        return Answer(200, {"run": {"info": {"run_id": run_id, "status": "FINISHED"}, "data": {"tags": tags, "metrics": metrics}}})
+        return Answer(
+            200, {"run": {"info": {"run_id": run_id, "status": "FINISHED"}, "data": {"tags": tags, "metrics": metrics}}}
+        )
 
     def _score(self, request: Request, endpoint: str) -> Answer:
         if request.headers.get("Authorization") != f"Bearer {ENDPOINT_KEY}":
