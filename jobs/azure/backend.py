@@ -75,7 +75,7 @@ def _refused(what: str, error: HttpResponseError) -> str:
         409: " Another operation is still running on it; wait for it to finish, then run the command again.",
         429: " Azure is throttling requests; wait a few minutes, then run the command again.",
     }.get(status or 0, "")
-    return f"{what} failed: Azure ML answered {status}{f' ({code})' if code else ''}: {message}.{hint}"
+    return f"{what} failed: Azure ML answered {status}{f' ({code})' if code else ''}: {message.rstrip('.')}.{hint}"
 
 
 def _status(job: Any) -> str:
