@@ -82,7 +82,7 @@ def test_a_user_error_is_one_clear_message_not_a_traceback_and_not_retried(backe
     wire.azure.fail("PUT", r"/jobs/", arm_error(400, "UserError", message))
     with pytest.raises(JobsError) as caught:
         backend.train(TrainingSettings(), DEFAULT_CSV, wait=False)
-    assert str(caught.value) == (f"submitting the AutoML job failed: Azure ML answered 400 (UserError): {message}.")
+    assert str(caught.value) == (f"submitting the AutoML job failed: Azure ML answered 400 (UserError): {message}")
     assert len(wire.azure.calls("PUT", r"/jobs/")) == 1 and backend.sleeps == []
 
 
