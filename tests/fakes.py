@@ -272,8 +272,11 @@ LOCATION = "westeurope"
 
 
 class FakePoller:
-    def __init__(self, result: Any = None) -> None:
+    """A finished long-running operation; with `error`, one that failed (result() raises it, as LROPoller does)."""
+
+    def __init__(self, result: Any = None, error: BaseException | None = None) -> None:
         self._result = result
+        self._error = error
 
     def done(self) -> bool:
         return True
@@ -282,6 +285,8 @@ class FakePoller:
         return None
 
     def result(self, timeout: float | None = None) -> Any:
+        if self._error is not None:
+            raise self._error
         return self._result
 
 
@@ -488,7 +493,9 @@ class _Deployments(_Operations):
             deployment.environment._to_rest_object()
         deployment._to_rest_object(location=LOCATION)
         self._client.deployments[deployment.name] = deployment
-        return FakePoller(deployment)
+        # A provisioning failure (the container crashed) ends the operation, not the PUT.
+        failed = self._client.failures.get("online_deployments.provisioning")
+        return FakePoller(deployment, failed.pop(0) if failed else None)
 
     def begin_delete(self, *args: Any, **kwargs: Any) -> FakePoller:
         a = self._bind("begin_delete", args, kwargs)

@@ -21,7 +21,7 @@ from jobs.azure.session import AzureSession, authentication_error
 from jobs.azure.stack_outputs import StackOutputs
 from jobs.backend import Backend, DeployOptions, RequestRefused
 from jobs.commands import JOBS
-from jobs.errors import Interrupted, JobsError, read_json
+from jobs.errors import Interrupted, JobsError, first_line, read_json
 from jobs.lineage import (
     MODEL_NAME,
     UNKNOWN,
@@ -63,6 +63,29 @@ def _refusal_body(error: HttpResponseError) -> dict[str, Any] | str:
         if isinstance(body, dict):
             return body
     return str(error.message or error)
+
+
+def _refused(what: str, error: HttpResponseError) -> str:
+    """One paragraph for an error answer: the step, the status, Azure's code and message, what to do."""
+    status = error.status_code
+    detail = getattr(error, "error", None)  # azure-core's ODataV4Format of ARM's {"error": {code, message}}
+    code = getattr(detail, "code", None)
+    message = getattr(detail, "message", None) or first_line(error, limit=300)
+    hint = {
+        409: " Another operation is still running on it; wait for it to finish, then run the command again.",
+        429: " Azure is throttling requests; wait a few minutes, then run the command again.",
+    }.get(status or 0, "")
+    return f"{what} failed: Azure ML answered {status}{f' ({code})' if code else ''}: {message.rstrip('.')}.{hint}"
+
+
+def _status(job: Any) -> str:
+    """A job's status as Azure names it ("Running", "Completed").
+
+    azure-ai-ml 1.35.2 hands an AutoML job's status back as its REST enum (JobStatus, a str Enum), which
+    compares equal to "Completed" but formats as "JobStatus.COMPLETED" in an f-string on Python 3.11.
+    """
+    status = job.status
+    return str(getattr(status, "value", status))
 
 
 def _wait_limit_s(settings: TrainingSettings) -> float:
@@ -118,7 +141,22 @@ class AzureBackend:
         return cls(connect(outputs), outputs, args.stack)
 
     def _call(self, what: str, call: Callable[[], T]) -> T:
-        """Call Azure with retries; a credential or permission failure becomes a message, not a traceback."""
+        """Call Azure with retries; a refusal becomes a message, not a traceback.
+
+        A credential or permission failure says how to log in; any other error answer (400 UserError,
+        409 Conflict, a 429 still throttled after the retries) names the step, the status and Azure's own
+        error code and message (ARM's ErrorResponse: error.code, error.message). Not found (404) is left
+        to the callers, which read it as "not there yet".
+        """
+        try:
+            return self._call_raw(what, call)
+        except HttpResponseError as error:
+            if isinstance(error, ResourceNotFoundError):
+                raise
+            raise JobsError(_refused(what, error)) from None
+
+    def _call_raw(self, what: str, call: Callable[[], T]) -> T:
+        """_call without turning error answers into messages (for callers that read the answer themselves)."""
         try:
             return retry(call, what, sleep=self.sleep, say=self.say)
         except Exception as error:
@@ -204,7 +242,7 @@ class AzureBackend:
         last = None
         try:
             while True:
-                status = self._call("reading the job's status", lambda: self.ml.jobs.get(name)).status
+                status = _status(self._call("reading the job's status", lambda: self.ml.jobs.get(name)))
                 elapsed = self.clock() - started
                 if status != last:
                     self.say(f"[{int(elapsed // 60):02d}:{int(elapsed % 60):02d}] {name}: {status}")
@@ -245,9 +283,9 @@ class AzureBackend:
         if not job_name:
             raise JobsError(f"which AutoML job? Pass --job NAME (from `{JOBS} train --target azure`)")
         job = self._call("reading the job", lambda: self.ml.jobs.get(job_name))
-        if job.status != "Completed":
+        if _status(job) != "Completed":
             raise JobsError(
-                f"AutoML job {job_name} is {job.status}, not Completed; wait for it with "
+                f"AutoML job {job_name} is {_status(job)}, not Completed; wait for it with "
                 f"`{JOBS} train --wait` or in the studio, then register again"
             )
         training = self._training_run(job_name, job)
@@ -389,7 +427,9 @@ class AzureBackend:
             # The SDK fetches the endpoint key (or a token) itself for this call; it is never
             # printed, logged or written here.
             try:
-                raw = self._call("invoking the endpoint", lambda: invoke_endpoint(self.ml, endpoint_name, str(request)))
+                raw = self._call_raw(
+                    "invoking the endpoint", lambda: invoke_endpoint(self.ml, endpoint_name, str(request))
+                )
             except HttpResponseError as error:
                 if error.status_code and 400 <= error.status_code < 500:
                     raise RequestRefused(error.status_code, _refusal_body(error)) from None

@@ -219,11 +219,13 @@ class BlueGreenRollout:
 
     def _fail(self, endpoint_name: str, slot: str, reason: str, created: bool = True) -> None:
         """Stop with the deployment's log tail and, last, the error it names (the model-load error, usually)."""
+        cause = None
         try:
             logs = str(self.ml.online_deployments.get_logs(name=slot, endpoint_name=endpoint_name, lines=40))
+            cause = log_error(logs)
         except Exception as error:
+            # Only what the deployment logged is a cause; this placeholder names our own failed read.
             logs = f"(could not read the logs: {type(error).__name__})"
-        cause = log_error(logs)
         state = (
             "It still exists with 0% traffic: inspect it, then delete it" if created else "Delete what is left of it"
         )

@@ -124,7 +124,7 @@ def test_transient_errors_are_retried_with_backoff(backend, session):
 
 def test_a_client_error_is_not_retried(backend, session):
     session.ml.failures["jobs.create_or_update"] = [http_error(400)]
-    with pytest.raises(HttpResponseError):
+    with pytest.raises(JobsError, match="submitting the AutoML job failed: Azure ML answered 400"):
         backend.train(TrainingSettings(), DEFAULT_CSV, wait=False)
     assert backend.sleeps == []
 
@@ -351,7 +351,7 @@ def test_a_deployment_whose_model_does_not_load_says_why_in_the_last_line(backen
     registered_model(backend, session)
     error = HttpResponseError(message="ResourceNotReady: User container has crashed or terminated.")
     error.status_code = 400
-    session.ml.failures["online_deployments.begin_create_or_update"] = [error]
+    session.ml.failures["online_deployments.provisioning"] = [error]
     session.ml.deployment_log = (
         "2026-11-29 INFO Loading model\nTraceback (most recent call last):\n"
         '  File "/var/azureml-app/score.py", line 80, in init\n'
