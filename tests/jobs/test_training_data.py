@@ -911,3 +911,18 @@ def test_too_few_rows_of_a_class_says_the_counts_and_what_would_do(ones, zeros, 
     assert expected in message
     if absent:
         assert absent not in message
+
+
+@pytest.mark.parametrize(
+    ("name", "staged"),
+    [
+        ("heart.csv", "heart.csv"),
+        ("heart.CSV.GZ", "heart.CSV"),
+        ("heart+failure.zip", "heart+failure.csv"),
+        ("d.xz", "d.csv"),
+    ],
+)
+def test_a_compressed_csv_written_out_again_is_named_as_a_csv(name, staged):
+    from jobs.user_files import staged_csv_name
+
+    assert staged_csv_name(Path(name)) == staged
