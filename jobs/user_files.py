@@ -102,9 +102,9 @@ def read_csv_text(path: Path, what: str) -> str:
 def binary_format(raw: bytes) -> str | None:
     """The format a file's first bytes name ("zip", "gzip", "xlsx", "parquet", ...; see _SIGNATURES), or None.
 
-    A zip archive that is an Office Open XML workbook is "xlsx" (its [Content_Types].xml and xl/
-    folder, ECMA-376 part 2), an OpenDocument spreadsheet "ods" (its `mimetype` entry, OpenDocument
-    1.3 part 2 section 3.3).
+    A zip archive that is an Office Open XML workbook is "xlsx" (the package's [Content_Types].xml,
+    ECMA-376 part 2, with the workbook's xl/ folder), an OpenDocument spreadsheet "ods" (its
+    `mimetype` entry, which the OpenDocument package format puts first).
     """
     kind = next((name for magic, name in _SIGNATURES if raw.startswith(magic)), None)
     if kind == "zip":
