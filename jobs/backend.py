@@ -108,8 +108,10 @@ class RequestRefused(JobsError):
 
 
 def _problem_line(problem: Any) -> str:
+    """One listed problem as a line: `record 0, field age: <problem>`, or the problem alone for one about the
+    whole request (scoring/schema.py writes its record and field as null then)."""
     if isinstance(problem, Mapping) and "problem" in problem:
-        where = ", ".join(f"{key} {problem[key]}" for key in ("record", "field") if key in problem)
+        where = ", ".join(f"{key} {problem[key]}" for key in ("record", "field") if problem.get(key) is not None)
         return f"{where}: {problem['problem']}" if where else str(problem["problem"])
     return json.dumps(problem) if not isinstance(problem, str) else problem
 

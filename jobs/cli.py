@@ -304,14 +304,20 @@ def _deploy_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _invoke_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--file", type=Path, default=None, help="JSON request, or an array of records")
+    parser.add_argument(
+        "--file",
+        type=Path,
+        default=None,
+        help="JSON request, an array of records, or JSON Lines (.jsonl: one record per line; data collection's "
+        "scored.jsonl too, its refusal lines skipped)",
+    )
     parser.add_argument(
         "--set",
         dest="set_fields",
         action="append",
         default=[],
         metavar="FIELD=VALUE",
-        help="change one field of the lesson's sample (repeatable)",
+        help="change one field of the lesson's sample; with --file, of every record in the file (repeatable)",
     )
     parser.add_argument("--probability", action="store_true", help="also return the probability of DEATH_EVENT")
 

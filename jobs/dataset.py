@@ -23,7 +23,7 @@ from typing import Any
 
 from jobs.errors import JobsError
 from jobs.paths import ROOT
-from jobs.user_files import read_csv_lines, read_csv_rows
+from jobs.user_files import read_csv_lines, read_csv_rows, refuse_url
 from scoring.schema import MAX_RECORDS, DatasetSchema, RequestError, SchemaError, schema_path
 
 DATA_DIR = ROOT / "data"
@@ -45,7 +45,8 @@ _INDEX_COLUMN = re.compile(r"Unnamed: \d+$")
 
 
 def require(path: Path) -> Path:
-    """`path` if it is a file; JobsError saying what it is instead (missing, or a directory) and what to pass."""
+    """`path` if it is a file; JobsError saying what it is instead (a URL, missing, a directory) and what to pass."""
+    refuse_url(path, f"data file {path}")
     if path.is_dir():
         raise JobsError(
             f"data file {path} is a directory; pass --data PATH to the CSV file itself (with a "
@@ -223,7 +224,10 @@ def label_problems(labels: list[str], target: str, folds: int, lines: list[int] 
 
     Every value must be 0 or 1 (the endpoint answers true/false), and each class needs at least
     one row per fold: stratified cross-validation puts one of each in every fold, and fewer ends in
-    a learner's error minutes into the run (or, on Azure, after the cluster has started).
+    a learner's error minutes into the run (or, on Azure, after the cluster has started). The problem
+    gives each class's count and what would do: how many more rows of the short class, and a lower
+    --cv-folds only where one would help (down to the smaller class's count, never below 2, the
+    fewest the flag allows).
     """
     counts = {"0": 0, "1": 0}
     bad = []
@@ -235,12 +239,26 @@ def label_problems(labels: list[str], target: str, folds: int, lines: list[int] 
             counts[key] += 1
     if bad:
         return [f"the label {target} must be 0 or 1; found {', '.join(bad[:5])}" + (" ..." if len(bad) > 5 else "")]
-    if min(counts.values()) < folds:
+    fewest = min(counts.values())
+    if fewest >= folds:
+        return []
+    short = [label for label in ("1", "0") if counts[label] < folds]
+    add = " and ".join(f"at least {folds - counts[label]} more row(s) of {label}" for label in short)
+    found = f"the label {target} has {counts['1']} row(s) of 1 and {counts['0']} of 0"
+    needs = f"{folds}-fold cross-validation needs at least {folds} of each"
+    if fewest == 0:
+        missing = next(label for label in ("1", "0") if counts[label] == 0)
+        # No number of folds helps: with one class there is nothing to tell apart.
         return [
-            f"the label {target} has {counts['1']} row(s) of 1 and {counts['0']} of 0; {folds}-fold "
-            f"cross-validation needs at least {folds} of each: add rows, or lower --cv-folds (2 at least)"
+            f"{found}; {needs}, and a classifier needs rows of both: the file has no row of {missing} (is it "
+            f"cut from a file sorted by {target}?). Add {add}"
         ]
-    return []
+    if fewest >= 2:
+        return [f"{found}; {needs}: add {add}, or lower --cv-folds to {fewest} (the smaller class's count)"]
+    two = " and ".join(f"{2 - counts[label]} more row(s) of {label}" for label in short if counts[label] < 2)
+    if folds == 2:
+        return [f"{found}; {needs}: add {add} (--cv-folds cannot go lower than 2)"]
+    return [f"{found}; {needs}: add {add}, or add {two} and pass --cv-folds 2 (the fewest it allows)"]
 
 
 def column_problems(

@@ -26,6 +26,7 @@ from inference_schema.schema_decorators import input_schema, output_schema
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from collect import collector  # opt-in data collection (jobs deploy --collect); never fails a request
 from contract import ModelContract, OperatingPoint, find_contract
+from encoding import EncodingError, decoded_body
 from schema import BodyError, RequestError, RequestSchema, SchemaError, parse_body
 
 logger = logging.getLogger("heart_failure_scoring")
@@ -49,6 +50,10 @@ def install_body_guard(input_parsers: Any = None) -> str:
     the parser's recursion limit, or an integer over Python's 4300-digit conversion limit escape as a
     500 and the worker logs a traceback. Its JSON also keeps the last of repeated keys without a word.
     The guard parses the body with `schema.parse_body` instead and raises the server's own BadInput.
+    A body sent with `Content-Encoding: gzip` (or deflate) is decoded first, within encoding.py's
+    bound: past it the answer is a 413 (werkzeug's RequestEntityTooLarge, which the server's own
+    HTTPException handler answers with its status and {"message"}), an unknown coding a 415 (the
+    server's UnsupportedInput), and data that is not what the header says a 400.
 
     These are the server's internals, not its API: when a server build lacks any of them, the guard
     is not installed, a warning says so, and scoring works as the server does (those bodies may then
@@ -62,6 +67,14 @@ def install_body_guard(input_parsers: Any = None) -> str:
         parser_class = input_parsers.ObjectInput
         bad_input = input_parsers.BadInput
         original = parser_class._parse_post_input
+        # Both optional: without them a refused coding or size is still a 4xx, a 400.
+        unsupported = getattr(input_parsers, "UnsupportedInput", bad_input)
+        try:
+            from werkzeug.exceptions import RequestEntityTooLarge
+
+            too_large: Any = RequestEntityTooLarge
+        except ImportError:
+            too_large = bad_input
         if not (isinstance(bad_input, type) and issubclass(bad_input, Exception) and callable(original)):
             raise TypeError("BadInput is not an exception class or _parse_post_input is not callable")
     except Exception as error:  # ImportError, AttributeError, TypeError: another server build
@@ -74,8 +87,13 @@ def install_body_guard(input_parsers: Any = None) -> str:
     def guarded(self: Any, request: Any) -> Any:
         if not getattr(request, "is_json", True):
             return original(self, request)  # the server's own 415 for another content type
+        headers = getattr(request, "headers", None)
+        coding = headers.get("Content-Encoding") if headers is not None else None
         try:
-            parsed = parse_body(request.get_data())
+            parsed = parse_body(decoded_body(request.get_data(), coding))
+        except EncodingError as error:
+            refusal = {413: too_large, 415: unsupported}.get(error.status, bad_input)
+            raise refusal(str(error)) from None
         except BodyError as error:
             raise bad_input(str(error)) from None
         if not isinstance(parsed, dict):
@@ -83,8 +101,12 @@ def install_body_guard(input_parsers: Any = None) -> str:
                 'the body is JSON but not an object; expected {"data": [record, ...]} or another form in the swagger'
             )
         extract = getattr(self, "_extract_parameters", None)
+        if callable(extract):
+            return extract(parsed)
+        if coding:  # the server's own parser would read the compressed bytes
+            raise bad_input("this inference server build cannot take a compressed body; send the JSON uncompressed")
         # Without the server's extractor, let it parse again: the body is known to be safe now.
-        return extract(parsed) if callable(extract) else original(self, request)
+        return original(self, request)
 
     # A marker on the function (read back with getattr) so that a second install sees the first.
     guarded.body_guard = True  # type: ignore[attr-defined]  # functions take attributes; mypy knows none

@@ -719,3 +719,43 @@ def test_a_bad_out_is_blamed_on_out_not_on_the_data(make_out, outputs_file, tmp_
         ["train", "--target", "azure", "--outputs", str(outputs_file), "--dry-run", "--out", str(out)], capsys
     )
     assert f"--out {out}" in err and "the data or the settings" not in err
+
+
+class SchemaBackend(RecordingBackend):
+    """Answers invoke as the endpoint's own schema does: a refusal carries scoring/schema.py's body."""
+
+    def invoke(self, payload):
+        from jobs.backend import RequestRefused
+        from scoring.schema import RequestError, parse_request
+
+        try:
+            parse_request(payload.get("data"), payload.get("input_data"), payload.get("Inputs"))
+        except RequestError as error:
+            raise RequestRefused(400, error.body()) from None
+        return {"result": [False]}
+
+
+@pytest.mark.parametrize(
+    ("request_body", "line"),
+    [
+        # A problem with the whole request: the schema writes its record and field as null.
+        (
+            {"nothing": 1},
+            "  - expected exactly one of the keys data, input_data or Inputs in the JSON body; found none",
+        ),
+        ({"data": []}, "  - field data: the array of records is empty; send 1 to 1000 records"),
+        ({"data": [{"age": "60"}]}, "  - record 0, field anaemia: "),
+    ],
+)
+def test_a_refusal_lists_each_problem_with_only_the_record_and_field_it_has(
+    request_body, line, tmp_path, monkeypatch, capsys
+):
+    from jobs import cli
+
+    monkeypatch.setattr(cli, "make_backend", lambda args: SchemaBackend())
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps(request_body))
+    assert main(["invoke", "--file", str(request)]) == 2
+    err = capsys.readouterr().err
+    assert any(printed.startswith(line) for printed in err.splitlines()), err
+    assert "None" not in err

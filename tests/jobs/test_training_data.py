@@ -572,3 +572,358 @@ def test_utf16_without_a_bom_is_named_not_utf8(encoding, tmp_path):
     data = variant(tmp_path, lambda i, row: row, encoding=encoding)
     with pytest.raises(JobsError, match="is not UTF-8 text: it looks like UTF-16"):
         TrainingSettings().check_data(data)
+
+
+# --- issue 19: compressed and binary files, URLs, JSON Lines, --set with --file, too few rows per class ---
+
+
+def _zipped(path: Path, members: dict[str, bytes]) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["zip", "zip-from-macos", "gzip", "bzip2", "xz"])
+def test_a_compressed_csv_is_read_as_the_csv_inside(kind, tmp_path):
+    import bz2
+    import gzip
+    import lzma
+
+    from jobs.user_files import normalized_csv
+
+    raw = SHIPPED.encode()
+    if kind == "zip":  # UCI's own download of dataset 519 is a .zip of the CSV
+        data = _zipped(tmp_path / "heart+failure+clinical+records.zip", {DEFAULT_CSV.name: raw})
+    elif kind == "zip-from-macos":  # Finder's "Compress" adds these beside the file
+        data = _zipped(
+            tmp_path / "records.zip",
+            {"records/": b"", "records/heart.CSV": raw, "__MACOSX/records/._heart.CSV": b"\x00\x05\x16\x07"},
+        )
+    else:
+        compress, suffix = {
+            "gzip": (gzip.compress, ".gz"),
+            "bzip2": (bz2.compress, ".bz2"),
+            "xz": (lzma.compress, ".xz"),
+        }[kind]
+        data = tmp_path / f"records.csv{suffix}"
+        data.write_bytes(compress(raw))
+    table = TrainingSettings().check_data(data)
+    assert table.header == HEADER and len(table.rows) == 299
+    assert normalized_csv(data, "data") == normalized_csv(DEFAULT_CSV, "data")
+
+
+@pytest.mark.parametrize(
+    ("members", "fragments"),
+    [
+        (
+            {"heart.csv": b"a\n", "heart-copy.csv": b"a\n", "README.txt": b"x"},
+            ["is a zip archive with 2 CSV files (heart.csv, heart-copy.csv)", "`unzip -j", "'heart.csv'`"],
+        ),
+        (
+            {"heart.xlsx": b"x", "notes/README.txt": b"x"},
+            ["is a zip archive with no .csv file in it (it holds heart.xlsx, notes/README.txt)", "`unzip "],
+        ),
+        ({}, ["is a zip archive with no files in it"]),
+    ],
+    ids=["two CSVs", "no CSV", "empty"],
+)
+def test_a_zip_without_exactly_one_csv_says_what_is_inside_and_what_to_do(members, fragments, tmp_path, capsys):
+    data = _zipped(tmp_path / "download.zip", members)
+    assert main(["train", "--data", str(data)]) == 2
+    err = capsys.readouterr().err
+    assert f"data file {data} " in err and "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in err
+
+
+def test_an_encrypted_zip_says_so(tmp_path):
+    data = _zipped(tmp_path / "secret.zip", {"heart.csv": SHIPPED.encode()})
+    raw = bytearray(data.read_bytes())
+    central = raw.index(b"PK\x01\x02")
+    raw[central + 8] |= 0x01  # the central directory's "encrypted" flag bit, as `zip -e` sets it
+    data.write_bytes(bytes(raw))
+    with pytest.raises(JobsError, match=r"is a zip archive whose CSV is encrypted .* with its password"):
+        TrainingSettings().check_data(data)
+
+
+def test_a_compressed_file_past_the_bound_is_refused_without_reading_it_all(tmp_path, monkeypatch):
+    import gzip
+
+    from jobs import user_files
+
+    monkeypatch.setattr(user_files, "MAX_DECOMPRESSED_BYTES", 4 * 1024 * 1024)
+    bomb = tmp_path / "bomb.csv.gz"
+    bomb.write_bytes(gzip.compress(b"age\n" + b"1\n" * (5 * 1024 * 1024)))
+    with pytest.raises(JobsError, match=r"is more than 4 MiB once decompressed"):
+        TrainingSettings().check_data(bomb)
+    zipped = _zipped(tmp_path / "bomb.zip", {"bomb.csv": b"age\n" + b"1\n" * (5 * 1024 * 1024)})
+    with pytest.raises(JobsError, match=r"bomb.csv inside it is more than 4 MiB once decompressed"):
+        TrainingSettings().check_data(zipped)
+
+
+def _xlsx() -> bytes:
+    # The parts ECMA-376 requires of a workbook, which is all the check looks at.
+    out = io.BytesIO()
+    import zipfile
+
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("_rels/.rels", "<Relationships/>")
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+        archive.writestr("xl/worksheets/sheet1.xml", "<worksheet/>")
+    return out.getvalue()
+
+
+def _ods() -> bytes:
+    out = io.BytesIO()
+    import zipfile
+
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+        archive.writestr("content.xml", "<office:document-content/>")
+    return out.getvalue()
+
+
+def _tar_gz() -> bytes:
+    import gzip
+    import tarfile
+
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as archive:
+        info = tarfile.TarInfo("heart.csv")
+        info.size = len(SHIPPED.encode())
+        archive.addfile(info, io.BytesIO(SHIPPED.encode()))
+    return gzip.compress(out.getvalue())
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "fragment"),
+    [
+        ("records.xlsx", _xlsx(), "is an Excel workbook (.xlsx), not a CSV; save its sheet as a CSV"),
+        ("records.ods", _ods(), "is an OpenDocument spreadsheet (.ods), not a CSV"),
+        ("records.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 512, "is an Excel 97-2003 workbook (.xls)"),
+        ("records.parquet", b"PAR1\x15\x04\x15\x00" + b"\x00" * 64 + b"PAR1", "is a Parquet file, not a CSV"),
+        ("records.tar.gz", _tar_gz(), "holds a tar archive, not a CSV; extract it (`tar -xf"),
+        ("records.csv.zst", b"\x28\xb5\x2f\xfd" + b"\x00" * 16, "is zstd-compressed, which is not read here"),
+        ("records.csv.7z", b"7z\xbc\xaf\x27\x1c" + b"\x00" * 16, "is 7z-compressed"),
+    ],
+)
+def test_a_file_of_another_format_is_named_with_what_to_do(name, content, fragment, tmp_path, capsys):
+    data = tmp_path / name
+    data.write_bytes(content)
+    assert main(["train", "--data", str(data)]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err, err
+    assert "UTF-16" not in err and "Traceback" not in err
+
+
+def test_a_binary_file_is_not_called_utf16_but_a_utf16_file_still_is(tmp_path):
+    png = tmp_path / "chart.csv"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
+    with pytest.raises(
+        JobsError, match=r"is not text: it has a NUL byte at offset 8.* starts with the bytes 89 50 4e 47"
+    ):
+        TrainingSettings().check_data(png)
+    for encoding in ("utf-16-le", "utf-16-be"):
+        data = variant(tmp_path, lambda i, row: row, name=f"{encoding}.csv", encoding=encoding)
+        with pytest.raises(JobsError, match="is not UTF-8 text: it looks like UTF-16"):
+            TrainingSettings().check_data(data)
+
+
+def test_a_compressed_request_file_is_named_not_called_utf16(tmp_path):
+    import gzip
+
+    request = tmp_path / "request.json.gz"
+    request.write_bytes(gzip.compress(json.dumps(SAMPLE).encode()))
+    with pytest.raises(JobsError, match=rf"--file {request} is gzip-compressed, not text; decompress it \(`gunzip -k"):
+        build_request(request)
+
+
+@pytest.mark.parametrize(
+    ("url", "fragments"),
+    [
+        (
+            "https://archive.ics.uci.edu/static/public/519/heart+failure+clinical+records.zip",
+            [
+                "is a URL, not a file on this machine",
+                "`curl -L -o heart+failure+clinical+records.zip 'https://archive.ics.uci.edu/static/public/519/",
+                "a .zip or .gz of one CSV is read as it is",
+            ],
+        ),
+        (
+            "azureml://subscriptions/0/resourcegroups/r/workspaces/w/data/heart-failure-records/versions/3",
+            ["`az ml data download --name heart-failure-records --version 3 --download-path"],
+        ),
+        ("azureml:heart-failure-records:3", ["is an Azure ML data asset reference", "--name heart-failure-records"]),
+        (
+            "wasbs://data@account.blob.core.windows.net/uci/heart.csv",
+            ["`azcopy copy 'https://account.blob.core.windows.net/data/uci/heart.csv' heart.csv`"],
+        ),
+        ("s3://bucket/heart.csv", ["is a URL", "that storage's own tool"]),
+    ],
+)
+def test_a_url_handed_to_data_is_named_a_url_with_how_to_fetch_it(url, fragments, capsys):
+    assert main(["train", "--data", url]) == 2
+    err = capsys.readouterr().err
+    assert f"data file {url} is " in err  # as typed: not with the "//" folded
+    assert "does not exist" not in err and "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+def test_a_url_handed_to_invoke_file_is_named_a_url(capsys):
+    assert main(["invoke", "--file", "https://example.org/request.json"]) == 2
+    err = capsys.readouterr().err
+    assert "--file https://example.org/request.json is a URL" in err and "curl -L -o request.json" in err
+
+
+SAMPLE = json.loads((ROOT / "scoring" / "sample-request.json").read_text())["data"][0]
+
+
+@pytest.mark.parametrize("name", ["patients.jsonl", "patients.ndjson", "patients.json", "patients.txt"])
+def test_invoke_file_in_json_lines_sends_one_record_per_line(name, tmp_path):
+    request = tmp_path / name
+    lines = [json.dumps(SAMPLE), "", json.dumps({**SAMPLE, "age": "80"})]
+    request.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(lines).encode())  # a BOM and CRLF, as PowerShell writes
+    assert build_request(request) == {"data": [SAMPLE, {**SAMPLE, "age": "80"}]}
+
+
+def test_invoke_file_takes_what_data_collection_wrote(tmp_path):
+    from scoring.collect import Collector
+    from scoring.schema import FEATURE_NAMES, parse_request
+
+    collector = Collector("local", tmp_path / "collected", model="3")
+    rows = parse_request(data=[SAMPLE, {**SAMPLE, "age": "80"}]).rows
+    collector.scored(rows, FEATURE_NAMES, {"result": [False, True]})
+    collector.refused([{"record": 0, "field": "age", "problem": "131 is outside the possible range"}], FEATURE_NAMES)
+    assert collector.flush()
+    scored = tmp_path / "collected" / "scored.jsonl"
+    assert len(scored.read_text().splitlines()) == 3
+    payload = build_request(scored, ["time=200"])
+    # The scored records, as the model saw them (the refusal line has no values), each with --set applied.
+    assert [record["age"] for record in payload["data"]] == [60.0, 80.0]
+    assert all(record["time"] == "200" for record in payload["data"])
+    assert parse_request(**{"data": payload["data"]}).rows[1][0] == 80.0  # the endpoint takes them back
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        ('{"age": 60}\n{"age": 61\n', r"line 2 is not JSON \(Expecting ',' delimiter at column 11\); in JSON Lines"),
+        ('{"age": 60}\n[1, 2]\n', r"line 2 holds a JSON list, not a record; in JSON Lines each line is one record"),
+        ('{"age": 60}\n{"age": 1, "age": 2}\n', r"line 2: the key 'age' appears more than once"),
+        ("\n\n", r"is empty; expected JSON Lines, one JSON record per line"),
+        ('{"kind":"refused","records":1,"reasons":[]}\n', r"holds no record to send: its 1 line\(s\) are data"),
+    ],
+)
+def test_a_json_lines_file_that_cannot_be_sent_names_its_line(content, fragment, tmp_path):
+    request = tmp_path / "patients.jsonl"
+    request.write_text(content)
+    with pytest.raises(JobsError, match=rf"--file {request}:? {fragment}"):
+        build_request(request)
+
+
+def test_a_pretty_printed_json_file_is_still_one_document(tmp_path):
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps({"data": [SAMPLE]}, indent=2))
+    assert build_request(request) == {"data": [SAMPLE]}
+    request.write_text(json.dumps({"data": [SAMPLE]}, indent=2) + "\n}")
+    with pytest.raises(JobsError, match=rf"--file {request} is not JSON: Extra data"):
+        build_request(request)
+
+
+@pytest.mark.parametrize(
+    ("payload", "records"),
+    [
+        ({"data": [SAMPLE, {**SAMPLE, "age": "70"}]}, lambda p: p["data"]),
+        ([SAMPLE], lambda p: p["data"]),
+        ({"Inputs": {"data": [SAMPLE]}, "GlobalParameters": 1.0}, lambda p: p["Inputs"]["data"]),
+        (
+            {"input_data": {"columns": list(SAMPLE), "index": [0], "data": [list(SAMPLE.values())]}},
+            lambda p: [dict(zip(p["input_data"]["columns"], row, strict=True)) for row in p["input_data"]["data"]],
+        ),
+    ],
+    ids=["data", "array", "Inputs", "input_data"],
+)
+def test_invoke_file_with_set_changes_that_field_of_every_record(payload, records, tmp_path):
+    request = tmp_path / "patient.json"
+    request.write_text(json.dumps(payload))
+    sent = build_request(request, ["ejection_fraction=20", "smoking=true"])
+    changed = records(sent)
+    assert changed and all(r["ejection_fraction"] == "20" and r["smoking"] == "true" for r in changed)
+    assert [r["age"] for r in changed] == [r["age"] for r in records(build_request(request))]  # the rest kept
+
+
+def test_invoke_file_with_set_of_a_field_the_records_lack_adds_it_and_a_typo_is_refused(tmp_path, capsys):
+    without_time = {key: value for key, value in SAMPLE.items() if key != "time"}
+    request = tmp_path / "patient.json"
+    request.write_text(json.dumps({"data": [without_time]}))
+    assert build_request(request, ["time=100"])["data"] == [{**without_time, "time": "100"}]
+    assert main(["invoke", "--file", str(request), "--set", "ejection_fractoin=20"]) == 2
+    err = capsys.readouterr().err
+    assert "--set 'ejection_fractoin=20': expected FIELD=VALUE with FIELD one of age, anaemia" in err
+    request.write_text(json.dumps({"data": [SAMPLE, 7]}))
+    with pytest.raises(
+        JobsError, match=r"--set cannot change record 1 of --file .* \(data\[1\] is not a JSON object\)"
+    ):
+        build_request(request, ["age=70"])
+    request.write_text(json.dumps({"nothing": []}))
+    with pytest.raises(JobsError, match=r"--set applies to every record of --file .* but it has no array of records"):
+        build_request(request, ["age=70"])
+
+
+@pytest.mark.parametrize(
+    ("ones", "zeros", "folds", "expected", "absent"),
+    [
+        (3, 20, 5, "add at least 2 more row(s) of 1, or lower --cv-folds to 3 (the smaller class's count)", None),
+        (1, 20, 5, "add at least 4 more row(s) of 1, or add 1 more row(s) of 1 and pass --cv-folds 2", "lower"),
+        (
+            1,
+            20,
+            2,
+            "2-fold cross-validation needs at least 2 of each: add at least 1 more row(s) of 1 (--cv-folds "
+            "cannot go lower than 2)",
+            "lower --cv-folds",
+        ),
+        (20, 0, 5, "a classifier needs rows of both: the file has no row of 0", "--cv-folds"),
+        (3, 4, 5, "add at least 2 more row(s) of 1 and at least 1 more row(s) of 0, or lower --cv-folds to 3", None),
+    ],
+)
+def test_too_few_rows_of_a_class_says_the_counts_and_what_would_do(ones, zeros, folds, expected, absent, tmp_path):
+    rows = SHIPPED.splitlines()
+    data = tmp_path / "few.csv"
+    data.write_text(
+        "\n".join(
+            [
+                rows[0],
+                *[r for r in rows[1:] if r.endswith(",1")][:ones],
+                *[r for r in rows[1:] if r.endswith(",0")][:zeros],
+            ]
+        )
+        + "\n"
+    )
+    with pytest.raises(JobsError) as caught:
+        TrainingSettings(n_cross_validations=folds).check_data(data)
+    message = str(caught.value)
+    assert f"the label DEATH_EVENT has {ones} row(s) of 1 and {zeros} of 0; {folds}-fold" in message
+    assert expected in message
+    if absent:
+        assert absent not in message
+
+
+@pytest.mark.parametrize(
+    ("name", "staged"),
+    [
+        ("heart.csv", "heart.csv"),
+        ("heart.CSV.GZ", "heart.CSV"),
+        ("heart+failure.zip", "heart+failure.csv"),
+        ("d.xz", "d.csv"),
+    ],
+)
+def test_a_compressed_csv_written_out_again_is_named_as_a_csv(name, staged):
+    from jobs.user_files import staged_csv_name
+
+    assert staged_csv_name(Path(name)) == staged

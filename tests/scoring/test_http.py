@@ -1,7 +1,11 @@
 """score.py under the real Azure ML inference server (azmlinfsrv) on 127.0.0.1."""
 
+from __future__ import annotations
+
+import gzip
 import json
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -10,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jobs.local import inference_server
+from scoring.encoding import MAX_DECODED_BYTES, EncodingError, decoded_body
 from testing.scoring import SAMPLE_REQUEST, only_result
 
 SAMPLE = SAMPLE_REQUEST["data"][0]
@@ -221,3 +226,88 @@ def test_the_lessons_record_with_float_string_flags_over_http(server):
     assert first.json() == post(server, {"data": [as_numbers], **proba}).json()
     refused = post(server, {"data": [{**SAMPLE, "anaemia": "2.0"}]})
     assert refused.status_code == 400 and refused.json()["errors"][0]["field"] == "anaemia"
+
+
+# --- issue 19: a body sent with Content-Encoding (Azure SDK clients can gzip request payloads) ----
+
+
+def post_coded(server, raw: bytes, coding: str | None):
+    headers = {"Content-Type": "application/json", **({"Content-Encoding": coding} if coding else {})}
+    return requests.post(server.score_url, data=raw, timeout=60, headers=headers)
+
+
+@pytest.mark.parametrize(
+    ("coding", "compress"),
+    [
+        ("gzip", gzip.compress),
+        ("GZIP", gzip.compress),  # codings are case-insensitive (RFC 9110 8.4.1)
+        ("x-gzip", gzip.compress),
+        ("deflate", zlib.compress),  # the zlib format RFC 9110 names
+        ("deflate", lambda raw: zlib.compress(raw)[2:-4]),  # a raw deflate stream, as some clients send
+        ("gzip, gzip", lambda raw: gzip.compress(gzip.compress(raw))),
+        ("identity", lambda raw: raw),
+    ],
+)
+def test_a_compressed_body_is_decoded_and_scored(server, coding, compress):
+    response = post_coded(server, compress(SAMPLE_BODY), coding)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"result": [False]}
+
+
+def test_a_gzip_body_of_two_members_is_one_body(server):
+    # RFC 1952 2.2: a gzip file is a series of members; `cat a.gz b.gz` is valid gzip.
+    half = len(SAMPLE_BODY) // 2
+    raw = gzip.compress(SAMPLE_BODY[:half]) + gzip.compress(SAMPLE_BODY[half:])
+    response = post_coded(server, raw, "gzip")
+    assert response.status_code == 200 and response.json() == {"result": [False]}
+
+
+def test_a_gzip_bomb_is_a_413_that_states_the_limit(server):
+    # 64 MiB of spaces compress to about 64 KB: refused at the bound, not decoded to the end.
+    bomb = gzip.compress(b"{" + b" " * (64 * 1024 * 1024) + b"}", compresslevel=9)
+    assert len(bomb) < 200_000
+    response = post_coded(server, bomb, "gzip")
+    assert response.status_code == 413, response.text
+    message = response.json()["message"]
+    assert f"decompresses (gzip) to more than {MAX_DECODED_BYTES} bytes" in message and "split" in message
+    assert requests.get(server.url + "/", timeout=5).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("raw", "coding", "status", "fragment"),
+    [
+        (b"\x0b\x00\x80" + SAMPLE_BODY, "br", 415, "Content-Encoding br is not supported"),
+        (SAMPLE_BODY, "zstd, gzip", 415, "Content-Encoding zstd is not supported"),
+        (SAMPLE_BODY, "gzip", 400, "is not valid gzip data, as its Content-Encoding header says"),
+        (gzip.compress(SAMPLE_BODY)[:-12], "gzip", 400, "gzip data ends early"),
+        (gzip.compress(SAMPLE_BODY) + b"junk", "gzip", 400, "4 byte(s) after the end of its gzip data"),
+        (gzip.compress(SAMPLE_BODY), None, 400, "gzip-compressed data but the request has no Content-Encoding"),
+        (b"", "gzip", 400, "ends early"),
+    ],
+)
+def test_a_body_its_coding_cannot_explain_is_a_4xx_that_names_the_coding(server, raw, coding, status, fragment):
+    response = post_coded(server, raw, coding)
+    assert response.status_code == status, response.text
+    message = response.json()["message"]
+    assert fragment in message and "not UTF-8" not in message
+
+
+def test_a_compressed_body_is_still_checked_like_any_other(server):
+    repeated = SAMPLE_BODY.replace(b'"age": "60"', b'"age": "60", "age": "90"')
+    response = post_coded(server, gzip.compress(repeated), "gzip")
+    assert response.status_code == 400 and "'age' appears more than once" in response.json()["message"]
+    bad = json.dumps({"data": [{**SAMPLE, "age": "old"}]}).encode()
+    response = post_coded(server, gzip.compress(bad), "gzip")
+    assert response.status_code == 400 and response.json()["errors"][0]["field"] == "age"
+
+
+@pytest.mark.parametrize("limit", [len(SAMPLE_BODY), len(SAMPLE_BODY) + 1, 10 * len(SAMPLE_BODY)])
+def test_the_bound_is_exact(limit):
+    # The decoded body may be `limit` bytes, not one more.
+    raw = gzip.compress(SAMPLE_BODY)
+    assert decoded_body(raw, "gzip", limit) == SAMPLE_BODY
+    with pytest.raises(EncodingError, match="to more than") as caught:
+        decoded_body(raw, "gzip", len(SAMPLE_BODY) - 1)
+    assert caught.value.status == 413
+    with pytest.raises(EncodingError, match="at most 4 are undone"):
+        decoded_body(raw, ", ".join(["identity"] * 5), limit)
