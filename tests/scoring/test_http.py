@@ -251,7 +251,7 @@ def post_coded(server, raw: bytes, coding: str | None):
 def test_a_compressed_body_is_decoded_and_scored(server, coding, compress):
     response = post_coded(server, compress(SAMPLE_BODY), coding)
     assert response.status_code == 200, response.text
-    assert response.json() == {"result": [False]}
+    assert only_result(response.json()) == {"result": [False]}
 
 
 def test_a_gzip_body_of_two_members_is_one_body(server):
@@ -259,7 +259,7 @@ def test_a_gzip_body_of_two_members_is_one_body(server):
     half = len(SAMPLE_BODY) // 2
     raw = gzip.compress(SAMPLE_BODY[:half]) + gzip.compress(SAMPLE_BODY[half:])
     response = post_coded(server, raw, "gzip")
-    assert response.status_code == 200 and response.json() == {"result": [False]}
+    assert response.status_code == 200 and only_result(response.json()) == {"result": [False]}
 
 
 def test_a_gzip_bomb_is_a_413_that_states_the_limit(server):
