@@ -12,8 +12,6 @@ import signal
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,6 +157,10 @@ def start(
 
 
 def is_live(url: str) -> bool:
+    # Here, not at the top: urllib.request brings http.client, email and ssl; `status` and `stop` rarely probe.
+    import urllib.error
+    import urllib.request
+
     try:
         with urllib.request.urlopen(url + "/", timeout=2) as response:  # noqa: S310 (loopback URL we built)
             status: int = response.status
