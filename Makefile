@@ -13,11 +13,15 @@ PORT ?= 5001
 setup: $(VENV)/.installed .venv-scoring/.inputs-sha256
 
 # pip 23 (Python 3.11's own) cannot resolve azure-ai-ml's dependency set: upgrade it first.
-$(VENV)/.installed: requirements.txt
+# Then the project itself, editable and without dependencies (the lock installed them), which puts the
+# `heart-failure` command in $(VENV)/bin (pyproject.toml [project.scripts]); built with the venv's own
+# setuptools, so this step needs no download.
+$(VENV)/.installed: requirements.txt pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11 not found (neither python3.11 nor a python3 that is 3.11); install it or run make PYTHON=/path/to/python3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q pip==$(PIP_VERSION)
 	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
 .venv-scoring/.inputs-sha256: $(VENV)/.installed scoring/conda.yaml scoring/constraints.txt scoring/requirements-test.txt
@@ -60,7 +64,7 @@ lock: $(VENV)/.installed
 	rm -rf /tmp/lock-venv /tmp/lock-scoring
 	$(PYTHON) -m venv /tmp/lock-venv && /tmp/lock-venv/bin/pip install -q pip==$(PIP_VERSION)
 	/tmp/lock-venv/bin/pip install -q -r requirements.in
-	{ sed -n 1,2p requirements.txt; /tmp/lock-venv/bin/pip freeze | grep -vE '^(pip|setuptools|wheel)=='; } > requirements.txt.new
+	{ sed -n 1,2p requirements.txt; /tmp/lock-venv/bin/pip freeze | grep -vE '^(pip|wheel)=='; } > requirements.txt.new
 	mv requirements.txt.new requirements.txt
 	$(PYTHON) -m venv /tmp/lock-scoring && /tmp/lock-scoring/bin/pip install -q pip==$(PIP_VERSION)
 	/tmp/lock-scoring/bin/pip install -q -r scoring/requirements-test.txt $$($(PY) -c 'from jobs.local.scoring_env import pip_requirements; print(" ".join(pip_requirements()))')

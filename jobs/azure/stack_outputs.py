@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from jobs.errors import JobsError
+from jobs.paths import ROOT
 from jobs.user_files import parse_json, read_json
 
 REQUIRED = ("subscription_id", "resource_group", "workspace_name")
@@ -62,8 +63,12 @@ class StackOutputs:
 def from_pulumi(stack: str) -> dict[str, Any]:
     if shutil.which("pulumi") is None:
         return {}
+    # In the repository root, where Pulumi.yaml is: the Pulumi CLI finds the project from its working directory
+    # ("-C, --cwd: run pulumi as if it had been started in another directory", pulumi.com/docs/cli/commands/
+    # pulumi_stack_output), and the installed command may run from anywhere (cron, CI).
     result = subprocess.run(
         ["pulumi", "stack", "output", "--json", "--stack", stack],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,

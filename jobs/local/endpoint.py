@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -442,6 +440,10 @@ def describe_broken(state: EndpointState, group: processes.Group) -> str:
 
 def post_json(url: str, payload: Any, timeout_s: float = 30.0) -> Any:
     """POST JSON and return the decoded answer; a 4xx answer is returned too (the client's mistake)."""
+    # Here, not at the top: urllib.request brings http.client, email and ssl, which `status` and `stop` never use.
+    import urllib.error
+    import urllib.request
+
     request = urllib.request.Request(  # noqa: S310 (a loopback URL this module builds)
         url,
         data=json.dumps(payload).encode(),

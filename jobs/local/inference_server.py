@@ -12,8 +12,6 @@ import signal
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,6 +159,10 @@ def start(
 
 
 def is_live(url: str) -> bool:
+    # Here, not at the top: urllib.request brings http.client, email and ssl; `status` and `stop` rarely probe.
+    import urllib.error
+    import urllib.request
+
     try:
         with urllib.request.urlopen(url + "/", timeout=2) as response:  # noqa: S310 (loopback URL we built)
             status: int = response.status
@@ -178,9 +180,33 @@ def _proc_state(pid: int) -> str | None:
     return stat.rpartition(")")[2].split()[0]
 
 
+def _any_thread_alive(proc_dir: Path) -> bool:
+    """True while any thread of the process under `proc_dir` (/proc/<pid>) is neither a zombie nor dead.
+
+    The process's own state is its main thread's: a multi-threaded process shows Z as soon as its main
+    thread has exited, while its other threads are still exiting and holding the file table, the server's
+    listening socket included (Linux frees it with the last thread). Seen here under load: a gunicorn
+    worker (4 threads) showed Z beside a thread still running, its port still answering and no pid owning
+    it, which deploy then reported as a port taken by another program (issue 21).
+    """
+    try:
+        tasks = list((proc_dir / "task").iterdir())
+    except OSError:
+        return False  # gone between the listing of /proc and now
+    for task in tasks:
+        try:
+            state = (task / "stat").read_text().rpartition(")")[2].split()[0]
+        except (OSError, IndexError):
+            continue  # that thread is gone
+        if state not in ("Z", "X"):
+            return True
+    return False
+
+
 def is_running(pid: int) -> bool:
-    """True if the process exists and is not a zombie (a killed process whose parent has not reaped it
-    still answers `kill -0`; in a container whose init does not reap, it stays that way)."""
+    """True if the process exists and some thread of it runs: not a zombie (a killed process whose parent
+    has not reaped it still answers `kill -0`; in a container whose init does not reap, it stays that way),
+    nor a process whose main thread has exited while its last threads finish (see _any_thread_alive)."""
     _reap(pid)
     try:
         os.kill(pid, 0)
@@ -188,7 +214,9 @@ def is_running(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return _proc_state(pid) != "Z"
+    if _proc_state(pid) is None:
+        return True  # no /proc to look at: kill -0 is all there is
+    return _any_thread_alive(Path(f"/proc/{pid}"))
 
 
 def _group_alive(pgid: int) -> bool:
@@ -208,30 +236,43 @@ def _group_alive(pgid: int) -> bool:
             except OSError:
                 continue
             # fields: state, ppid, pgrp, ...
-            if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
+            if len(fields) > 2 and fields[2] == str(pgid) and _any_thread_alive(entry):
                 return True
     return False
 
 
-def stop(pid: int, timeout_s: float = 15.0) -> bool:
+def stop(pid: int, timeout_s: float = 15.0, kill_timeout_s: float = 10.0) -> bool:
     """Stop the server's whole process group (gunicorn master and workers), also when the master is gone
-    and only workers are left. True if any of it was running."""
+    and only workers are left. True if any of it was running.
+
+    SIGTERM first; whatever still runs after `timeout_s` seconds gets SIGKILL. Returns once no thread of the
+    group runs any more (so its port is free for the next server), or after a further `kill_timeout_s`.
+    """
     try:
         os.killpg(pid, signal.SIGTERM)
         # A stopped (SIGSTOP, Ctrl-Z) process acts on SIGTERM only once continued.
         os.killpg(pid, signal.SIGCONT)
     except ProcessLookupError:
         return False
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        _reap(pid)
-        if not _group_alive(pid):
-            return True
-        time.sleep(0.1)
+    if _gone(pid, timeout_s):
+        return True
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
-    _reap(pid)
+    # SIGKILL is delivered, not done: the group's threads still have to exit and release the port.
+    _gone(pid, kill_timeout_s)
     return True
+
+
+def _gone(pgid: int, timeout_s: float) -> bool:
+    """Wait up to `timeout_s` seconds for process group `pgid` to have no running thread; True if it has none."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        _reap(pgid)
+        if not _group_alive(pgid):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
 
 
 def _reap(pid: int) -> None:

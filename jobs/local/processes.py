@@ -51,7 +51,9 @@ def group(pgid: int, started: float = 0.0) -> Group:
     """The live members of process group `pgid` that run the inference server.
 
     `started` is the master's create time when it was recorded (0.0 when unknown): a process
-    created earlier cannot belong to the server. Zombies are not members: they hold no port.
+    created earlier cannot belong to the server. Zombies are not members: they hold no port (a zombie
+    main thread whose other threads are still exiting holds it a moment longer; inference_server.stop
+    waits for those).
     """
     pids = []
     for proc in psutil.process_iter(["cmdline", "create_time", "status"]):

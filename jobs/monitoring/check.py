@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from jobs.dataset import default_schema
 from jobs.errors import JobsError
@@ -23,6 +22,11 @@ from jobs.monitoring import drift
 
 # The shipped dataset's fields: what monitoring compares (a model of another dataset is not monitored yet).
 FEATURES = default_schema().features
+
+# numpy and pandas load only where records are read or compared: the command line and every backend
+# import Thresholds, and `status`, `stop`, `invoke` must start at once (issue 22).
+if TYPE_CHECKING:
+    import numpy as np
 
 CATEGORICAL = tuple(f.name for f in FEATURES if f.kind == "boolean")
 PREDICTION = "DEATH_EVENT"
@@ -63,7 +67,7 @@ class Thresholds:
             ("--categorical-threshold", self.categorical),
             ("--prediction-threshold", self.prediction),
         ):
-            if not (np.isfinite(value) and value > 0):
+            if not (math.isfinite(value) and value > 0):
                 found.append(f"{flag} {value} must be a number above 0")
         # A p-value is at most 1: a higher threshold would report drift on every window.
         for flag, metric, value in (
@@ -158,6 +162,8 @@ def read_window(folder: Path, model: str, hours: float, now: dt.datetime | None 
     A line that does not parse (a writer killed mid-line, before the next writer cut it off) is
     skipped and counted, never fatal.
     """
+    import numpy as np
+
     now = now or dt.datetime.now(dt.UTC)
     since = now - dt.timedelta(hours=hours)
     columns: dict[str, list[float]] = {f.name: [] for f in FEATURES}

@@ -12,11 +12,14 @@ drift when it is BELOW the threshold (the chance of a difference this large with
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
-from scipy import stats
-from scipy.spatial import distance
+# numpy and scipy load only where a metric is computed: the command line imports this module for its
+# metric names and defaults, and `status`, `stop`, `invoke` must start at once (issue 22).
+if TYPE_CHECKING:
+    import numpy as np
 
 NUMERICAL_METRICS = (
     "normalized_wasserstein_distance",
@@ -42,7 +45,7 @@ class FeatureDrift:
 
     @property
     def drifted(self) -> bool:
-        if not np.isfinite(self.value):
+        if not math.isfinite(self.value):
             return False
         if self.metric in P_VALUE_METRICS:
             return self.value < self.threshold
@@ -50,12 +53,16 @@ class FeatureDrift:
 
 
 def _shares(reference: np.ndarray, production: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    import numpy as np
+
     p = np.histogram(reference, bins=edges)[0].astype(float)
     q = np.histogram(production, bins=edges)[0].astype(float)
     return p / p.sum(), q / q.sum()
 
 
 def _category_shares(reference: np.ndarray, production: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    import numpy as np
+
     categories = np.union1d(np.unique(reference), np.unique(production))
     p = np.array([(reference == c).sum() for c in categories], dtype=float)
     q = np.array([(production == c).sum() for c in categories], dtype=float)
@@ -63,12 +70,18 @@ def _category_shares(reference: np.ndarray, production: np.ndarray) -> tuple[np.
 
 
 def _psi(p: np.ndarray, q: np.ndarray) -> float:
+    import numpy as np
+
     p, q = np.clip(p, _EPSILON, None), np.clip(q, _EPSILON, None)
     return float(np.sum((q - p) * np.log(q / p)))
 
 
 def numerical(metric: str, reference: np.ndarray, production: np.ndarray) -> float:
     """One numerical drift metric between two samples (1-D arrays of floats, each non-empty)."""
+    import numpy as np
+    from scipy import stats
+    from scipy.spatial import distance
+
     reference, production = np.asarray(reference, float), np.asarray(production, float)
     if metric == "normalized_wasserstein_distance":
         # The earth mover's distance in units of the reference's standard deviation, so that one
@@ -92,6 +105,10 @@ def numerical(metric: str, reference: np.ndarray, production: np.ndarray) -> flo
 
 def categorical(metric: str, reference: np.ndarray, production: np.ndarray) -> float:
     """One categorical drift metric between two samples of category values (each non-empty)."""
+    import numpy as np
+    from scipy import stats
+    from scipy.spatial import distance
+
     _, p, q = _category_shares(np.asarray(reference), np.asarray(production))
     if metric == "pearsons_chi_squared_test":
         table = np.vstack([p, q])

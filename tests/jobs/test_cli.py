@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -17,6 +18,7 @@ from azure.ai.ml import load_data, load_job, load_model, load_online_deployment
 
 from jobs.azure import stack_outputs
 from jobs.cli import main
+from jobs.commands import JOBS
 from jobs.dataset import content_version
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -460,10 +462,16 @@ def test_messages_show_a_command_that_works_as_shown(tmp_path, monkeypatch, caps
     monkeypatch.setenv("JOBS_LOCAL_HOME", str(tmp_path / ".local"))
     monkeypatch.setenv("JOBS_RUNS_DIR", str(tmp_path / "runs"))
     err = refused(["invoke"], capsys)
-    assert "run `.venv/bin/python -m jobs deploy --target local` first" in err
+    # jobs/commands.py: `.venv/bin/python -m jobs` here, `.venv/bin/heart-failure` once `make setup` installed it.
+    assert f"run `{JOBS} deploy --target local` first" in err
     err = refused(["register"], capsys)
-    assert "run `.venv/bin/python -m jobs train --target local` first" in err
-    assert "python -m jobs" not in err.replace(".venv/bin/python -m jobs", "")
+    assert f"run `{JOBS} train --target local` first" in err
+    assert "python -m jobs" not in err.replace(f"{JOBS}", "")
+    # What the message shows runs, from where the tests run (the repository root).
+    shown = subprocess.run(
+        [*shlex.split(JOBS), "status"], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert shown.returncode == 0 and shown.stdout.strip() == "nothing is deployed locally", shown.stderr
 
 
 def test_outside_the_venv_one_line_says_how_to_run(tmp_path):
@@ -474,7 +482,7 @@ def test_outside_the_venv_one_line_says_how_to_run(tmp_path):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert "lacks the project's packages" in lines[0] and "`.venv/bin/python -m jobs COMMAND`" in lines[0]
+    assert "lacks the project's packages" in lines[0] and f"`{ROOT}/.venv/bin/heart-failure COMMAND`" in lines[0]
     assert "make setup" in lines[0]
 
 
@@ -579,7 +587,7 @@ def test_the_top_level_help_says_what_the_tool_is_with_an_example(capsys):
         main(["--help"])
     text = capsys.readouterr().out
     assert "heart-failure" in text and "--target local" in text and "--target azure" in text
-    assert "\n  .venv/bin/python -m jobs all --target local" in text  # an example, indented as a command
+    assert f"\n  {JOBS} all --target local" in text  # an example, indented as a command
     assert "README.md" in text and '"The job scripts"' in text
 
 
@@ -656,7 +664,7 @@ def test_a_bad_jobs_target_is_refused_naming_the_variable(value, capsys, nothing
 def test_a_commands_flag_before_the_command_says_to_move_it(argv, flag, command, capsys, nothing_runs):
     err = refused(argv, capsys)
     assert f"{flag} is a flag of the command: put it after the command (only --target may come before it)" in err
-    assert f"-m jobs {command} {flag}" in err
+    assert f"`{JOBS} {command} {flag} ...`" in err
 
 
 def test_instance_type_is_written_in_azures_spelling(outputs_file, tmp_path, capsys):

@@ -10,6 +10,7 @@ import time
 import psutil
 import pytest
 
+from jobs.commands import jobs_command
 from jobs.errors import Interrupted, JobsError
 from jobs.local import processes
 from jobs.local.backend import LocalBackend
@@ -56,7 +57,7 @@ def test_an_unreadable_state_file_is_named_and_stop_clears_it(tmp_path):
     with pytest.raises(JobsError) as error:
         local.status()
     assert "endpoint.json is unreadable" in str(error.value)
-    assert "`.venv/bin/python -m jobs stop` ends every server this project started" in str(error.value)
+    assert f"`{jobs_command('stop')}` ends every server this project started" in str(error.value)
     assert local.stop() == "nothing was running"
     assert not (tmp_path / ".local" / "endpoint.json").exists()
     assert local.status() == "nothing is deployed locally"
