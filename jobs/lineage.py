@@ -26,6 +26,8 @@ MODEL_NAME = "heart-failure-automl"
 # own features (an honest model without `time` scores about 0.78 and is a good model). --min-auc adds one.
 DEFAULT_MIN_AUC: float | None = None
 UNKNOWN = "unknown"
+# The shipped data's schema name (data/*.schema.json): what runs and versions from before datasets had names used.
+SHIPPED_DATASET = "heart-failure-clinical-records"
 
 # The metrics that go into a registered model's tags, by whichever path it is registered (Azure
 # AutoML's names; the local run computes the ones it can under the same names).
@@ -199,7 +201,7 @@ def champion(
     metric: str = "AUC_weighted",
     noise: float = 0.0,
 ) -> Yardstick | None:
-    """The latest registered version trained on the same features as `run`, as a yardstick; None if none.
+    """The latest registered version trained on the same dataset and features as `run`, as a yardstick; None if none.
 
     versions: (version, tags) pairs of the registered model. A version from this same training run
     is not its own champion. Old versions without a `dropped_columns` tag are matched on their
@@ -212,6 +214,7 @@ def champion(
         if str(v).isdigit()
         and tags.get("training_run") != run.name
         and tags.get("dropped_columns", dropped_columns(tags)) == features
+        and tags.get("dataset", SHIPPED_DATASET) == run.tags.get("dataset", SHIPPED_DATASET)
         and _number(tags.get(f"metric.{metric}")) is not None
     ]
     if not same or metric not in run.metrics:
@@ -248,6 +251,7 @@ def model_tags(run: TrainingRun, verdict: Verdict | None, registered_by: str) ->
         # Columns known to leak the outcome that the model uses: "none" for the honest default; the
         # lesson's reproduction (--include-leaking-columns) names them, and a promotion refuses it.
         "leaking_columns_used": run.tags.get("leaking_columns_used", UNKNOWN),
+        "dataset": run.tags.get("dataset", SHIPPED_DATASET),
         **{f"metric.{name}": f"{float(run.metrics[name]):.6f}" for name in LINEAGE_METRICS if name in run.metrics},
         **dict.fromkeys(BUDGET_TAGS, UNKNOWN),
         **{k: str(v) for k, v in sorted(run.tags.items()) if k.startswith(RUN_TAG_PREFIXES)},

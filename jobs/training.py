@@ -74,8 +74,10 @@ class TrainingSettings:
     extra: dict[str, str] = field(default_factory=dict)
     # The lesson's exact reproduction: train on the columns the dataset's schema says leak the outcome too.
     include_leaking_columns: bool = False
-    # Set by for_schema: the leaking columns this training uses (only with include_leaking_columns).
+    # Set by for_schema: the leaking columns this training uses (only with include_leaking_columns), and the
+    # dataset's name (its schema's), which a champion must share.
     leaking_columns_used: tuple[str, ...] = ()
+    dataset: str = ""
 
     def as_tags(self) -> dict[str, str]:
         """Flat string tags describing the training settings, for lineage; `leaking_columns_used` names the
@@ -83,9 +85,11 @@ class TrainingSettings:
         tags = {
             f"setting.{key}": ",".join(value) if isinstance(value, tuple) else str(value)
             for key, value in asdict(self).items()
-            if key not in ("extra", "leaking_columns_used") and value not in (None, ())
+            if key not in ("extra", "leaking_columns_used", "dataset") and value not in (None, ())
         }
         tags["leaking_columns_used"] = ",".join(self.leaking_columns_used) or "none"
+        if self.dataset:
+            tags["dataset"] = self.dataset
         return tags
 
     def for_schema(self, schema: DatasetSchema) -> TrainingSettings:

@@ -734,10 +734,13 @@ class SchemaBackend(RecordingBackend):
 
     def invoke(self, payload):
         from jobs.backend import RequestRefused
-        from scoring.schema import RequestError, parse_request
+        from jobs.dataset import default_schema
+        from scoring.schema import RequestError
 
         try:
-            parse_request(payload.get("data"), payload.get("input_data"), payload.get("Inputs"))
+            default_schema().request_schema().parse_request(
+                payload.get("data"), payload.get("input_data"), payload.get("Inputs")
+            )
         except RequestError as error:
             raise RequestRefused(400, error.body()) from None
         return {"result": [False]}

@@ -792,9 +792,11 @@ def test_invoke_file_in_json_lines_sends_one_record_per_line(name, tmp_path):
 
 
 def test_invoke_file_takes_what_data_collection_wrote(tmp_path):
+    from jobs.dataset import default_schema
     from scoring.collect import Collector
-    from scoring.schema import FEATURE_NAMES, parse_request
 
+    FEATURE_NAMES = default_schema().feature_names  # the endpoint's, as score.py passes them
+    parse_request = default_schema().request_schema().parse_request
     collector = Collector("local", tmp_path / "collected", model="3")
     rows = parse_request(data=[SAMPLE, {**SAMPLE, "age": "80"}]).rows
     collector.scored(rows, FEATURE_NAMES, {"result": [False, True]})

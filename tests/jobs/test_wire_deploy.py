@@ -32,7 +32,7 @@ def traffic(wire):
 
 
 def test_first_deploy_creates_blue_polls_it_to_succeeded_then_moves_all_traffic(backend, wire):
-    assert backend.deploy(None, DeployOptions()) == "blue"
+    assert backend.deploy(None, DeployOptions(threshold=0.3)) == "blue"
     azure = wire.azure
     (put,) = azure.calls("PUT", f"{DEPLOYMENTS}/blue$")
     sent = put.json()
@@ -60,8 +60,8 @@ def test_first_deploy_creates_blue_polls_it_to_succeeded_then_moves_all_traffic(
 
 
 def test_second_deploy_goes_green_and_deletes_blue_through_its_own_operation(backend, wire):
-    backend.deploy(None, DeployOptions())
-    assert backend.deploy("1", DeployOptions(instance_count=2)) == "green"
+    backend.deploy(None, DeployOptions(threshold=0.3))
+    assert backend.deploy("1", DeployOptions(instance_count=2, threshold=0.3)) == "green"
     assert traffic(wire) == {"green": 100}
     (move,) = wire.azure.calls("PUT", f"/onlineEndpoints/{ENDPOINT}$")[-1:]
     assert move.json()["properties"]["traffic"] == {"green": 100}  # the SDK strips blue's 0 before the PUT
@@ -81,7 +81,7 @@ def test_a_deployment_whose_provisioning_fails_says_why_from_its_log_and_moves_n
         "ModuleNotFoundError: No module named 'azureml.automl'\n"
     )
     with pytest.raises(JobsError) as caught:
-        backend.deploy(None, DeployOptions())
+        backend.deploy(None, DeployOptions(threshold=0.3))
     message = str(caught.value)
     assert "deployment blue: creating it failed: (ResourceNotReady) User container has crashed" in message
     assert message.splitlines()[-1] == "Why, from its log: ModuleNotFoundError: No module named 'azureml.automl'"
@@ -92,7 +92,7 @@ def test_a_deployment_whose_provisioning_fails_says_why_from_its_log_and_moves_n
 
 def test_a_throttled_deployment_put_is_retried_after_what_azure_asks(backend, wire):
     wire.azure.fail("PUT", f"{DEPLOYMENTS}/blue$", throttled(retry_after_s=11))
-    assert backend.deploy(None, DeployOptions()) == "blue"
+    assert backend.deploy(None, DeployOptions(threshold=0.3)) == "blue"
     assert len(wire.azure.calls("PUT", f"{DEPLOYMENTS}/blue$")) == 2
     assert 11 in wire.sleeps and backend.sleeps == []
 
@@ -102,7 +102,7 @@ def test_a_traffic_update_refused_with_409_names_the_step_and_leaves_traffic(bac
         "PUT", f"/onlineEndpoints/{ENDPOINT}$", conflict(f"Endpoint {ENDPOINT} has an operation in progress.")
     )
     with pytest.raises(JobsError) as caught:
-        backend.deploy(None, DeployOptions())
+        backend.deploy(None, DeployOptions(threshold=0.3))
     assert str(caught.value).startswith(
         f"moving traffic failed: Azure ML answered 409 (Conflict): Endpoint {ENDPOINT} has an operation in progress."
     )
@@ -112,13 +112,13 @@ def test_a_traffic_update_refused_with_409_names_the_step_and_leaves_traffic(bac
 
 def test_a_deploy_of_a_version_that_does_not_exist_creates_nothing(backend, wire):
     with pytest.raises(Exception, match="Could not find asset"):
-        backend.deploy("9", DeployOptions())
+        backend.deploy("9", DeployOptions(threshold=0.3))
     assert wire.azure.calls("PUT", DEPLOYMENTS) == []
 
 
 def test_invoke_sends_the_payload_with_the_key_and_a_refusal_is_the_endpoints_own_body(backend, wire):
-    backend.deploy(None, DeployOptions())
-    assert backend.invoke({"data": [{"age": "60"}]}) == {"result": [False]}
+    backend.deploy(None, DeployOptions(threshold=0.3))
+    assert backend.invoke({"data": [{"age": "60"}]})["result"] == [False]
     plain = [r for r in wire.azure.requests if r.path == "/score"][-1]
     assert "azureml-model-deployment" not in plain.headers  # the smoke test's pin did not leak
     # scoring/schema.py's 400 body, as the endpoint forwards it.
@@ -130,28 +130,28 @@ def test_invoke_sends_the_payload_with_the_key_and_a_refusal_is_the_endpoints_ow
 
 
 def test_monitor_creates_the_schedule_for_the_live_deployment_and_a_redeploy_repoints_it(backend, wire):
-    backend.deploy(None, DeployOptions(collect=True))
+    backend.deploy(None, DeployOptions(collect=True, threshold=0.3))
     assert backend.monitor(None, Thresholds(), 24, None, ["ops@example.com"]) == "heart_failure_monitoring"
     schedule = wire.azure.resource("/schedules/heart_failure_monitoring")
     assert schedule["properties"]["provisioningState"] == "Succeeded"
     (put,) = wire.azure.calls("PUT", r"/schedules/heart_failure_monitoring$")
     target = put.json()["properties"]["action"]["monitorDefinition"]["monitoringTarget"]
     assert target["deploymentId"].endswith(f"/onlineEndpoints/{ENDPOINT}/deployments/blue")
-    backend.deploy(None, DeployOptions(collect=True))  # green
+    backend.deploy(None, DeployOptions(collect=True, threshold=0.3))  # green
     (_, again) = wire.azure.calls("PUT", r"/schedules/heart_failure_monitoring$")
     target = again.json()["properties"]["action"]["monitorDefinition"]["monitoringTarget"]
     assert target["deploymentId"].endswith(f"/onlineEndpoints/{ENDPOINT}/deployments/green")
 
 
 def test_monitor_without_a_collecting_deployment_refuses_before_any_write(backend, wire):
-    backend.deploy(None, DeployOptions())
+    backend.deploy(None, DeployOptions(threshold=0.3))
     with pytest.raises(JobsError, match="deployment blue collects no data"):
         backend.monitor(None, Thresholds(), 24, None, [])
     assert wire.azure.calls("PUT", r"/schedules/") == []
 
 
 def test_a_schedule_refused_with_400_is_a_clear_message(backend, wire):
-    backend.deploy(None, DeployOptions(collect=True))
+    backend.deploy(None, DeployOptions(collect=True, threshold=0.3))
     wire.azure.fail(
         "PUT", r"/schedules/", arm_error(400, "UserError", "Serverless Spark is not available in this region")
     )

@@ -158,7 +158,11 @@ class FakeAzureML:
         self.children: dict[str, list[dict[str, Any]]] = {}
         self.runs: dict[str, dict[str, Any]] = {}
         # score.py's answer to the lesson's one-record sample (scoring/sample-request.json).
-        self.scoring_answer: Answer = Answer(200, {"result": [False]}, {"Content-Type": "application/json"})
+        self.scoring_answer: Answer = Answer(
+            200,
+            {"result": [False], "probability": [0.1], "threshold": 0.3, "outside_training_range": [[]]},
+            {"Content-Type": "application/json"},
+        )
         self.deployment_logs = "2026-11-29 INFO azmlinfsrv started\n"
         self.unrouted: list[str] = []
         self._routes: list[tuple[str, re.Pattern[str], Callable[..., Answer]]] = []
