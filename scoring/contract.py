@@ -19,7 +19,6 @@ A deployment may override the operating point with SCORING_THRESHOLD and SCORING
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -28,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 try:  # imported as scoring.contract by the jobs; as a neighbour of score.py (`contract`) in the endpoint
-    from .schema import DatasetSchema, SchemaError  # type: ignore[import-not-found,unused-ignore]  # no package here
+    from .schema import DatasetSchema, SchemaError, read_document  # type: ignore[import-not-found,unused-ignore]  # no package here
 except ImportError:
-    from schema import DatasetSchema, SchemaError  # type: ignore[no-redef,import-not-found,unused-ignore]  # flat name
+    from schema import DatasetSchema, SchemaError, read_document  # type: ignore[no-redef,import-not-found,unused-ignore]  # flat name
 
 CONTRACT_FILE = "model-contract.json"
 CONTRACT_FORMAT = 1
@@ -140,13 +139,7 @@ class ModelContract:
     @classmethod
     def load(cls, path: Path) -> ModelContract:
         """The contract file at `path`; SchemaError when it is unreadable or invalid."""
-        try:
-            document = json.loads(Path(path).read_text(encoding="utf-8"))
-        except OSError as error:
-            raise SchemaError(str(path), [f"cannot read it ({error.strerror or error})"]) from None
-        except ValueError as error:
-            raise SchemaError(str(path), [f"not valid JSON ({error})"]) from None
-        return cls.from_dict(document, str(path))
+        return cls.from_dict(read_document(path), str(path))
 
     def deployed_point(self, environ: Mapping[str, str] | None = None) -> OperatingPoint:
         """The operating point this deployment answers at: the deployment's override (SCORING_THRESHOLD), else

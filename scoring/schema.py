@@ -168,17 +168,21 @@ class DatasetSchema:
     @classmethod
     def load(cls, path: Path) -> DatasetSchema:
         """The schema file at `path`; SchemaError when it is unreadable, not JSON or not a valid schema."""
-        try:
-            document = json.loads(Path(path).read_text(encoding="utf-8"))
-        except OSError as error:
-            raise SchemaError(str(path), [f"cannot read it ({error.strerror or error})"]) from None
-        except ValueError as error:
-            raise SchemaError(str(path), [f"not valid JSON ({error})"]) from None
-        return cls.from_dict(document, str(path))
+        return cls.from_dict(read_document(path), str(path))
 
     def request_schema(self, required: Sequence[str] | None = None) -> RequestSchema:
         """The request contract of a model that uses `required` (its signature's columns; all when None)."""
         return RequestSchema(self, required)
+
+
+def read_document(path: Path) -> Any:
+    """The JSON document in the file at `path` (UTF-8); SchemaError naming the file when unreadable or not JSON."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise SchemaError(str(path), [f"cannot read it ({error.strerror or error})"]) from None
+    except ValueError as error:
+        raise SchemaError(str(path), [f"not valid JSON ({error})"]) from None
 
 
 def _midpoint(feature: Feature) -> Any:
