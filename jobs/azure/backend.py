@@ -131,6 +131,7 @@ class AzureBackend:
                 "resource_group": args.resource_group,
                 "workspace_name": args.workspace,
             },
+            allow_missing=args.dry_run,
         )
         if args.dry_run:
             from jobs.azure.dry_run import DryRunBackend

@@ -35,6 +35,12 @@ from jobs.training import TrainingSettings
 # azureml-examples' AutoML notebooks read it; children are `<job name>_<iteration>`).
 PLACEHOLDER_JOB = "<automl-job-name>"
 PLACEHOLDER_CHILD = "<best-child-run-id>"
+# Without stack outputs (no `pulumi up` yet, no --outputs) a dry run still writes every spec, naming these.
+PLACEHOLDER_COMPUTE = "<compute_name from the stack>"
+COMPUTE_NOTE = (
+    f"compute {PLACEHOLDER_COMPUTE}: the stack's compute_name output (`pulumi stack output compute_name`), "
+    "or pass the stack's outputs with --outputs FILE"
+)
 
 
 class DryRunBackend:
@@ -98,11 +104,12 @@ class DryRunBackend:
         settings.check_data(data, max_nodes=self.outputs.compute_max_nodes)
         self.dropped, self.leaking = settings.drop_columns, ",".join(settings.leaking_columns_used) or "none"
         warning = settings.leak_warning(dataset.load_schema(data))
-        compute = self.outputs.compute_name or "<compute_name from the stack>"
+        compute = self.outputs.compute_name or PLACEHOLDER_COMPUTE
         version = self._data_yml(data, settings.drop_columns)
         tags = training_tags(version, settings.as_tags())
         job = specs.automl_job(settings, f"azureml:{dataset.ASSET_NAME}:{version}", compute, tags)
-        self._write("automl-job.yml", job, load_job, {}, warning=warning)
+        notes = () if self.outputs.compute_name else (COMPUTE_NOTE,)
+        self._write("automl-job.yml", job, load_job, {}, warning=warning, placeholders=notes)
         return PLACEHOLDER_JOB
 
     def pipeline(
@@ -111,7 +118,7 @@ class DryRunBackend:
         specs.check_pipeline_deploy(deploy)
         settings = settings.for_data(data)
         settings.check_data(data, max_nodes=self.outputs.compute_max_nodes)
-        compute = self.outputs.compute_name or "<compute_name from the stack>"
+        compute = self.outputs.compute_name or PLACEHOLDER_COMPUTE
         endpoint = self.outputs.endpoint_name or "<endpoint_name from the stack>"
         version = self._data_yml(data, settings.drop_columns)
         tags = training_tags(version, settings.as_tags())
@@ -133,7 +140,9 @@ class DryRunBackend:
                 if isinstance(node.get("component"), dict) and "code" in node["component"]:
                     node["component"]["code"] = relative_root
 
-        self._write("pipeline-job.yml", job, load_job, {}, fix=fix)
+        warning = settings.leak_warning(dataset.load_schema(data))
+        notes = () if self.outputs.compute_name else (COMPUTE_NOTE,)
+        self._write("pipeline-job.yml", job, load_job, {}, fix=fix, warning=warning, placeholders=notes)
         return "pipeline-job-name"
 
     def register(self, run: str | None, min_auc: float | None) -> str:

@@ -122,7 +122,12 @@ def resolve(
     overrides: dict[str, str | None] | None = None,
     environ: dict[str, str] | None = None,
     cwd: Path | None = None,
+    allow_missing: bool = False,
 ) -> StackOutputs:
+    """The stack's outputs from config.json, the stack (or --outputs), the environment and flags, in that order.
+
+    JobsError when a value is invalid, or when the workspace's coordinates are missing, unless `allow_missing`
+    (a dry run, which connects to nothing: its specs then name placeholders)."""
     environ = dict(os.environ if environ is None else environ)
     merged: dict[str, Any] = {}
     origin: dict[str, str] = {}  # where each value came from, for messages
@@ -138,7 +143,9 @@ def resolve(
         merged.update(found)
         origin.update(dict.fromkeys(found, label))
     missing = [key for key in REQUIRED if not merged.get(key)]
-    if missing:
+    if missing and allow_missing:
+        merged.update({key: "" for key in missing})
+    elif missing:
         how = (
             f"--outputs {outputs_file} has no {', '.join(missing)}"
             if outputs_file
@@ -153,7 +160,11 @@ def resolve(
         )
     known = {f.name for f in fields(StackOutputs)}
     values = {key: value for key, value in merged.items() if key in known}
-    problems = [f"{problem} (from {origin[key]})" for key, value in values.items() if (problem := _problem(key, value))]
+    problems = [
+        f"{problem} (from {origin[key]})"
+        for key, value in values.items()
+        if key in origin and (problem := _problem(key, value))
+    ]
     if problems:
         source = (
             f"--outputs {outputs_file}"

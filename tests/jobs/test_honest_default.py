@@ -149,3 +149,18 @@ def test_the_shipped_schema_keeps_every_unit_hint_and_the_lessons_sample():
     }
     assert schema.example == json.loads((ROOT / "scoring" / "sample-request.json").read_text())["data"][0]
     assert schema.leaking == {"time": schema.leaking["time"]} and "follow-up" in schema.leaking["time"]
+
+
+def test_a_dry_run_needs_no_stack_and_marks_what_it_does_not_know(tmp_path, capsys, monkeypatch):
+    from jobs.azure import stack_outputs
+
+    monkeypatch.setattr(stack_outputs.shutil, "which", lambda _: None)  # no Pulumi CLI, no --outputs
+    monkeypatch.chdir(tmp_path)  # no config.json either
+    out = tmp_path / "specs"
+    assert main(["train", "--target", "azure", "--dry-run", "--out", str(out)]) == 0
+    job = (out / "automl-job.yml").read_text()
+    assert job.startswith("# PLACEHOLDER: compute <compute_name from the stack>: the stack's compute_name output")
+    assert "PLACEHOLDER: compute" in capsys.readouterr().out
+    # A real (connected) train still needs the workspace's coordinates.
+    assert main(["train", "--target", "azure"]) == 2
+    assert "cannot locate the Azure ML workspace" in capsys.readouterr().err
