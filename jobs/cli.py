@@ -727,9 +727,9 @@ def run(args: argparse.Namespace) -> object:
         # settings: a bad flag fails here, before a connection, a venv build or any training.
         from jobs.dataset import ensure_schema
 
-        ensure_schema(args.data, args.label)
+        schema = ensure_schema(args.data, args.label)
         settings = training_settings(args).validate()
-        warning = settings.leak_warning(ensure_schema(args.data, None))
+        warning = settings.leak_warning(schema)
         if warning:
             print("WARNING: " + warning, file=sys.stderr)
     if args.command == "monitor":
