@@ -734,6 +734,11 @@ def run(args: argparse.Namespace) -> object:
             print("WARNING: " + warning, file=sys.stderr)
     if args.command == "monitor":
         monitor_thresholds(args)  # before a connection too
+    if getattr(args, "threshold", None) is not None or getattr(args, "min_sensitivity", None) is not None:
+        # The operating point's flags alone, before any model is looked up (jobs/contract.py chosen_point).
+        from jobs.contract import check_point_flags
+
+        check_point_flags(args.threshold, args.min_sensitivity)
     if hasattr(args, "instance_type"):
         args.instance_type = _deploy_options(args).validated().instance_type
     if getattr(args, "dry_run", False):

@@ -68,6 +68,17 @@ def default_point(table: Sequence[Sequence[float]], min_sensitivity: float = DEF
     )
 
 
+def check_point_flags(threshold: float | None, min_sensitivity: float | None) -> None:
+    """JobsError for --threshold outside (0, 1), --min-sensitivity outside (0, 1], or both given."""
+    if threshold is not None and min_sensitivity is not None:
+        raise JobsError("give --threshold or --min-sensitivity, not both: each chooses the operating point")
+    problem = threshold_problem(threshold) if threshold is not None else None
+    if problem:
+        raise JobsError(f"--threshold {problem}")
+    if min_sensitivity is not None and not 0 < min_sensitivity <= 1:
+        raise JobsError(f"--min-sensitivity {min_sensitivity:g} must be above 0 and at most 1")
+
+
 def chosen_point(
     threshold: float | None, min_sensitivity: float | None, table: Sequence[Sequence[float]], recorded: Any
 ) -> OperatingPoint | None:
@@ -77,17 +88,11 @@ def chosen_point(
     JobsError for a threshold outside (0, 1), a sensitivity outside (0, 1], both given, or --min-sensitivity for
     a model without an accuracy table (`recorded` names where the model came from, for the message).
     """
-    if threshold is not None and min_sensitivity is not None:
-        raise JobsError("give --threshold or --min-sensitivity, not both: each chooses the operating point")
+    check_point_flags(threshold, min_sensitivity)
     if threshold is not None:
-        problem = threshold_problem(threshold)
-        if problem:
-            raise JobsError(f"--threshold {problem}")
         return OperatingPoint(float(threshold), f"--threshold {threshold:g}, chosen at deploy time")
     if min_sensitivity is None:
         return None
-    if not 0 < min_sensitivity <= 1:
-        raise JobsError(f"--min-sensitivity {min_sensitivity:g} must be above 0 and at most 1")
     if not table:
         raise JobsError(
             f"--min-sensitivity needs the model's out-of-fold accuracy table, and {recorded} has none; "

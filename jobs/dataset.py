@@ -117,7 +117,12 @@ def ensure_schema(csv: Path, label: str | None, say: Callable[[str], None] = pri
                 "out, or change the schema's label"
             )
         return schema
-    document = infer_schema(load(csv), label)
+    table = load(csv)
+    document = infer_schema(table, label)
+    # A label that is not 0/1 makes no schema worth writing: say so before anything is left on disk.
+    bad_label = [p for p in label_problems(table.column(label), label, 2, table.lines) if "must be 0 or 1" in p]
+    if bad_label:
+        raise JobsError(f"--label {label}: " + bad_label[0] + "; no schema was written")
     try:
         path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     except OSError as error:

@@ -164,3 +164,25 @@ def test_a_dry_run_needs_no_stack_and_marks_what_it_does_not_know(tmp_path, caps
     # A real (connected) train still needs the workspace's coordinates.
     assert main(["train", "--target", "azure"]) == 2
     assert "cannot locate the Azure ML workspace" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--threshold", "1"], "--threshold 1.0 is not a threshold"),
+        (["--threshold", "0.3", "--min-sensitivity", "0.8"], "not both"),
+    ],
+)
+def test_operating_point_flags_are_refused_before_any_model_is_looked_up(flags, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("JOBS_LOCAL_HOME", str(tmp_path / "empty"))
+    assert main(["deploy", *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "registered" not in err
+
+
+def test_a_label_that_is_not_0_or_1_leaves_no_inferred_schema_behind(tmp_path):
+    csv = tmp_path / "d.csv"
+    csv.write_text("a,b,y\n1,2,1\n3,4,0\n5,6,1\n")
+    with pytest.raises(JobsError, match=r"--label a: the label a must be 0 or 1.*no schema was written"):
+        ensure_schema(csv, "a")
+    assert not (tmp_path / "d.schema.json").exists()
