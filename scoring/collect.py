@@ -11,8 +11,11 @@ Off unless the deployment sets HEART_FAILURE_COLLECT:
   source: Azure ML docs, how-to-collect-production-data, "Perform custom logging for model
   monitoring"). Refusals go to the deployment's log (Application Insights) as counts, without values.
 
-What is stored, per scored record: the model's input fields as the model saw them (booleans as 0/1), the
-answer, its probability and threshold, the fields that lay outside the training data's range, a UTC
+What is stored, per scored record: the model's input fields as the model saw them, each with the type of
+the data the model was trained on (whole_number_columns: flags and whole-number fields as integers, the
+others as floats, so Azure's monitor compares them with the training MLTable's int64 and float64 columns
+category for category), the answer as 0/1 (DEATH_EVENT's own type in the training data), its probability
+and threshold, the fields that lay outside the training data's range, a UTC
 timestamp, a correlation id per request, the record's index in it, and the model version. Nothing else:
 no header, no client address, no field the client sent that the model does not use.
 
@@ -39,6 +42,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +63,35 @@ AZURE_INPUTS, AZURE_OUTPUTS = "model_inputs", "model_outputs"
 
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def whole_number_columns(
+    names: Sequence[str], kinds: Mapping[str, str], dtype_kinds: Sequence[str] = ()
+) -> tuple[bool, ...]:
+    """Per column of `names`, whether the training data holds it as whole numbers.
+
+    `kinds` maps a field to its dataset-schema kind (scoring/schema.py: "boolean", "integer", "number");
+    `dtype_kinds` are the numpy kind characters of the model's signature columns, in `names` order
+    ("i"/"u"/"b" integer or boolean, "f" float), empty when unknown. A column is whole when either says
+    so: the schema's flags and integers are int64 in the CSV, and a signature that records int64 (MLflow
+    "long", as Azure AutoML's does) was inferred from the same training frame. Monitoring compares the
+    collected values with that data; Azure ML model monitoring's categorical metrics compare category
+    values (1 against 1, not 1.0 against 1: the azure-review.md N4 finding; the how-to-collect-production-data
+    batching example logs integer fields as integers, "SEX":2).
+    """
+    whole = []
+    for index, name in enumerate(names):
+        dtype_kind = dtype_kinds[index] if index < len(dtype_kinds) else "f"
+        whole.append(kinds.get(name) in ("boolean", "integer") or dtype_kind in "iub")
+    return tuple(whole)
+
+
+def typed_row(row: Sequence[float], whole: Sequence[bool]) -> list[int | float]:
+    """`row` with each whole-number column as an int, the others as floats; a whole column's value that is
+    not whole (the schema refuses those, so never from score.py) stays a float rather than being cut."""
+    return [
+        int(value) if is_whole and float(value).is_integer() else float(value) for value, is_whole in zip(row, whole)
+    ] + [float(value) for value in row[len(whole) :]]
 
 
 def refusal_reason(problem: dict[str, Any], feature_names: tuple[str, ...]) -> tuple[str, str]:
@@ -153,13 +186,20 @@ class Collector:
 
     # -- the two calls score.py makes -----------------------------------------------------------
 
-    def scored(self, rows: list[list[float]], feature_names: tuple[str, ...], answer: Any) -> None:
-        """Collect one answered request: rows in feature_names order, and the dict run() returns."""
+    def scored(
+        self,
+        rows: list[list[float]],
+        feature_names: tuple[str, ...],
+        answer: Any,
+        whole: Sequence[bool] = (),
+    ) -> None:
+        """Collect one answered request: rows in feature_names order, the dict run() returns, and per column
+        whether it is stored as whole numbers (whole_number_columns; empty: every column as a float)."""
         if self.mode is None:
             return
         try:
             if self.mode == "azure":
-                self._azure_collect(rows, feature_names, answer)
+                self._azure_collect(rows, feature_names, answer, tuple(whole))
                 return
             # The request only queues; the writer thread formats and writes (see the module's docstring).
             self._enqueue(
@@ -173,6 +213,7 @@ class Collector:
                     answer.get("probability"),
                     answer.get("threshold"),
                     answer.get("outside_training_range"),
+                    tuple(whole),
                 )
             )
         except Exception as error:  # collection must never fail the request
@@ -285,15 +326,16 @@ class Collector:
         probabilities: list[Any] | None,
         threshold: float | None = None,
         outside: list[list[str]] | None = None,
+        whole: tuple[bool, ...] = (),
     ) -> list[str]:
         chances = probabilities or [None] * len(rows)
         flags = outside or [[] for _ in rows]
         # One format string per request instead of json.dumps per record: a third of the cost
         # on a 1000-record request (bench/collection.py). The values are finite floats (the
-        # schema refuses NaN and infinity), booleans and None, whose JSON is fixed below.
+        # schema refuses NaN and infinity; %r of an int is its JSON too), 0/1 and None, fixed below.
         head = '{"kind":"scored","time":"%s","correlation_id":"%s","record":' % (now, correlation_id)  # noqa: UP031
         tail_format = (
-            ',"model":%s,"features":{%s},"prediction":%%s,"probability":%%s,"threshold":%s,'
+            ',"model":%s,"features":{%s},"prediction":%%d,"probability":%%s,"threshold":%s,'
             '"outside_training_range":%%s}'
         )
         tail = tail_format % (
@@ -306,8 +348,8 @@ class Collector:
             template
             % (
                 index,
-                *map(float, row),
-                "true" if results[index] else "false",
+                *(typed_row(row, whole) if whole else map(float, row)),
+                1 if results[index] else 0,
                 "null" if chances[index] is None else repr(float(chances[index])),
                 json.dumps(flags[index]) if flags[index] else "[]",
             )
@@ -381,7 +423,9 @@ class Collector:
 
     # -- Azure: the deployment's data collector ----------------------------------------------------
 
-    def _azure_collect(self, rows: list[list[float]], feature_names: tuple[str, ...], answer: Any) -> None:
+    def _azure_collect(
+        self, rows: list[list[float]], feature_names: tuple[str, ...], answer: Any, whole: tuple[bool, ...] = ()
+    ) -> None:
         import pandas as pd
 
         if self._azure is None:
@@ -397,8 +441,14 @@ class Collector:
                 AzureCollector(name=AZURE_OUTPUTS, on_error=self._failed),
             )
         inputs, outputs = self._azure
-        context = inputs.collect(pd.DataFrame(rows, columns=list(feature_names)))
-        frame: dict[str, list[Any]] = {"DEATH_EVENT": [bool(v) for v in answer["result"]]}
+        features = pd.DataFrame(rows, columns=list(feature_names), dtype="float64")
+        for name, is_whole in zip(feature_names, whole):
+            column = features[name]
+            if is_whole and bool((column == column.round()).all()):
+                features[name] = column.astype("int64")  # the training MLTable's type for this column
+        context = inputs.collect(features)
+        # int64 0/1, as DEATH_EVENT is in the training data (the prediction drift signal's target_column).
+        frame: dict[str, Any] = {"DEATH_EVENT": pd.array([1 if v else 0 for v in answer["result"]], dtype="int64")}
         if answer.get("probability") is not None:
             frame["probability"] = answer["probability"]
         if answer.get("outside_training_range") is not None:

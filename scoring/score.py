@@ -24,7 +24,7 @@ from inference_schema.schema_decorators import input_schema, output_schema
 
 # The server imports this file by path; make its neighbour importable the same way everywhere.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from collect import collector  # opt-in data collection (jobs deploy --collect); never fails a request
+from collect import collector, whole_number_columns  # opt-in data collection (jobs deploy --collect)
 from contract import ModelContract, OperatingPoint, find_contract
 from encoding import EncodingError, decoded_body
 from schema import BodyError, RequestError, RequestSchema, SchemaError, parse_body
@@ -34,6 +34,7 @@ _model: Any = None
 _columns: list[str] = []
 _names: tuple[str, ...] = ()  # _columns as a tuple, for the collector
 _dtypes: list[Any] = []  # numpy dtype of each of _columns, from the model's MLflow signature
+_whole: tuple[bool, ...] = ()  # per column of _columns: collected as whole numbers (collect.whole_number_columns)
 _positive_index: int | None = None
 _thread_limits: Any = None  # threadpoolctl's limiter, kept alive for the worker's life
 _request: RequestSchema | None = None  # the model's request contract (its fields required, the dataset's optional)
@@ -234,7 +235,7 @@ def _signature_dtypes(signature: Any, count: int) -> list[Any]:
 
 def init() -> None:
     """Load the model and its contract (scoring/contract.py); ModelLoadError saying what is missing or wrong."""
-    global _model, _columns, _names, _dtypes, _positive_index, _thread_limits, _request, _point, _low, _high
+    global _model, _columns, _names, _dtypes, _whole, _positive_index, _thread_limits, _request, _point, _low, _high
     import mlflow.sklearn
     import numpy as np
     from mlflow.models import Model
@@ -275,6 +276,8 @@ def init() -> None:
     # The frame carries the types the model was trained with (MLflow records int64 columns
     # as long), not float64 for everything.
     _dtypes = _signature_dtypes(signature, len(_columns))
+    kinds = {f.name: f.kind for f in contract.dataset.features}
+    _whole = whole_number_columns(_columns, kinds, [d.kind for d in _dtypes])
     classes = list(getattr(_model, "classes_", []))
     _positive_index = next((i for i, c in enumerate(classes) if str(c).lower() in ("1", "true", "1.0")), None)
     if _positive_index is None or not hasattr(_model, "predict_proba"):
@@ -377,7 +380,7 @@ def _score(data: Any = None, input_data: Any = None, Inputs: Any = None, GlobalP
         return AMLResponse(error.body(), 400, json_str=True)
     try:
         answer = predict(features, outside_training_range(request.rows))
-        collector.scored(request.rows, _names, answer)
+        collector.scored(request.rows, _names, answer, _whole)
         return answer
     except Exception:
         # The detail (and the patient data in it) goes to the log only.

@@ -156,6 +156,24 @@ def _parse_time(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+def _number(value: Any) -> float:
+    """A collected feature value: an int (flags and whole-number fields, collected since issue 20) or a float
+    (every field before); anything else (a bool, a string) is not what the collector writes."""
+    if type(value) not in (int, float):
+        raise TypeError("a feature value is not a number")
+    return float(value)
+
+
+def _prediction(value: Any) -> bool:
+    """A collected prediction: 0/1 (scoring/collect.py since issue 20, DEATH_EVENT's own type) or
+    true/false (files collected before)."""
+    if type(value) is bool:
+        return value
+    if type(value) is int and value in (0, 1):
+        return value == 1
+    raise TypeError("prediction is not 0/1 or a boolean")
+
+
 def read_window(folder: Path, model: str, hours: float, now: dt.datetime | None = None) -> Window:
     """The records of `model` ("name:version") collected in the last `hours`, from every rotated file.
 
@@ -198,10 +216,8 @@ def read_window(folder: Path, model: str, hours: float, now: dt.datetime | None 
                         for key, n in found:
                             reasons[key] += n
                     elif record.get("kind") == "scored":
-                        values = {name: float(record["features"][name]) for name in columns}
-                        prediction = record["prediction"]
-                        if not isinstance(prediction, bool):
-                            raise TypeError("prediction is not a boolean")
+                        values = {name: _number(record["features"][name]) for name in columns}
+                        prediction = _prediction(record["prediction"])
                         for name, value in values.items():
                             columns[name].append(value)
                         predictions.append(prediction)

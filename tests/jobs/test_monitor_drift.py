@@ -127,3 +127,30 @@ def test_a_reference_given_by_hand_must_be_the_data_the_model_was_trained_on(tmp
     assert str(caught.value).startswith(f"--reference {partial} is data version ")
     assert "another file" in str(caught.value)
     assert len(load_reference(DEFAULT_CSV, content_version(DEFAULT_CSV), (), given="--reference")["age"]) == 299
+
+
+def test_files_collected_before_and_after_the_typed_format_are_read_alike(tmp_path):
+    # Before issue 20 the collector wrote every feature as a float and the prediction as true/false; since,
+    # flags and whole-number fields as ints and the prediction as 0/1 (scoring/collect.py). A folder holds both.
+    now = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
+    old = json.loads(_line(2, prediction=True))
+    new = json.loads(_line(1, prediction=0))
+    new["features"] = {**new["features"], "anaemia": 1, "ejection_fraction": 38, "age": 60.5}
+    (tmp_path / "scored-20261129T000000Z-1.jsonl").write_text(json.dumps(old) + "\n")
+    (tmp_path / "scored.jsonl").write_text(json.dumps(new) + "\n")
+    window = read_window(tmp_path, "m:1", 24, now=now)
+    assert (window.scored, window.unreadable_lines) == (2, 0)
+    assert window.predictions.tolist() == [True, False]
+    assert window.features["ejection_fraction"].tolist() == [1.0, 38.0]
+    assert window.features["age"].tolist() == [1.0, 60.5]
+
+
+def test_a_prediction_that_is_not_0_1_or_a_boolean_is_skipped(tmp_path):
+    now = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
+    lines = [_line(1, prediction=2), _line(1, prediction=1.0), _line(1, prediction=1)]
+    boolean_feature = json.loads(_line(1))
+    boolean_feature["features"]["age"] = True  # a bool is not what the collector writes for a number
+    (tmp_path / "scored.jsonl").write_text("\n".join([*lines, json.dumps(boolean_feature)]) + "\n")
+    window = read_window(tmp_path, "m:1", 24, now=now)
+    assert (window.scored, window.unreadable_lines) == (1, 3)
+    assert window.predictions.tolist() == [True]

@@ -793,13 +793,15 @@ def test_invoke_file_in_json_lines_sends_one_record_per_line(name, tmp_path):
 
 def test_invoke_file_takes_what_data_collection_wrote(tmp_path):
     from jobs.dataset import default_schema
-    from scoring.collect import Collector
+    from scoring.collect import Collector, whole_number_columns
 
     FEATURE_NAMES = default_schema().feature_names  # the endpoint's, as score.py passes them
     parse_request = default_schema().request_schema().parse_request
     collector = Collector("local", tmp_path / "collected", model="3")
     rows = parse_request(data=[SAMPLE, {**SAMPLE, "age": "80"}]).rows
-    collector.scored(rows, FEATURE_NAMES, {"result": [False, True]})
+    kinds = {f.name: f.kind for f in default_schema().features}
+    # As score.py collects them: flags and whole-number fields as ints (scoring/collect.py whole_number_columns).
+    collector.scored(rows, FEATURE_NAMES, {"result": [False, True]}, whole_number_columns(FEATURE_NAMES, kinds))
     collector.refused([{"record": 0, "field": "age", "problem": "131 is outside the possible range"}], FEATURE_NAMES)
     assert collector.flush()
     scored = tmp_path / "collected" / "scored.jsonl"
@@ -809,6 +811,7 @@ def test_invoke_file_takes_what_data_collection_wrote(tmp_path):
     assert [record["age"] for record in payload["data"]] == [60.0, 80.0]
     assert all(record["time"] == "200" for record in payload["data"])
     assert parse_request(**{"data": payload["data"]}).rows[1][0] == 80.0  # the endpoint takes them back
+    assert type(json.loads(scored.read_text().splitlines()[0])["features"]["anaemia"]) is int
 
 
 @pytest.mark.parametrize(

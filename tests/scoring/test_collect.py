@@ -118,6 +118,59 @@ def test_the_azure_mode_without_its_package_is_a_counted_failure_not_an_error(sc
     assert azure.failures == 1
 
 
+SCHEMA_KINDS = {f["name"]: f["kind"] for f in json.loads(SCHEMA_FILE.read_text())["features"]}
+WHOLE = tuple(name for name, kind in SCHEMA_KINDS.items() if kind in ("boolean", "integer"))
+
+
+def test_flags_and_whole_number_fields_are_stored_as_ints_and_the_prediction_as_0_1(score, collecting):
+    # The training data (the CSV, Azure's MLTable reference) holds them as int64: monitoring compares
+    # category values, so 1 must be stored as 1, not 1.0, and DEATH_EVENT as 0/1, not true/false.
+    score.run(**SAMPLE_REQUEST)
+    assert collecting.flush()
+    (record,) = lines(collecting.folder)
+    features = record["features"]
+    assert WHOLE and all(type(features[name]) is int for name in WHOLE), features
+    assert all(type(features[name]) is float for name in SCHEMA_KINDS if name not in WHOLE), features
+    assert features["age"] == float(SAMPLE_REQUEST["data"][0]["age"])
+    assert type(record["prediction"]) is int and record["prediction"] in (0, 1)
+
+
+def test_the_whole_number_columns_follow_the_schema_and_the_signature():
+    kinds = {"flag": "boolean", "count": "integer", "level": "number", "dose": "number"}
+    names = ("flag", "count", "level", "dose")
+    # A signature that records int64 (AutoML's "long") for a number column: the training frame held whole numbers.
+    assert collect.whole_number_columns(names, kinds, ["f", "f", "f", "i"]) == (True, True, False, True)
+    assert collect.whole_number_columns(names, kinds) == (True, True, False, False)
+    # A value that is not whole is never cut to an int.
+    assert collect.typed_row([1.0, 2.5, 3.25, 4.0], (True, True, False, True)) == [1, 2.5, 3.25, 4]
+
+
+def test_the_azure_mode_hands_the_collector_the_training_types(score, monkeypatch):
+    import types
+
+    import numpy as np
+
+    frames: dict[str, list] = {"model_inputs": [], "model_outputs": []}
+
+    class FakeCollector:  # azureml-ai-monitoring's Collector: collect(frame[, context]) -> context
+        def __init__(self, name, on_error=None):
+            self.name = name
+
+        def collect(self, frame, context=None):
+            frames[self.name].append(frame)
+            return "context"
+
+    monkeypatch.setitem(sys.modules, "azureml.ai.monitoring", types.SimpleNamespace(Collector=FakeCollector))
+    azure = collect.Collector("azure")
+    monkeypatch.setattr(score, "collector", azure)
+    score.run(data=[SAMPLE_REQUEST["data"][0], SAMPLE_REQUEST["data"][0]])
+    assert azure.failures == 0
+    (inputs,), (outputs,) = frames["model_inputs"], frames["model_outputs"]
+    assert {name: str(inputs[name].dtype) for name in WHOLE} == dict.fromkeys(WHOLE, "int64")
+    assert {str(inputs[name].dtype) for name in SCHEMA_KINDS if name not in WHOLE} == {"float64"}
+    assert outputs["DEATH_EVENT"].dtype == np.int64 and set(outputs["DEATH_EVENT"]) <= {0, 1}
+
+
 def test_a_torn_last_line_is_cut_before_the_next_append(tmp_path):
     collector = collect.Collector("local", tmp_path)
     collector.scored([[1.0] * 12], FEATURE_NAMES, {"result": [True]})
