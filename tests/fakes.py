@@ -491,6 +491,14 @@ class _Deployments(_Operations):
 
         if isinstance(deployment.environment, Environment):
             deployment.environment._to_rest_object()
+        if deployment.data_collector is not None:
+            # _register_collection_data_assets (operations/_online_deployment_operations.py, 1.35.2): one data
+            # asset per collection, <endpoint>-<deployment>-<collection> version 1, its ARM id on the collection.
+            for name, collection in deployment.data_collector.collections.items():
+                collection.data = (
+                    f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/rg/providers/Microsoft.MachineLearningServices"
+                    f"/workspaces/w/data/{deployment.endpoint_name}-{deployment.name}-{name}/versions/1"
+                )
         deployment._to_rest_object(location=LOCATION)
         self._client.deployments[deployment.name] = deployment
         # A provisioning failure (the container crashed) ends the operation, not the PUT.

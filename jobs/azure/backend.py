@@ -385,10 +385,12 @@ class AzureBackend:
             "reading the live deployment",
             lambda: self.ml.online_deployments.get(name=live[0], endpoint_name=endpoint_name),
         )
-        if deployment.data_collector is None:
+        assets = monitoring.collected_assets(deployment)  # the data assets the deployment records
+        missing = [c for c in monitoring.COLLECTIONS if c not in assets]
+        if missing:
             raise JobsError(
-                f"deployment {live[0]} collects no data; deploy with `{JOBS} deploy --target azure "
-                "--collect` first, then run monitor again"
+                f"deployment {live[0]} collects no data ({' and '.join(missing)} not recorded); deploy with "
+                f"`{JOBS} deploy --target azure --collect` first, then run monitor again"
             )
         if version is None:
             version = str(deployment.model).rstrip("/").split(":")[-1].split("/")[-1]
@@ -400,7 +402,13 @@ class AzureBackend:
                 f"unknown; register it with `{JOBS} register --target azure`"
             )
         spec = monitoring.schedule(
-            endpoint_name, live[0], f"azureml:{dataset.ASSET_NAME}:{data_version}", thresholds, emails, window_hours
+            endpoint_name,
+            live[0],
+            f"azureml:{dataset.ASSET_NAME}:{data_version}",
+            thresholds,
+            emails,
+            window_hours,
+            assets,
         )
         self._call(
             "creating the monitoring schedule",
@@ -414,7 +422,11 @@ class AzureBackend:
         self.say(
             f"monitoring schedule {monitoring.MONITOR_NAME}: deployment {live[0]} of {endpoint_name} "
             f"({MODEL_NAME} version {version}) against {dataset.ASSET_NAME}:{data_version}, daily at 03:15 UTC"
-            + (f"; alerts to {', '.join(emails)}" if emails else "; no alert emails (add --email)")
+            + (
+                f"; alert mails to {', '.join(emails)} on failed runs (a breached threshold fails the run)"
+                if emails
+                else "; no alert emails (add --email)"
+            )
         )
         return monitoring.MONITOR_NAME
 

@@ -184,7 +184,7 @@ class BlueGreenRollout:
 
             self.call(f"deleting deployment {old}", delete)
             self.say(f"deleted the previous deployment {old}")
-        self._repoint_monitor(endpoint_name, slot, options.collect)
+        self._repoint_monitor(endpoint_name, slot)
         return slot
 
     def _wait(self, poller: Any, what: str, still_there: str) -> Any:
@@ -235,11 +235,12 @@ class BlueGreenRollout:
             f"--yes`." + (f"\nWhy, from its log: {cause}" if cause else "")
         )
 
-    def _repoint_monitor(self, endpoint_name: str, slot: str, collect: bool) -> None:
+    def _repoint_monitor(self, endpoint_name: str, slot: str) -> None:
         """Keep the monitoring schedule on the deployment that takes the traffic after a swap.
 
         The schedule names one deployment (monitoring_target.endpoint_deployment_id, azureml-examples
-        cli/monitoring), and blue/green alternates the names, so each deploy re-points it.
+        cli/monitoring), and blue/green alternates the names, so each deploy re-points it, with the data
+        assets the new deployment records; one that collects nothing disables it (monitoring.retarget).
         """
         try:
             existing = self.call(
@@ -247,19 +248,18 @@ class BlueGreenRollout:
             )
         except ResourceNotFoundError:
             return
-        updated = monitoring.repoint(existing, endpoint_name, slot)
-        if updated is not None:
+        deployment = self.call(
+            "reading the new deployment's data collection",
+            lambda: self.ml.online_deployments.get(name=slot, endpoint_name=endpoint_name),
+        )
+        change = monitoring.retarget(existing, endpoint_name, slot, monitoring.collected_assets(deployment))
+        if change.schedule is not None:
             self.call(
                 "re-pointing the monitoring schedule",
                 lambda: self._wait(
-                    self.ml.schedules.begin_create_or_update(updated),
+                    self.ml.schedules.begin_create_or_update(change.schedule),
                     "the monitoring schedule",
                     "The monitoring schedule's update is still running in Azure.",
                 ),
             )
-            self.say(f"monitoring schedule {monitoring.MONITOR_NAME} now watches deployment {slot}")
-        if not collect:
-            self.say(
-                f"warning: deployment {slot} collects no data (deployed without --collect), so monitoring "
-                f"schedule {monitoring.MONITOR_NAME} has nothing to compare; deploy again with --collect"
-            )
+        self.say(change.message)

@@ -98,12 +98,51 @@ def test_a_blue_green_swap_re_points_the_schedule_at_the_new_deployment(backend,
     assert signals["prediction_drift"].production_data.input_data.path.endswith("hf-dev-abc123-green-model_outputs:1")
 
 
-def test_a_swap_to_a_deployment_without_collection_says_monitoring_has_nothing(backend, session):  # noqa: F811
+def test_a_swap_to_a_deployment_without_collection_disables_the_schedule_and_collect_enables_it(backend, session):  # noqa: F811
+    registered_model(backend, session)
+    backend.deploy(None, DeployOptions(collect=True, threshold=0.3))
+    backend.monitor(None, Thresholds(), 168, None, ["ml-team@example.com"])
+    backend.deploy(None, DeployOptions(threshold=0.3))  # green, collecting nothing
+    schedule = session.ml.schedules.get(monitoring.MONITOR_NAME)
+    assert schedule.is_enabled is False
+    assert schedule.tags[monitoring.DISABLED_TAG] == "deployment green collects no data"
+    # Pointed at the live deployment (the old one is deleted), its production data left as it was.
+    assert schedule.create_monitor.monitoring_target.endpoint_deployment_id == "azureml:hf-dev-abc123:green"
+    drift = schedule.create_monitor.monitoring_signals["data_drift"]
+    assert drift.production_data.input_data.path.endswith("hf-dev-abc123-blue-model_inputs:1")
+    assert any(
+        m.startswith("monitoring schedule heart_failure_monitoring disabled: deployment green")
+        for m in backend.messages
+    )
+    backend.deploy(None, DeployOptions(collect=True, threshold=0.3))  # blue again, collecting
+    schedule = session.ml.schedules.get(monitoring.MONITOR_NAME)
+    assert schedule.is_enabled is True and monitoring.DISABLED_TAG not in schedule.tags
+    drift = schedule.create_monitor.monitoring_signals["data_drift"]
+    assert drift.production_data.input_data.path.endswith("hf-dev-abc123-blue-model_inputs:1")
+    assert schedule.create_monitor.alert_notification.emails == ["ml-team@example.com"]
+    assert any(m.endswith("enabled again (its data is collected)") for m in backend.messages)
+
+
+def test_a_schedule_disabled_by_hand_stays_disabled_after_a_collecting_deploy(backend, session):  # noqa: F811
     registered_model(backend, session)
     backend.deploy(None, DeployOptions(collect=True, threshold=0.3))
     backend.monitor(None, Thresholds(), 168, None, [])
-    backend.deploy(None, DeployOptions(threshold=0.3))
-    assert any("collects no data" in m for m in backend.messages)
+    body = session.ml.schedule_bodies[monitoring.MONITOR_NAME]
+    body.properties.is_enabled = False  # `az ml schedule disable`, with no tag of ours
+    backend.deploy(None, DeployOptions(collect=True, threshold=0.3))
+    schedule = session.ml.schedules.get(monitoring.MONITOR_NAME)
+    assert schedule.is_enabled is False
+    assert schedule.create_monitor.monitoring_target.endpoint_deployment_id == "azureml:hf-dev-abc123:green"
+    assert any("stays disabled, as it was disabled outside this tool" in m for m in backend.messages)
+
+
+def test_monitor_refuses_more_email_addresses_than_azure_takes(backend, session):  # noqa: F811
+    registered_model(backend, session)
+    backend.deploy(None, DeployOptions(collect=True, threshold=0.3))
+    emails = [f"clinician-{i:02d}@cardiology.example.org" for i in range(20)]  # 35 characters each, 719 with the commas
+    with pytest.raises(JobsError, match=r"take 719 characters together; Azure ML allows at most 499 in total"):
+        backend.monitor(None, Thresholds(), 168, None, emails)
+    assert session.ml.ops("schedules.begin_create_or_update") == []
 
 
 def test_monitor_refuses_a_deployment_that_collects_nothing_and_bad_emails(backend, session):  # noqa: F811
@@ -111,7 +150,7 @@ def test_monitor_refuses_a_deployment_that_collects_nothing_and_bad_emails(backe
     with pytest.raises(JobsError, match="no live deployment"):
         backend.monitor(None, Thresholds(), 168, None, [])
     backend.deploy(None, DeployOptions(threshold=0.3))
-    with pytest.raises(JobsError, match="collects no data; deploy with"):
+    with pytest.raises(JobsError, match=r"collects no data \(model_inputs and model_outputs not recorded\); deploy"):
         backend.monitor(None, Thresholds(), 168, None, [])
     backend.deploy(None, DeployOptions(collect=True, threshold=0.3))
     with pytest.raises(JobsError, match="--email 'ml-team' is not an email address"):

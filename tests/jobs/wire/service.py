@@ -26,6 +26,9 @@ REC_DEPLOYMENT = (
 )
 REC_AUTOML = "automl_job/e2etests/test_remote_classification.pyTestAutoMLClassificationtest_classification.json"
 REC_SCHEDULE = "schedule/e2etests/test_schedule.pyTestScheduletest_load_recurrence_schedule_with_pattern.json"
+# begin_disable/begin_enable: a PUT of the schedule with isEnabled false (true), 201 Creating, polled to Succeeded;
+# the next GET says isEnabled false.
+REC_LIFETIME = "schedule/e2etests/test_schedule.pyTestScheduletest_schedule_lifetime.json"
 # ARM's error body (ErrorResponse) and async-operation contract, where no recording has the case:
 # Azure/azure-rest-api-specs specification/common-types/resource-management/v5/types.json (ErrorResponse),
 # Azure/azure-resource-manager-rpc v1.0/async-api-reference.md (Azure-AsyncOperation, Retry-After, 409).
@@ -621,7 +624,12 @@ class FakeAzureML:
             "id": path,
             "name": name,
             "type": f"{PROVIDER}/workspaces/schedules",
-            "properties": {**sent["properties"], "provisioningState": "Creating", "isEnabled": True},
+            # REC_LIFETIME: isEnabled is what the PUT sent (false after a disable); REC_SCHEDULE: true when not sent.
+            "properties": {
+                **sent["properties"],
+                "provisioningState": "Creating",
+                "isEnabled": sent["properties"].get("isEnabled", True) is not False,
+            },
             "systemData": _system_data(),
         }
         self.resources[path.lower()] = body
