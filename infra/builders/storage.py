@@ -24,6 +24,7 @@ from infra.builders.scope import Scope
 # constant, whatever purge protection says; 90 is Azure's default. The stack never re-uses a vault name, so a
 # soft-deleted vault never blocks a re-created stack.
 KEY_VAULT_RETENTION_DAYS = 90
+RETENTION_PATH = "properties.softDeleteRetentionInDays"
 
 # Azure: a storage account has one management policy and its name "should always be 'default'"
 # (pulumi-azure-native ManagementPolicy docs, from the REST spec).
@@ -87,8 +88,16 @@ def key_vault(scope: Scope, group: resources.ResourceGroup, tenant_id: pulumi.In
         # While config says "off", the vault keeps whatever it has: a vault that had purge
         # protection keeps it (Azure ignores a PUT without it), and the state keeps saying so,
         # which lets the fixed-at-creation check refuse the change instead of reporting a success that is not one.
+        # softDeleteRetentionInDays is create-only (the comment on KEY_VAULT_RETENTION_DAYS): Pulumi sends it
+        # when it creates the vault and keeps the recorded value in every later PUT (ignore_changes applies to
+        # updates only: Pulumi docs, resource options, ignoreChanges), so a vault made with another value (7, by
+        # earlier versions of this program) is not sent 90, which Key Vault answers with "softDeleteRetentionInDays
+        # has been set already and it can't be modified" (review N6).
         opts=scope.opts(
-            ignore_changes=[] if s.key_vault_purge_protection else ["properties.enablePurgeProtection"],
+            ignore_changes=[
+                RETENTION_PATH,
+                *([] if s.key_vault_purge_protection else ["properties.enablePurgeProtection"]),
+            ],
         ),
     )
 

@@ -123,7 +123,10 @@ def test_the_program_never_updates_the_endpoint_and_ignores_nothing_else_but_fix
     # Any PUT of the endpoint without its traffic resets the traffic: the program sends none.
     assert set(dev.ignore_changes["heartfailure-endpoint"]) == {"properties", "tags", "identity"}
     assert dev.ignore_changes["heartfailure-suffix"] == ["keepers"]
-    assert dev.ignore_changes["heartfailure-kv"] == ["properties.enablePurgeProtection"]
+    assert dev.ignore_changes["heartfailure-kv"] == [
+        "properties.softDeleteRetentionInDays",
+        "properties.enablePurgeProtection",
+    ]
     others = {
         name: changes
         for name, changes in dev.ignore_changes.items()
