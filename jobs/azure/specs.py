@@ -336,6 +336,13 @@ def pipeline_job(
         train = automl_job(settings, training_data, None, tags, outputs={"best_model": Output(type="mlflow_model")})
         floor = {} if min_auc is None else {"min_auc": min_auc}
         register = register_step(model=train.outputs.best_model, model_name=MODEL_NAME, **floor)
+        # Each step runs as the person who submitted the pipeline: the register and deploy steps call Azure ML
+        # with AzureMLOnBehalfOfCredential (pipeline_step.py), which needs the step's identity to be the user's
+        # (azureml-examples cli/jobs/single-step/on-behalf-of; how-to-identity-based-service-authentication sets
+        # `identity` on the job, and a pipeline step is one). Set per step, as the docs show, not on the pipeline.
+        # (Set one by one: the dsl names each node after the last local variable bound to it.)
+        train.identity = UserIdentityConfiguration()
+        register.identity = UserIdentityConfiguration()
         if deploy_step is not None and deploy is not None:
             endpoint, options = deploy
             deploy_model = deploy_step(
@@ -345,13 +352,12 @@ def pipeline_job(
                 instance_count=options.instance_count,
             )
             deploy_model.name = "deploy"
+            deploy_model.identity = UserIdentityConfiguration()
 
     job = train_and_register(training_data=Input(type=AssetTypes.MLTABLE, path=data_ref))
     # Never None: the getter creates the settings when unset (azure-ai-ml 1.35.2, PipelineJob.settings).
     assert job.settings is not None
     job.settings.default_compute = compute
-    # The steps call Azure ML (register, deploy) as the person who submitted the pipeline.
-    job.identity = UserIdentityConfiguration()
     job.tags = tags
     return job
 

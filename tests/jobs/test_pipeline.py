@@ -300,3 +300,31 @@ def test_no_image_is_tagged_latest():
         component = load_component(source=str(ROOT / "jobs" / "azure" / "components" / name))
         assert component.environment.image == BASE_IMAGE, name
     assert not BASE_IMAGE.endswith(":latest")
+
+
+def test_each_step_runs_as_the_submitting_user_not_the_whole_pipeline(outputs_file, tmp_path):
+    # The register (and deploy) steps call Azure ML with AzureMLOnBehalfOfCredential, which needs the step's own
+    # identity to be the user's; the documented form sets it on the step (jobs/azure/specs.py pipeline).
+    session = FakeSession()
+    backend = AzureBackend(session, OUTPUTS, "dev", say=lambda _: None, sleep=lambda _: None, state_dir=tmp_path)
+    backend.pipeline(TrainingSettings(), DEFAULT_CSV, 0.8, None, wait=False)
+    job = session.ml.ops("jobs.create_or_update")[0]["job"]
+    body = job._to_rest_object().properties
+    assert body.identity is None
+    # azure-ai-ml writes an AutoML node through its YAML schema ({"type": "user_identity"}) and a command node
+    # through the REST model ({"identity_type": "UserIdentity"}): both are the user's identity.
+    kinds = {
+        name: step["identity"].get("type") or step["identity"].get("identity_type") for name, step in body.jobs.items()
+    }
+    assert {name: kind.replace("_", "").lower() for name, kind in kinds.items()} == {
+        "train": "useridentity",
+        "register": "useridentity",
+    }
+    out = tmp_path / "specs"
+    assert main(["pipeline", "--target", "azure", "--outputs", str(outputs_file), "--dry-run", "--out", str(out)]) == 0
+    raw = yaml.safe_load((out / "pipeline-job.yml").read_text())
+    assert "identity" not in raw
+    assert {name: step["identity"]["type"] for name, step in raw["jobs"].items()} == {
+        "train": "user_identity",
+        "register": "user_identity",
+    }
