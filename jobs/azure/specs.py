@@ -28,6 +28,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from jobs import dataset
+from jobs.azure import server_pins
 from jobs.backend import DeployOptions
 from jobs.commands import JOBS
 from jobs.dataset import ASSET_NAME, DATA_DIR, DEFAULT_CSV, columns, content_version, rows
@@ -173,6 +174,7 @@ def scoring_conda(model_conda: dict[str, Any] | None = None) -> dict[str, Any]:
     added, is capped at scoring/conda.yaml's pin rather than pinned to it, so that whatever the
     model's packages require of MLflow (azureml-mlflow's cap, for one) still resolves and no MLflow
     above it is ever forced in. Without a model environment (a dry run), it is scoring/conda.yaml as it is.
+    Raises JobsError naming each pin of the model that a package added forbids (jobs/azure/server_pins.py).
     """
     ours: dict[str, Any] = yaml.safe_load((SCORING_DIR / "conda.yaml").read_text())  # our own file: a mapping
     if not model_conda:
@@ -189,6 +191,14 @@ def scoring_conda(model_conda: dict[str, Any] | None = None) -> dict[str, Any]:
             continue
         pin = our_pins[package]
         added.append(pin.replace("==", "<=") if package == "mlflow-skinny" else pin)
+    problems = server_pins.clashes(model_conda, added)  # review F9: refused here, not in Azure's image build
+    if problems:
+        raise JobsError(
+            "the scoring server cannot be installed next to the model's own pins (its conda.yaml):\n  - "
+            + "\n  - ".join(problems)
+            + "\nthe model's versions win, as it unpickles only with them; deploy a model trained with versions "
+            "the server allows, or score it with a server release that fits them (scoring/conda.yaml)"
+        )
     if not any(str(d).startswith("python") for d in model_deps):
         model_deps.insert(0, next(d for d in ours["dependencies"] if str(d).startswith("python")))
     if "pip" not in model_deps:
