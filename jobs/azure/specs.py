@@ -348,8 +348,8 @@ def pipeline_job(
         register = register_step(model=train.outputs.best_model, model_name=MODEL_NAME, **floor)
         # Each step runs as the person who submitted the pipeline: the register and deploy steps call Azure ML
         # with AzureMLOnBehalfOfCredential (pipeline_step.py), which needs the step's identity to be the user's
-        # (azureml-examples cli/jobs/single-step/on-behalf-of; how-to-identity-based-service-authentication sets
-        # `identity` on the job, and a pipeline step is one). Set per step, as the docs show, not on the pipeline.
+        # (azureml-examples' on-behalf-of sample: "identity: type: user_identity" in the definition of the job that
+        # uses the credential; a pipeline step is such a job). Set per step, as the docs show, not on the pipeline.
         # (Set one by one: the dsl names each node after the last local variable bound to it.)
         train.identity = UserIdentityConfiguration()
         register.identity = UserIdentityConfiguration()
