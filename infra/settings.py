@@ -34,6 +34,12 @@ DEFAULTS: dict[str, str] = {
     "budgetEmails": "[]",
     "budgetAlertPercents": "[80, 100]",
     "collectedDataRetentionDays": "30",
+    # The stack's place in the dev-to-prod chain (infra/environments.py reads these).
+    "stackKind": "workspace",
+    "sharedStack": "",
+    "registryRegions": "[]",
+    "registryConsumers": "[]",
+    "ciPrincipalId": "",
 }
 
 AUTH_MODES = {"key": "Key", "aad_token": "AADToken"}

@@ -28,7 +28,10 @@ NAME_INPUT = {
     "azure-native:machinelearningservices:Workspace": "workspaceName",
     "azure-native:machinelearningservices:Compute": "computeName",
     "azure-native:machinelearningservices:OnlineEndpoint": "endpointName",
+    "azure-native:machinelearningservices:Registry": "registryName",
+    "azure-native:authorization:RoleAssignment": "roleAssignmentName",
 }
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
 
 
 @dataclass
@@ -88,10 +91,14 @@ class PulumiMocks(pulumi.runtime.Mocks):
     generation: int = 0
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
     invokes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # The other stacks' outputs, by the name a StackReference gives (what `pulumi stack output` shows).
+    stacks: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         from tests import azure_rules
 
+        if args.typ == STACK_REFERENCE:
+            return self._stack_reference(args)
         options = self.options.get(args.name, {})
         recorded = (self.prior or {}).get(args.name)
         inputs = dict(args.inputs)
@@ -118,7 +125,7 @@ class PulumiMocks(pulumi.runtime.Mocks):
         azure_name = outputs.get(NAME_INPUT.get(args.typ, ""), args.name)
         outputs["name"] = azure_name
         if "identity" in outputs:
-            outputs["identity"] = {**outputs["identity"], "principalId": f"principal-of-{args.name}"}
+            outputs["identity"] = {**outputs["identity"], "principalId": f"principal-of-{pulumi.get_stack()}-{args.name}"}
         if args.typ == "azure-native:machinelearningservices:Workspace":
             # Azure assigns the workspace a GUID once; it names the default datastore's container.
             outputs["workspaceId"] = str(uuid.uuid5(uuid.NAMESPACE_URL, azure_name))
@@ -135,6 +142,16 @@ class PulumiMocks(pulumi.runtime.Mocks):
             Registered(args.typ, args.name, inputs, {**outputs, "__id": resource_id}, effective, options)
         )
         return resource_id, outputs
+
+    def _stack_reference(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        """A read of another stack's outputs; a stack that does not exist fails, as the engine's read does."""
+        stack = str(args.inputs.get("name") or args.resource_id)
+        if stack not in self.stacks:
+            raise RuntimeError(f"unknown stack {stack!r}")
+        outputs = {"name": stack, "outputs": copy.deepcopy(self.stacks[stack]), "secretOutputNames": []}
+        self.resources.append(Registered(args.typ, args.name, dict(args.inputs), outputs, dict(args.inputs)))
+        self.resources[-1].same_as_before = True  # a read changes nothing
+        return stack, outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
         if args.token == "azure-native:authorization:getClientConfig":
@@ -208,14 +225,19 @@ def run_program(
     random_suffix: str | None = None,
     prior: ProgramRun | None = None,
     generation: int = 0,
+    stacks: dict[str, dict[str, Any]] | None = None,
 ) -> ProgramRun:
     """Run infra/__main__.py under mocks, as `pulumi preview` would, and return what it did.
 
     `prior`: an earlier run of the same stack, to play `pulumi up` of a changed program or config
     against its state. `generation`: a number per fresh deployment (destroy, then up again).
+    `stacks`: other stacks' outputs by name, for the program's StackReferences (e.g. {"shared": run.exports}).
     """
     mocks = PulumiMocks(
-        random_suffix=random_suffix, prior=prior.mocks.by_name() if prior else None, generation=generation
+        random_suffix=random_suffix,
+        prior=prior.mocks.by_name() if prior else None,
+        generation=generation,
+        stacks=dict(stacks or {}),
     )
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
