@@ -259,6 +259,31 @@ def run_program(
     return ProgramRun(mocks, exports, monitor.ignore_changes)
 
 
+# The three stacks of docs/environments.md under mocks: the shared stack's config, and a run of it whose
+# outputs the workspace stacks' StackReferences read.
+CI_PRINCIPAL_ID = "00000000-0000-0000-0000-00000000c1c1"
+SHARED_CONFIG = {
+    "stackKind": "shared",
+    "registryConsumers": '["dev=westeurope", "prod=westeurope"]',
+    "ciPrincipalId": CI_PRINCIPAL_ID,
+}
+
+
+def run_shared(config: dict[str, Any] | None = None, **kwargs: Any) -> ProgramRun:
+    """The shared stack (stack name "shared") with SHARED_CONFIG and `config` on top."""
+    return run_program({**SHARED_CONFIG, **(config or {})}, stack="shared", **kwargs)
+
+
+_SHARED_EXPORTS: dict[str, Any] = {}
+
+
+def shared_stacks() -> dict[str, dict[str, Any]]:
+    """{"shared": the outputs of a default shared stack}, for `run_program(stacks=...)`; computed once."""
+    if not _SHARED_EXPORTS:
+        _SHARED_EXPORTS.update(run_shared().exports)
+    return {"shared": copy.deepcopy(_SHARED_EXPORTS)}
+
+
 # --- Azure ML ---------------------------------------------------------------------------------
 # A fake of the MLClient surface jobs/azure uses. It records every call and plays scripted
 # answers, failures included. No network. It must not accept what the real MLClient refuses:

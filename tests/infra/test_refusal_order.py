@@ -71,6 +71,8 @@ TAGS = {"tags": '["owner=ml-team"]'}
 # comes with allowed ones (tags reach nearly every resource, maxNodes the cluster, vmSize its suffix), so
 # that there is something a late refusal would let through.
 REFUSED = {
+    # A workspace stack run as the shared program would delete the workspace with every model in it.
+    "stackKind": ({}, {"stackKind": "shared", **TAGS}, "stackKind"),
     "location": ({}, {"location": "eastus2", **TAGS, "vmSize": "Standard_D4s_v5"}, "location"),
     "endpointAuthMode": ({}, {"endpointAuthMode": "aad_token", **TAGS, "maxNodes": "6"}, "endpointAuthMode"),
     # The change that made a half-private stack: the workspace and the vault take publicNetworkAccess too.
