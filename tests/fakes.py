@@ -125,7 +125,9 @@ class PulumiMocks(pulumi.runtime.Mocks):
         azure_name = outputs.get(NAME_INPUT.get(args.typ, ""), args.name)
         outputs["name"] = azure_name
         if "identity" in outputs:
-            outputs["identity"] = {**outputs["identity"], "principalId": f"principal-of-{pulumi.get_stack()}-{args.name}"}
+            # Azure draws a principal per identity: two stacks' workspaces never share one.
+            principal = f"principal-of-{pulumi.get_stack()}-{args.name}"
+            outputs["identity"] = {**outputs["identity"], "principalId": principal}
         if args.typ == "azure-native:machinelearningservices:Workspace":
             # Azure assigns the workspace a GUID once; it names the default datastore's container.
             outputs["workspaceId"] = str(uuid.uuid5(uuid.NAMESPACE_URL, azure_name))
