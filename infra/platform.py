@@ -37,7 +37,7 @@ from infra.builders.budget import budget
 from infra.builders.compute import compute, max_nodes
 from infra.builders.endpoint import endpoint
 from infra.builders.group import names_from, resource_group, stack_suffix
-from infra.builders.ml_registry import ml_registry
+from infra.builders.ml_registry import ml_registry, regions_kept
 from infra.builders.monitoring import monitoring
 from infra.builders.registry import registry
 from infra.builders.registry_access import AZUREML_REGISTRY_USER, READER, grant
@@ -115,9 +115,17 @@ class MlPlatform(pulumi.ComponentResource):
         # registered with a changed input (infra/builders/checks.py says why that matters).
         checked = checks.preflight(settings, self.suffix, parent=self, kind=env.kind)
         self.registry_use = read_registry(name, settings, env, self) if env.shared_stack else None
-        if self.registry_use is not None:
-            # So does the shared registry: a registry that cannot serve this stack stops it here too.
-            checked = pulumi.Output.all(checked, self.registry_use.checked).apply(lambda args: str(args[0]))
+        # So does the registry: one that cannot serve this stack, or a region config takes out of it, stops
+        # the program here too.
+        registry_check = (
+            self.registry_use.checked
+            if self.registry_use is not None
+            else regions_kept(name, env, self)
+            if env.is_shared
+            else None
+        )
+        if registry_check is not None:
+            checked = pulumi.Output.all(checked, registry_check).apply(lambda args: str(args[0]))
         scope = Scope(name, settings, names_from(checked, settings), parent=self)
         client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
         self.resource_group = resource_group(scope)

@@ -163,6 +163,13 @@ class PulumiMocks(pulumi.runtime.Mocks):
                 "subscriptionId": SUBSCRIPTION_ID,
                 "tenantId": TENANT_ID,
             }
+        if args.token == "azure-native:machinelearningservices:getRegistry":
+            # A GET of the registry: what the earlier run (or a test's edit, a change outside Pulumi) has.
+            self.invokes.append((args.token, dict(args.args)))
+            for recorded in (self.prior or {}).values():
+                if recorded.typ.endswith(":Registry") and recorded.outputs["name"] == args.args.get("registryName"):
+                    return {k: v for k, v in copy.deepcopy(recorded.outputs).items() if k != "__id"}
+            raise RuntimeError(f"ResourceNotFound: registry {args.args.get('registryName')} not found")
         if args.token == "azure-native:machinelearningservices:getOnlineEndpoint":
             # A GET of the endpoint: Azure answers with what it has, here the earlier run's (or a
             # test's edited, i.e. changed outside and refreshed) endpoint; 404 when there is none.
@@ -241,8 +248,12 @@ def run_program(
         generation=generation,
         stacks=dict(stacks or {}),
     )
+    # A stack can read its own last outputs (the shared stack does); a new stack has none.
+    mocks.stacks.setdefault(f"organization/{project}/{stack}", dict(prior.exports) if prior else {})
     monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(
+        mocks, project=project, stack=stack, preview=False, monitor=monitor, organization="organization"
+    )
     # A key with a namespace (azure-native:location) is the provider's and is passed as it is.
     pulumi.runtime.set_all_config(
         {key if ":" in key else f"{project}:{key}": str(value) for key, value in (config or {}).items()}

@@ -15,10 +15,14 @@ What Azure does and does not allow for a registry, each with its source:
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+
+import pulumi
 from pulumi_azure_native import machinelearningservices as ml
 from pulumi_azure_native import resources
 
-from infra.builders.scope import Scope
+from infra.builders.scope import Scope, field_of
 from infra.environments import Environment
 
 # The container registry SKU Azure ML creates for a registry (see the module docstring).
@@ -63,3 +67,50 @@ def ml_registry(scope: Scope, group: resources.ResourceGroup, environment: Envir
         tags=scope.tags,
         opts=scope.opts(),
     )
+
+
+class RegionRemoved(pulumi.RunError):
+    """Config drops a region the registry is in; the message says why `pulumi up` cannot, and what to do."""
+
+
+def regions_kept(name: str, environment: Environment, parent: pulumi.Resource) -> pulumi.Output[bool]:
+    """True once config keeps every region the live registry is in; RegionRemoved otherwise.
+
+    The registry is found from this stack's own last outputs (a StackReference to the stack itself reads
+    them: pulumi/pulumi issue 3722); a stack without them has no registry yet and nothing to keep. Its
+    regions are read from Azure (an invoke), so a region removed outside Pulumi is not asked back.
+    Azure removes a region only with the registry's removeRegions action (REST spec 2025-12-01,
+    Registries_RemoveRegions); no source says a PUT without it does, and a workspace stack there would
+    lose the registry's models.
+    """
+    own = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
+    previous = pulumi.StackReference(f"{name}-previous", stack_name=own, opts=pulumi.ResourceOptions(parent=parent))
+
+    def read(outputs: dict[str, object]) -> pulumi.Output[bool]:
+        registry, group = (outputs or {}).get("registry_name"), (outputs or {}).get("resource_group")
+        if not registry or not group:
+            return pulumi.Output.from_input(True)
+        live = ml.get_registry_output(
+            registry_name=str(registry),
+            resource_group_name=str(group),
+            opts=pulumi.InvokeOutputOptions(parent=parent),
+        )
+        return live.region_details.apply(lambda details: _kept(str(registry), details or [], environment))
+
+    return previous.outputs.apply(read)
+
+
+def _kept(registry: str, details: Sequence[object], environment: Environment) -> bool:
+    live = [str(field_of(detail, "location", "location")) for detail in details]
+    removed = [region for region in live if region not in environment.registry_regions]
+    if removed:
+        kept = json.dumps([*environment.registry_regions, *removed])
+        raise RegionRemoved(
+            f"config 'registryRegions' leaves out {', '.join(removed)}, where the registry {registry} is, and "
+            "`pulumi up` cannot take a region out of a registry: Azure does that only with the registry's "
+            "removeRegions action (REST API, Registries_RemoveRegions). First destroy or move the workspace "
+            "stacks there and take them out of registryConsumers; then remove the region with "
+            f"`az rest --method post --url <registry id>/removeRegions?api-version=2025-12-01 ...` and run "
+            f"`pulumi refresh`. To keep it: `pulumi config set registryRegions '{kept}'`."
+        )
+    return True
