@@ -284,3 +284,20 @@ def test_a_workspace_granted_on_a_registry_outside_its_region_is_caught(stacks):
     dev.mocks.one(rules.WORKSPACE).inputs["location"] = "eastus2"
     found = rules.across_stacks_violations([stacks["shared"], dev])
     assert any("uses a registry in ['westeurope'] only" in v for v in found)
+
+
+def test_the_jobs_read_the_registry_from_a_workspace_stacks_outputs(stacks, tmp_path):
+    from jobs.azure import stack_outputs
+    from jobs.errors import JobsError
+
+    saved = tmp_path / "outputs.json"  # what `pulumi stack output --json --stack prod > outputs.json` writes
+    saved.write_text(json.dumps(stacks["prod"].exports))
+    read = stack_outputs.resolve("prod", saved, environ={}, cwd=tmp_path)
+    assert read.registry_name == stacks["shared"].exports["registry_name"]
+    # A stack without a registry exports null, and the jobs read None.
+    saved.write_text(json.dumps(run_program({}).exports))
+    assert stack_outputs.resolve("dev", saved, environ={}, cwd=tmp_path).registry_name is None
+    # A name Azure ML would refuse is refused when read, with what is allowed.
+    saved.write_text(json.dumps({**stacks["prod"].exports, "registry_name": "_shared"}))
+    with pytest.raises(JobsError, match="'registry_name' is '_shared'; it must be an Azure ML registry name"):
+        stack_outputs.resolve("prod", saved, environ={}, cwd=tmp_path)
