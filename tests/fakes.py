@@ -140,6 +140,12 @@ class PulumiMocks(pulumi.runtime.Mocks):
         if recorded is not None:
             outputs = azure_rules.stored_after_put(args.typ, recorded.outputs, outputs)
         resource_id = f"/subscriptions/{SUBSCRIPTION_ID}/mock/{args.typ.split(':')[-1]}/{azure_name}"
+        if args.typ == "azure-native:machinelearningservices:Registry":
+            # ARM's own form, which the policy pack reads a role assignment's scope by.
+            resource_id = (
+                f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{outputs.get('resourceGroupName')}"
+                f"/providers/Microsoft.MachineLearningServices/registries/{azure_name}"
+            )
         self.resources.append(
             Registered(args.typ, args.name, inputs, {**outputs, "__id": resource_id}, effective, options)
         )
