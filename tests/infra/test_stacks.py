@@ -301,3 +301,80 @@ def test_the_jobs_read_the_registry_from_a_workspace_stacks_outputs(stacks, tmp_
     saved.write_text(json.dumps({**stacks["prod"].exports, "registry_name": "_shared"}))
     with pytest.raises(JobsError, match="'registry_name' is '_shared'; it must be an Azure ML registry name"):
         stack_outputs.resolve("prod", saved, environ={}, cwd=tmp_path)
+
+
+# The identity of what the environments add (tests/infra/test_resource_graph.py pins the rest): a changed
+# logical name or parent is a new URN, and `pulumi up` would delete the registry with every promoted model.
+SHARED_RESOURCES = {
+    (COMPONENT, "heartfailure", "azureml-heart-failure-shared"),
+    (rules.RANDOM, "heartfailure-suffix", "heartfailure"),
+    (rules.STACK_REFERENCE, "heartfailure-previous", "heartfailure"),
+    (rules.RG, "heartfailure-rg", "heartfailure"),
+    (rules.ML_REGISTRY, "heartfailure-mlregistry", "heartfailure"),
+    (rules.ROLE, "heartfailure-ci-registry-user", "heartfailure"),
+}
+WORKSPACE_ADDS = {
+    (rules.STACK_REFERENCE, "heartfailure-shared", "heartfailure"),
+    (rules.ROLE, "heartfailure-workspace-registry-reader", "heartfailure"),
+    (rules.ROLE, "heartfailure-endpoint-registry-reader", "heartfailure"),
+}
+
+
+class _ParentRecordingMonitor(fakes.RecordingMonitor):
+    last: _ParentRecordingMonitor
+
+    def __init__(self, mocks: fakes.PulumiMocks) -> None:
+        super().__init__(mocks)
+        self.registrations: list[tuple[str, str, str]] = []
+        _ParentRecordingMonitor.last = self
+
+    def RegisterResource(self, request):
+        self.registrations.append((request.type, request.name, request.parent.rsplit("::", 1)[-1]))
+        return super().RegisterResource(request)
+
+    def ReadResource(self, request):
+        self.registrations.append((request.type, request.name, request.parent.rsplit("::", 1)[-1]))
+        return super().ReadResource(request)
+
+
+def test_the_environments_resources_keep_their_logical_names_and_parents(shared, monkeypatch):
+    monkeypatch.setattr(fakes, "RecordingMonitor", _ParentRecordingMonitor)
+    run_shared()
+    found = {r for r in _ParentRecordingMonitor.last.registrations if r[0] != "pulumi:pulumi:Stack"}
+    assert found == SHARED_RESOURCES
+    run_program({"sharedStack": "shared"}, stacks={"shared": shared.exports})
+    found = {r for r in _ParentRecordingMonitor.last.registrations if r[0] != "pulumi:pulumi:Stack"}
+    assert {r for r in found if r[0] in (rules.ROLE, rules.STACK_REFERENCE)} == WORKSPACE_ADDS
+
+
+# `pulumi up` of the shared stack with each of its keys changed: applied, or refused naming the key.
+SHARED_CHANGES = {
+    "location": ({"location": "northeurope", "registryConsumers": "[]"}, "refused"),
+    "tags": ({"tags": '["owner=ml-team"]'}, "in place"),
+    "publicNetworkAccess": ({"publicNetworkAccess": "Disabled"}, "in place"),
+    "registryRegions": ({"registryRegions": '["westeurope", "swedencentral"]'}, "in place"),
+    "registryConsumers": ({"registryConsumers": '["dev=westeurope"]'}, "outputs only"),
+    "ciPrincipalId": ({"ciPrincipalId": "00000000-0000-0000-0000-00000000c2c2"}, "replace"),
+    # With the shared keys gone too (else those are refused first): the record refuses the kind.
+    "stackKind": ({"stackKind": "workspace", "registryConsumers": "[]", "ciPrincipalId": ""}, "refused"),
+}
+
+
+@pytest.mark.parametrize("key", sorted(SHARED_CHANGES))
+def test_changing_a_shared_key_is_applied_or_refused_never_broken(key, shared):
+    config, expected = SHARED_CHANGES[key]
+    if expected == "refused":
+        with pytest.raises(pulumi.RunError) as refused:
+            run_shared(config, prior=shared)
+        assert f"config '{key}'" in str(refused.value) and "pulumi config set" in str(refused.value)
+        return
+    after = run_shared(config, prior=shared)
+    assert rules.violations(shared, after) == []
+    changed = {step.name: step.kind for step in rules.transition(shared, after) if step.kind != "same"}
+    if expected == "outputs only":
+        assert changed == {} and after.exports["registry_consumers"] == {"dev": "westeurope"}
+    elif expected == "replace":
+        # A new CI identity is a new assignment (its name is derived from the principal); the old one goes.
+        assert changed == {"heartfailure-ci-registry-user": "replace"}
+    else:
+        assert changed.get("heartfailure-mlregistry") == "update", changed
