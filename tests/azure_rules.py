@@ -78,10 +78,10 @@ IMMUTABLE: dict[str, tuple[str, ...]] = {
     # Storage: a StorageV2 account cannot become another kind in place (learn.microsoft.com/azure/storage/common/
     # storage-account-upgrade: only upgrades to v2).
     STORAGE: ("kind",),
-    # A role assignment cannot be updated: a PUT with another principal, role or scope under the same name
-    # fails with RoleAssignmentUpdateNotPermitted (learn.microsoft.com/azure/role-based-access-control/
-    # troubleshooting).
-    ROLE: ("principalId", "roleDefinitionId", "scope"),
+    # A role assignment's principal and scope cannot change: "Tenant ID, application ID, principal ID, and scope
+    # are not allowed to be updated" (RoleAssignmentUpdateNotPermitted; learn.microsoft.com/azure/
+    # role-based-access-control/troubleshooting).
+    ROLE: ("principalId", "scope"),
 }
 
 # --- Rule 4: properties a PUT accepts but does not apply -----------------------------------------
