@@ -17,9 +17,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from infra.naming import ML_REGISTRY_NAME
 from jobs.errors import JobsError
 from jobs.paths import ROOT
-from infra.naming import ML_REGISTRY_NAME
 from jobs.user_files import parse_json, read_json
 
 REQUIRED = ("subscription_id", "resource_group", "workspace_name")
