@@ -114,16 +114,8 @@ class MlPlatform(pulumi.ComponentResource):
         # Every name waits for this, so a refused change stops the program before any resource is
         # registered with a changed input (infra/builders/checks.py says why that matters).
         checked = checks.preflight(settings, self.suffix, parent=self, kind=env.kind)
-        self.registry_use = read_registry(name, settings, env, self) if env.shared_stack else None
-        # So does the registry: one that cannot serve this stack, or a region config takes out of it, stops
-        # the program here too.
-        registry_check = (
-            self.registry_use.checked
-            if self.registry_use is not None
-            else regions_kept(name, env, self)
-            if env.is_shared
-            else None
-        )
+        # So does the registry: one that cannot serve this stack, or a region config takes out of it.
+        registry_check = self._registry_check(name, settings, env)
         if registry_check is not None:
             checked = pulumi.Output.all(checked, registry_check).apply(lambda args: str(args[0]))
         scope = Scope(name, settings, names_from(checked, settings), parent=self)
@@ -157,6 +149,15 @@ class MlPlatform(pulumi.ComponentResource):
 
         self.outputs = self._outputs(client, location, endpoint_auth_mode)
         self.register_outputs({**self.outputs.as_dict(), "checks": purge_protection})
+
+    def _registry_check(self, name: str, settings: PlatformSettings, env: Environment) -> pulumi.Output[bool] | None:
+        """What the names also wait for: a workspace stack's read of the shared registry, the shared stack's
+        check that config keeps the live registry's regions; None for a workspace stack without a registry."""
+        self.registry_use: RegistryUse | None = None
+        if env.shared_stack:
+            self.registry_use = read_registry(name, settings, env, self)
+            return self.registry_use.checked
+        return regions_kept(name, env, self) if env.is_shared else None
 
     def _shared(
         self,
