@@ -356,6 +356,29 @@ def across_stacks_violations(runs: Iterable[Any]) -> list[str]:
     return found
 
 
+# Roles that read a registry's assets: Reader ("only read assets") and AzureML Registry User (all asset actions),
+# how-to-manage-registries and built-in-roles.
+REGISTRY_READERS = {"acdd72a7-3385-48ef-bd42-f606fba81ae7", "1823dd4f-9b8c-4ab6-ab4e-7397a3684615"}
+
+
+def registry_pull_violations(workspace_run: Any, registry_id: str) -> list[str]:
+    """The endpoint and workspace identities of a workspace stack that deploys from the registry `registry_id`
+    but may not read it: Azure assigns nothing on a registry by itself (AUTOMATIC_ROLES has no registry), so
+    without a declared grant a deployment of a registry model has no right to pull it."""
+    granted = {
+        r.inputs["principalId"]
+        for r in workspace_run.mocks.of_type(ROLE)
+        if r.inputs["scope"] == registry_id and r.inputs["roleDefinitionId"].rsplit("/", 1)[-1] in REGISTRY_READERS
+    }
+    found = []
+    for typ in (ENDPOINT, WORKSPACE):
+        for res in workspace_run.mocks.of_type(typ):
+            principal = (res.outputs.get("identity") or {}).get("principalId")
+            if principal not in granted:
+                found.append(f"{typ.split(':')[-1]} '{res.name}': its identity may not read the registry's assets")
+    return found
+
+
 def automatic_assignments(run: Any) -> set[tuple[str, str, str]]:
     """(scope id, principal id, role id) that Azure ML creates itself for the run's system-assigned identities."""
     by_azure_name = {res.outputs.get("name"): res for res in run.mocks.resources}

@@ -378,3 +378,15 @@ def test_changing_a_shared_key_is_applied_or_refused_never_broken(key, shared):
         assert changed == {"heartfailure-ci-registry-user": "replace"}
     else:
         assert changed.get("heartfailure-mlregistry") == "update", changed
+
+
+def test_each_workspace_stacks_endpoint_and_workspace_may_read_the_registry(stacks):
+    registry = stacks["shared"].exports["registry_id"]
+    for stack in ("dev", "prod"):
+        assert rules.registry_pull_violations(stacks[stack], registry) == []
+    # Without its grant, the endpoint could not pull a registry model: Azure assigns nothing there itself.
+    dev = copy.deepcopy(stacks["dev"])
+    dev.mocks.resources = [r for r in dev.mocks.resources if r.name != "heartfailure-endpoint-registry-reader"]
+    assert rules.registry_pull_violations(dev, registry) == [
+        "OnlineEndpoint 'heartfailure-endpoint': its identity may not read the registry's assets"
+    ]
