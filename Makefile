@@ -47,6 +47,7 @@ bench: setup
 lint: $(VENV)/.installed .venv-scoring/.inputs-sha256
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m jobs.reference --check
 	$(PY) -m mypy
 	$(PY) -m mypy --config-file scoring/mypy.ini --python-executable $(SCORING_PY) scoring/score.py scoring/schema.py scoring/collect.py scoring/contract.py scoring/encoding.py
 

@@ -43,7 +43,7 @@ class DeployOptions:
     instance_type: str = "Standard_DS3_v2"
     instance_count: int = 1
     port: int = 5001  # local only
-    collect: bool = False  # deploy --collect: opt-in production data collection (README, Monitoring)
+    collect: bool = False  # deploy --collect: opt-in production data collection (docs/monitoring.md)
     # The operating point (scoring/contract.py): --threshold T, or --min-sensitivity S applied to the model's
     # out-of-fold accuracy table; neither: the point the model recorded at training (local models).
     threshold: float | None = None

@@ -298,7 +298,7 @@ def _deploy_flags(parser: argparse.ArgumentParser) -> None:
     both.add_argument(
         "--collect",
         action="store_true",
-        help="collect each scored record's 12 features and answer for `monitor` (README, Monitoring); off: "
+        help="collect each scored record's 12 features and answer for `monitor` (docs/monitoring.md); off: "
         "nothing is kept",
     )
 
@@ -419,8 +419,8 @@ example, the whole path on this machine (a few minutes), then a request with one
   {JOBS} invoke --set age=75 --probability
   {JOBS} stop
 
-The README (section "The job scripts") has every command and flag: README.md in the repository root,
-{ROOT / "README.md"}."""
+Every command, flag and refusal: docs/jobs.md and the generated reference docs/cli.md in the checkout,
+{ROOT / "docs"}."""
 
 
 def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:

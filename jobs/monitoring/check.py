@@ -34,7 +34,7 @@ DEFAULT_WINDOW_HOURS = 24 * 7
 DEFAULT_MAX_REFUSED_SHARE = 0.05
 # With 299 training rows and Azure's default thresholds, windows drawn from the training data itself
 # flag some feature in 100% of draws at 100 records, 37% at 400, 18% at 600 and 1% at 1000 (100 draws
-# each, measured for the README): fewer records than this and "drift" is mostly sampling noise.
+# each, measured for docs/monitoring.md): fewer records than this and "drift" is mostly sampling noise.
 DEFAULT_MIN_RECORDS = 1000
 
 

@@ -588,7 +588,7 @@ def test_the_top_level_help_says_what_the_tool_is_with_an_example(capsys):
     text = capsys.readouterr().out
     assert "heart-failure" in text and "--target local" in text and "--target azure" in text
     assert f"\n  {JOBS} all --target local" in text  # an example, indented as a command
-    assert "README.md" in text and '"The job scripts"' in text
+    assert "docs/jobs.md" in text and "docs/cli.md" in text
 
 
 class RecordingBackend:
