@@ -74,7 +74,7 @@ class RequestRefused(JobsError):
     """The endpoint refused a request (HTTP 4xx), on either target: the client's mistake, not the server's.
 
     `status` is the HTTP status; `body` the endpoint's answer as a JSON object, with `status` added
-    (scoring/schema.py's 400: `{"message": ..., "errors": [{"record", "field", "problem"}, ...]}`; a
+    (scoring/schema.py's 400: `{"message": ..., "errors": [{"record", "field", "problem", "kind"}, ...]}`; a
     body that is not a JSON object is kept as `{"message": <its first 1000 characters>}`); `problems`
     the body's `errors`. The message is the endpoint's message (or, for Azure ML's own refusals, the
     ARM-style `error.message`) and its first LISTED_PROBLEMS problems.
