@@ -29,6 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from jobs.errors import JobsError, first_line
 from jobs.monitoring.check import Thresholds
+from jobs.options import OPTIONS
 from jobs.training import TrainingSettings
 
 # A refusal lists at most this many of the endpoint's problems in the error message; the printed
@@ -42,7 +43,7 @@ class DeployOptions:
 
     instance_type: str = "Standard_DS3_v2"
     instance_count: int = 1
-    port: int = 5001  # local only
+    port: int = OPTIONS["port"].default  # local only
     collect: bool = False  # deploy --collect: opt-in production data collection (docs/monitoring.md)
     # The operating point (scoring/contract.py): --threshold T, or --min-sensitivity S applied to the model's
     # out-of-fold accuracy table; neither: the point the model recorded at training (local models).
