@@ -110,6 +110,16 @@ def _train_flags(parser: argparse.ArgumentParser, wait: bool = True) -> None:
         help="also train on the columns the dataset's schema says leak the outcome (the heart-failure data's "
         "`time`), as the lesson does: the warning is printed and recorded; never for patients",
     )
+    _automl_flags(g)
+    _local_training_flags(parser)
+    if wait:
+        parser.add_argument_group("training, Azure target only").add_argument(
+            "--wait", action="store_true", help="stream the job's status until it ends"
+        )
+
+
+def _automl_flags(g: argparse._ArgumentGroup) -> None:
+    """The AutoML settings both targets take (jobs/training.py TrainingSettings)."""
     g.add_argument("--metric", default=DEFAULTS.primary_metric, help="primary metric")
     g.add_argument(
         "--timeout-minutes",
@@ -158,6 +168,9 @@ def _train_flags(parser: argparse.ArgumentParser, wait: bool = True) -> None:
         metavar="COLUMN",
         help="a column to leave out (repeatable); `--drop time` removes the follow-up length, which leaks the outcome",
     )
+
+
+def _local_training_flags(parser: argparse.ArgumentParser) -> None:
     local = parser.add_argument_group("training, local target only")
     local.add_argument(
         "--seed",
@@ -171,10 +184,6 @@ def _train_flags(parser: argparse.ArgumentParser, wait: bool = True) -> None:
         type=argument_type("local_budget_seconds"),
         help="cap on FLAML's time budget in seconds (the timeout, if shorter, wins)",
     )
-    if wait:
-        parser.add_argument_group("training, Azure target only").add_argument(
-            "--wait", action="store_true", help="stream the job's status until it ends"
-        )
 
 
 def _run_flag(parser: argparse.ArgumentParser) -> None:
@@ -318,6 +327,11 @@ def _monitor_flags(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_WINDOW_HOURS,
         help="how far back to look (Azure: the schedule's lookback window, rounded up to whole days)",
     )
+    _monitor_target_flags(parser)
+
+
+def _monitor_target_flags(parser: argparse.ArgumentParser) -> None:
+    """The monitor flags of one target each (the refusal on the other comes from jobs/options.py)."""
     local = parser.add_argument_group("monitoring, local target only")
     local.add_argument(
         "--max-refused-share",

@@ -24,6 +24,8 @@ from typing import Any
 
 from annotated_types import Ge, Gt, Le, Lt
 
+from scoring.contract import THRESHOLD_ABOVE, THRESHOLD_BELOW
+
 TARGETS = ("local", "azure")
 A_WEEK_MINUTES = 7 * 24 * 60
 A_YEAR_HOURS = 366 * 24
@@ -181,7 +183,7 @@ OPTIONS: dict[str, Option] = _options(
         "the Azure endpoint's address comes from the stack",
         default=5001,
     ),
-    Option("threshold", "--threshold", Bounded(float, Gt(0), Lt(1))),
+    Option("threshold", "--threshold", Bounded(float, Gt(THRESHOLD_ABOVE), Lt(THRESHOLD_BELOW))),
     Option("min_sensitivity", "--min-sensitivity", Bounded(float, Gt(0), Le(1))),
     # Monitoring; the thresholds' defaults are Azure ML's (jobs/monitoring/drift.py).
     Option("numerical_threshold", "--numerical-threshold", _ABOVE_0),
