@@ -800,7 +800,8 @@ def test_invoke_file_takes_what_data_collection_wrote(tmp_path):
     collector = Collector("local", tmp_path / "collected", model="3")
     rows = parse_request(data=[SAMPLE, {**SAMPLE, "age": "80"}]).rows
     collector.scored(rows, FEATURE_NAMES, {"result": [False, True]})
-    collector.refused([{"record": 0, "field": "age", "problem": "131 is outside the possible range"}], FEATURE_NAMES)
+    refused = {"record": 0, "field": "age", "problem": "131 is outside the possible range", "kind": "out_of_range"}
+    collector.refused([refused], FEATURE_NAMES)
     assert collector.flush()
     scored = tmp_path / "collected" / "scored.jsonl"
     assert len(scored.read_text().splitlines()) == 3
