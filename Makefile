@@ -5,8 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SCORING_PY := .venv-scoring/bin/python
 PIP_VERSION := 26.3
-# The local endpoint's port for `make demo` (make demo PORT=5002).
-PORT ?= 5001
+# `make demo PORT=5002` deploys on another port; unset, the command's own default (jobs/options.py, the port's
+# one declaration).
 
 .PHONY: setup demo demo-port test lint test-main test-scoring bench lock clean
 
@@ -27,16 +27,15 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 .venv-scoring/.inputs-sha256: $(VENV)/.installed scoring/conda.yaml scoring/constraints.txt scoring/requirements-test.txt
 	$(PY) -m jobs.local.scoring_env
 
-# The whole local pipeline: train (60 s budget), register, deploy on 127.0.0.1:$(PORT), invoke.
+# The whole local pipeline: train (60 s budget), register, deploy on 127.0.0.1 (PORT, or the default), invoke.
 # The port is checked before training starts.
 demo: demo-port setup
-	$(PY) -m jobs all --target local --port $(PORT)
+	$(PY) -m jobs all --target local $(if $(PORT),--port $(PORT))
 
-# PORT is checked here, in make's terms (the user typed PORT=, not --port); the range is the local
-# endpoint's (jobs/local/endpoint.py PORTS). A port taken by another program is checked by `all` itself.
-demo-port:
-	@case "$(PORT)" in ''|*[!0-9]*) echo "error: PORT=$(PORT) is not a port number; use make demo PORT=N, N a whole number from 1024 to 65535 (make passes it to --port)"; exit 2;; esac; \
-	if [ "$(PORT)" -lt 1024 ] || [ "$(PORT)" -gt 65535 ]; then echo "error: PORT=$(PORT) is not a usable port; use make demo PORT=N, N from 1024 to 65535 (make passes it to --port)"; exit 2; fi
+# PORT is checked here, in make's terms (the user typed PORT=, not --port), against the port's one declaration
+# (jobs/options.py). A port taken by another program is checked by `all` itself.
+demo-port: $(VENV)/.installed
+	@$(if $(filter undefined,$(origin PORT)),true,$(PY) -m jobs.options port "$(PORT)" --make-variable PORT)
 
 bench: setup
 	$(SCORING_PY) bench/scoring.py
@@ -47,6 +46,7 @@ bench: setup
 lint: $(VENV)/.installed .venv-scoring/.inputs-sha256
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m jobs.reference --check
 	$(PY) -m mypy
 	$(PY) -m mypy --config-file scoring/mypy.ini --python-executable $(SCORING_PY) scoring/score.py scoring/schema.py scoring/collect.py scoring/contract.py scoring/encoding.py
 

@@ -307,7 +307,7 @@ def provider_namespaces(workflow: Path = DEPLOY_WORKFLOW) -> tuple[str, ...]:
 
 def changed_max_nodes(project: Path = ROOT / "Pulumi.yaml") -> int:
     """A maxNodes other than the project's default: 2, or 3 when the default is 2. The cluster's
-    scale settings are the properties Azure applies in place (README, Changing a live stack)."""
+    scale settings are the properties Azure applies in place (docs/infrastructure.md, Changing a live stack)."""
     default = yaml.safe_load(project.read_text())["config"]["maxNodes"]["default"]
     return 3 if default == 2 else 2
 
@@ -425,7 +425,7 @@ def _delete_workspace(run: Run) -> list[Command]:
 
 
 def _purge_vault(run: Run) -> list[Command]:
-    # A destroyed vault stays soft-deleted for its 90-day retention unless purged (README, Soft delete).
+    # A destroyed vault stays soft-deleted for its 90-day retention unless purged (docs/azure.md, Soft delete).
     if run.vault is None:
         return []
     name, location = run.vault
@@ -603,7 +603,7 @@ class Acceptance:
                 "`az ml workspace delete --permanently-delete`): run `az extension add --name ml`"
             )
         if self._capture(("pulumi", "whoami", "--non-interactive")).returncode != 0:
-            raise Refused("the Pulumi CLI is not logged in to a backend: run `pulumi login` (see README, Azure)")
+            raise Refused("the Pulumi CLI is not logged in to a backend: run `pulumi login` (see docs/azure.md)")
         listed = self._capture(("pulumi", "stack", "ls", "--json", "--non-interactive"))
         if listed.returncode != 0:
             raise Refused(self.redact(f"`pulumi stack ls` failed: {error_line(listed, Command(('pulumi',)))}"))

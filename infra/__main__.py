@@ -9,6 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pulumi
 
+from infra.environments import load_environment
 from infra.platform import MlPlatform
 from infra.settings import ConfigError, load_settings
 
@@ -19,10 +20,11 @@ try:
         pulumi.get_stack(),
         provider_location=pulumi.Config("azure-native").get("location"),
     )
+    environment = load_environment(pulumi.Config().get, settings.stack, settings.location)
 except ConfigError as error:
     # RunError ends the program with this message alone, without a Python stack trace.
     raise pulumi.RunError(str(error)) from None
 
-platform = MlPlatform("heartfailure", settings)
+platform = MlPlatform("heartfailure", settings, environment)
 for key, value in platform.outputs.as_dict().items():
     pulumi.export(key, value)

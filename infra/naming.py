@@ -65,6 +65,8 @@ def _slug(text: str, keep_hyphens: bool) -> str:
 
 
 _ALNUM_HYPHEN = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+# An Azure ML registry name (see RULES["ml_registry"]); jobs/azure/stack_outputs.py checks outputs with it.
+ML_REGISTRY_NAME = r"[a-zA-Z0-9][a-zA-Z0-9_-]{2,31}"
 
 RULES: dict[str, NameRule] = {
     # 1-90, letters, digits, _-.(); not ending in '.'. We use the lowercase-hyphen subset.
@@ -84,6 +86,10 @@ RULES: dict[str, NameRule] = {
     # 3-24, letters, digits, '-'; starts with a letter; the part after the last '-' must hold a
     # letter (Azure rejects names ending in '-<digits>'). The fixed tail takes care of that.
     "compute_cluster": NameRule("cpu", 3, 24, re.compile(r"[a-zA-Z](?![a-zA-Z0-9-]*-\d+$)[a-zA-Z0-9-]*"), tail="-aml"),
+    # Azure ML registry: the REST spec's registryName is ^[a-zA-Z0-9][a-zA-Z0-9\-_]{2,32}$ (3-33 characters;
+    # azure-rest-api-specs machinelearningservices stable/2025-12-01/registries.json), the docs say 2-32
+    # (how-to-manage-registries, "Choose a name"): both hold for 3-32. Unique in the Entra tenant, fixed.
+    "ml_registry": NameRule("mlr", 3, 32, re.compile(ML_REGISTRY_NAME)),
     # 3-32, letters, digits, '-'; starts with a letter, ends with a letter or digit.
     "online_endpoint": NameRule("hf", 3, 32, re.compile(r"[a-zA-Z][a-zA-Z0-9-]*[a-zA-Z0-9]")),
 }

@@ -1,14 +1,23 @@
-"""The Azure ML platform as one Pulumi component.
+"""The Azure ML platform as one Pulumi component, in one of two kinds (infra/environments.py).
 
-Resource group, storage, key vault, Log Analytics + Application Insights, container registry,
-the ML workspace linked to all four, a compute cluster that scales to zero and a managed online
-endpoint (without deployments: `jobs/` owns those), and the lifecycle rule that expires the
-endpoint's collected production data. Each concern has its builder in
-`infra/builders/`; this component calls them in order and parents everything under itself.
+A workspace stack (dev, prod): resource group, storage, key vault, Log Analytics + Application
+Insights, container registry, the ML workspace linked to all four, a compute cluster that scales to
+zero and a managed online endpoint (without deployments: `jobs/` owns those), and the lifecycle rule
+that expires the endpoint's collected production data. With `sharedStack` set, it also reads the shared
+Azure ML registry (infra/builders/shared_registry.py) and grants its workspace's and its endpoint's
+identities read access on it.
 
-No role assignment is declared here: every identity in the stack is system-assigned, and Azure ML
-grants those identities their roles itself (see the comments at each identity). Declaring the
-same (scope, principal, role) again fails with RoleAssignmentExists.
+The shared stack: a resource group and the Azure ML registry models are promoted through
+(infra/builders/ml_registry.py), and the CI identity's right to share models to it.
+
+Each concern has its builder in `infra/builders/`; this component calls them in order and parents
+everything under itself. Both kinds are this one component, so the stack's suffix (and the record of
+what it was created as) keeps its URN whatever the kind, and a changed kind is refused.
+
+Role assignments: Azure ML grants every system-assigned identity of a workspace stack its roles on the
+workspace's own resources itself (see the comments at each identity), and declaring the same (scope,
+principal, role) again fails with RoleAssignmentExists; so the only ones declared are on the shared
+registry, where Azure grants nothing by itself (infra/builders/registry_access.py).
 
 Some settings can be chosen only when the stack is created, because Azure cannot apply a change in
 place without cutting service; `FixedAtCreation` (infra/builders/checks.py) refuses such a change
@@ -18,6 +27,7 @@ with a message that says what to do instead.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 from pulumi_azure_native import authorization
@@ -27,11 +37,15 @@ from infra.builders.budget import budget
 from infra.builders.compute import compute, max_nodes
 from infra.builders.endpoint import endpoint
 from infra.builders.group import names_from, resource_group, stack_suffix
+from infra.builders.ml_registry import ml_registry, regions_kept
 from infra.builders.monitoring import monitoring
 from infra.builders.registry import registry
-from infra.builders.scope import Scope
+from infra.builders.registry_access import AZUREML_REGISTRY_USER, READER, grant
+from infra.builders.scope import Scope, field_of
+from infra.builders.shared_registry import RegistryUse, read_registry
 from infra.builders.storage import collected_data_retention, storage_and_secrets
 from infra.builders.workspace import workspace
+from infra.environments import Environment
 from infra.settings import PlatformSettings
 
 STUDIO = "https://ml.azure.com"
@@ -52,24 +66,66 @@ class PlatformOutputs:
     scoring_uri: pulumi.Output[str]
     location: pulumi.Output[str]
     studio_url: pulumi.Output[str]
+    # The shared registry this stack deploys from and shares to (None without `sharedStack`): its name (what
+    # `MLClient(registry_name=...)` and azureml://registries/<name>/... take), ARM id and regions.
+    registry_name: pulumi.Output[Any]
+    registry_id: pulumi.Output[Any]
+    registry_regions: pulumi.Output[Any]
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class SharedOutputs:
+    """What the shared stack exports: its registry for the workspace stacks (shared_registry.EXPORTS) and
+    the promotion workflow. No secrets."""
+
+    subscription_id: pulumi.Output[str]
+    tenant_id: pulumi.Output[str]
+    resource_group: pulumi.Output[str]
+    location: pulumi.Output[str]
+    registry_name: pulumi.Output[str]
+    registry_id: pulumi.Output[str]
+    registry_regions: pulumi.Output[list[str]]
+    registry_consumers: pulumi.Output[dict[str, str]]
+    # Whom the CI grant went to (None: no CI identity configured).
+    ci_principal_id: pulumi.Output[Any]
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
 
 
 class MlPlatform(pulumi.ComponentResource):
-    """Everything `pulumi up` creates, parented under one component."""
+    """Everything `pulumi up` creates, parented under one component; `outputs` is what the stack exports."""
 
-    def __init__(self, name: str, settings: PlatformSettings, opts: pulumi.ResourceOptions | None = None) -> None:
+    outputs: PlatformOutputs | SharedOutputs
+
+    def __init__(
+        self,
+        name: str,
+        settings: PlatformSettings,
+        environment: Environment | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
         super().__init__("heartfailure:platform:MlPlatform", name, None, opts)
-        self.suffix = stack_suffix(name, settings, parent=self)
+        env = environment or Environment()
+        self.suffix = stack_suffix(name, settings, parent=self, kind=env.kind)
         # Every name waits for this, so a refused change stops the program before any resource is
         # registered with a changed input (infra/builders/checks.py says why that matters).
-        checked = checks.preflight(settings, self.suffix, parent=self)
+        checked = checks.preflight(settings, self.suffix, parent=self, kind=env.kind)
+        # So does the registry: one that cannot serve this stack, or a region config takes out of it.
+        registry_check = self._registry_check(name, settings, env)
+        if registry_check is not None:
+            checked = pulumi.Output.all(checked, registry_check).apply(lambda args: str(args[0]))
         scope = Scope(name, settings, names_from(checked, settings), parent=self)
         client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
-
         self.resource_group = resource_group(scope)
+        if env.is_shared:
+            self.outputs = self._shared(scope, env, client, checked)
+            self.register_outputs(self.outputs.as_dict())
+            return
+
         store = storage_and_secrets(scope, self.resource_group, client.tenant_id)
         self.storage_account, self.key_vault = store.account, store.key_vault
         monitor = monitoring(scope, self.resource_group)
@@ -84,15 +140,86 @@ class MlPlatform(pulumi.ComponentResource):
         self.cluster_suffix, self.compute = cluster.suffix, cluster.compute
         self.endpoint = endpoint(scope, self.resource_group, self.workspace)
         self.budget = budget(scope, self.resource_group)
+        self.registry_grants = self._registry_grants(scope, client) if self.registry_use else []
 
-        # Access needs nothing declared (see the module docstring). Past preflight, the second line
-        # of checks, on what the resources report.
+        # Past preflight, the second line of checks, on what the resources report.
         location = checked.apply(lambda _: settings.location)
         purge_protection = checks.purge_protection(scope, self.key_vault)
         endpoint_auth_mode = checks.endpoint_settings(scope, self.endpoint, self.resource_group, self.workspace)
 
         self.outputs = self._outputs(client, location, endpoint_auth_mode)
         self.register_outputs({**self.outputs.as_dict(), "checks": purge_protection})
+
+    def _registry_check(self, name: str, settings: PlatformSettings, env: Environment) -> pulumi.Output[bool] | None:
+        """What the names also wait for: a workspace stack's read of the shared registry, the shared stack's
+        check that config keeps the live registry's regions; None for a workspace stack without a registry."""
+        self.registry_use: RegistryUse | None = None
+        if env.shared_stack:
+            self.registry_use = read_registry(name, settings, env, self)
+            return self.registry_use.checked
+        return regions_kept(name, env, self) if env.is_shared else None
+
+    def _shared(
+        self,
+        scope: Scope,
+        env: Environment,
+        client: pulumi.Output[authorization.GetClientConfigResult],
+        checked: pulumi.Output[str],
+    ) -> SharedOutputs:
+        """The shared stack: the registry, and the CI identity's right to share models to it."""
+        self.ml_registry = ml_registry(scope, self.resource_group, env)
+        self.registry_grants = (
+            [
+                grant(
+                    scope,
+                    "ci-registry-user",
+                    self.ml_registry.id,
+                    client.subscription_id,
+                    env.ci_principal_id,
+                    AZUREML_REGISTRY_USER,
+                )
+            ]
+            if env.ci_principal_id
+            else []
+        )
+        return SharedOutputs(
+            subscription_id=client.subscription_id,
+            tenant_id=client.tenant_id,
+            resource_group=self.resource_group.name,
+            location=checked.apply(lambda _: scope.settings.location),
+            registry_name=self.ml_registry.name,
+            registry_id=self.ml_registry.id,
+            # What the registry reports, not what config asks for.
+            registry_regions=self.ml_registry.region_details.apply(
+                lambda details: [str(field_of(d, "location", "location")) for d in details or []]
+            ),
+            registry_consumers=checked.apply(lambda _: dict(env.consumers)),
+            ci_principal_id=checked.apply(lambda _: env.ci_principal_id),
+        )
+
+    def _registry_grants(
+        self, scope: Scope, client: pulumi.Output[authorization.GetClientConfigResult]
+    ) -> list[authorization.RoleAssignment]:
+        """Read access on the shared registry for the workspace's identity (jobs and image builds that use
+        the registry's environments) and the endpoint's (a deployment of a registry model pulls it with
+        the endpoint identity); nothing to write or delete there, which only the CI identity may."""
+        use = self.registry_use
+        assert use is not None
+        identities = {
+            "workspace-registry-reader": self.workspace.identity,
+            "endpoint-registry-reader": self.endpoint.identity,
+        }
+        return [
+            grant(
+                scope,
+                what,
+                use.id,
+                client.subscription_id,
+                identity.apply(lambda i: str(field_of(i, "principal_id", "principalId"))),
+                READER,
+            )
+            for what, identity in identities.items()
+        ]
 
     def _outputs(
         self,
@@ -102,6 +229,8 @@ class MlPlatform(pulumi.ComponentResource):
     ) -> PlatformOutputs:
         """What the stack exports for the job scripts."""
         rg, ws = self.resource_group.name, self.workspace.name
+        use: RegistryUse | None = self.registry_use
+        none: pulumi.Output[Any] = location.apply(lambda _: None)
         return PlatformOutputs(
             subscription_id=client.subscription_id,
             tenant_id=client.tenant_id,
@@ -120,4 +249,7 @@ class MlPlatform(pulumi.ComponentResource):
                     f"/providers/Microsoft.MachineLearningServices/workspaces/{a[2]}&tid={a[3]}"
                 )
             ),
+            registry_name=use.name if use else none,
+            registry_id=use.id if use else none,
+            registry_regions=use.regions if use else none,
         )

@@ -12,6 +12,9 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+_T = TypeVar("_T")
 
 # Key -> default. Pulumi.yaml declares the same keys with the same defaults, `location` aside (a test
 # holds them together); the defaults are repeated here because mocks and unit tests see no
@@ -34,6 +37,12 @@ DEFAULTS: dict[str, str] = {
     "budgetEmails": "[]",
     "budgetAlertPercents": "[80, 100]",
     "collectedDataRetentionDays": "30",
+    # The stack's place in the dev-to-prod chain (infra/environments.py reads these).
+    "stackKind": "workspace",
+    "sharedStack": "",
+    "registryRegions": "[]",
+    "registryConsumers": "[]",
+    "ciPrincipalId": "",
 }
 
 AUTH_MODES = {"key": "Key", "aad_token": "AADToken"}
@@ -273,57 +282,80 @@ def load_settings(
     """Build settings from a config getter (`pulumi.Config().get` in the program) and the provider's
     region key (`pulumi.Config("azure-native").get("location")`).
 
-    Raises ConfigError on the first bad value.
+    Raises ConfigError listing every bad value at once (one line each: the key, the value, what is allowed).
     """
+    problems: list[str] = []
+
+    def checked(parse: Callable[[], _T], fallback: _T) -> _T:
+        """`parse()`, or `fallback` with its ConfigError kept, so that every key is checked in one run."""
+        try:
+            return parse()
+        except ConfigError as error:
+            problems.append(str(error))
+            return fallback
 
     def raw(key: str) -> str:
         value = get(key)
         return DEFAULTS[key] if value is None else str(value)
 
-    location = location_of(get, provider_location)
-
-    vm_size = canonical_vm_size(raw("vmSize"))
-    if vm_size is None:
-        raise _fail(
-            "vmSize",
-            raw("vmSize").strip(),
-            "expected an Azure VM size name such as Standard_DS3_v2 or Standard_D4s_v5 (any case)",
-        )
-
-    min_nodes = _int("minNodes", raw("minNodes"), 0, MAX_NODES_CAP)
-    max_nodes = _int("maxNodes", raw("maxNodes"), 1, MAX_NODES_CAP)
+    location = checked(lambda: location_of(get, provider_location), DEFAULTS["location"])
+    vm_size = checked(lambda: _vm_size(raw("vmSize")), DEFAULTS["vmSize"])
+    min_nodes = checked(lambda: _int("minNodes", raw("minNodes"), 0, MAX_NODES_CAP), 0)
+    max_nodes = checked(lambda: _int("maxNodes", raw("maxNodes"), 1, MAX_NODES_CAP), MAX_NODES_CAP)
     if max_nodes < min_nodes:
-        raise _fail("maxNodes", max_nodes, f"must be at least minNodes ({min_nodes})")
-
+        problems.append(str(_fail("maxNodes", max_nodes, f"must be at least minNodes ({min_nodes})")))
     # Azure wants at least 60 s; a week is already far past any sensible idle window.
-    idle = _int("idleSecondsBeforeScaleDown", raw("idleSecondsBeforeScaleDown"), 60, 7 * 24 * 3600)
-
-    auth = raw("endpointAuthMode").strip()
-    if auth not in AUTH_MODES:
-        raise _fail("endpointAuthMode", auth, "allowed values are " + ", ".join(AUTH_MODES))
-
-    retention = _int("logRetentionDays", raw("logRetentionDays"), 30, 730)
-    if retention not in RETENTION_DAYS:
-        raise _fail("logRetentionDays", retention, "allowed values are " + ", ".join(map(str, RETENTION_DAYS)))
-
-    return PlatformSettings(
+    idle = checked(
+        lambda: _int("idleSecondsBeforeScaleDown", raw("idleSecondsBeforeScaleDown"), 60, 7 * 24 * 3600), 120
+    )
+    auth = checked(
+        lambda: AUTH_MODES[_choice("endpointAuthMode", raw("endpointAuthMode").strip(), tuple(AUTH_MODES))], "Key"
+    )
+    settings = PlatformSettings(
         project=project,
         stack=stack,
         location=location,
         vm_size=vm_size,
-        vm_priority=_choice("vmPriority", raw("vmPriority").strip(), VM_PRIORITIES),
+        vm_priority=checked(lambda: _choice("vmPriority", raw("vmPriority").strip(), VM_PRIORITIES), "Dedicated"),
         min_nodes=min_nodes,
         max_nodes=max_nodes,
         idle_seconds_before_scale_down=idle,
-        endpoint_auth_mode=AUTH_MODES[auth],
-        public_network_access=_choice("publicNetworkAccess", raw("publicNetworkAccess").strip(), NETWORK_ACCESS),
-        key_vault_purge_protection=_bool("keyVaultPurgeProtection", raw("keyVaultPurgeProtection")),
-        log_retention_days=retention,
-        extra_tags=_tags("tags", raw("tags")),
-        budget_amount=_amount("budgetAmount", raw("budgetAmount")),
-        budget_emails=_emails("budgetEmails", raw("budgetEmails")),
-        budget_alert_percents=_percents("budgetAlertPercents", raw("budgetAlertPercents")),
+        endpoint_auth_mode=auth,
+        public_network_access=checked(
+            lambda: _choice("publicNetworkAccess", raw("publicNetworkAccess").strip(), NETWORK_ACCESS), "Enabled"
+        ),
+        key_vault_purge_protection=checked(
+            lambda: _bool("keyVaultPurgeProtection", raw("keyVaultPurgeProtection")), False
+        ),
+        log_retention_days=checked(lambda: _retention(raw("logRetentionDays")), 30),
+        extra_tags=checked(lambda: _tags("tags", raw("tags")), {}),
+        budget_amount=checked(lambda: _amount("budgetAmount", raw("budgetAmount")), 100.0),
+        budget_emails=checked(lambda: _emails("budgetEmails", raw("budgetEmails")), ()),
+        budget_alert_percents=checked(lambda: _percents("budgetAlertPercents", raw("budgetAlertPercents")), (80, 100)),
         # A lifecycle rule's daysAfterModificationGreaterThan is a whole number >= 0 (azure-rest-api-specs
         # storage DateAfterModification: multipleOf 1, minimum 0); 0 would keep nothing, so 1 to 100 years.
-        collected_data_retention_days=_int("collectedDataRetentionDays", raw("collectedDataRetentionDays"), 1, 36500),
+        collected_data_retention_days=checked(
+            lambda: _int("collectedDataRetentionDays", raw("collectedDataRetentionDays"), 1, 36500), 30
+        ),
     )
+    if problems:
+        raise ConfigError(problems[0] if len(problems) == 1 else "\n".join(["invalid config:", *problems]))
+    return settings
+
+
+def _vm_size(raw: str) -> str:
+    size = canonical_vm_size(raw)
+    if size is None:
+        raise _fail(
+            "vmSize",
+            raw.strip(),
+            "expected an Azure VM size name such as Standard_DS3_v2 or Standard_D4s_v5 (any case)",
+        )
+    return size
+
+
+def _retention(raw: str) -> int:
+    retention = _int("logRetentionDays", raw, 30, 730)
+    if retention not in RETENTION_DAYS:
+        raise _fail("logRetentionDays", retention, "allowed values are " + ", ".join(map(str, RETENTION_DAYS)))
+    return retention

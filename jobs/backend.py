@@ -29,6 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from jobs.errors import JobsError, first_line
 from jobs.monitoring.check import Thresholds
+from jobs.options import OPTIONS
 from jobs.training import TrainingSettings
 
 # A refusal lists at most this many of the endpoint's problems in the error message; the printed
@@ -42,8 +43,8 @@ class DeployOptions:
 
     instance_type: str = "Standard_DS3_v2"
     instance_count: int = 1
-    port: int = 5001  # local only
-    collect: bool = False  # deploy --collect: opt-in production data collection (README, Monitoring)
+    port: int = OPTIONS["port"].default  # local only
+    collect: bool = False  # deploy --collect: opt-in production data collection (docs/monitoring.md)
     # The operating point (scoring/contract.py): --threshold T, or --min-sensitivity S applied to the model's
     # out-of-fold accuracy table; neither: the point the model recorded at training (local models).
     threshold: float | None = None
@@ -74,7 +75,7 @@ class RequestRefused(JobsError):
     """The endpoint refused a request (HTTP 4xx), on either target: the client's mistake, not the server's.
 
     `status` is the HTTP status; `body` the endpoint's answer as a JSON object, with `status` added
-    (scoring/schema.py's 400: `{"message": ..., "errors": [{"record", "field", "problem"}, ...]}`; a
+    (scoring/schema.py's 400: `{"message": ..., "errors": [{"record", "field", "problem", "kind"}, ...]}`; a
     body that is not a JSON object is kept as `{"message": <its first 1000 characters>}`); `problems`
     the body's `errors`. The message is the endpoint's message (or, for Azure ML's own refusals, the
     ARM-style `error.message`) and its first LISTED_PROBLEMS problems.

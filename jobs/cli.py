@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
 import signal
 import sys
@@ -30,47 +29,17 @@ from jobs.invocation import build_request
 from jobs.lineage import DEFAULT_MIN_AUC
 from jobs.monitoring.check import DEFAULT_MAX_REFUSED_SHARE, DEFAULT_MIN_RECORDS, DEFAULT_WINDOW_HOURS, Thresholds
 from jobs.monitoring.drift import CATEGORICAL_METRICS, DEFAULT_CATEGORICAL, DEFAULT_NUMERICAL, NUMERICAL_METRICS
+from jobs.options import TARGETS, allowed, argument_type, only_on
+from jobs.options import problems as bound_problems
 from jobs.paths import ROOT
-from jobs.training import DEFAULT_LOCAL_BUDGET_S, MAX_TRIALS, TrainingSettings
+from jobs.training import DEFAULT_LOCAL_BUDGET_S, TrainingSettings
 
 DEFAULTS = TrainingSettings()
-TARGETS = ("local", "azure")
-# As long as the longest --timeout-minutes (a week): the cap cannot be longer than what it caps.
-MAX_LOCAL_BUDGET_S = 7 * 24 * 3600
 
-# Flags that mean something for one target only, with why (the refusal says it). `dest: (flag, why)`.
-AZURE_ONLY = {
-    "stack": ("--stack", "it names the Pulumi stack that locates the Azure ML workspace"),
-    "outputs": ("--outputs", "it locates the Azure ML workspace"),
-    "subscription_id": ("--subscription-id", "it locates the Azure ML workspace"),
-    "resource_group": ("--resource-group", "it locates the Azure ML workspace"),
-    "workspace": ("--workspace", "it locates the Azure ML workspace"),
-    "dry_run": ("--dry-run", "it builds Azure ML specs"),
-    "out": ("--out", "it is the folder for --dry-run's Azure ML specs"),
-    "wait": ("--wait", "local training always runs to the end before the command returns"),
-    "instance_type": ("--instance-type", "the local endpoint is one server on this machine"),
-    "instance_count": ("--instance-count", "the local endpoint is one server on this machine"),
-    # jobs/local/automl.py: FLAML runs one trial at a time without Ray.
-    "max_concurrent_trials": ("--max-concurrent-trials", "local training runs one trial at a time"),
-    "emails": ("--email", "the Azure monitoring schedule sends the alerts; locally, act on the exit code (1 on drift)"),
-}
-LOCAL_ONLY = {
-    "local_budget_seconds": ("--local-budget-seconds", "Azure AutoML runs for --timeout-minutes"),
-    # azure-ai-ml 1.35.2's automl.classification() has no seed parameter (automl/_automl_tabular.py).
-    "seed": ("--seed", "Azure AutoML takes no seed"),
-    "port": ("--port", "the Azure endpoint's address comes from the stack"),
-    "reference": (
-        "--reference",
-        "in Azure the reference is the training data asset named by the model's data_version tag",
-    ),
-    # Azure's deployment logs refusals (scoring/collect.py) instead of collecting them, and its schedule
-    # has no signal for them; its drift signals take no minimum count.
-    "max_refused_share": (
-        "--max-refused-share",
-        "Azure collects scored records only; refusals go to the deployment's log",
-    ),
-    "min_records": ("--min-records", "Azure's monitoring schedule has no minimum record count"),
-}
+# Flags that mean something for one target only, with why (the refusal says it): `dest: (flag, why)`, from each
+# option's one declaration (jobs/options.py).
+AZURE_ONLY = only_on("azure")
+LOCAL_ONLY = only_on("local")
 # Reproducible mode (--max-trials) has no time limit locally (jobs/local/automl.py search_budget): these
 # would be ignored there. In Azure both limits apply, whichever comes first.
 TIME_LIMITS = {"local_budget_seconds": "--local-budget-seconds", "timeout_minutes": "--timeout-minutes"}
@@ -84,30 +53,6 @@ DEPLOY_STEP = {
     "threshold": "--threshold",
     "min_sensitivity": "--min-sensitivity",
 }
-
-
-# `monitor --window-hours`: at most a year.
-MAX_WINDOW_HOURS = 366 * 24
-
-
-def _number(kind: type, low: float, high: float, allowed: str, low_open: bool = False) -> Callable[[str], Any]:
-    """An argparse type: a finite int or float within [low, high] (above low when low_open).
-
-    The error names the value and what is allowed; argparse adds the flag.
-    """
-
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{text!r} is not {'a whole number' if kind is int else 'a number'}; allowed: {allowed}"
-            ) from None
-        if not math.isfinite(value) or value > high or value < low or (low_open and value == low):
-            raise argparse.ArgumentTypeError(f"{text} is not allowed; allowed: {allowed}")
-        return value
-
-    return parse
 
 
 def _target(parser: argparse.ArgumentParser, default: str) -> None:
@@ -165,36 +110,49 @@ def _train_flags(parser: argparse.ArgumentParser, wait: bool = True) -> None:
         help="also train on the columns the dataset's schema says leak the outcome (the heart-failure data's "
         "`time`), as the lesson does: the warning is printed and recorded; never for patients",
     )
+    _automl_flags(g)
+    _local_training_flags(parser)
+    if wait:
+        parser.add_argument_group("training, Azure target only").add_argument(
+            "--wait", action="store_true", help="stream the job's status until it ends"
+        )
+
+
+def _automl_flags(g: argparse._ArgumentGroup) -> None:
+    """The AutoML settings both targets take (jobs/training.py TrainingSettings)."""
     g.add_argument("--metric", default=DEFAULTS.primary_metric, help="primary metric")
     g.add_argument(
         "--timeout-minutes",
         default=DEFAULTS.timeout_minutes,
-        type=_number(float, 0, 7 * 24 * 60, "above 0 and at most 10080 (a week)", low_open=True),
-        help="experiment timeout (above 0, at most 10080)",
+        type=argument_type("timeout_minutes"),
+        help=f"experiment timeout in minutes ({allowed('timeout_minutes')})",
     )
     g.add_argument(
         "--max-concurrent-trials",
         default=DEFAULTS.max_concurrent_trials,
-        type=_number(int, 1, 10**6, "a whole number, at least 1"),
-        help="Azure only: trials at once (at least 1, at most the cluster's max nodes)",
+        type=argument_type("max_concurrent_trials"),
+        help=f"Azure only: trials at once ({allowed('max_concurrent_trials')}, at most the cluster's max nodes)",
     )
     g.add_argument("--no-early-termination", action="store_true", help="turn early termination off")
     g.add_argument("--featurization", default=DEFAULTS.featurization, help="auto or off")
     g.add_argument(
         "--trial-timeout-minutes",
         default=None,
-        type=_number(float, 0, 7 * 24 * 60, "above 0 and at most --timeout-minutes", low_open=True),
-        help="limit per trial (above 0, at most --timeout-minutes)",
+        type=argument_type("trial_timeout_minutes"),
+        help="limit per trial in minutes (above 0, at most --timeout-minutes)",
     )
     g.add_argument(
         "--max-trials",
         default=None,
-        type=_number(int, 1, MAX_TRIALS, f"a whole number from 1 to {MAX_TRIALS}"),
-        help=f"limit on the number of trials (1 to {MAX_TRIALS}); locally the reproducible mode: no time "
+        type=argument_type("max_trials"),
+        help=f"limit on the number of trials ({allowed('max_trials')}); locally the reproducible mode: no time "
         "limit, so the time-limit flags are refused with it",
     )
     g.add_argument(
-        "--cv-folds", type=int, default=DEFAULTS.n_cross_validations, help="cross-validation folds (2 to 20)"
+        "--cv-folds",
+        type=argument_type("cv_folds"),
+        default=DEFAULTS.n_cross_validations,
+        help=f"cross-validation folds ({allowed('cv_folds')})",
     )
     g.add_argument(
         "--block-model",
@@ -210,23 +168,22 @@ def _train_flags(parser: argparse.ArgumentParser, wait: bool = True) -> None:
         metavar="COLUMN",
         help="a column to leave out (repeatable); `--drop time` removes the follow-up length, which leaks the outcome",
     )
+
+
+def _local_training_flags(parser: argparse.ArgumentParser) -> None:
     local = parser.add_argument_group("training, local target only")
     local.add_argument(
         "--seed",
-        type=_number(int, 0, 2**32 - 1, "a whole number from 0 to 4294967295"),
+        type=argument_type("seed"),
         default=DEFAULTS.seed,
-        help="random seed",
+        help=f"random seed ({allowed('seed')})",
     )
     local.add_argument(
         "--local-budget-seconds",
         default=DEFAULT_LOCAL_BUDGET_S,
-        type=_number(float, 0, MAX_LOCAL_BUDGET_S, f"above 0 and at most {MAX_LOCAL_BUDGET_S} seconds", low_open=True),
+        type=argument_type("local_budget_seconds"),
         help="cap on FLAML's time budget in seconds (the timeout, if shorter, wins)",
     )
-    if wait:
-        parser.add_argument_group("training, Azure target only").add_argument(
-            "--wait", action="store_true", help="stream the job's status until it ends"
-        )
 
 
 def _run_flag(parser: argparse.ArgumentParser) -> None:
@@ -242,7 +199,7 @@ def _run_flag(parser: argparse.ArgumentParser) -> None:
 def _gate_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--min-auc",
-        type=_number(float, 0, 1, "from 0 to 1"),
+        type=argument_type("min_auc"),
         default=DEFAULT_MIN_AUC,
         help="quality gate's absolute floor: also refuse a model whose AUC_weighted is lower "
         "(off by default; the gate always compares the model with a simple baseline on the "
@@ -250,14 +207,9 @@ def _gate_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
-# Versions are whole numbers from 1 on both targets: the local registry's (jobs/local/registry.py) and the ones
-# `register` gets from Azure ML, which numbers a model's versions 1, 2, ... when none is given
-# (azure-ai-ml 1.35.2 ModelOperations.create_or_update, auto-increment).
-_VERSION = _number(int, 1, 10**9, "a whole number, at least 1 (versions are 1, 2, 3, ...)")
-
-
 def _version(text: str) -> str:
-    return str(_VERSION(text))
+    """A --version: checked as the declared whole number, kept as the string both registries name it by."""
+    return str(argument_type("version")(text))
 
 
 def _version_flag(parser: argparse.ArgumentParser) -> None:
@@ -269,28 +221,28 @@ def _deploy_flags(parser: argparse.ArgumentParser) -> None:
     azure.add_argument("--instance-type", default=DeployOptions.instance_type, help="Azure VM size per instance")
     azure.add_argument(
         "--instance-count",
-        type=_number(int, 1, 10**6, "a whole number, at least 1"),
+        type=argument_type("instance_count"),
         default=DeployOptions.instance_count,
         help="Azure instances (each reserves 120%% of its cores in quota)",
     )
     local = parser.add_argument_group("deploy, local target only")
     local.add_argument(
         "--port",
-        type=_number(int, 1024, 65535, "a whole number from 1024 to 65535"),
+        type=argument_type("port"),
         default=DeployOptions.port,
-        help="port on 127.0.0.1",
+        help=f"port on 127.0.0.1 ({allowed('port')})",
     )
     both = parser.add_argument_group("deploy, both targets")
     both.add_argument(
         "--threshold",
-        type=_number(float, 0, 1, "a number above 0 and below 1", low_open=True),
+        type=argument_type("threshold"),
         default=None,
         help="operating point: result=true at probability >= THRESHOLD (default: the one the model recorded at "
         "training, the highest threshold with out-of-fold sensitivity >= 0.9; required on Azure)",
     )
     both.add_argument(
         "--min-sensitivity",
-        type=_number(float, 0, 1, "a number above 0 and at most 1", low_open=True),
+        type=argument_type("min_sensitivity"),
         default=None,
         help="operating point: the highest threshold whose out-of-fold sensitivity is at least this (local "
         "models, from their out-of-fold accuracy table)",
@@ -298,7 +250,7 @@ def _deploy_flags(parser: argparse.ArgumentParser) -> None:
     both.add_argument(
         "--collect",
         action="store_true",
-        help="collect each scored record's 12 features and answer for `monitor` (README, Monitoring); off: "
+        help="collect each scored record's 12 features and answer for `monitor` (docs/monitoring.md); off: "
         "nothing is kept",
     )
 
@@ -332,7 +284,6 @@ def _pipeline_flags(parser: argparse.ArgumentParser) -> None:
 
 def _monitor_flags(parser: argparse.ArgumentParser) -> None:
     """The monitor command's flags; the thresholds' defaults are Azure ML's (jobs/monitoring/drift.py)."""
-    above_0 = _number(float, 0, math.inf, "a number above 0", low_open=True)
     g = parser.add_argument_group("monitoring (both targets)")
     g.add_argument(
         "--version",
@@ -348,7 +299,7 @@ def _monitor_flags(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--numerical-threshold",
-        type=above_0,
+        type=argument_type("numerical_threshold"),
         default=DEFAULT_NUMERICAL[1],
         help="drift above it (for the KS test: a p-value below it, at most 1)",
     )
@@ -360,34 +311,37 @@ def _monitor_flags(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--categorical-threshold",
-        type=above_0,
+        type=argument_type("categorical_threshold"),
         default=DEFAULT_CATEGORICAL[1],
         help="drift above it (for the chi-squared test: a p-value below it, at most 1)",
     )
     g.add_argument(
         "--prediction-threshold",
-        type=above_0,
+        type=argument_type("prediction_threshold"),
         default=DEFAULT_CATEGORICAL[1],
         help="prediction drift threshold, on the categorical metric",
     )
     g.add_argument(
         "--window-hours",
-        # A year at most: collected data is kept collectedDataRetentionDays (30 by default), and a window
-        # past any retention only says the same with more arithmetic to overflow.
-        type=_number(float, 0, MAX_WINDOW_HOURS, f"above 0 and at most {MAX_WINDOW_HOURS} (a year)", low_open=True),
+        type=argument_type("window_hours"),
         default=DEFAULT_WINDOW_HOURS,
         help="how far back to look (Azure: the schedule's lookback window, rounded up to whole days)",
     )
+    _monitor_target_flags(parser)
+
+
+def _monitor_target_flags(parser: argparse.ArgumentParser) -> None:
+    """The monitor flags of one target each (the refusal on the other comes from jobs/options.py)."""
     local = parser.add_argument_group("monitoring, local target only")
     local.add_argument(
         "--max-refused-share",
-        type=_number(float, 0, 1, "from 0 to 1"),
+        type=argument_type("max_refused_share"),
         default=DEFAULT_MAX_REFUSED_SHARE,
         help="alert when more of the window's records than this were refused by the schema",
     )
     local.add_argument(
         "--min-records",
-        type=_number(int, 1, 10**9, "a whole number, at least 1"),
+        type=argument_type("min_records"),
         default=DEFAULT_MIN_RECORDS,
         help="fewer scored records than this and drift is not computed (too noisy)",
     )
@@ -419,8 +373,8 @@ example, the whole path on this machine (a few minutes), then a request with one
   {JOBS} invoke --set age=75 --probability
   {JOBS} stop
 
-The README (section "The job scripts") has every command and flag: README.md in the repository root,
-{ROOT / "README.md"}."""
+Every command, flag and refusal: docs/jobs.md and the generated reference docs/cli.md in the checkout,
+{ROOT / "docs"}."""
 
 
 def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
@@ -524,7 +478,15 @@ def _deploy_options(args: argparse.Namespace) -> DeployOptions:
 
 def monitor_thresholds(args: argparse.Namespace) -> Thresholds:
     """The monitor command's thresholds; raises JobsError for a combination no flag type can check alone."""
-    thresholds = Thresholds(
+    thresholds = _thresholds(args)
+    problems = thresholds.problems()
+    if problems:
+        raise JobsError("invalid monitoring settings:\n  - " + "\n  - ".join(problems))
+    return thresholds
+
+
+def _thresholds(args: argparse.Namespace) -> Thresholds:
+    return Thresholds(
         args.numerical_metric,
         args.numerical_threshold,
         args.categorical_metric,
@@ -533,10 +495,6 @@ def monitor_thresholds(args: argparse.Namespace) -> Thresholds:
         args.max_refused_share,
         args.min_records,
     )
-    problems = thresholds.problems()
-    if problems:
-        raise JobsError("invalid monitoring settings:\n  - " + "\n  - ".join(problems))
-    return thresholds
 
 
 def _local_only(command: str) -> JobsError:
@@ -717,23 +675,43 @@ COMMANDS: dict[str, Command] = {
 }
 
 
-def run(args: argparse.Namespace) -> object:
-    """Run the parsed command: checks that need no backend first, then the command's function."""
+# The flags whose bounds the training settings and the monitoring thresholds check themselves (with their other
+# problems, in one list): the command line does not list them a second time.
+_SETTINGS_CHECK = set(DEFAULTS.flag_values())
+_THRESHOLDS_CHECK = set(Thresholds().flag_values())
+
+
+def run(args: argparse.Namespace, given: set[str] | None = None) -> object:
+    """Run the parsed command: checks that need no backend first, then the command's function.
+
+    `given`: the flags the user typed (their values are checked against jobs/options.py); None: all of them.
+    Every problem of the flags' values, the training settings and the monitoring thresholds is listed at once.
+    """
     command = COMMANDS[args.command]
     if command.local_only and args.target != "local":
         raise _local_only(args.command)  # before make_backend: no workspace lookup for a local-only command
+    found: list[str] = []
+    settings = schema = None
     if command.trains:
         # The data's schema first (inferred and written for a CSV with --label and no schema file), then the
         # settings: a bad flag fails here, before a connection, a venv build or any training.
         from jobs.dataset import ensure_schema
 
         schema = ensure_schema(args.data, args.label)
-        settings = training_settings(args).validate()
+        settings = training_settings(args)
+        found += settings.problems()
+    if args.command == "monitor":
+        found += _thresholds(args).problems()  # before a connection too
+    covered = (_SETTINGS_CHECK if command.trains else set()) | (
+        _THRESHOLDS_CHECK if args.command == "monitor" else set()
+    )
+    found += bound_problems(vars(args), (set(vars(args)) if given is None else given) - covered)
+    if found:
+        raise JobsError("invalid settings:\n  - " + "\n  - ".join(found))
+    if settings is not None and schema is not None:
         warning = settings.leak_warning(schema)
         if warning:
             print("WARNING: " + warning, file=sys.stderr)
-    if args.command == "monitor":
-        monitor_thresholds(args)  # before a connection too
     if getattr(args, "threshold", None) is not None or getattr(args, "min_sensitivity", None) is not None:
         # The operating point's flags alone, before any model is looked up (jobs/contract.py chosen_point).
         from jobs.contract import check_point_flags
@@ -820,8 +798,9 @@ def _main(argv: list[str]) -> int:
     # they say nothing about this project's specs.
     logging.getLogger("azure.ai.ml._utils._experimental").setLevel(logging.ERROR)
     try:
-        refuse_flags_that_do_not_apply(args, set(vars(build_parser(suppress_defaults=True).parse_args(argv))))
-        run(args)
+        given = set(vars(build_parser(suppress_defaults=True).parse_args(argv)))
+        refuse_flags_that_do_not_apply(args, given)
+        run(args, given)
     except JobsError as error:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code

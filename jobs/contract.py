@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from jobs.errors import JobsError
+from jobs.options import OPTIONS
 from scoring.contract import (
     CONTRACT_FILE,
     CONTRACT_FORMAT,
@@ -75,8 +76,9 @@ def check_point_flags(threshold: float | None, min_sensitivity: float | None) ->
     problem = threshold_problem(threshold) if threshold is not None else None
     if problem:
         raise JobsError(f"--threshold {problem}")
-    if min_sensitivity is not None and not 0 < min_sensitivity <= 1:
-        raise JobsError(f"--min-sensitivity {min_sensitivity:g} must be above 0 and at most 1")
+    problem = OPTIONS["min_sensitivity"].problem(min_sensitivity)
+    if problem:
+        raise JobsError(problem)
 
 
 def chosen_point(

@@ -120,9 +120,9 @@ def ensure_schema(csv: Path, label: str | None, say: Callable[[str], None] = pri
     table = load(csv)
     document = infer_schema(table, label)
     # A label that is not 0/1 makes no schema worth writing: say so before anything is left on disk.
-    bad_label = [p for p in label_problems(table.column(label), label, 2, table.lines) if "must be 0 or 1" in p]
+    bad_label = label_value_problem(table.column(label), label, table.lines)
     if bad_label:
-        raise JobsError(f"--label {label}: " + bad_label[0] + "; no schema was written")
+        raise JobsError(f"--label {label}: {bad_label}; no schema was written")
     try:
         path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     except OSError as error:
@@ -224,6 +224,22 @@ def _outward(value: float, rounding: Callable[[float], int]) -> float:
     return float(f"{rounding(value / scale) * scale:.6g}")
 
 
+# How a 0/1 label may be written in a CSV.
+_LABELS = {"0": "0", "1": "1", "0.0": "0", "1.0": "1"}
+
+
+def label_value_problem(labels: list[str], target: str, lines: list[int] | None = None) -> str | None:
+    """Why the label column is not a 0/1 label (its first bad values and their lines), or None."""
+    bad = [
+        f"{value.strip() or 'empty'} (line {number})"
+        for number, value in zip(lines or range(2, len(labels) + 2), labels, strict=True)
+        if value.strip() not in _LABELS
+    ]
+    if not bad:
+        return None
+    return f"the label {target} must be 0 or 1; found {', '.join(bad[:5])}" + (" ..." if len(bad) > 5 else "")
+
+
 def label_problems(labels: list[str], target: str, folds: int, lines: list[int] | None = None) -> list[str]:
     """What keeps this label column from training a binary classifier with `folds`-fold cross-validation.
 
@@ -234,16 +250,12 @@ def label_problems(labels: list[str], target: str, folds: int, lines: list[int] 
     --cv-folds only where one would help (down to the smaller class's count, never below 2, the
     fewest the flag allows).
     """
+    not_binary = label_value_problem(labels, target, lines)
+    if not_binary:
+        return [not_binary]
     counts = {"0": 0, "1": 0}
-    bad = []
-    for number, value in zip(lines or range(2, len(labels) + 2), labels, strict=True):
-        key = {"0": "0", "1": "1", "0.0": "0", "1.0": "1"}.get(value.strip())
-        if key is None:
-            bad.append(f"{value.strip() or 'empty'} (line {number})")
-        else:
-            counts[key] += 1
-    if bad:
-        return [f"the label {target} must be 0 or 1; found {', '.join(bad[:5])}" + (" ..." if len(bad) > 5 else "")]
+    for value in labels:
+        counts[_LABELS[value.strip()]] += 1
     fewest = min(counts.values())
     if fewest >= folds:
         return []
@@ -449,24 +461,16 @@ def value_problems(
         except RequestError as error:
             for item in error.errors:
                 text = str(item["problem"])
-                kind = (
-                    "range"
-                    if "possible range" in text
-                    else "nonfinite"
-                    if "infinity" in text
-                    else "whole"
-                    if "whole number" in text
-                    else "number"
-                )
+                kind = str(item["kind"])  # the endpoint's own (scoring/schema.py PROBLEM_KINDS)
                 index = start + int(item["record"])
                 value = str(records[index].get(str(item["field"]), "")).strip()
-                shown = f"{value[:40]!r}: {text}" if kind == "nonfinite" else text  # the others name the value
+                shown = f"{value[:40]!r}: {text}" if kind == "not_finite" else text  # the others name the value
                 note(str(item["field"]), kind, lines[index], shown)
     problems = []
     hints = {
         "empty": "fill the value(s) in, or leave those rows out",
         "word": "write 1 for yes/true and 0 for no/false",
-        "range": "fix the unit (or the typo) in the file; the endpoint refuses such values in requests too",
+        "out_of_range": "fix the unit (or the typo) in the file; the endpoint refuses such values in requests too",
     }
     for (column, kind), hits in sorted(found.items(), key=lambda item: item[1][0][0]):
         first_line, first = hits[0]

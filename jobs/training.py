@@ -22,6 +22,7 @@ from jobs.dataset import (
     value_problems,
 )
 from jobs.errors import JobsError
+from jobs.options import problems as bound_problems
 from jobs.paths import ROOT
 from scoring.schema import DatasetSchema
 
@@ -52,9 +53,6 @@ def known_models() -> tuple[str, ...]:
 FEATURIZATION_MODES = ("auto", "off")
 # Local only: the cap on FLAML's time budget, so the demo takes a minute, not the lesson's 20.
 DEFAULT_LOCAL_BUDGET_S = 60.0
-# A project cap, not Azure's (azure-ai-ml 1.35.2's TableVerticalLimitSettings documents no maximum): a
-# reproducible local run of this many trials ends within minutes here, an unbounded one never.
-MAX_TRIALS = 1000
 
 
 @dataclass(frozen=True)
@@ -160,13 +158,25 @@ class TrainingSettings:
         """Check the settings (and, when given, the data's columns, label values with their lines in the
         file, and problems found in the data already); raise JobsError listing every problem, each with
         the flag or column and what is allowed."""
+        problems = self.problems(columns, max_nodes, labels, label_lines, data_problems, schema)
+        if problems:
+            raise JobsError("invalid training settings:\n  - " + "\n  - ".join(capped(problems)))
+        return self
+
+    def problems(
+        self,
+        columns: list[str] | None = None,
+        max_nodes: int | None = None,
+        labels: list[str] | None = None,
+        label_lines: list[int] | None = None,
+        data_problems: list[str] | None = None,
+        schema: DatasetSchema | None = None,
+    ) -> list[str]:
+        """validate()'s problems as a list, [] when there are none (the command line lists them with the rest)."""
         problems = []
         if self.primary_metric not in PRIMARY_METRICS:
             problems.append(f"--metric {self.primary_metric!r} is not one of {', '.join(PRIMARY_METRICS)}")
-        if not 0 < self.timeout_minutes <= 7 * 24 * 60:
-            problems.append(f"--timeout-minutes {self.timeout_minutes:g} must be above 0 and at most a week (10080)")
-        if self.max_concurrent_trials < 1:
-            problems.append(f"--max-concurrent-trials {self.max_concurrent_trials} must be at least 1")
+        problems += bound_problems(self.flag_values())  # each bound declared once, in jobs/options.py
         if max_nodes is not None and self.max_concurrent_trials > max_nodes:
             problems.append(
                 f"--max-concurrent-trials {self.max_concurrent_trials} is more than the cluster's "
@@ -174,17 +184,13 @@ class TrainingSettings:
             )
         if self.featurization not in FEATURIZATION_MODES:
             problems.append(f"--featurization {self.featurization!r} is not one of {', '.join(FEATURIZATION_MODES)}")
-        if self.trial_timeout_minutes is not None and not 0 < self.trial_timeout_minutes <= self.timeout_minutes:
+        if self.trial_timeout_minutes is not None and self.trial_timeout_minutes > self.timeout_minutes:
             problems.append(
                 f"--trial-timeout-minutes {self.trial_timeout_minutes:g} must be above 0 and at most "
                 f"--timeout-minutes ({self.timeout_minutes:g})"
             )
-        if self.max_trials is not None and not 1 <= self.max_trials <= MAX_TRIALS:
-            problems.append(f"--max-trials {self.max_trials} must be from 1 to {MAX_TRIALS}")
         if len(set(self.blocked_models)) != len(self.blocked_models):
             problems.append(f"--block-model {', '.join(self.blocked_models)}: a model is named twice")
-        if not 2 <= self.n_cross_validations <= 20:
-            problems.append(f"--cv-folds {self.n_cross_validations} must be from 2 to 20")
         if self.blocked_models:
             known = known_models()
             for model in (m for m in self.blocked_models if m not in known):
@@ -208,12 +214,16 @@ class TrainingSettings:
                 problems.append(f"--drop {', '.join(missing)}: no such column; columns are {', '.join(columns)}")
             if self.target in columns:
                 problems.extend(column_problems(columns, self.target, self.drop_columns, schema))
-        if labels is not None and 2 <= self.n_cross_validations <= 20:
+        if labels is not None and not bound_problems(self.flag_values(), ["cv_folds"]):
             problems.extend(label_problems(labels, self.target, self.n_cross_validations, label_lines))
         problems.extend(data_problems or ())
-        if problems:
-            raise JobsError("invalid training settings:\n  - " + "\n  - ".join(capped(problems)))
-        return self
+        return problems
+
+    def flag_values(self) -> dict[str, object]:
+        """These settings by the command line's names for them (jobs/options.py declares the flags' bounds)."""
+        values = asdict(self)
+        values["cv_folds"] = values.pop("n_cross_validations")
+        return values
 
     def _missing_label(self, columns: list[str]) -> str:
         """The label is not a column: say which column it most likely is, if any."""

@@ -45,6 +45,7 @@ TAGGABLE = (
     "azure-native:machinelearningservices:Workspace",
     "azure-native:machinelearningservices:Compute",
     "azure-native:machinelearningservices:OnlineEndpoint",
+    "azure-native:machinelearningservices:Registry",
 )
 
 
@@ -153,7 +154,32 @@ PUBLIC_ACCESS_PATHS = {
     "azure-native:machinelearningservices:Workspace": "publicNetworkAccess",
     "azure-native:keyvault:Vault": "properties.publicNetworkAccess",
     "azure-native:machinelearningservices:OnlineEndpoint": "properties.publicNetworkAccess",
+    "azure-native:machinelearningservices:Registry": "publicNetworkAccess",
 }
+
+# Roles allowed on an Azure ML registry, by built-in role id (built-in-roles, AI + machine learning): Reader to
+# use its assets, AzureML Registry User to share them too (Azure ML docs, how-to-manage-registries). Contributor
+# and Owner could also update or delete the registry and every model promoted through it (same page, warning).
+REGISTRY_ROLES = {
+    "acdd72a7-3385-48ef-bd42-f606fba81ae7": "Reader",
+    "1823dd4f-9b8c-4ab6-ab4e-7397a3684615": "AzureML Registry User",
+}
+REGISTRY_SCOPE = "/providers/microsoft.machinelearningservices/registries/"
+
+
+def check_registry_roles(args: ResourceValidationArgs, report: Report) -> None:
+    if args.resource_type != "azure-native:authorization:RoleAssignment":
+        return
+    scope = str(args.props.get("scope") or "")
+    if REGISTRY_SCOPE not in scope.lower():
+        return
+    role = str(args.props.get("roleDefinitionId") or "").rsplit("/", 1)[-1].lower()
+    if role not in REGISTRY_ROLES:
+        report(
+            f"role assignment '{args.name}' grants role {role or '(none)'} on the Azure ML registry; grant "
+            f"{' or '.join(REGISTRY_ROLES.values())} there: other roles can change or delete the registry and "
+            "every model promoted through it"
+        )
 
 
 def check_public_access(args: ResourceValidationArgs, report: Report) -> None:
@@ -208,6 +234,11 @@ POLICIES: list[Policy] = [
         "Taggable resources carry the required tags.",
         check_tags,
         {"requiredTags": {"type": "array", "items": {"type": "string"}, "default": CONFIG_DEFAULTS["requiredTags"]}},
+    ),
+    _policy(
+        "registry-least-privilege",
+        "Role assignments on an Azure ML registry are Reader or AzureML Registry User.",
+        check_registry_roles,
     ),
     _policy(
         "public-network-access-as-configured",

@@ -46,6 +46,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+try:  # imported as scoring.collect by the jobs; as a neighbour of score.py (`collect`) in the endpoint
+    from .schema import PROBLEM_KINDS  # type: ignore[import-not-found,unused-ignore]  # no package here
+except ImportError:
+    from schema import PROBLEM_KINDS  # type: ignore[no-redef,import-not-found,unused-ignore]  # flat name
+
 logger = logging.getLogger("heart_failure_scoring.collect")
 
 MODE_VARIABLE = "HEART_FAILURE_COLLECT"
@@ -98,31 +103,18 @@ def refusal_reason(problem: dict[str, Any], feature_names: tuple[str, ...]) -> t
     """(field, reason) for one schema problem, with no value in either.
 
     The problem text quotes the client's value ("131 is outside ..."), and an unknown field's
-    name is the client's text too, so neither is kept: a field is one of the 12 or a placeholder,
-    a reason one of a fixed vocabulary.
+    name is the client's text too, so neither is kept: a field is one of the model's or a placeholder,
+    a reason the problem's kind (scoring/schema.py PROBLEM_KINDS), or "invalid" for an item without one.
     """
     field = problem.get("field")
-    text = str(problem.get("problem", ""))
+    kind = problem.get("kind")
+    reason = kind if isinstance(kind, str) and kind in PROBLEM_KINDS else "invalid"
     if field in feature_names:
         where = str(field)
-    elif text.startswith("unknown field"):
+    elif reason == "unknown_field":
         where = "(unknown field)"
     else:
         where = "(request)"
-    if text == "missing":
-        reason = "missing"
-    elif text.startswith("unknown field"):
-        reason = "unknown_field"
-    elif "outside the possible range" in text:
-        reason = "out_of_range"
-    elif "NaN" in text:
-        reason = "not_finite"
-    elif text.startswith("expected a whole number"):
-        reason = "not_whole"
-    elif text.startswith("expected"):
-        reason = "wrong_type"
-    else:
-        reason = "invalid"
     return where, reason
 
 

@@ -48,9 +48,14 @@ class OperatingPoint:
     rule: str
 
 
+# An operating threshold lies strictly between these: at 0 every patient is flagged, at 1 none. Declared here
+# (the endpoint checks SCORING_THRESHOLD with it) and read by the command line's --threshold (jobs/options.py).
+THRESHOLD_ABOVE, THRESHOLD_BELOW = 0.0, 1.0
+
+
 def threshold_problem(value: Any) -> str | None:
     """Why `value` cannot be an operating threshold; None when it can (a finite number above 0 and below 1)."""
-    if type(value) not in (int, float) or not math.isfinite(value) or not 0 < value < 1:
+    if type(value) not in (int, float) or not math.isfinite(value) or not THRESHOLD_ABOVE < value < THRESHOLD_BELOW:
         return f"{value!r} is not a threshold: expected a number above 0 and below 1"
     return None
 

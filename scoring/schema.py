@@ -232,12 +232,31 @@ class BodyError(ValueError):
     """The HTTP body is not a JSON document we can read; the message says why and where."""
 
 
+# The kind of each refused item: the machine-readable part of a 400's `errors` (a client, and this project's own
+# checks and counters, branch on it, never on the English `problem`). Declared once: kind -> what it means.
+PROBLEM_KINDS: dict[str, str] = {
+    "missing": "a field the model needs is not in the record",
+    "unknown_field": "a field the dataset does not have",
+    "out_of_range": "a value outside the feature's possible range",
+    "not_finite": "NaN or infinity",
+    "not_whole": "a fraction where the feature takes whole numbers",
+    "wrong_type": "a value of another JSON type, or a string that is not a number",
+    "invalid": "the request itself: its form, its arrays, its size",
+}
+
+
 class _Bad(Exception):
-    """One field's problem, raised from the per-value converters (the rare path)."""
+    """One field's problem, raised from the per-value converters (the rare path); `kind` is a PROBLEM_KINDS key."""
+
+    def __init__(self, message: str, kind: str = "wrong_type") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
-def _problem(record: int | None, field: str | None, problem: str) -> dict[str, Any]:
-    return {"record": record, "field": field, "problem": problem}
+def _problem(record: int | None, field: str | None, problem: str, kind: str = "invalid") -> dict[str, Any]:
+    """One item of a refusal's `errors`: where (record index, field name; None for the whole request), what
+    (English, for a person) and its kind (a PROBLEM_KINDS key, for a program)."""
+    return {"record": record, "field": field, "problem": problem, "kind": kind}
 
 
 def _shown(value: Any) -> str:
@@ -279,7 +298,7 @@ def _string_number(text: str) -> float:
     if number is None:
         stripped = text.strip().lower().lstrip("+-")
         if stripped in ("nan", "inf", "infinity"):
-            raise _Bad("NaN and infinity are not allowed")
+            raise _Bad("NaN and infinity are not allowed", "not_finite")
         if "," in text:
             raise _Bad(
                 f"expected a number, got the string {text!r}: use a dot for decimals and no thousands separators"
@@ -324,18 +343,19 @@ def _number(feature: Feature, value: Any) -> float:
         try:
             number = float(value)
         except OverflowError:  # a JSON integer beyond 1e308
-            raise _Bad(_out_of_range(feature, _format(value))) from None
+            raise _Bad(_out_of_range(feature, _format(value)), "out_of_range") from None
     else:
         raise _Bad(f"expected a number, got {_shown(value)}")
     if feature.minimum <= number <= feature.maximum:
         if feature.kind == "integer" and not number.is_integer():
-            raise _Bad(f"expected a whole number of {feature.unit}, got {_g(number)}" + _unit_hint(feature, number))
+            why = f"expected a whole number of {feature.unit}, got {_g(number)}" + _unit_hint(feature, number)
+            raise _Bad(why, "not_whole")
         return number
     if number != number or number in (math.inf, -math.inf):
         if kind is str and number == number:  # "1e999" overflows to infinity: a number, just far too large
-            raise _Bad(_out_of_range(feature, value.strip()))
-        raise _Bad("NaN and infinity are not allowed")
-    raise _Bad(_out_of_range(feature, _g(number)) + _unit_hint(feature, number))
+            raise _Bad(_out_of_range(feature, value.strip()), "out_of_range")
+        raise _Bad("NaN and infinity are not allowed", "not_finite")
+    raise _Bad(_out_of_range(feature, _g(number)) + _unit_hint(feature, number), "out_of_range")
 
 
 _FLAG_STRINGS: dict[str, float] = {}
@@ -625,13 +645,13 @@ class RequestSchema:
                 if converter is None:
                     # Unknown fields are rejected: a misspelt or extra column (a label, an ID) usually
                     # means the client's schema is not ours, and silently ignoring it would hide that.
-                    errors.append(_problem(index, str(name)[:100], "unknown field; " + self._allowed))
+                    errors.append(_problem(index, str(name)[:100], "unknown field; " + self._allowed, "unknown_field"))
                     continue
                 try:
                     values[name] = converter[0](value)
                 except _Bad as bad:
-                    errors.append(_problem(index, name, str(bad)))
-            errors.extend(_problem(index, name, "missing") for name in self.required if name not in record)
+                    errors.append(_problem(index, name, str(bad), bad.kind))
+            errors.extend(_problem(index, name, "missing", "missing") for name in self.required if name not in record)
             rows.append([values.get(name, math.nan) for name in self.required])
         if errors:
             raise RequestError(errors)

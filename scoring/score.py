@@ -429,6 +429,7 @@ def frame(rows: list[list[float]]) -> Any:
                     "field": name,
                     "problem": f"expected a whole number: the model was "
                     f"trained with whole numbers for {name}, got {column[i]:g}",
+                    "kind": "not_whole",
                 }
                 for i in fractional[:10]
             ]

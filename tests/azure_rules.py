@@ -9,6 +9,7 @@ exists, an API limit. `stored_after_put` is what Azure keeps after a PUT, for th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,8 @@ ROLE = "azure-native:authorization:RoleAssignment"
 BUDGET = "azure-native:consumption:Budget"
 MANAGEMENT_POLICY = "azure-native:storage:ManagementPolicy"
 RANDOM = "random:index/randomString:RandomString"
+ML_REGISTRY = "azure-native:machinelearningservices:Registry"
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
 
 # Built-in role ids, the same in every tenant (learn.microsoft.com/azure/role-based-access-control/built-in-roles).
 ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
@@ -33,12 +36,18 @@ STORAGE_BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
 STORAGE_BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
 CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
 KEY_VAULT_ADMINISTRATOR = "00482a5a-887f-4fb3-b363-3b7fe8e74483"
+AZUREML_METRICS_WRITER = "635dd51f-9968-44d3-b7fb-6d9a6bd613ae"
 
 # --- Rule 1: roles Azure ML assigns by itself to system-assigned identities ----------------------
 # (owner type, role, the linked resource it is assigned on); "workspace" means the workspace itself.
 AUTOMATIC_ROLES: dict[str, list[tuple[str, str]]] = {
     # Azure ML docs, concept-endpoints-online-auth, "Automatic role assignment for endpoint identity".
-    ENDPOINT: [(ACR_PULL, "containerRegistry"), (STORAGE_BLOB_DATA_READER, "storageAccount")],
+    # Nothing on an Azure ML registry: no page lists an automatic assignment there, for any identity.
+    ENDPOINT: [
+        (ACR_PULL, "containerRegistry"),
+        (STORAGE_BLOB_DATA_READER, "storageAccount"),
+        (AZUREML_METRICS_WRITER, "workspace"),
+    ],
     # Azure ML docs, how-to-identity-based-service-authentication: a cluster identity "is automatically granted ACRPull"
     COMPUTE: [(ACR_PULL, "containerRegistry")],
     # Same page, workspace identity types: SAI role assignment creation is "managed by Microsoft"; the roles are the
@@ -69,6 +78,10 @@ IMMUTABLE: dict[str, tuple[str, ...]] = {
     # Storage: a StorageV2 account cannot become another kind in place (learn.microsoft.com/azure/storage/common/
     # storage-account-upgrade: only upgrades to v2).
     STORAGE: ("kind",),
+    # A role assignment's principal and scope cannot change: "Tenant ID, application ID, principal ID, and scope
+    # are not allowed to be updated" (RoleAssignmentUpdateNotPermitted; learn.microsoft.com/azure/
+    # role-based-access-control/troubleshooting).
+    ROLE: ("principalId", "scope"),
 }
 
 # --- Rule 4: properties a PUT accepts but does not apply -----------------------------------------
@@ -111,6 +124,7 @@ STATEFUL = {
     ENDPOINT: "its deployments and live traffic",
     RG: "everything in it",
     ACR: "its images",
+    ML_REGISTRY: "every model and environment promoted through it (and its name, part of their ids)",
 }
 
 # The input that carries each resource's Azure name (pulumi-azure-native: a changed name is a new resource).
@@ -126,10 +140,30 @@ NAME_INPUT = {
     ENDPOINT: "endpointName",
     BUDGET: "budgetName",
     MANAGEMENT_POLICY: "managementPolicyName",
+    ML_REGISTRY: "registryName",
+    ROLE: "roleAssignmentName",
 }
 # Parent path segments: a change moves the resource, so the provider replaces it (pulumi-azure-native: URL path
 # parameters force replacement).
 PARENT_INPUTS = ("resourceGroupName", "workspaceName", "scope")
+
+
+# --- Rule 8: an Azure ML registry ------------------------------------------------------------------
+# It creates its own storage account per region and one container registry replicated to each; existing ones
+# cannot be given: az ml registry create ("Using existing Azure resource instances for those when creating the
+# registry is not supported"); the REST spec 2025-12-01 (registries.json) has AcrDetails and
+# StorageAccountDetails with systemCreated* alone and additionalProperties false.
+REGISTRY_ACR_KEYS = {"systemCreatedAcrAccount"}
+REGISTRY_STORAGE_KEYS = {"systemCreatedStorageAccount"}
+# The registry's ACR is Premium, the only SKU azure-ai-ml offers (constants/_registry.py, AcrAccountSku) and
+# the one geo-replication needs (container-registry-geo-replication), billed "for each region" (same page).
+REGISTRY_ACR_SKUS = {"Premium"}
+# REST spec 2025-12-01, RegistryNameParameter: ^[a-zA-Z0-9][a-zA-Z0-9\-_]{2,32}$.
+REGISTRY_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_-]{2,32}")
+# Regions leave a registry through the removeRegions action (REST spec 2025-12-01, Registries_RemoveRegions);
+# no source says a PUT without a region removes it, so the model takes the stricter reading: it does not.
+# A workspace uses a registry's assets only in a region the registry is in (Azure ML docs,
+# how-to-share-models-pipelines-across-workspaces-with-registries).
 
 
 @dataclass
@@ -197,6 +231,13 @@ def violations(before: Any, after: Any) -> list[str]:
                     found.append(f"{where}: Azure accepts and silently ignores a change of {path}")
                 elif _under(path, STICKY_TRUE.get(step.typ, ())) and _get(old[step.name].inputs, path) is True:
                     found.append(f"{where}: Azure keeps {path} on; the change is silently ignored")
+            if step.typ == ML_REGISTRY:
+                removed = sorted(_regions(old[step.name].inputs) - _regions(new[step.name].effective))
+                if removed:
+                    found.append(
+                        f"{where}: a PUT without region(s) {', '.join(removed)} does not remove them; Azure "
+                        "removes a registry's regions only with its removeRegions action"
+                    )
             for path in DROPPED_IF_UNSENT.get(step.typ, ()):
                 if _get(new[step.name].effective, path) is None:
                     found.append(f"{where}: the update is a PUT without {path}, which cuts the endpoint's live traffic")
@@ -234,6 +275,8 @@ def limit_violations(run: Any) -> list[str]:
         days = _get(res.inputs, "properties.softDeleteRetentionInDays")
         if days is not None and not VAULT_RETENTION_DAYS[0] <= int(days) <= VAULT_RETENTION_DAYS[1]:
             found.append(f"Vault '{res.name}': retention {days} days is outside {VAULT_RETENTION_DAYS}")
+    for res in run.mocks.of_type(ML_REGISTRY):
+        found += registry_violations(res)
     policies = run.mocks.of_type(MANAGEMENT_POLICY)
     accounts = [p.inputs.get("accountName") for p in policies]
     if len(set(accounts)) != len(accounts):
@@ -251,6 +294,88 @@ def limit_violations(run: Any) -> list[str]:
                     f"ManagementPolicy '{res.name}': blobTypes {sorted(types)} not within "
                     f"{sorted(LIFECYCLE_BLOB_TYPES)}"
                 )
+    return found
+
+
+def _regions(inputs: dict[str, Any]) -> set[str]:
+    return {str(detail.get("location")) for detail in inputs.get("regionDetails") or []}
+
+
+def registry_violations(res: Any) -> list[str]:
+    """What Azure refuses in one registry's inputs (Rule 8)."""
+    where = f"Registry '{res.name}'"
+    found = []
+    name = str(res.inputs.get("registryName", ""))
+    if not REGISTRY_NAME.fullmatch(name):
+        found.append(f"{where}: name {name!r} breaks ^[a-zA-Z0-9][a-zA-Z0-9-_]{{2,32}}$")
+    details = res.inputs.get("regionDetails") or []
+    locations = [detail.get("location") for detail in details]
+    if res.inputs.get("location") not in locations or len(set(locations)) != len(locations):
+        found.append(f"{where}: regionDetails must hold the primary region {res.inputs.get('location')}, each once")
+    for detail in details:
+        for key, allowed in (("acrDetails", REGISTRY_ACR_KEYS), ("storageAccountDetails", REGISTRY_STORAGE_KEYS)):
+            for account in detail.get(key) or []:
+                if set(account) - allowed:
+                    found.append(
+                        f"{where}: {key} in {detail.get('location')} gives {sorted(set(account) - allowed)}; a "
+                        "registry creates its own storage and container registry, existing ones cannot be given"
+                    )
+        for account in detail.get("acrDetails") or []:
+            sku = _get(account, "systemCreatedAcrAccount.acrAccountSku")
+            if sku not in REGISTRY_ACR_SKUS:
+                found.append(f"{where}: container registry SKU {sku!r}; Azure ML creates Premium only")
+    return found
+
+
+def across_stacks_violations(runs: Iterable[Any]) -> list[str]:
+    """What the stacks together break: the same (scope, principal, role) declared by two stacks, which the second
+    one's create meets as RoleAssignmentExists (Rule 2), and a workspace stack granted on a registry that does not
+    cover its region (Rule 8)."""
+    found: list[str] = []
+    seen: dict[tuple[str, str, str], str] = {}
+    registries = {}
+    runs = list(runs)
+    for run in runs:
+        for res in run.mocks.of_type(ML_REGISTRY):
+            registries[res.outputs["__id"]] = _regions(res.inputs)
+    for run in runs:
+        workspaces = run.mocks.of_type(WORKSPACE)
+        for res in run.mocks.of_type(ROLE):
+            key = (res.inputs["scope"], res.inputs["principalId"], res.inputs["roleDefinitionId"].rsplit("/", 1)[-1])
+            stack = res.inputs.get("description", res.name)
+            if key in seen:
+                found.append(f"RoleAssignment '{res.name}' ({stack}) repeats one of {seen[key]} (RoleAssignmentExists)")
+            seen[key] = stack
+            regions = registries.get(res.inputs["scope"])
+            for workspace in workspaces:
+                if regions is not None and workspace.inputs.get("location") not in regions:
+                    found.append(
+                        f"Workspace '{workspace.name}' in {workspace.inputs.get('location')} uses a registry in "
+                        f"{sorted(regions)} only"
+                    )
+    return found
+
+
+# Roles that read a registry's assets: Reader ("only read assets") and AzureML Registry User (all asset actions),
+# how-to-manage-registries and built-in-roles.
+REGISTRY_READERS = {"acdd72a7-3385-48ef-bd42-f606fba81ae7", "1823dd4f-9b8c-4ab6-ab4e-7397a3684615"}
+
+
+def registry_pull_violations(workspace_run: Any, registry_id: str) -> list[str]:
+    """The endpoint and workspace identities of a workspace stack that deploys from the registry `registry_id`
+    but may not read it: Azure assigns nothing on a registry by itself (AUTOMATIC_ROLES has no registry), so
+    without a declared grant a deployment of a registry model has no right to pull it."""
+    granted = {
+        r.inputs["principalId"]
+        for r in workspace_run.mocks.of_type(ROLE)
+        if r.inputs["scope"] == registry_id and r.inputs["roleDefinitionId"].rsplit("/", 1)[-1] in REGISTRY_READERS
+    }
+    found = []
+    for typ in (ENDPOINT, WORKSPACE):
+        for res in workspace_run.mocks.of_type(typ):
+            principal = (res.outputs.get("identity") or {}).get("principalId")
+            if principal not in granted:
+                found.append(f"{typ.split(':')[-1]} '{res.name}': its identity may not read the registry's assets")
     return found
 
 

@@ -28,7 +28,10 @@ NAME_INPUT = {
     "azure-native:machinelearningservices:Workspace": "workspaceName",
     "azure-native:machinelearningservices:Compute": "computeName",
     "azure-native:machinelearningservices:OnlineEndpoint": "endpointName",
+    "azure-native:machinelearningservices:Registry": "registryName",
+    "azure-native:authorization:RoleAssignment": "roleAssignmentName",
 }
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
 
 
 @dataclass
@@ -88,10 +91,14 @@ class PulumiMocks(pulumi.runtime.Mocks):
     generation: int = 0
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
     invokes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # The other stacks' outputs, by the name a StackReference gives (what `pulumi stack output` shows).
+    stacks: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         from tests import azure_rules
 
+        if args.typ == STACK_REFERENCE:
+            return self._stack_reference(args)
         options = self.options.get(args.name, {})
         recorded = (self.prior or {}).get(args.name)
         inputs = dict(args.inputs)
@@ -118,7 +125,9 @@ class PulumiMocks(pulumi.runtime.Mocks):
         azure_name = outputs.get(NAME_INPUT.get(args.typ, ""), args.name)
         outputs["name"] = azure_name
         if "identity" in outputs:
-            outputs["identity"] = {**outputs["identity"], "principalId": f"principal-of-{args.name}"}
+            # Azure draws a principal per identity: two stacks' workspaces never share one.
+            principal = f"principal-of-{pulumi.get_stack()}-{args.name}"
+            outputs["identity"] = {**outputs["identity"], "principalId": principal}
         if args.typ == "azure-native:machinelearningservices:Workspace":
             # Azure assigns the workspace a GUID once; it names the default datastore's container.
             outputs["workspaceId"] = str(uuid.uuid5(uuid.NAMESPACE_URL, azure_name))
@@ -131,10 +140,26 @@ class PulumiMocks(pulumi.runtime.Mocks):
         if recorded is not None:
             outputs = azure_rules.stored_after_put(args.typ, recorded.outputs, outputs)
         resource_id = f"/subscriptions/{SUBSCRIPTION_ID}/mock/{args.typ.split(':')[-1]}/{azure_name}"
+        if args.typ == "azure-native:machinelearningservices:Registry":
+            # ARM's own form, which the policy pack reads a role assignment's scope by.
+            resource_id = (
+                f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{outputs.get('resourceGroupName')}"
+                f"/providers/Microsoft.MachineLearningServices/registries/{azure_name}"
+            )
         self.resources.append(
             Registered(args.typ, args.name, inputs, {**outputs, "__id": resource_id}, effective, options)
         )
         return resource_id, outputs
+
+    def _stack_reference(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        """A read of another stack's outputs; a stack that does not exist fails, as the engine's read does."""
+        stack = str(args.inputs.get("name") or args.resource_id)
+        if stack not in self.stacks:
+            raise RuntimeError(f"unknown stack {stack!r}")
+        outputs = {"name": stack, "outputs": copy.deepcopy(self.stacks[stack]), "secretOutputNames": []}
+        self.resources.append(Registered(args.typ, args.name, dict(args.inputs), outputs, dict(args.inputs)))
+        self.resources[-1].same_as_before = True  # a read changes nothing
+        return stack, outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
         if args.token == "azure-native:authorization:getClientConfig":
@@ -144,6 +169,13 @@ class PulumiMocks(pulumi.runtime.Mocks):
                 "subscriptionId": SUBSCRIPTION_ID,
                 "tenantId": TENANT_ID,
             }
+        if args.token == "azure-native:machinelearningservices:getRegistry":
+            # A GET of the registry: what the earlier run (or a test's edit, a change outside Pulumi) has.
+            self.invokes.append((args.token, dict(args.args)))
+            for recorded in (self.prior or {}).values():
+                if recorded.typ.endswith(":Registry") and recorded.outputs["name"] == args.args.get("registryName"):
+                    return {k: v for k, v in copy.deepcopy(recorded.outputs).items() if k != "__id"}
+            raise RuntimeError(f"ResourceNotFound: registry {args.args.get('registryName')} not found")
         if args.token == "azure-native:machinelearningservices:getOnlineEndpoint":
             # A GET of the endpoint: Azure answers with what it has, here the earlier run's (or a
             # test's edited, i.e. changed outside and refreshed) endpoint; 404 when there is none.
@@ -208,17 +240,26 @@ def run_program(
     random_suffix: str | None = None,
     prior: ProgramRun | None = None,
     generation: int = 0,
+    stacks: dict[str, dict[str, Any]] | None = None,
 ) -> ProgramRun:
     """Run infra/__main__.py under mocks, as `pulumi preview` would, and return what it did.
 
     `prior`: an earlier run of the same stack, to play `pulumi up` of a changed program or config
     against its state. `generation`: a number per fresh deployment (destroy, then up again).
+    `stacks`: other stacks' outputs by name, for the program's StackReferences (e.g. {"shared": run.exports}).
     """
     mocks = PulumiMocks(
-        random_suffix=random_suffix, prior=prior.mocks.by_name() if prior else None, generation=generation
+        random_suffix=random_suffix,
+        prior=prior.mocks.by_name() if prior else None,
+        generation=generation,
+        stacks=dict(stacks or {}),
     )
+    # A stack can read its own last outputs (the shared stack does); a new stack has none.
+    mocks.stacks.setdefault(f"organization/{project}/{stack}", dict(prior.exports) if prior else {})
     monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(
+        mocks, project=project, stack=stack, preview=False, monitor=monitor, organization="organization"
+    )
     # A key with a namespace (azure-native:location) is the provider's and is passed as it is.
     pulumi.runtime.set_all_config(
         {key if ":" in key else f"{project}:{key}": str(value) for key, value in (config or {}).items()}
@@ -235,6 +276,31 @@ def run_program(
 
     program()
     return ProgramRun(mocks, exports, monitor.ignore_changes)
+
+
+# The three stacks of docs/environments.md under mocks: the shared stack's config, and a run of it whose
+# outputs the workspace stacks' StackReferences read.
+CI_PRINCIPAL_ID = "00000000-0000-0000-0000-00000000c1c1"
+SHARED_CONFIG = {
+    "stackKind": "shared",
+    "registryConsumers": '["dev=westeurope", "prod=westeurope"]',
+    "ciPrincipalId": CI_PRINCIPAL_ID,
+}
+
+
+def run_shared(config: dict[str, Any] | None = None, **kwargs: Any) -> ProgramRun:
+    """The shared stack (stack name "shared") with SHARED_CONFIG and `config` on top."""
+    return run_program({**SHARED_CONFIG, **(config or {})}, stack="shared", **kwargs)
+
+
+_SHARED_EXPORTS: dict[str, Any] = {}
+
+
+def shared_stacks() -> dict[str, dict[str, Any]]:
+    """{"shared": the outputs of a default shared stack}, for `run_program(stacks=...)`; computed once."""
+    if not _SHARED_EXPORTS:
+        _SHARED_EXPORTS.update(run_shared().exports)
+    return {"shared": copy.deepcopy(_SHARED_EXPORTS)}
 
 
 # --- Azure ML ---------------------------------------------------------------------------------

@@ -20,10 +20,11 @@ made outside Pulumi (a refreshed endpoint that differs from a config equal to th
 protection switched on after the stack was created. Both refuse later, after other resources with
 allowed changes may have been updated; neither lets a refused change through.
 
-No role assignment is declared anywhere: every identity in the stack is system-assigned, and Azure ML
-grants those identities their roles itself (see the comments at each identity, in workspace.py,
-compute.py and endpoint.py). Declaring the same (scope, principal, role) again fails with
-RoleAssignmentExists.
+No role assignment is declared on a workspace stack's own resources: every identity in the stack is
+system-assigned, and Azure ML grants those identities their roles itself (see the comments at each
+identity, in workspace.py, compute.py and endpoint.py). Declaring the same (scope, principal, role) again
+fails with RoleAssignmentExists. The only assignments declared are on the shared registry, where Azure
+grants nothing by itself (infra/builders/registry_access.py).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from pulumi_azure_native import keyvault, resources
 from pulumi_azure_native import machinelearningservices as ml
 
 from infra.builders.scope import Scope, field_of
+from infra.environments import SHARED, WORKSPACE
 from infra.naming import resource_names
 from infra.settings import AUTH_MODES, PlatformSettings
 
@@ -61,13 +63,18 @@ def fixed(key: str, recorded: T, wanted: T, why: str, instead: str = "") -> T:
     return recorded
 
 
-def creation_record(s: PlatformSettings) -> dict[str, str]:
-    """What the stack suffix's keepers record when the stack is created (infra/builders/group.py)."""
+def creation_record(s: PlatformSettings, kind: str = WORKSPACE) -> dict[str, str]:
+    """What the stack suffix's keepers record when the stack is created (infra/builders/group.py).
+
+    A stack recorded before `stackKind` existed has none, and is a workspace stack."""
+    if kind == SHARED:
+        return {"location": s.location, "stackKind": SHARED}
     return {
         "location": s.location,
         "endpointAuthMode": s.endpoint_auth_mode,
         "publicNetworkAccess": s.public_network_access,
         "keyVaultPurgeProtection": _flag(s.key_vault_purge_protection),
+        "stackKind": WORKSPACE,
     }
 
 
@@ -84,25 +91,34 @@ LOCATION_INSTEAD = (
     "Create a new stack for the new region (`pulumi stack init <name>`), or `pulumi destroy` this one first."
 )
 PURGE_WHY = "Azure cannot switch purge protection off once it is on (Key Vault soft-delete overview)"
+# The two kinds build different resources under the same component: a changed kind would delete every
+# resource of the old one (the workspace with its models, or the registry with every promoted model).
+KIND_WHY = "a stack cannot change its kind: `pulumi up` would delete every resource of the other kind"
+KIND_INSTEAD = "Create a stack of the other kind instead (`pulumi stack init <name>`, docs/environments.md)."
 
 
-def preflight(s: PlatformSettings, suffix: random.RandomString, parent: pulumi.Resource) -> pulumi.Output[str]:
+def preflight(
+    s: PlatformSettings, suffix: random.RandomString, parent: pulumi.Resource, kind: str = WORKSPACE
+) -> pulumi.Output[str]:
     """The stack's suffix, resolved only once no setting fixed at creation is asked to change.
 
     Raises FixedAtCreation (inside the output, so `pulumi preview` and `pulumi up` fail with its message)
-    when config changes the location, switches purge protection off that the stack was created with, or
-    asks for an endpoint auth mode or network access the endpoint does not have. The record is the
-    suffix's keepers; a stack created before they held the endpoint's settings has only `location`,
-    and its endpoint is read instead.
+    when config changes the stack's kind (`stackKind`) or its location, switches purge protection off
+    that the stack was created with, or asks for an endpoint auth mode or network access the endpoint
+    does not have. The record is the suffix's keepers; a stack created before they held the endpoint's
+    settings has only `location` (and is a workspace stack), and its endpoint is read instead.
     """
 
     def check(args: list[object]) -> pulumi.Output[str]:
         keepers, sfx = args
         recorded: dict[str, str] = dict(cast(dict[str, str], keepers or {}))
+        fixed("stackKind", recorded.get("stackKind", WORKSPACE), kind, KIND_WHY, KIND_INSTEAD)
         fixed("location", recorded.get("location", s.location), s.location, LOCATION_WHY, LOCATION_INSTEAD)
+        if kind == SHARED:  # no endpoint, no key vault
+            return pulumi.Output.from_input(str(sfx))
         if recorded.get("keyVaultPurgeProtection") == "true":
             fixed("keyVaultPurgeProtection", "true", _flag(s.key_vault_purge_protection), PURGE_WHY)
-        wanted = creation_record(s)
+        wanted = creation_record(s, kind)
         if all(recorded.get(key) == wanted[key] for key in ENDPOINT_KEYS):
             return pulumi.Output.from_input(str(sfx))
         # Config asks for other endpoint settings than the stack was created with: allowed only if

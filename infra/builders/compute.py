@@ -85,7 +85,7 @@ def compute(scope: Scope, group: resources.ResourceGroup, ws: ml.Workspace) -> C
             # still running or queued on it, and an outputs.json saved before the change would name a
             # cluster that no longer exists. Pulumi then drops it from the state without calling delete
             # (Pulumi docs, resource option retainOnDelete: "when deleting or replacing the resource").
-            # At 0 nodes (minNodes 0, the default) it costs nothing; README, "Changing a live stack",
+            # At 0 nodes (minNodes 0, the default) it costs nothing; docs/infrastructure.md, "Changing a live stack",
             # says how to delete it once its jobs are done. `pulumi destroy` still removes it, with the
             # resource group it is in (ARM deletes a group's resources with it).
             retain_on_delete=True,

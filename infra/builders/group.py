@@ -8,11 +8,14 @@ from pulumi_azure_native import resources
 
 from infra.builders import checks
 from infra.builders.scope import Scope
+from infra.environments import WORKSPACE
 from infra.naming import SUFFIX_LENGTH, resource_names
 from infra.settings import PlatformSettings
 
 
-def stack_suffix(name: str, settings: PlatformSettings, parent: pulumi.Resource) -> random.RandomString:
+def stack_suffix(
+    name: str, settings: PlatformSettings, parent: pulumi.Resource, kind: str = WORKSPACE
+) -> random.RandomString:
     """The suffix drawn once per stack lifetime; see infra/naming.py for why names carry it.
 
     Its keepers record the settings a stack cannot change (`checks.creation_record`), and are never
@@ -27,7 +30,7 @@ def stack_suffix(name: str, settings: PlatformSettings, parent: pulumi.Resource)
         upper=False,
         numeric=True,
         lower=True,
-        keepers=checks.creation_record(settings),
+        keepers=checks.creation_record(settings, kind),
         opts=pulumi.ResourceOptions(parent=parent, ignore_changes=["keepers"]),
     )
 

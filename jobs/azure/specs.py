@@ -292,7 +292,7 @@ def deployment(
         instance_type=options.instance_type,
         instance_count=options.instance_count,
         app_insights_enabled=True,
-        # Two server workers, measured (bench/scoring.py, README "Tests and benchmarks"), and as many
+        # Two server workers, measured (bench/scoring.py, docs/testing.md), and as many
         # concurrent requests: "set to the number of requests that your model can process concurrently"
         # with WORKER_COUNT to match (azure-ai-docs reference-yaml-deployment-managed-online.md).
         request_settings=OnlineRequestSettings(request_timeout_ms=10_000, max_concurrent_requests_per_instance=2),

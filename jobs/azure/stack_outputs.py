@@ -17,6 +17,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from infra.naming import ML_REGISTRY_NAME
 from jobs.errors import JobsError
 from jobs.paths import ROOT
 from jobs.user_files import parse_json, read_json
@@ -36,6 +37,9 @@ ENV = {
 _GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 _GUIDS = ("subscription_id", "tenant_id")
 _NAMES = ("resource_group", "workspace_name", "compute_name", "endpoint_name", "location", "studio_url")
+# An Azure ML registry's name, as Azure takes it (infra/naming.py ML_REGISTRY_NAME: the REST spec's registryName
+# pattern and the docs' 2-32 characters, both); the stack exports null for a stack without a registry.
+_REGISTRY_NAME = re.compile(ML_REGISTRY_NAME)
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,8 @@ class StackOutputs:
     location: str | None = None
     studio_url: str | None = None
     tenant_id: str | None = None
+    # The shared Azure ML registry the stack shares models to and deploys from (docs/environments.md).
+    registry_name: str | None = None
 
     def need(self, key: str, for_what: str, stack: str) -> str:
         value = getattr(self, key)
@@ -210,6 +216,13 @@ def _problem(key: str, value: Any) -> str | None:
     if key in _NAMES:
         if not (isinstance(value, str) and value.strip()):
             return f"'{key}' is {_shown(value)}; it must be a non-empty string: a name"
+        return None
+    if key == "registry_name":
+        if not (isinstance(value, str) and _REGISTRY_NAME.fullmatch(value.strip())):
+            return (
+                f"'{key}' is {_shown(value)}; it must be an Azure ML registry name: 3 to 32 letters, digits, '-' "
+                "or '_', starting with a letter or digit (`pulumi stack output registry_name --stack shared`)"
+            )
         return None
     if key == "compute_max_nodes":
         whole = (

@@ -28,9 +28,9 @@ from jobs.errors import Interrupted, JobsError, log_error
 from jobs.local import inference_server, processes
 from jobs.local.locking import exclusive, is_held
 from jobs.local.registry import ModelVersion
+from jobs.options import OPTIONS
 
-DEFAULT_PORT = 5001
-PORTS = (1024, 65535)
+DEFAULT_PORT: int = OPTIONS["port"].default
 
 
 @dataclass(frozen=True)
@@ -66,10 +66,9 @@ class Survey:
 
 def check_port(port: int) -> None:
     """Refuse a port the local endpoint cannot use (with the flag, the value and what is allowed)."""
-    if not PORTS[0] <= port <= PORTS[1]:
-        raise JobsError(
-            f"--port {port} is not a usable port; choose one from {PORTS[0]} to {PORTS[1]} (for `make demo`: PORT=)"
-        )
+    problem = OPTIONS["port"].problem(port)
+    if problem:
+        raise JobsError(f"{problem} (for `make demo`: PORT=)")
 
 
 class LocalEndpoint:

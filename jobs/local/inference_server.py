@@ -36,7 +36,7 @@ _LAUNCHER = (
 
 
 # Server worker processes (gunicorn sync workers, one request each at a time). Measured with
-# bench/scoring.py on a 2-core machine: see the README, "Tests and benchmarks".
+# bench/scoring.py on a 2-core machine: see docs/testing.md.
 DEFAULT_WORKERS = 2
 
 

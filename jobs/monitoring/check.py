@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from jobs.dataset import default_schema
 from jobs.errors import JobsError
 from jobs.monitoring import drift
+from jobs.options import problems as bound_problems
 
 # The shipped dataset's fields: what monitoring compares (a model of another dataset is not monitored yet).
 FEATURES = default_schema().features
@@ -34,7 +34,7 @@ DEFAULT_WINDOW_HOURS = 24 * 7
 DEFAULT_MAX_REFUSED_SHARE = 0.05
 # With 299 training rows and Azure's default thresholds, windows drawn from the training data itself
 # flag some feature in 100% of draws at 100 records, 37% at 400, 18% at 600 and 1% at 1000 (100 draws
-# each, measured for the README): fewer records than this and "drift" is mostly sampling noise.
+# each, measured for docs/monitoring.md): fewer records than this and "drift" is mostly sampling noise.
 DEFAULT_MIN_RECORDS = 1000
 
 
@@ -50,6 +50,16 @@ class Thresholds:
     max_refused_share: float = DEFAULT_MAX_REFUSED_SHARE
     min_records: int = DEFAULT_MIN_RECORDS
 
+    def flag_values(self) -> dict[str, float]:
+        """The bounded values by the command line's names for them (jobs/options.py declares their bounds)."""
+        return {
+            "numerical_threshold": self.numerical,
+            "categorical_threshold": self.categorical,
+            "prediction_threshold": self.prediction,
+            "max_refused_share": self.max_refused_share,
+            "min_records": self.min_records,
+        }
+
     def problems(self) -> list[str]:
         """Every value a user could get wrong, each naming its flag and what is allowed."""
         found = []
@@ -62,13 +72,7 @@ class Thresholds:
                 f"--categorical-metric {self.categorical_metric!r} is not one of "
                 + ", ".join(drift.CATEGORICAL_METRICS)
             )
-        for flag, value in (
-            ("--numerical-threshold", self.numerical),
-            ("--categorical-threshold", self.categorical),
-            ("--prediction-threshold", self.prediction),
-        ):
-            if not (math.isfinite(value) and value > 0):
-                found.append(f"{flag} {value} must be a number above 0")
+        found += bound_problems(self.flag_values())  # each bound declared once, in jobs/options.py
         # A p-value is at most 1: a higher threshold would report drift on every window.
         for flag, metric, value in (
             ("--numerical-threshold", self.numerical_metric, self.numerical),
@@ -77,10 +81,6 @@ class Thresholds:
         ):
             if metric in drift.P_VALUE_METRICS and value > 1:
                 found.append(f"{flag} {value:g} is a p-value for {metric}; allowed: above 0 and at most 1")
-        if not 0 <= self.max_refused_share <= 1:
-            found.append(f"--max-refused-share {self.max_refused_share} must be from 0 to 1")
-        if self.min_records < 1:
-            found.append(f"--min-records {self.min_records} must be at least 1")
         return found
 
 

@@ -25,6 +25,14 @@ def steps(workflow: dict) -> list[dict]:
     return [step for job in workflow["jobs"].values() for step in job["steps"]]
 
 
+def pulumi_step(job: dict) -> dict | None:
+    return next((step for step in job["steps"] if step.get("uses", "").startswith("pulumi/actions@")), None)
+
+
+# The stacks of one program (docs/environments.md), one Pulumi.<stack>.yaml each.
+STACKS = sorted(path.name.split(".")[1] for path in ROOT.glob("Pulumi.*.yaml"))
+
+
 def test_every_workflow_validates_against_githubs_schema():
     files = sorted(str(p) for p in WORKFLOWS.glob("*.yml"))
     assert len(files) == 5
@@ -78,18 +86,50 @@ def test_pull_requests_get_a_preview_with_the_policy_pack():
 def test_azure_access_is_oidc_only(name):
     workflow = load(name)
     assert workflow["permissions"] == {}
-    (job,) = workflow["jobs"].values()
-    assert job["permissions"]["id-token"] == "write"
-    assert job["env"]["ARM_USE_OIDC"] == "true"
+    for job in workflow["jobs"].values():
+        assert job["permissions"]["id-token"] == "write"
+        assert job["env"]["ARM_USE_OIDC"] == "true"
     text = (WORKFLOWS / name).read_text()
     for long_lived in ("ARM_CLIENT_SECRET", "AZURE_CLIENT_SECRET", "client-secret", "AZURE_CREDENTIALS"):
         assert long_lived not in text
 
 
 @pytest.mark.parametrize("name", ["preview.yml", "deploy.yml", "destroy.yml"])
-def test_runs_on_the_stack_never_overlap(name):
+def test_runs_on_a_stack_never_overlap(name):
+    # Each job that runs Pulumi on a stack is in that stack's group, whichever workflow it is in.
     workflow = load(name)
-    assert workflow["concurrency"] == {"group": "pulumi-dev", "cancel-in-progress": False}
+    for job in workflow["jobs"].values():
+        concurrency = job.get("concurrency", workflow.get("concurrency"))
+        stack = pulumi_step(job)["with"]["stack-name"] if pulumi_step(job) else "dev"
+        group = "pulumi-${{ matrix.stack }}" if stack == "${{ matrix.stack }}" else f"pulumi-{stack}"
+        assert concurrency == {"group": group, "cancel-in-progress": False}, job["name"]
+
+
+def test_every_stack_is_previewed_on_pull_requests():
+    assert STACKS == ["dev", "prod", "shared"]
+    (job,) = load("preview.yml")["jobs"].values()
+    assert sorted(job["strategy"]["matrix"]["stack"]) == STACKS
+    assert job["strategy"]["fail-fast"] is False  # every stack's preview is shown
+    assert pulumi_step(job)["with"]["stack-name"] == "${{ matrix.stack }}"
+    policy = next(step for step in job["steps"] if "config_for_stack.py" in step.get("run", ""))
+    assert policy["env"]["STACK"] == "${{ matrix.stack }}" and '"$STACK"' in policy["run"]
+
+
+def test_deploy_brings_the_shared_stack_up_before_dev_and_prod_and_prod_behind_its_environment():
+    jobs = load("deploy.yml")["jobs"]
+    by_stack = {pulumi_step(job)["with"]["stack-name"]: job for job in jobs.values()}
+    assert sorted(by_stack) == STACKS
+    shared_key = next(key for key, job in jobs.items() if job is by_stack["shared"])
+    assert "needs" not in by_stack["shared"]
+    for stack in ("dev", "prod"):
+        assert by_stack[stack]["needs"] == shared_key, stack
+        assert pulumi_step(by_stack[stack])["with"]["command"] == "up"
+    assert {stack: job["environment"] for stack, job in by_stack.items()} == {s: s for s in STACKS}
+    # prod gets its platform only: what it serves arrives by promotion, never by training there.
+    assert not any("python -m jobs" in step.get("run", "") for step in by_stack["prod"]["steps"])
+    for stack, job in by_stack.items():
+        policy = next(step for step in job["steps"] if "config_for_stack.py" in step.get("run", ""))
+        assert f"config_for_stack.py {stack} " in policy["run"], stack
 
 
 def test_every_action_is_pinned_to_a_version():
@@ -99,12 +139,16 @@ def test_every_action_is_pinned_to_a_version():
                 assert "@" in step["uses"] and not step["uses"].endswith(("@main", "@master")), step["uses"]
 
 
+def dev_deploy() -> dict:
+    return next(job for job in load("deploy.yml")["jobs"].values() if pulumi_step(job)["with"]["stack-name"] == "dev")
+
+
 def test_deploy_runs_up_then_the_job_scripts_behind_an_environment():
     workflow = load("deploy.yml")
     assert workflow["on"]["push"]["branches"] == ["main"]
-    (job,) = workflow["jobs"].values()
+    job = dev_deploy()
     assert job["environment"] == "dev"
-    runs = [step.get("run", "") + step.get("with", {}).get("command", "") for step in steps(workflow)]
+    runs = [step.get("run", "") + step.get("with", {}).get("command", "") for step in job["steps"]]
     up = runs.index("up")
     assert any("python -m jobs all --target azure" in run for run in runs[up:])
 
@@ -135,21 +179,25 @@ NAMESPACES = {
 
 
 def test_deploy_registers_every_resource_provider_the_stack_uses_before_up():
-    from tests.fakes import run_program
+    from tests.fakes import run_program, run_shared, shared_stacks
 
-    run = run_program({"budgetEmails": '["ml-team@example.com"]'})
-    modules = {r.typ.split(":")[1] for r in run.mocks.resources if r.typ.startswith("azure-native:")}
+    runs_ = [run_program({"budgetEmails": '["ml-team@example.com"]', "sharedStack": "shared"}, stacks=shared_stacks())]
+    runs_.append(run_shared())
+    modules = {r.typ.split(":")[1] for run in runs_ for r in run.mocks.resources if r.typ.startswith("azure-native:")}
     assert modules <= set(NAMESPACES), f"add the namespace of {modules - set(NAMESPACES)} to NAMESPACES"
     needed = {NAMESPACES[m] for m in modules} - {None}
-    workflow = load("deploy.yml")
-    (job,) = workflow["jobs"].values()
-    runs = [step.get("run", "") + step.get("with", {}).get("command", "") for step in job["steps"]]
-    register = next(i for i, run_ in enumerate(runs) if "az provider register" in run_)
-    assert register < runs.index("up")
-    assert "--wait" in runs[register]
-    for namespace in needed:
-        assert namespace in runs[register], namespace
-        assert namespace in (ROOT / "README.md").read_text(), f"README's first-deployment checklist lacks {namespace}"
+    registers = []
+    checklist = (ROOT / "docs" / "azure.md").read_text()
+    for job in load("deploy.yml")["jobs"].values():
+        runs = [step.get("run", "") + step.get("with", {}).get("command", "") for step in job["steps"]]
+        register = next(i for i, run_ in enumerate(runs) if "az provider register" in run_)
+        assert register < runs.index("up")
+        assert "--wait" in runs[register]
+        registers.append(runs[register])
+        for namespace in needed:
+            assert namespace in runs[register], namespace
+            assert namespace in checklist, f"docs/azure.md's first-deployment checklist lacks {namespace}"
+    assert len(set(registers)) == 1  # one list, which the acceptance run also reads
 
 
 def test_the_deploy_workflow_outlasts_the_worst_case_of_the_waits_it_contains():
@@ -158,7 +206,7 @@ def test_the_deploy_workflow_outlasts_the_worst_case_of_the_waits_it_contains():
     from jobs.azure.backend import AzureBackend, _wait_limit_s
     from jobs.training import TrainingSettings
 
-    job = next(iter(load("deploy.yml")["jobs"].values()))
+    job = dev_deploy()
     steps_ = job["steps"]
     jobs_step = next(s for s in steps_ if "python -m jobs all" in s.get("run", ""))
     assert "--timeout-minutes" not in jobs_step["run"], "then compute the wait from that value"
@@ -178,12 +226,15 @@ def test_the_deploy_workflow_outlasts_the_worst_case_of_the_waits_it_contains():
 @pytest.mark.parametrize("name", ["preview.yml", "deploy.yml", "destroy.yml"])
 def test_missing_credentials_are_named_before_azure_login_tries_them(name, tmp_path):
     workflow = load(name)
-    all_steps = steps(workflow)
-    login = next(i for i, step in enumerate(all_steps) if step.get("uses", "").startswith("azure/login@"))
     check_name = "Check that the credentials reach this job"
-    check = next(i for i, step in enumerate(all_steps) if step.get("name") == check_name)
-    assert check < login
-    step = all_steps[check]
+    for job in workflow["jobs"].values():
+        login = next(i for i, step in enumerate(job["steps"]) if step.get("uses", "").startswith("azure/login@"))
+        check = next(i for i, step in enumerate(job["steps"]) if step.get("name") == check_name)
+        assert check < login, job["name"]
+        _check_names_what_is_missing(job["steps"][check], tmp_path)
+
+
+def _check_names_what_is_missing(step: dict, tmp_path: Path) -> None:
     script = tmp_path / "check.sh"
     script.write_text(step["run"])
 

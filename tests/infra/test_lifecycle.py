@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tests import azure_rules as rules
-from tests.fakes import run_program
+from tests.fakes import CI_PRINCIPAL_ID, run_program, shared_stacks
 
 ROOT = Path(__file__).resolve().parents[2]
 WITH_BUDGET = {"budgetEmails": '["ml-team@example.com"]'}
@@ -38,6 +38,12 @@ CHANGES: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     "budgetEmails": ({}, WITH_BUDGET),
     "budgetAlertPercents": (WITH_BUDGET, {**WITH_BUDGET, "budgetAlertPercents": "[25, 50, 75, 100]"}),
     "collectedDataRetentionDays": ({}, {"collectedDataRetentionDays": "90"}),
+    # A workspace stack's environment keys (tests/infra/test_stacks.py plays the shared stack's own).
+    "stackKind": ({}, {"stackKind": "shared"}),
+    "sharedStack": ({}, {"sharedStack": "shared"}),
+    "registryRegions": ({}, {"registryRegions": '["westeurope", "northeurope"]'}),
+    "registryConsumers": ({}, {"registryConsumers": '["dev=westeurope"]'}),
+    "ciPrincipalId": ({}, {"ciPrincipalId": CI_PRINCIPAL_ID}),
 }
 
 # What the program must do with each change: apply it ("in place" or "replace" what it names), or
@@ -48,15 +54,20 @@ EXPECTED = {
     "vmPriority": "replace",
     "endpointAuthMode": "refused",
     "publicNetworkAccess": "refused",
+    "stackKind": "refused",
+    # Keys of the shared stack, refused on a workspace stack.
+    "registryRegions": "refused",
+    "registryConsumers": "refused",
+    "ciPrincipalId": "refused",
 }
 
 
 @functools.cache
 def up(key: str) -> tuple[object, object | Exception]:
     before_config, after_config = CHANGES[key]
-    before = run_program(before_config)
+    before = run_program(before_config, stacks=shared_stacks())
     try:
-        after = run_program(after_config, prior=before)
+        after = run_program(after_config, prior=before, stacks=shared_stacks())
     except pulumi.RunError as error:
         return before, error
     return before, after

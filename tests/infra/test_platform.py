@@ -201,7 +201,12 @@ def test_outputs_give_the_jobs_what_they_need_and_no_secret(dev):
         "scoring_uri",
         "location",
         "studio_url",
+        "registry_name",
+        "registry_id",
+        "registry_regions",
     }
+    # A stack without `sharedStack` has no registry (tests/infra/test_stacks.py covers the ones with one).
+    assert (out["registry_name"], out["registry_id"], out["registry_regions"]) == (None, None, None)
     assert out["subscription_id"] == SUBSCRIPTION_ID
     assert out["workspace_name"] == dev.mocks.one(WORKSPACE).outputs["name"]
     assert out["compute_name"] == dev.mocks.one(COMPUTE).outputs["name"]

@@ -163,3 +163,21 @@ def test_a_typo_in_the_providers_region_key_names_that_key():
         load_settings(lambda key: None, "proj", "dev", provider_location="eastu2")
     assert "config 'azure-native:location' is 'eastu2'" in str(caught.value)
     assert "did you mean eastus2?" in str(caught.value)
+
+
+def test_every_bad_config_value_is_listed_at_once():
+    # One `pulumi preview` names every key to fix, not only the first (jobs/ has always listed all).
+    config = {"vmSize": "big", "maxNodes": "0", "endpointAuthMode": "password", "budgetEmails": "nobody"}
+    with pytest.raises(ConfigError) as error:
+        load_settings(config.get, "heart-failure", "dev")
+    message = str(error.value)
+    assert message.startswith("invalid config:")
+    for key in config:
+        assert f"config '{key}' is" in message, key
+    assert len(message.splitlines()) == 1 + len(config)
+
+
+def test_one_bad_value_reads_as_before():
+    with pytest.raises(ConfigError) as error:
+        load_settings({"minNodes": "x"}.get, "heart-failure", "dev")
+    assert str(error.value).startswith("config 'minNodes' is 'x': ")

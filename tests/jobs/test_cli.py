@@ -294,7 +294,7 @@ def nothing_runs(monkeypatch):
         ),
         # Reproducible mode has no time limit: an unbounded trial count would never end.
         (["train", "--max-trials", "999999999999"], "argument --max-trials: 999999999999 is not allowed"),
-        (["train", "--cv-folds", "1"], "--cv-folds 1 must be from 2 to 20"),
+        (["train", "--cv-folds", "1"], "argument --cv-folds: 1 is not allowed; allowed: a whole number from 2 to 20"),
         (["train", "--timeout-minutes", "0"], "argument --timeout-minutes: 0 is not allowed; allowed: above 0"),
         (["train", "--timeout-minutes", "nan"], "argument --timeout-minutes: nan is not allowed"),
         (
@@ -490,7 +490,7 @@ def test_bad_training_flags_are_listed_together(capsys):
     code = main(["train", "--metric", "f1", "--cv-folds", "1", "--block-model", "Magic", "--featurization", "on"])
     err = capsys.readouterr().err
     assert code == 2
-    for fragment in ("--metric 'f1'", "--cv-folds 1", "--block-model Magic", "--featurization 'on'"):
+    for fragment in ("--metric 'f1'", "--cv-folds: 1", "--block-model Magic", "--featurization 'on'"):
         assert fragment in err
 
 
@@ -588,7 +588,7 @@ def test_the_top_level_help_says_what_the_tool_is_with_an_example(capsys):
     text = capsys.readouterr().out
     assert "heart-failure" in text and "--target local" in text and "--target azure" in text
     assert f"\n  {JOBS} all --target local" in text  # an example, indented as a command
-    assert "README.md" in text and '"The job scripts"' in text
+    assert "docs/jobs.md" in text and "docs/cli.md" in text
 
 
 class RecordingBackend:

@@ -169,7 +169,7 @@ def test_a_dry_run_needs_no_stack_and_marks_what_it_does_not_know(tmp_path, caps
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--threshold", "1"], "--threshold 1.0 is not a threshold"),
+        (["--threshold", "1"], "argument --threshold: 1 is not allowed; allowed: above 0 and below 1"),
         (["--threshold", "0.3", "--min-sensitivity", "0.8"], "not both"),
     ],
 )

@@ -97,8 +97,9 @@ def test_too_few_records_computes_no_drift_but_still_checks_refusals(tmp_path):
 def test_threshold_problems_name_the_flag():
     problems = Thresholds(numerical_metric="l_infinity", categorical=0, min_records=0).problems()
     assert any(p.startswith("--numerical-metric 'l_infinity' is not one of") for p in problems)
-    assert "--categorical-threshold 0 must be a number above 0" in problems
-    assert "--min-records 0 must be at least 1" in problems
+    # The wording of every bound is its declaration's (jobs/options.py), as argparse would say it.
+    assert "argument --categorical-threshold: 0 is not allowed; allowed: a number above 0" in problems
+    assert "argument --min-records: 0 is not allowed; allowed: a whole number, at least 1" in problems
 
 
 def test_a_line_with_wrong_value_types_is_skipped_and_counted_not_fatal(tmp_path):

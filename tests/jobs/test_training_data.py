@@ -802,7 +802,8 @@ def test_invoke_file_takes_what_data_collection_wrote(tmp_path):
     kinds = {f.name: f.kind for f in default_schema().features}
     # As score.py collects them: flags and whole-number fields as ints (scoring/collect.py whole_number_columns).
     collector.scored(rows, FEATURE_NAMES, {"result": [False, True]}, whole_number_columns(FEATURE_NAMES, kinds))
-    collector.refused([{"record": 0, "field": "age", "problem": "131 is outside the possible range"}], FEATURE_NAMES)
+    refused = {"record": 0, "field": "age", "problem": "131 is outside the possible range", "kind": "out_of_range"}
+    collector.refused([refused], FEATURE_NAMES)
     assert collector.flush()
     scored = tmp_path / "collected" / "scored.jsonl"
     assert len(scored.read_text().splitlines()) == 3

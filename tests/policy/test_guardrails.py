@@ -107,3 +107,46 @@ def test_vm_sizes_are_compared_without_regard_to_case(program, spelling):
     props["properties"]["properties"]["vmSize"] = "Standard_DS3_v2"
     config = {"allowedVmSizes": ["STANDARD_DS3_V2"]}
     assert not any(v.startswith("cluster-cost-limits") for v in violations(cluster.typ, cluster.name, props, config))
+
+
+@pytest.fixture(scope="module")
+def three_stacks():
+    from tests.fakes import run_shared
+
+    shared = run_shared()
+    outputs = {"shared": shared.exports}
+    return [
+        shared,
+        run_program({"sharedStack": "shared"}, stack="dev", stacks=outputs),
+        run_program({"sharedStack": "shared", "keyVaultPurgeProtection": "true"}, stack="prod", stacks=outputs),
+    ]
+
+
+def test_the_three_stacks_pass_every_policy(three_stacks):
+    for run in three_stacks:
+        for registered in run.mocks.resources:
+            assert violations(registered.typ, registered.name, registered.inputs) == [], registered.typ
+
+
+def test_a_registry_role_that_could_delete_the_registry_is_reported(three_stacks):
+    shared, dev, _ = three_stacks
+    contributor = "b24988ac-6180-42a0-ab88-20f7382dd24c"
+    for run in (shared, dev):
+        for assignment in run.mocks.of_type("azure-native:authorization:RoleAssignment"):
+            props = copy.deepcopy(assignment.inputs)
+            props["roleDefinitionId"] = props["roleDefinitionId"].rsplit("/", 1)[0] + "/" + contributor
+            found = violations(assignment.typ, assignment.name, props)
+            assert any(v.startswith("registry-least-privilege") and contributor in v for v in found)
+    # The same role elsewhere is not this policy's business.
+    assignment = dev.mocks.of_type("azure-native:authorization:RoleAssignment")[0]
+    props = {**assignment.inputs, "scope": "/subscriptions/s/resourceGroups/rg"}
+    assert not any(v.startswith("registry-least-privilege") for v in violations(assignment.typ, "x", props))
+
+
+def test_the_registry_carries_the_tags_and_the_configured_network_access(three_stacks):
+    registry = three_stacks[0].mocks.one("azure-native:machinelearningservices:Registry")
+    found = violations(
+        registry.typ, registry.name, {**registry.inputs, "tags": {}}, {"publicNetworkAccess": "Disabled"}
+    )
+    assert any("lacks the tag(s) project, stack, managed-by" in v for v in found)
+    assert any("public network access Enabled, but this stack's config says Disabled" in v for v in found)

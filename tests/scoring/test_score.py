@@ -385,6 +385,7 @@ def test_the_model_gets_the_column_types_of_its_signature(tmp_path, monkeypatch)
             "record": 1,
             "field": "age",
             "problem": "expected a whole number: the model was trained with whole numbers for age, got 60.5",
+            "kind": "not_whole",
         }
     ]
 
@@ -624,3 +625,36 @@ def test_fast_and_record_by_record_validation_agree(score, records, sample_first
     finally:
         request._rows_fast = real_fast
     assert fast == slow
+
+
+@pytest.mark.parametrize(
+    ("change", "kind"),
+    [
+        ({"age": 131}, "out_of_range"),
+        ({"age": "NaN"}, "not_finite"),
+        ({"ejection_fraction": 38.5}, "not_whole"),
+        ({"smoking": "often"}, "wrong_type"),
+        ({"platelets": [1]}, "wrong_type"),
+        ({"agee": 60}, "unknown_field"),
+        ({"age": None}, "wrong_type"),
+    ],
+)
+def test_each_refused_item_carries_its_kind_for_programs(score, change, kind):
+    # A client (and this project's own collector and training-data check) branches on `kind`, never on the English.
+    import schema
+
+    status, result = body(score.run(data=[{**SAMPLE, **change}]))
+    assert status == 400
+    assert [item["kind"] for item in result["errors"]] == [kind]
+    assert kind in schema.PROBLEM_KINDS
+
+
+def test_a_missing_field_and_a_malformed_request_have_their_kinds(score):
+    import schema
+
+    record = {name: value for name, value in SAMPLE.items() if name != "age"}
+    status, result = body(score.run(data=[record]))
+    assert status == 400 and [(e["field"], e["kind"]) for e in result["errors"]] == [("age", "missing")]
+    status, result = body(score.run(data=[]))
+    assert status == 400 and [e["kind"] for e in result["errors"]] == ["invalid"]
+    assert set(schema.PROBLEM_KINDS) >= {"missing", "invalid"}
