@@ -21,10 +21,7 @@ DEPLOYMENTS = f"/onlineEndpoints/{ENDPOINT}/deployments"
 
 @pytest.fixture
 def backend(wire, ml, tmp_path):
-    wire.azure.add_endpoint(ENDPOINT)
-    b = scenario.backend(wire, ml, tmp_path)
-    b.register(scenario.finished_job(wire, b), 0.80)
-    return b
+    return scenario.registered(wire, ml, tmp_path)
 
 
 def traffic(wire):

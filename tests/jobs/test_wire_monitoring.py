@@ -19,10 +19,7 @@ SCHEDULE = f"/schedules/{monitoring.MONITOR_NAME}"
 
 @pytest.fixture
 def backend(wire, ml, tmp_path):
-    wire.azure.add_endpoint(ENDPOINT)
-    b = scenario.backend(wire, ml, tmp_path)
-    b.register(scenario.finished_job(wire, b), 0.80)
-    return b
+    return scenario.registered(wire, ml, tmp_path)
 
 
 def schedule_puts(wire):

@@ -57,3 +57,12 @@ def finished_job(wire: Wire, b: AzureBackend, auc: float = 0.91) -> str:
     wire.azure.add_artifact(f"{folder}/conda.yaml", yaml.safe_dump(MODEL_CONDA).encode())
     wire.azure.add_artifact(f"{folder}/MLmodel", b"flavors:\n  python_function: {}\n")
     return name
+
+
+def registered(wire: Wire, ml: Any, state_dir: Any) -> AzureBackend:
+    """backend() with the stack's endpoint in the workspace and a finished job's model registered (version 1):
+    where every deploy and monitoring scenario starts."""
+    wire.azure.add_endpoint(ENDPOINT)
+    b = backend(wire, ml, state_dir)
+    b.register(finished_job(wire, b), 0.80)
+    return b
