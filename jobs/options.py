@@ -42,6 +42,10 @@ class Bounded:
     note: str = ""  # appended in parentheses: "a week"
 
     @property
+    def noun(self) -> str:
+        return "a whole number" if self.kind is int else "a number"
+
+    @property
     def allowed(self) -> str:
         """What is allowed, in words: "a whole number from 1024 to 65535", "above 0 and at most 10080 (a week)"."""
 
@@ -59,7 +63,7 @@ class Bounded:
         elif low and high:
             text = f"{low} and {high}"
         else:
-            text = f"{'a whole number' if self.kind is int else 'a number'} {low or high}"
+            text = f"{self.noun} {low or high}"
         if self.unit:
             text += f" {self.unit}"
         return text + (f" ({self.note})" if self.note else "")
@@ -107,8 +111,8 @@ class Option:
         try:
             return self.bounds.kind(text)
         except ValueError:
-            kind = "a whole number" if self.bounds.kind is int else "a number"
-            raise argparse.ArgumentTypeError(f"{text!r} is not {kind}; allowed: {self.bounds.allowed}") from None
+            bounds = self.bounds
+            raise argparse.ArgumentTypeError(f"{text!r} is not {bounds.noun}; allowed: {bounds.allowed}") from None
 
     def problem(self, value: Any) -> str | None:
         """None, or `argument --flag: VALUE is not allowed; allowed: ...` (the wording argparse uses)."""

@@ -23,7 +23,8 @@ from jobs.paths import ROOT
 
 REFERENCE = ROOT / "docs" / "cli.md"
 # Variables whose value becomes a default in build_parser: unset while rendering, so the file is machine-free.
-ENVIRONMENT_DEFAULTS = ("JOBS_TARGET", "PULUMI_STACK")
+# dest -> (the variable build_parser reads its default from, the default without it).
+ENVIRONMENT_DEFAULTS = {"target": ("JOBS_TARGET", "local"), "stack": ("PULUMI_STACK", "dev")}
 
 
 def _cell(text: object) -> str:
@@ -40,10 +41,9 @@ def _flag_names(action: argparse.Action) -> str:
 
 
 def _default(action: argparse.Action) -> str:
-    if action.dest == "target":
-        return "`$JOBS_TARGET`, else `local`"
-    if action.dest == "stack":
-        return "`$PULUMI_STACK`, else `dev`"
+    if action.dest in ENVIRONMENT_DEFAULTS:
+        variable, fallback = ENVIRONMENT_DEFAULTS[action.dest]
+        return f"`${variable}`, else `{fallback}`"
     if action.default in (None, argparse.SUPPRESS, False, []) or action.nargs == 0:
         return ""
     default = action.default
@@ -69,7 +69,8 @@ def _help(action: argparse.Action) -> str:
 
 def render() -> str:
     """The reference as Markdown: a section per command in cli.COMMANDS order, a table of its flags."""
-    saved = {name: os.environ.pop(name) for name in ENVIRONMENT_DEFAULTS if name in os.environ}
+    variables = [variable for variable, _ in ENVIRONMENT_DEFAULTS.values()]
+    saved = {name: os.environ.pop(name) for name in variables if name in os.environ}
     try:
         parser = cli.build_parser()
     finally:
