@@ -286,56 +286,56 @@ def load_settings(
     """
     problems: list[str] = []
 
-    def checked(parse: Callable[[], _T], fallback: _T) -> _T:
-        """`parse()`, or `fallback` with its ConfigError kept, so that every key is checked in one run."""
-        try:
-            return parse()
-        except ConfigError as error:
-            problems.append(str(error))
-            return fallback
-
     def raw(key: str) -> str:
         value = get(key)
         return DEFAULTS[key] if value is None else str(value)
 
-    location = checked(lambda: location_of(get, provider_location), DEFAULTS["location"])
-    vm_size = checked(lambda: _vm_size(raw("vmSize")), DEFAULTS["vmSize"])
-    min_nodes = checked(lambda: _int("minNodes", raw("minNodes"), 0, MAX_NODES_CAP), 0)
-    max_nodes = checked(lambda: _int("maxNodes", raw("maxNodes"), 1, MAX_NODES_CAP), MAX_NODES_CAP)
+    def value(key: str, parse: Callable[[str], _T]) -> _T:
+        """`parse` of the key's value; when that is a ConfigError, kept, `parse` of the key's default, so that
+        every key is checked in one run (the settings are not returned then)."""
+        try:
+            return parse(raw(key))
+        except ConfigError as error:
+            problems.append(str(error))
+            return parse(DEFAULTS[key])
+
+    try:
+        location = location_of(get, provider_location)
+    except ConfigError as error:
+        problems.append(str(error))
+        location = DEFAULTS["location"]
+    min_nodes = value("minNodes", lambda v: _int("minNodes", v, 0, MAX_NODES_CAP))
+    max_nodes = value("maxNodes", lambda v: _int("maxNodes", v, 1, MAX_NODES_CAP))
     if max_nodes < min_nodes:
         problems.append(str(_fail("maxNodes", max_nodes, f"must be at least minNodes ({min_nodes})")))
-    # Azure wants at least 60 s; a week is already far past any sensible idle window.
-    idle = checked(
-        lambda: _int("idleSecondsBeforeScaleDown", raw("idleSecondsBeforeScaleDown"), 60, 7 * 24 * 3600), 120
-    )
-    auth = checked(
-        lambda: AUTH_MODES[_choice("endpointAuthMode", raw("endpointAuthMode").strip(), tuple(AUTH_MODES))], "Key"
-    )
     settings = PlatformSettings(
         project=project,
         stack=stack,
         location=location,
-        vm_size=vm_size,
-        vm_priority=checked(lambda: _choice("vmPriority", raw("vmPriority").strip(), VM_PRIORITIES), "Dedicated"),
+        vm_size=value("vmSize", _vm_size),
+        vm_priority=value("vmPriority", lambda v: _choice("vmPriority", v.strip(), VM_PRIORITIES)),
         min_nodes=min_nodes,
         max_nodes=max_nodes,
-        idle_seconds_before_scale_down=idle,
-        endpoint_auth_mode=auth,
-        public_network_access=checked(
-            lambda: _choice("publicNetworkAccess", raw("publicNetworkAccess").strip(), NETWORK_ACCESS), "Enabled"
+        # Azure wants at least 60 s; a week is already far past any sensible idle window.
+        idle_seconds_before_scale_down=value(
+            "idleSecondsBeforeScaleDown", lambda v: _int("idleSecondsBeforeScaleDown", v, 60, 7 * 24 * 3600)
         ),
-        key_vault_purge_protection=checked(
-            lambda: _bool("keyVaultPurgeProtection", raw("keyVaultPurgeProtection")), False
+        endpoint_auth_mode=value(
+            "endpointAuthMode", lambda v: AUTH_MODES[_choice("endpointAuthMode", v.strip(), tuple(AUTH_MODES))]
         ),
-        log_retention_days=checked(lambda: _retention(raw("logRetentionDays")), 30),
-        extra_tags=checked(lambda: _tags("tags", raw("tags")), {}),
-        budget_amount=checked(lambda: _amount("budgetAmount", raw("budgetAmount")), 100.0),
-        budget_emails=checked(lambda: _emails("budgetEmails", raw("budgetEmails")), ()),
-        budget_alert_percents=checked(lambda: _percents("budgetAlertPercents", raw("budgetAlertPercents")), (80, 100)),
+        public_network_access=value(
+            "publicNetworkAccess", lambda v: _choice("publicNetworkAccess", v.strip(), NETWORK_ACCESS)
+        ),
+        key_vault_purge_protection=value("keyVaultPurgeProtection", lambda v: _bool("keyVaultPurgeProtection", v)),
+        log_retention_days=value("logRetentionDays", _retention),
+        extra_tags=value("tags", lambda v: _tags("tags", v)),
+        budget_amount=value("budgetAmount", lambda v: _amount("budgetAmount", v)),
+        budget_emails=value("budgetEmails", lambda v: _emails("budgetEmails", v)),
+        budget_alert_percents=value("budgetAlertPercents", lambda v: _percents("budgetAlertPercents", v)),
         # A lifecycle rule's daysAfterModificationGreaterThan is a whole number >= 0 (azure-rest-api-specs
         # storage DateAfterModification: multipleOf 1, minimum 0); 0 would keep nothing, so 1 to 100 years.
-        collected_data_retention_days=checked(
-            lambda: _int("collectedDataRetentionDays", raw("collectedDataRetentionDays"), 1, 36500), 30
+        collected_data_retention_days=value(
+            "collectedDataRetentionDays", lambda v: _int("collectedDataRetentionDays", v, 1, 36500)
         ),
     )
     if problems:
