@@ -30,6 +30,7 @@ from typing import Any, Protocol, runtime_checkable
 from jobs.errors import JobsError, first_line
 from jobs.monitoring.check import Thresholds
 from jobs.options import OPTIONS
+from jobs.options import problems as bound_problems
 from jobs.training import TrainingSettings
 
 # A refusal lists at most this many of the endpoint's problems in the error message; the printed
@@ -54,21 +55,33 @@ class DeployOptions:
     data: Path | None = None
 
     def validated(self) -> DeployOptions:
-        """These options with `instance_type` in its canonical spelling (Standard_DS3_v2 for STANDARD_DS3_V2).
+        """These options with `instance_type` in its canonical spelling (Standard_DS3_v2 for STANDARD_DS3_V2),
+        after checking every value against its one declaration (jobs/options.py).
 
         Azure compares VM size names without regard to case; infra/settings.py canonical_vm_size (the one
         owner of that rule, with its source) gives the canonical spelling, as for the cluster's vmSize.
-        Raises JobsError for a value that is not a VM size name.
+        Raises JobsError listing every problem: a value out of its declared bounds (an instance count below 1,
+        a port outside 1024-65535, ...) or an instance type that is not a VM size name.
         """
         from infra.settings import canonical_vm_size
 
+        problems = bound_problems(
+            {
+                "instance_count": self.instance_count,
+                "port": self.port,
+                "threshold": self.threshold,
+                "min_sensitivity": self.min_sensitivity,
+            }
+        )
         size = canonical_vm_size(self.instance_type)
         if size is None:
-            raise JobsError(
+            problems.append(
                 f"--instance-type {self.instance_type!r} is not an Azure VM size name; expected one such "
                 "as Standard_DS3_v2 or Standard_D4s_v5 (any case)"
             )
-        return replace(self, instance_type=size)
+        if problems:
+            raise JobsError("; ".join(problems))
+        return replace(self, instance_type=size or self.instance_type)
 
 
 class RequestRefused(JobsError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from jobs.dataset import (
@@ -69,7 +69,6 @@ class TrainingSettings:
     blocked_models: tuple[str, ...] = ()
     drop_columns: tuple[str, ...] = ()
     seed: int = 42
-    extra: dict[str, str] = field(default_factory=dict)
     # The lesson's exact reproduction: train on the columns the dataset's schema says leak the outcome too.
     include_leaking_columns: bool = False
     # Set by for_schema: the leaking columns this training uses (only with include_leaking_columns), and the
@@ -83,7 +82,7 @@ class TrainingSettings:
         tags = {
             f"setting.{key}": ",".join(value) if isinstance(value, tuple) else str(value)
             for key, value in asdict(self).items()
-            if key not in ("extra", "leaking_columns_used", "dataset") and value not in (None, ())
+            if key not in ("leaking_columns_used", "dataset") and value not in (None, ())
         }
         tags["leaking_columns_used"] = ",".join(self.leaking_columns_used) or "none"
         if self.dataset:

@@ -347,8 +347,7 @@ class AzureBackend:
     def deploy(self, version: str | None, options: DeployOptions) -> str:
         """Blue/green: the model version (None: latest) to the free slot, smoke-tested, then all traffic
         (jobs/azure/rollout.py); returns the slot that takes the traffic."""
-        if options.instance_count < 1:
-            raise JobsError(f"--instance-count {options.instance_count} must be at least 1")
+        options = options.validated()  # a caller other than the command line gets the same checks
         endpoint_name = self.outputs.need("endpoint_name", "deploy", self.stack)
         return self.rollout().run(endpoint_name, version, options)
 

@@ -180,8 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     deploy = steps.add_parser("deploy")
     deploy.add_argument("--registration", required=True)
     deploy.add_argument("--endpoint-name", required=True)
-    deploy.add_argument("--instance-type", default="Standard_DS3_v2")
-    deploy.add_argument("--instance-count", type=int, default=1)
+    # Required: the pipeline passes the deploy command's own values (DeployOptions' defaults, jobs/azure/specs.py).
+    deploy.add_argument("--instance-type", required=True)
+    deploy.add_argument("--instance-count", type=int, required=True)
     args = parser.parse_args(argv)
     try:
         (_register if args.step == "register" else _deploy)(args)

@@ -220,6 +220,19 @@ def test_deploy_of_an_unknown_version_fails_before_creating_anything(backend, se
     assert session.ml.ops("online_deployments.begin_create_or_update") == []
 
 
+def test_deploy_called_by_a_program_checks_its_options_against_the_same_declarations(backend, session):
+    """Not only the command line: a pipeline step or a script calling deploy() gets every problem at once, in the
+    command line's wording, before anything is created."""
+    registered_model(backend, session)
+    with pytest.raises(JobsError) as caught:
+        backend.deploy("1", DeployOptions(instance_type="DS3", instance_count=0, threshold=1.5))
+    message = str(caught.value)
+    assert "argument --instance-count: 0 is not allowed; allowed: a whole number, at least 1" in message
+    assert "argument --threshold: 1.5 is not allowed" in message
+    assert "--instance-type 'DS3' is not an Azure VM size name" in message
+    assert session.ml.ops("online_deployments.begin_create_or_update") == []
+
+
 def test_invoke_returns_the_answer_and_a_4xx_is_a_clear_error(backend, session):
     assert backend.invoke({"data": [{"age": "60"}]})["result"] == [False]
     session.ml.failures["online_endpoints.invoke"] = [http_error(400)]
