@@ -26,5 +26,5 @@ except ConfigError as error:
     raise pulumi.RunError(str(error)) from None
 
 platform = MlPlatform("heartfailure", settings, environment)
-for key, value in platform.outputs.as_dict().items():
+for key, value in platform.outputs.items():
     pulumi.export(key, value)
