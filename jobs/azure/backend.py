@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from jobs import dataset
-from jobs.azure import specs
+from jobs.azure import monitoring, specs
+from jobs.azure.lineage import azure_baseline, azure_budget, azure_children
 from jobs.azure.retry import retry, wait_for
 from jobs.azure.rollout import DEPLOY_TIMEOUT_S, BlueGreenRollout, invoke_endpoint
 from jobs.azure.session import AzureSession, authentication_error
@@ -26,15 +27,11 @@ from jobs.lineage import (
     MODEL_NAME,
     UNKNOWN,
     TrainingRun,
-    azure_baseline,
-    azure_budget,
-    azure_children,
     champion,
     model_tags,
     quality_gate,
     training_tags,
 )
-from jobs.monitoring import azure as monitoring
 from jobs.monitoring.check import Thresholds
 from jobs.paths import ROOT
 from jobs.training import TrainingSettings
@@ -356,7 +353,7 @@ class AzureBackend:
         """The rollout, with this backend's Azure seam, retries, messages, clock and step timeout."""
         return BlueGreenRollout(self.ml, self._call, say=self.say, timeout_s=self.deploy_timeout_s, clock=self.clock)
 
-    # -- monitoring (jobs/monitoring/azure.py) --------------------------------------------
+    # -- monitoring (jobs/azure/monitoring.py) --------------------------------------------
 
     def monitor(
         self,
