@@ -9,8 +9,9 @@ import pulumi_random as random
 from pulumi_azure_native import machinelearningservices as ml
 from pulumi_azure_native import resources
 
+from infra.builders.group import random_suffix
 from infra.builders.scope import Scope, field_of
-from infra.naming import SUFFIX_LENGTH, resource_names
+from infra.naming import resource_names
 from infra.settings import PlatformSettings
 
 
@@ -72,16 +73,7 @@ def _suffix(scope: Scope) -> random.RandomString:
     # Like every other resource, the suffix waits for the checks (checks.preflight, through the names):
     # a refused change must not re-draw it first.
     checked_shape = scope.names.apply(lambda _: cluster_shape)
-    return random.RandomString(
-        f"{scope.name}-cluster-suffix",
-        length=SUFFIX_LENGTH,
-        special=False,
-        upper=False,
-        numeric=True,
-        lower=True,
-        keepers=checked_shape,
-        opts=scope.opts(),
-    )
+    return random_suffix(f"{scope.name}-cluster-suffix", checked_shape, scope.opts())
 
 
 def _aml_compute(s: PlatformSettings) -> ml.AmlComputeArgs:
