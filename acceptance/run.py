@@ -44,6 +44,7 @@ from typing import Any, Protocol
 
 import yaml
 
+from infra.outputs import READ_BY_JOBS
 from infra.settings import DEFAULTS as INFRA_DEFAULTS
 from infra.settings import EMAIL_PATTERN
 
@@ -332,7 +333,9 @@ def _read_outputs(run: Run, results: Sequence[Result]) -> None:
     outputs = _json(results, "`pulumi stack output --json`")
     if not isinstance(outputs, dict):
         raise StepFailed("`pulumi stack output --json` is not an object of outputs")
-    missing = [key for key in ("workspace_name", "resource_group", "compute_name") if key not in outputs]
+    # The workspace's coordinates (infra/outputs.py: what the job scripts require) and the cluster the run trains on.
+    needed = [output.key for output in READ_BY_JOBS if output.required] + ["compute_name"]
+    missing = [key for key in needed if key not in outputs]
     if missing:
         raise StepFailed(f"the stack's outputs lack {', '.join(missing)}")
     run.outputs = outputs

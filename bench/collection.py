@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -60,67 +61,80 @@ def main() -> None:
         os.environ["AZUREML_MODEL_DIR"] = str(model_root)
         score = load_score_module()
         score.init()
-        print(f"in-process run(), {args.count} requests each")
-        for name, payload, count in (("1 record", SAMPLE_REQUEST, args.count), ("1000 records", big, args.count // 10)):
-            score.collector = collect.Collector(None)
-            print(line(f"{name}, collection off", *time_calls(lambda p=payload: score.run(**p), count)))
-            score.collector = collect.Collector("local", root / "in-process")
-            print(line(f"{name}, collection on", *time_calls(lambda p=payload: score.run(**p), count)))
-        score.collector.flush()
-        size = sum(p.stat().st_size for p in (root / "in-process").glob("scored*.jsonl"))
-        print(
-            f"  collected {size / 1e6:.1f} MB in-process ({size / max(1, score.collector.collected):.0f} bytes "
-            f"per record, {score.collector.failures} failures)"
-        )
-        # Real traffic is rarely back to back: with a pause between requests the writer thread does
-        # its work in the gaps, and what a request costs is what a client waits for.
-        print("in-process run(), 1000 records, 40 requests 20 ms apart, off and on in 3 rounds")
-        spaced: dict[str, list[float]] = {"off": [], "on": []}
-        for _ in range(3):
-            for name in spaced:
-                collector = collect.Collector(None) if name == "off" else collect.Collector("local", root / "spaced")
-                score.collector = collector
-                for _ in range(40):
-                    started = time.perf_counter()
-                    score.run(**big)
-                    spaced[name].append((time.perf_counter() - started) * 1000)
-                    time.sleep(0.02)
-                collector.flush()
-        for name, samples in spaced.items():
-            print(f"  1000 records, spaced, collection {name:<4} p50 {statistics.median(samples):7.3f} ms")
+        in_process(score, root, args.count, big)
+        spaced(score, root, big)
+        served(model_root, root, args.count, big)
 
-        print(
-            f"over HTTP (azmlinfsrv, 1 worker each), {args.count} requests each, off and on interleaved in "
-            "5 rounds (the machine is shared: a run of one after the other measures the neighbours)"
-        )
-        python = Path(sys.executable)
-        servers = {}
-        try:
-            for name, extra in (
-                ("off", {}),
-                ("on", {"HEART_FAILURE_COLLECT": "local", "HEART_FAILURE_COLLECT_DIR": str(root / "http")}),
-            ):
-                servers[name] = inference_server.start(
-                    python, model_root, inference_server.free_port(), root / f"{name}.log", workers=1, extra_env=extra
-                )
-            session = requests.Session()
-            for label, payload, count in (
-                ("1 record", SAMPLE_REQUEST, args.count // 5),
-                ("1000 records", big, max(2, args.count // 50)),
-            ):
-                rounds: dict[str, list[tuple[float, float, float]]] = {"off": [], "on": []}
-                for _ in range(5):
-                    for name, server in servers.items():
-                        rounds[name].append(over_http(session, server.score_url, payload, count))
-                for name, results in rounds.items():
-                    p50, p99, rps = (statistics.median(r[i] for r in results) for i in range(3))
-                    print(line(f"{label}, collection {name}", p50, p99, rps))
-            session.close()
-        finally:
-            for server in servers.values():
-                inference_server.stop(server.pid)
-        lines = sum(len(p.read_text().splitlines()) for p in (root / "http").glob("scored*.jsonl"))
-        print(f"  collected {lines} records over HTTP")
+
+def in_process(score: Any, root: Path, count: int, big: dict) -> None:
+    """run() back to back, collection off then on, 1 and 1000 records; the size of what was collected."""
+    print(f"in-process run(), {count} requests each")
+    for name, payload, calls in (("1 record", SAMPLE_REQUEST, count), ("1000 records", big, count // 10)):
+        score.collector = collect.Collector(None)
+        print(line(f"{name}, collection off", *time_calls(lambda p=payload: score.run(**p), calls)))
+        score.collector = collect.Collector("local", root / "in-process")
+        print(line(f"{name}, collection on", *time_calls(lambda p=payload: score.run(**p), calls)))
+    score.collector.flush()
+    size = sum(p.stat().st_size for p in (root / "in-process").glob("scored*.jsonl"))
+    print(
+        f"  collected {size / 1e6:.1f} MB in-process ({size / max(1, score.collector.collected):.0f} bytes "
+        f"per record, {score.collector.failures} failures)"
+    )
+
+
+def spaced(score: Any, root: Path, big: dict) -> None:
+    """Real traffic is rarely back to back: with a pause between requests the writer thread does its work in
+    the gaps, and what a request costs is what a client waits for."""
+    print("in-process run(), 1000 records, 40 requests 20 ms apart, off and on in 3 rounds")
+    samples: dict[str, list[float]] = {"off": [], "on": []}
+    for _ in range(3):
+        for name in samples:
+            collector = collect.Collector(None) if name == "off" else collect.Collector("local", root / "spaced")
+            score.collector = collector
+            for _ in range(40):
+                started = time.perf_counter()
+                score.run(**big)
+                samples[name].append((time.perf_counter() - started) * 1000)
+                time.sleep(0.02)
+            collector.flush()
+    for name, taken in samples.items():
+        print(f"  1000 records, spaced, collection {name:<4} p50 {statistics.median(taken):7.3f} ms")
+
+
+def served(model_root: Path, root: Path, count: int, big: dict) -> None:
+    """The real inference server, collection off and on, interleaved in rounds; the records collected."""
+    print(
+        f"over HTTP (azmlinfsrv, 1 worker each), {count} requests each, off and on interleaved in "
+        "5 rounds (the machine is shared: a run of one after the other measures the neighbours)"
+    )
+    python = Path(sys.executable)
+    servers = {}
+    try:
+        for name, extra in (
+            ("off", {}),
+            ("on", {"HEART_FAILURE_COLLECT": "local", "HEART_FAILURE_COLLECT_DIR": str(root / "http")}),
+        ):
+            servers[name] = inference_server.start(
+                python, model_root, inference_server.free_port(), root / f"{name}.log", workers=1, extra_env=extra
+            )
+        session = requests.Session()
+        for label, payload, calls in (
+            ("1 record", SAMPLE_REQUEST, count // 5),
+            ("1000 records", big, max(2, count // 50)),
+        ):
+            rounds: dict[str, list[tuple[float, float, float]]] = {"off": [], "on": []}
+            for _ in range(5):
+                for name, server in servers.items():
+                    rounds[name].append(over_http(session, server.score_url, payload, calls))
+            for name, results in rounds.items():
+                p50, p99, rps = (statistics.median(r[i] for r in results) for i in range(3))
+                print(line(f"{label}, collection {name}", p50, p99, rps))
+        session.close()
+    finally:
+        for server in servers.values():
+            inference_server.stop(server.pid)
+    lines = sum(len(p.read_text().splitlines()) for p in (root / "http").glob("scored*.jsonl"))
+    print(f"  collected {lines} records over HTTP")
 
 
 if __name__ == "__main__":

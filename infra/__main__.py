@@ -9,22 +9,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pulumi
 
-from infra.environments import load_environment
+from infra.environments import load_config
 from infra.platform import MlPlatform
-from infra.settings import ConfigError, load_settings
+from infra.settings import ConfigError
 
 try:
-    settings = load_settings(
+    # Every bad value of both, settings and environment, in one error.
+    settings, environment = load_config(
         pulumi.Config().get,
         pulumi.get_project(),
         pulumi.get_stack(),
         provider_location=pulumi.Config("azure-native").get("location"),
     )
-    environment = load_environment(pulumi.Config().get, settings.stack, settings.location)
 except ConfigError as error:
     # RunError ends the program with this message alone, without a Python stack trace.
     raise pulumi.RunError(str(error)) from None
 
 platform = MlPlatform("heartfailure", settings, environment)
-for key, value in platform.outputs.as_dict().items():
+for key, value in platform.outputs.items():
     pulumi.export(key, value)

@@ -12,8 +12,21 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-from infra.settings import DEFAULTS, ConfigError, _fail, _json_list, _region
+from infra.settings import (
+    DEFAULTS,
+    ConfigError,
+    PlatformSettings,
+    Problem,
+    _fail,
+    _json_list,
+    _region,
+    load_settings,
+    location_of,
+)
+
+_T = TypeVar("_T")
 
 WORKSPACE = "workspace"
 SHARED = "shared"
@@ -70,38 +83,100 @@ class Environment:
         return self.kind == SHARED
 
 
-def load_environment(get: Callable[[str], str | None], stack: str, location: str) -> Environment:
-    """The stack's environment from its config getter; `location` is the stack's region (already checked).
+def stack_kind(get: Callable[[str], str | None]) -> str:
+    """The stack's `stackKind` as set (checked by load_environment against STACK_KINDS)."""
+    value = get("stackKind")
+    return (DEFAULTS["stackKind"] if value is None else str(value)).strip()
 
-    Raises ConfigError (key, value, what is allowed) for an unknown kind, a key of the other kind of stack,
-    a bad stack reference, region or object id, a region list without the primary region, or a consumer
-    whose region the registry does not cover.
+
+def misplaced(get: Callable[[str], str | None], kind: str) -> list[str]:
+    """The keys set (to other than their default) that only the other kind of stack reads; [] for an unknown kind."""
+    if kind not in STACK_KINDS:
+        return []
+    other = SHARED if kind == WORKSPACE else WORKSPACE
+    return [key for key in KEYS_OF[other] if (value := get(key)) is not None and str(value) != DEFAULTS[key]]
+
+
+def load_config(
+    get: Callable[[str], str | None], project: str, stack: str, provider_location: str | None = None
+) -> tuple[PlatformSettings, Environment]:
+    """The stack's settings (infra/settings.py load_settings) and its environment, from one config getter.
+
+    Raises one ConfigError listing every bad value of both at once, so that one `pulumi preview` names
+    every key to fix. With the region itself wrong, the checks that compare with it are left out."""
+    problems: list[Problem] = []
+    settings: PlatformSettings | None = None
+    # A key set on the wrong kind of stack is refused as that; whether its value would be valid is beside the point.
+    wrong_kind = set(misplaced(get, stack_kind(get)))
+    try:
+        settings = load_settings(get, project, stack, provider_location)
+        location: str | None = settings.location
+    except ConfigError as error:
+        problems.extend(problem for problem in error.problems if problem.key not in wrong_kind)
+        try:
+            location = location_of(get, provider_location)
+        except ConfigError:
+            location = None  # already listed
+    try:
+        environment = load_environment(get, stack, location)
+    except ConfigError as error:
+        problems.extend(error.problems)
+    if problems or settings is None:
+        raise ConfigError(*problems)
+    return settings, environment
+
+
+def load_environment(get: Callable[[str], str | None], stack: str, location: str | None) -> Environment:
+    """The stack's environment from its config getter; `location` is the stack's region (already checked;
+    None when it is wrong, and the registry-region checks that compare with it are left out).
+
+    Raises ConfigError listing every problem at once (each: key, value, what is allowed): an unknown kind,
+    each key of the other kind of stack, a bad stack reference, region or object id, a region list without
+    the primary region, a consumer whose region the registry does not cover.
     """
+    problems: list[Problem] = []
 
     def raw(key: str) -> str:
         value = get(key)
         return DEFAULTS[key] if value is None else str(value)
 
-    kind = raw("stackKind").strip()
+    def checked(key: str, parse: Callable[[str], _T], fallback: _T) -> _T:
+        """`parse` of the key's value; a ConfigError is kept, and `fallback` stands in so the others are checked."""
+        try:
+            return parse(raw(key))
+        except ConfigError as error:
+            problems.extend(error.problems)
+            return fallback
+
+    kind = stack_kind(get)
     if kind not in STACK_KINDS:
+        # Which keys are the other kind's cannot be said without a kind: this one problem is the whole answer.
         raise _fail("stackKind", kind, "allowed values are " + ", ".join(STACK_KINDS))
     other = SHARED if kind == WORKSPACE else WORKSPACE
-    for key in KEYS_OF[other]:
-        if raw(key) != DEFAULTS[key]:
-            raise ConfigError(
-                f"config '{key}' is set to {raw(key)!r}, but this stack's stackKind is {kind!r} and only a "
-                f"{other} stack reads it. Remove it with `pulumi config rm {key}`, or set it on the {other} "
-                f"stack (`pulumi config set {key} ... --stack <the {other} stack>`)."
-            )
-    if kind == WORKSPACE:
-        return Environment(kind=kind, shared_stack=_shared_stack(raw("sharedStack"), stack))
-    regions = _regions(raw("registryRegions"), location)
-    return Environment(
-        kind=kind,
-        registry_regions=regions,
-        consumers=_consumers(raw("registryConsumers"), regions),
-        ci_principal_id=_principal(raw("ciPrincipalId")),
+    problems.extend(
+        Problem(
+            key,
+            f"config '{key}' is set to {raw(key)!r}, but this stack's stackKind is {kind!r} and only a "
+            f"{other} stack reads it. Remove it with `pulumi config rm {key}`, or set it on the {other} "
+            f"stack (`pulumi config set {key} ... --stack <the {other} stack>`).",
+        )
+        for key in misplaced(get, kind)
     )
+    if kind == WORKSPACE:
+        environment = Environment(
+            kind=kind, shared_stack=checked("sharedStack", lambda v: _shared_stack(v, stack), None)
+        )
+    else:
+        regions = checked("registryRegions", lambda v: _regions(v, location), None)
+        environment = Environment(
+            kind=kind,
+            registry_regions=regions or (),
+            consumers=checked("registryConsumers", lambda v: _consumers(v, regions), {}),
+            ci_principal_id=checked("ciPrincipalId", _principal, None),
+        )
+    if problems:
+        raise ConfigError(*problems)
+    return environment
 
 
 def _shared_stack(raw: str, stack: str) -> str | None:
@@ -120,12 +195,16 @@ def _shared_stack(raw: str, stack: str) -> str | None:
     return reference
 
 
-def _regions(raw: str, location: str) -> tuple[str, ...]:
+def _regions(raw: str, location: str | None) -> tuple[str, ...] | None:
+    """The registry's regions, the primary (the stack's own) first; None when the stack's region is unknown
+    (wrong itself, listed apart) and so the list cannot be checked against it."""
     example = '["westeurope", "northeurope"]'
     items = _json_list("registryRegions", raw, example)
     if not all(isinstance(item, str) for item in items):
         raise _fail("registryRegions", raw, f"expected an array of region names, e.g. {example}")
     listed = [_region("registryRegions", str(item)) for item in items]
+    if location is None:
+        return None
     if not listed:
         return (location,)
     repeated = sorted({region for region in listed if listed.count(region) > 1})
@@ -143,7 +222,9 @@ def _regions(raw: str, location: str) -> tuple[str, ...]:
     return (location, *[region for region in listed if region != location])
 
 
-def _consumers(raw: str, regions: tuple[str, ...]) -> dict[str, str]:
+def _consumers(raw: str, regions: tuple[str, ...] | None) -> dict[str, str]:
+    """Workspace stack -> its region; with `regions` None (the registry's regions are wrong or cannot be
+    known), each entry's form is checked, not whether the registry covers it."""
     example = '["dev=westeurope", "prod=westeurope"]'
     consumers: dict[str, str] = {}
     for item in _json_list("registryConsumers", raw, example):
@@ -157,7 +238,7 @@ def _consumers(raw: str, regions: tuple[str, ...]) -> dict[str, str]:
         # A workspace can use a registry's assets only in a region the registry is in (Azure ML docs,
         # how-to-share-models-pipelines-across-workspaces-with-registries: "provided the location of the
         # workspace is one of the locations supported by the registry").
-        if region not in regions:
+        if regions is not None and region not in regions:
             raise _fail(
                 "registryConsumers",
                 raw,

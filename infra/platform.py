@@ -26,12 +26,12 @@ with a message that says what to do instead.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 from pulumi_azure_native import authorization
 
+from infra import outputs as contract
 from infra.builders import checks
 from infra.builders.budget import budget
 from infra.builders.compute import compute, max_nodes
@@ -45,61 +45,17 @@ from infra.builders.scope import Scope, field_of
 from infra.builders.shared_registry import RegistryUse, read_registry
 from infra.builders.storage import collected_data_retention, storage_and_secrets
 from infra.builders.workspace import workspace
-from infra.environments import Environment
+from infra.environments import SHARED, WORKSPACE, Environment
 from infra.settings import PlatformSettings
 
 STUDIO = "https://ml.azure.com"
 
 
-@dataclass(frozen=True)
-class PlatformOutputs:
-    """What the job scripts need from the stack; no secrets."""
-
-    subscription_id: pulumi.Output[str]
-    tenant_id: pulumi.Output[str]
-    resource_group: pulumi.Output[str]
-    workspace_name: pulumi.Output[str]
-    compute_name: pulumi.Output[str]
-    compute_max_nodes: pulumi.Output[int]
-    endpoint_name: pulumi.Output[str]
-    endpoint_auth_mode: pulumi.Output[str]
-    scoring_uri: pulumi.Output[str]
-    location: pulumi.Output[str]
-    studio_url: pulumi.Output[str]
-    # The shared registry this stack deploys from and shares to (None without `sharedStack`): its name (what
-    # `MLClient(registry_name=...)` and azureml://registries/<name>/... take), ARM id and regions.
-    registry_name: pulumi.Output[Any]
-    registry_id: pulumi.Output[Any]
-    registry_regions: pulumi.Output[Any]
-
-    def as_dict(self) -> dict[str, object]:
-        return dict(self.__dict__)
-
-
-@dataclass(frozen=True)
-class SharedOutputs:
-    """What the shared stack exports: its registry for the workspace stacks (shared_registry.EXPORTS) and
-    the promotion workflow. No secrets."""
-
-    subscription_id: pulumi.Output[str]
-    tenant_id: pulumi.Output[str]
-    resource_group: pulumi.Output[str]
-    location: pulumi.Output[str]
-    registry_name: pulumi.Output[str]
-    registry_id: pulumi.Output[str]
-    registry_regions: pulumi.Output[list[str]]
-    registry_consumers: pulumi.Output[dict[str, str]]
-    # Whom the CI grant went to (None: no CI identity configured).
-    ci_principal_id: pulumi.Output[Any]
-
-    def as_dict(self) -> dict[str, object]:
-        return dict(self.__dict__)
-
-
 class MlPlatform(pulumi.ComponentResource):
-    """Everything `pulumi up` creates, parented under one component; `outputs` is what the stack exports."""
+    """Everything `pulumi up` creates, parented under one component; `outputs` is what the stack exports, the
+    keys infra/outputs.py declares for its kind (in that order), none of them a secret."""
 
-    outputs: PlatformOutputs | SharedOutputs
+    outputs: dict[str, pulumi.Output[Any]]
 
     def __init__(
         self,
@@ -123,7 +79,7 @@ class MlPlatform(pulumi.ComponentResource):
         self.resource_group = resource_group(scope)
         if env.is_shared:
             self.outputs = self._shared(scope, env, client, checked)
-            self.register_outputs(self.outputs.as_dict())
+            self.register_outputs(self.outputs)
             return
 
         store = storage_and_secrets(scope, self.resource_group, client.tenant_id)
@@ -148,7 +104,7 @@ class MlPlatform(pulumi.ComponentResource):
         endpoint_auth_mode = checks.endpoint_settings(scope, self.endpoint, self.resource_group, self.workspace)
 
         self.outputs = self._outputs(client, location, endpoint_auth_mode)
-        self.register_outputs({**self.outputs.as_dict(), "checks": purge_protection})
+        self.register_outputs({**self.outputs, "checks": purge_protection})
 
     def _registry_check(self, name: str, settings: PlatformSettings, env: Environment) -> pulumi.Output[bool] | None:
         """What the names also wait for: a workspace stack's read of the shared registry, the shared stack's
@@ -165,8 +121,8 @@ class MlPlatform(pulumi.ComponentResource):
         env: Environment,
         client: pulumi.Output[authorization.GetClientConfigResult],
         checked: pulumi.Output[str],
-    ) -> SharedOutputs:
-        """The shared stack: the registry, and the CI identity's right to share models to it."""
+    ) -> dict[str, pulumi.Output[Any]]:
+        """The shared stack: the registry, and the CI identity's right to share models to it; its outputs."""
         self.ml_registry = ml_registry(scope, self.resource_group, env)
         self.registry_grants = (
             [
@@ -182,7 +138,7 @@ class MlPlatform(pulumi.ComponentResource):
             if env.ci_principal_id
             else []
         )
-        return SharedOutputs(
+        values: dict[str, pulumi.Output[Any]] = dict(
             subscription_id=client.subscription_id,
             tenant_id=client.tenant_id,
             resource_group=self.resource_group.name,
@@ -196,6 +152,7 @@ class MlPlatform(pulumi.ComponentResource):
             registry_consumers=checked.apply(lambda _: dict(env.consumers)),
             ci_principal_id=checked.apply(lambda _: env.ci_principal_id),
         )
+        return contract.exports(SHARED, values)
 
     def _registry_grants(
         self, scope: Scope, client: pulumi.Output[authorization.GetClientConfigResult]
@@ -226,12 +183,12 @@ class MlPlatform(pulumi.ComponentResource):
         client: pulumi.Output[authorization.GetClientConfigResult],
         location: pulumi.Output[str],
         endpoint_auth_mode: pulumi.Output[str],
-    ) -> PlatformOutputs:
-        """What the stack exports for the job scripts."""
+    ) -> dict[str, pulumi.Output[Any]]:
+        """What the workspace stack exports for the job scripts (infra/outputs.py declares each)."""
         rg, ws = self.resource_group.name, self.workspace.name
         use: RegistryUse | None = self.registry_use
         none: pulumi.Output[Any] = location.apply(lambda _: None)
-        return PlatformOutputs(
+        values: dict[str, pulumi.Output[Any]] = dict(
             subscription_id=client.subscription_id,
             tenant_id=client.tenant_id,
             resource_group=rg,
@@ -253,3 +210,4 @@ class MlPlatform(pulumi.ComponentResource):
             registry_id=use.id if use else none,
             registry_regions=use.regions if use else none,
         )
+        return contract.exports(WORKSPACE, values)

@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 _T = TypeVar("_T")
 
@@ -111,8 +111,23 @@ def canonical_vm_size(raw: str) -> str | None:
     return f"Standard_{family.upper()}{vcpus}{constrained or ''}{features.lower()}{suffixes}"
 
 
+class Problem(NamedTuple):
+    """One bad config value: its key, and the line that names the key, the value and what is allowed."""
+
+    key: str
+    text: str
+
+
 class ConfigError(ValueError):
-    """A config value is wrong; the message names the key, the value and what is allowed."""
+    """Config values are wrong; the message names, for each, the key, the value and what is allowed.
+
+    `problems`: one per bad value (a single problem's message is its line alone, several are listed under
+    "invalid config:"), so that callers checking more config can list theirs in the same error."""
+
+    def __init__(self, *problems: Problem) -> None:
+        self.problems: tuple[Problem, ...] = problems
+        lines = [problem.text for problem in problems]
+        super().__init__(lines[0] if len(lines) == 1 else "\n".join(["invalid config:", *lines]))
 
 
 @dataclass(frozen=True)
@@ -151,7 +166,9 @@ class PlatformSettings:
 
 
 def _fail(key: str, value: object, allowed: str) -> ConfigError:
-    return ConfigError(f"config '{key}' is {value!r}: {allowed}. Fix it with `pulumi config set {key} <value>`.")
+    return ConfigError(
+        Problem(key, f"config '{key}' is {value!r}: {allowed}. Fix it with `pulumi config set {key} <value>`.")
+    )
 
 
 def _int(key: str, raw: str, low: int, high: int) -> int:
@@ -269,9 +286,12 @@ def location_of(get: Callable[[str], str | None], provider_location: str | None)
     theirs = _region(PROVIDER_LOCATION_KEY, provider_location) if provider_location is not None else None
     if mine is not None and theirs is not None and mine != theirs:
         raise ConfigError(
-            f"config 'location' is {mine!r} but config '{PROVIDER_LOCATION_KEY}' is {theirs!r}: the stack has one "
-            f"region. Keep one of them: `pulumi config rm {PROVIDER_LOCATION_KEY}` or `pulumi config rm location`, "
-            f"or set both to the same region."
+            Problem(
+                "location",
+                f"config 'location' is {mine!r} but config '{PROVIDER_LOCATION_KEY}' is {theirs!r}: the stack has one "
+                f"region. Keep one of them: `pulumi config rm {PROVIDER_LOCATION_KEY}` or `pulumi config rm location`, "
+                f"or set both to the same region.",
+            )
         )
     return mine or theirs or DEFAULTS["location"]
 
@@ -284,7 +304,7 @@ def load_settings(
 
     Raises ConfigError listing every bad value at once (one line each: the key, the value, what is allowed).
     """
-    problems: list[str] = []
+    problems: list[Problem] = []
 
     def raw(key: str) -> str:
         value = get(key)
@@ -296,18 +316,18 @@ def load_settings(
         try:
             return parse(raw(key))
         except ConfigError as error:
-            problems.append(str(error))
+            problems.extend(error.problems)
             return parse(DEFAULTS[key])
 
     try:
         location = location_of(get, provider_location)
     except ConfigError as error:
-        problems.append(str(error))
+        problems.extend(error.problems)
         location = DEFAULTS["location"]
     min_nodes = value("minNodes", lambda v: _int("minNodes", v, 0, MAX_NODES_CAP))
     max_nodes = value("maxNodes", lambda v: _int("maxNodes", v, 1, MAX_NODES_CAP))
     if max_nodes < min_nodes:
-        problems.append(str(_fail("maxNodes", max_nodes, f"must be at least minNodes ({min_nodes})")))
+        problems.extend(_fail("maxNodes", max_nodes, f"must be at least minNodes ({min_nodes})").problems)
     settings = PlatformSettings(
         project=project,
         stack=stack,
@@ -339,7 +359,7 @@ def load_settings(
         ),
     )
     if problems:
-        raise ConfigError(problems[0] if len(problems) == 1 else "\n".join(["invalid config:", *problems]))
+        raise ConfigError(*problems)
     return settings
 
 

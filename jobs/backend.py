@@ -195,7 +195,7 @@ class Backend(Protocol):
     ) -> object:
         """Compare collected production records with the model's training data over the last `window_hours`.
 
-        Local: writes a report, returns it, raises jobs.monitoring.local.DriftDetected (exit 1) on drift.
+        Local: writes a report, returns it, raises jobs.local.monitoring.DriftDetected (exit 1) on drift.
         Azure: creates or updates the monitoring schedule and returns its name (idempotent: the same
         schedule is updated). JobsError for a flag the target cannot use or nothing collected/deployed.
         """

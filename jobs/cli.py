@@ -567,7 +567,7 @@ def pipeline(backend: Backend, args: argparse.Namespace) -> str:
 
 
 def monitor(backend: Backend, args: argparse.Namespace) -> object:
-    """`monitor`: locally a drift report (exit 1 on drift, jobs.monitoring.local.DriftDetected); in Azure,
+    """`monitor`: locally a drift report (exit 1 on drift, jobs.local.monitoring.DriftDetected); in Azure,
     create or update the monitoring schedule."""
     return backend.monitor(args.version, monitor_thresholds(args), args.window_hours, args.reference, args.emails)
 

@@ -2,11 +2,12 @@
 
 Four paths register a model: `jobs register --target azure`, the pipeline's register step
 (jobs/azure/pipeline_step.py), `--dry-run`'s model.yml and `jobs register --target local`. Each
-reads the training run it registers into a TrainingRun and calls model_tags() and
-quality_gate(); none builds tags of its own. The run is the source of truth (as in
-azureml-examples' AutoML notebooks, which read the best child from the parent run's own tags):
-the data version, the commit and the settings are the ones the run recorded when it was
-submitted, never what is checked out when it is registered.
+reads the training run it registers into a TrainingRun (what a target's run says is that target's:
+jobs/azure/lineage.py for an AutoML job's children, jobs/local/lineage.py for a local run.json) and
+calls model_tags() and quality_gate() here, which know no target; none builds tags of its own. The run is
+the source of truth (as in azureml-examples' AutoML notebooks, which read the best child from the parent
+run's own tags): the data version, the commit and the settings are the ones the run recorded when it
+was submitted, never what is checked out when it is registered.
 """
 
 from __future__ import annotations
@@ -215,7 +216,7 @@ def champion(
         and tags.get("training_run") != run.name
         and tags.get("dropped_columns", dropped_columns(tags)) == features
         and tags.get("dataset", SHIPPED_DATASET) == run.tags.get("dataset", SHIPPED_DATASET)
-        and _number(tags.get(f"metric.{metric}")) is not None
+        and finite_number(tags.get(f"metric.{metric}")) is not None
     ]
     if not same or metric not in run.metrics:
         return None
@@ -225,7 +226,8 @@ def champion(
     )
 
 
-def _number(text: str | None) -> float | None:
+def finite_number(text: str | None) -> float | None:
+    """`text` as a float; None when it is missing, not a number or NaN (a tag or property as Azure ML stores it)."""
     try:
         value = float(text) if text is not None else None
     except ValueError:
@@ -262,139 +264,3 @@ def model_tags(run: TrainingRun, verdict: Verdict | None, registered_by: str) ->
     else:
         tags.update(verdict.tags())
     return tags
-
-
-# -- what Azure AutoML's child runs say -------------------------------------------------
-
-# The simple learner Azure's gate compares with. AutoML scores every child on the same
-# cross-validation folds of one job; a LogisticRegression child is the plainest of them.
-AZURE_BASELINE_ALGORITHM = "LogisticRegression"
-
-
-def azure_children(children: Iterable[Any]) -> tuple[int, dict[str, float]]:
-    """From an AutoML job's child jobs: how many trials ran, and the best score per algorithm.
-
-    `children` come from `ml.jobs.list(parent_job_name=...)` (as azureml-examples'
-    automl-forecasting-distributed-tcn notebook lists an AutoML job's children). azure-ai-ml reads
-    them from run history, each with its run's properties (1.35.2: _run_operations.get_run_children,
-    _BaseJob._load_from_rest), and yields None for one it cannot parse. A trial names its algorithm
-    and primary-metric score in the properties `run_algorithm` and `score` (as the AutoML sample
-    helpers' get_result_df reads a child run); children without both (setup, featurization) are
-    not trials.
-    """
-    trials = 0
-    best: dict[str, float] = {}
-    for child in children:
-        properties = getattr(child, "properties", None) or {}
-        algorithm, score = properties.get("run_algorithm"), _number(properties.get("score"))
-        if not algorithm or score is None:
-            continue
-        trials += 1
-        best[algorithm] = max(score, best.get(algorithm, -math.inf))
-    return trials, best
-
-
-def azure_budget(trials: int, run_tags: Mapping[str, str]) -> dict[str, str]:
-    """budget.* tags for an AutoML job: the trials it ran, and what bounded it.
-
-    Azure AutoML stops at its timeout or, when set, at max_trials, whichever comes first
-    (learn.microsoft.com, how-to-configure-auto-train, "Job limits"); how long it ran is not
-    read here, so budget.search_seconds stays unknown; AutoML has no separate selection step
-    after its search, so budget.selection_seconds is "none".
-    """
-    mode = "time or trials" if "setting.max_trials" in run_tags else "time"
-    return {"budget.mode": mode, "budget.trials": str(trials), "budget.selection_seconds": "none"}
-
-
-def azure_baseline(best_by_algorithm: Mapping[str, float], run: TrainingRun) -> Yardstick | None:
-    """The best LogisticRegression trial of the same AutoML job (same folds) as the baseline; None when
-    AutoML ran none (blocked, or not reached within the time budget).
-
-    A trial's `score` is the job's primary metric, so the best child is compared on that metric too
-    (its `setting.primary_metric` tag; AUC_weighted by default).
-    """
-    metric = run.tags.get("setting.primary_metric", "AUC_weighted")
-    if AZURE_BASELINE_ALGORITHM not in best_by_algorithm or metric not in run.metrics:
-        return None
-    on = "" if metric == "AUC_weighted" else f", on {metric}"
-    return Yardstick(
-        f"baseline {AZURE_BASELINE_ALGORITHM} (best such trial of the job{on})",
-        best_by_algorithm[AZURE_BASELINE_ALGORITHM],
-        float(run.metrics[metric]),
-    )
-
-
-# -- what a local run.json says --------------------------------------------------------
-
-
-def local_run(info: Mapping[str, Any]) -> TrainingRun:
-    """A local run.json as a TrainingRun.
-
-    The commit is the one the run recorded (`git_commit`, or `commit` in its facts); a run that
-    recorded none says 'unknown' rather than borrow the commit checked out now. Budget: the run's
-    `budget.*` settings tags when present, else its `budget` record (mode, trials, search_s).
-    """
-    tags = {k: str(v) for k, v in (info.get("settings") or {}).items()}
-    tags["data_version"] = str(info.get("data_version", UNKNOWN))
-    commit = info.get("git_commit") or info.get("commit") or (info.get("facts") or {}).get("commit")
-    tags["git_commit"] = str(commit) if commit else UNKNOWN
-    point = info.get("operating_point")
-    if isinstance(point, Mapping) and point.get("threshold") is not None:
-        tags["operating_point.threshold"] = f"{float(point['threshold']):g}"
-        tags["operating_point.rule"] = str(point.get("rule", UNKNOWN))
-    headline = info.get("headline")
-    if isinstance(headline, Mapping) and headline.get("text"):
-        tags["headline.auc"] = str(headline["text"])
-    budget = info.get("budget")
-    if isinstance(budget, Mapping):
-        derived = {
-            "budget.mode": budget.get("mode"),
-            "budget.trials": budget.get("trials"),
-            "budget.search_seconds": budget.get("search_s"),
-            "budget.selection_seconds": budget.get("selection_s"),
-        }
-        for key, value in derived.items():
-            if value is not None:
-                tags.setdefault(key, f"{value:.1f}" if isinstance(value, float) else str(value))
-    return TrainingRun(
-        str(info["run_id"]),
-        str(info.get("best_learner", UNKNOWN)),
-        {k: float(v) for k, v in (info.get("metrics") or {}).items()},
-        tags,
-    )
-
-
-def local_baseline(info: Mapping[str, Any], metric: str = "AUC_weighted") -> Yardstick | None:
-    """The best baseline of a local run's final selection, scored on the same folds as the chosen model.
-
-    run.json's `selection` rows (name, kind, score, noise_vs_pick, chosen) come from the local
-    AutoML's final selection, scored on the run's primary metric; a run without them (older runs, or
-    every baseline blocked) has no baseline figure, and None says so.
-    """
-    rows = [r for r in info.get("selection") or () if isinstance(r, Mapping)]
-    chosen = next((r for r in rows if r.get("chosen")), None)
-    baselines = [r for r in rows if r.get("kind") == "baseline" and _number(r.get("score")) is not None]
-    if chosen is None or not baselines or _number(chosen.get("score")) is None:
-        return None
-    best = max(baselines, key=lambda r: float(r["score"]))
-    folds = (info.get("budget") or {}).get("selection_folds")
-    where = f"on the same {folds} selection folds" if folds else "on the same folds"
-    itself = "; the model is this baseline" if best is chosen else ""
-    return Yardstick(
-        f"{best.get('name', 'baseline')} ({where}{itself})",
-        float(best["score"]),
-        float(chosen["score"]),
-        _number(best.get("noise_vs_pick")) or 0.0,
-    )
-
-
-def local_noise(info: Mapping[str, Any]) -> float:
-    """The chosen model's standard error over the selection folds (0 when the run does not say)."""
-    chosen = next((r for r in info.get("selection") or () if isinstance(r, Mapping) and r.get("chosen")), None)
-    folds = str((info.get("budget") or {}).get("selection_folds", ""))
-    sd = _number(chosen.get("fold_sd")) if chosen else None
-    try:
-        count = math.prod(int(n) for n in folds.split("x")) if folds else 0
-    except ValueError:
-        count = 0
-    return sd / math.sqrt(count) if sd is not None and count > 1 else 0.0

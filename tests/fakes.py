@@ -269,7 +269,7 @@ def run_program(
     @pulumi.runtime.test
     def program() -> pulumi.Output[Any]:
         namespace = runpy.run_path(str(ROOT / "infra" / "__main__.py"), run_name="__pulumi__")
-        outputs = namespace["platform"].outputs.as_dict()
+        outputs = namespace["platform"].outputs
         keys = list(outputs)
         values = pulumi.Output.all(*[outputs[k] for k in keys])
         return values.apply(lambda resolved: exports.update(zip(keys, resolved, strict=True)))

@@ -9,8 +9,10 @@ import pulumi_random as random
 from pulumi_azure_native import machinelearningservices as ml
 from pulumi_azure_native import resources
 
+from infra.builders.group import random_suffix
 from infra.builders.scope import Scope, field_of
-from infra.naming import SUFFIX_LENGTH, resource_names
+from infra.naming import resource_names
+from infra.settings import PlatformSettings
 
 
 @dataclass(frozen=True)
@@ -24,27 +26,7 @@ class Cluster:
 def compute(scope: Scope, group: resources.ResourceGroup, ws: ml.Workspace) -> Cluster:
     """An AmlCompute cluster in the workspace, sized from config, with a system-assigned identity."""
     s = scope.settings
-    # A PUT to an existing AmlCompute applies the scale settings only (REST ClusterUpdateParameters
-    # carries nothing else; azure-rest-api-specs issue 18889: a new vmSize is acknowledged and not
-    # applied). So the cluster's name carries its own random suffix, re-drawn whenever anything
-    # else the program sets changes: the change becomes a new cluster under a new name, created
-    # before the old one is let go (see retain_on_delete below).
-    # Re-using the old name is no option: the same issue shows a cluster re-created under its
-    # old name coming back with the old size.
-    cluster_shape = {"vmSize": s.vm_size, "vmPriority": s.vm_priority}
-    # Like every other resource, the suffix waits for the checks (checks.preflight, through the names):
-    # a refused change must not re-draw it first.
-    checked_shape = scope.names.apply(lambda _: cluster_shape)
-    suffix = random.RandomString(
-        f"{scope.name}-cluster-suffix",
-        length=SUFFIX_LENGTH,
-        special=False,
-        upper=False,
-        numeric=True,
-        lower=True,
-        keepers=checked_shape,
-        opts=scope.opts(),
-    )
+    suffix = _suffix(scope)
     cluster = ml.Compute(
         f"{scope.name}-cluster",
         compute_name=suffix.result.apply(lambda sfx: resource_names(s.project, s.stack, sfx)["compute_cluster"]),
@@ -58,24 +40,7 @@ def compute(scope: Scope, group: resources.ResourceGroup, ws: ml.Workspace) -> C
         # user"). It is also what `disable_local_auth` needs: with it, "only MSI and AAD"
         # authenticate (azure-native Compute docs, from the REST spec), so the cluster must have one.
         identity=ml.ManagedServiceIdentityArgs(type=ml.ManagedServiceIdentityType.SYSTEM_ASSIGNED),
-        properties=ml.AmlComputeArgs(
-            compute_type="AmlCompute",
-            description="AutoML training cluster; scales to zero when idle.",
-            disable_local_auth=True,
-            properties=ml.AmlComputePropertiesArgs(
-                vm_size=s.vm_size,
-                vm_priority=s.vm_priority,
-                os_type=ml.OsType.LINUX,
-                scale_settings=ml.ScaleSettingsArgs(
-                    min_node_count=s.min_nodes,
-                    max_node_count=s.max_nodes,
-                    node_idle_time_before_scale_down=s.idle_time_iso,
-                ),
-                remote_login_port_public_access=ml.RemoteLoginPortPublicAccess.DISABLED,
-                # Without a VNet, nodes need a public IP to reach the workspace.
-                enable_node_public_ip=True,
-            ),
-        ),
+        properties=_aml_compute(s),
         # The cluster never gets an update with changed tags: see Scope.fixed_tags.
         tags=scope.fixed_tags,
         opts=scope.opts(
@@ -92,6 +57,45 @@ def compute(scope: Scope, group: resources.ResourceGroup, ws: ml.Workspace) -> C
         ),
     )
     return Cluster(suffix=suffix, compute=cluster)
+
+
+def _suffix(scope: Scope) -> random.RandomString:
+    """The random suffix of the cluster's name, re-drawn whenever the cluster's shape (size, priority) changes."""
+    s = scope.settings
+    # A PUT to an existing AmlCompute applies the scale settings only (REST ClusterUpdateParameters
+    # carries nothing else; azure-rest-api-specs issue 18889: a new vmSize is acknowledged and not
+    # applied). So the cluster's name carries its own random suffix, re-drawn whenever anything
+    # else the program sets changes: the change becomes a new cluster under a new name, created
+    # before the old one is let go (see retain_on_delete in `compute`).
+    # Re-using the old name is no option: the same issue shows a cluster re-created under its
+    # old name coming back with the old size.
+    cluster_shape = {"vmSize": s.vm_size, "vmPriority": s.vm_priority}
+    # Like every other resource, the suffix waits for the checks (checks.preflight, through the names):
+    # a refused change must not re-draw it first.
+    checked_shape = scope.names.apply(lambda _: cluster_shape)
+    return random_suffix(f"{scope.name}-cluster-suffix", checked_shape, scope.opts())
+
+
+def _aml_compute(s: PlatformSettings) -> ml.AmlComputeArgs:
+    """The cluster's properties from config: size, priority, scale to `minNodes` when idle, no SSH, no local auth."""
+    return ml.AmlComputeArgs(
+        compute_type="AmlCompute",
+        description="AutoML training cluster; scales to zero when idle.",
+        disable_local_auth=True,
+        properties=ml.AmlComputePropertiesArgs(
+            vm_size=s.vm_size,
+            vm_priority=s.vm_priority,
+            os_type=ml.OsType.LINUX,
+            scale_settings=ml.ScaleSettingsArgs(
+                min_node_count=s.min_nodes,
+                max_node_count=s.max_nodes,
+                node_idle_time_before_scale_down=s.idle_time_iso,
+            ),
+            remote_login_port_public_access=ml.RemoteLoginPortPublicAccess.DISABLED,
+            # Without a VNet, nodes need a public IP to reach the workspace.
+            enable_node_public_ip=True,
+        ),
+    )
 
 
 def max_nodes(compute_properties: object) -> int:

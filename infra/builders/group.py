@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pulumi
 import pulumi_random as random
 from pulumi_azure_native import resources
@@ -23,15 +25,27 @@ def stack_suffix(
     suffix never changes anything; `checks.preflight` compares config with that record before any other
     resource is registered.
     """
-    return random.RandomString(
+    return random_suffix(
         f"{name}-suffix",
+        checks.creation_record(settings, kind),
+        pulumi.ResourceOptions(parent=parent, ignore_changes=["keepers"]),
+    )
+
+
+def random_suffix(
+    name: str, keepers: pulumi.Input[Mapping[str, pulumi.Input[str]]], opts: pulumi.ResourceOptions
+) -> random.RandomString:
+    """A name suffix of SUFFIX_LENGTH lowercase letters and digits, the only characters every Azure name here takes
+    (infra/naming.py), re-drawn when `keepers` change."""
+    return random.RandomString(
+        name,
         length=SUFFIX_LENGTH,
         special=False,
         upper=False,
         numeric=True,
         lower=True,
-        keepers=checks.creation_record(settings, kind),
-        opts=pulumi.ResourceOptions(parent=parent, ignore_changes=["keepers"]),
+        keepers=keepers,
+        opts=opts,
     )
 
 

@@ -15,10 +15,11 @@ from typing import Any
 import pulumi
 
 from infra.environments import Environment
+from infra.outputs import SHARED_FOR_WORKSPACES
 from infra.settings import PlatformSettings
 
-# What the shared stack exports about its registry, and the workspace stacks read (one list for both).
-EXPORTS = ("registry_name", "registry_id", "registry_regions", "registry_consumers")
+# What the shared stack exports about its registry and the workspace stacks read: declared in infra/outputs.py.
+EXPORTS = SHARED_FOR_WORKSPACES
 
 
 class RegistryNotUsable(pulumi.RunError):

@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from jobs import dataset
-from jobs.azure import specs
+from jobs.azure import monitoring, specs
+from jobs.azure.lineage import azure_baseline, azure_budget, azure_children
 from jobs.azure.retry import retry, wait_for
 from jobs.azure.rollout import DEPLOY_TIMEOUT_S, BlueGreenRollout, invoke_endpoint
 from jobs.azure.session import AzureSession, authentication_error
@@ -26,15 +27,11 @@ from jobs.lineage import (
     MODEL_NAME,
     UNKNOWN,
     TrainingRun,
-    azure_baseline,
-    azure_budget,
-    azure_children,
     champion,
     model_tags,
     quality_gate,
     training_tags,
 )
-from jobs.monitoring import azure as monitoring
 from jobs.monitoring.check import Thresholds
 from jobs.paths import ROOT
 from jobs.training import TrainingSettings
@@ -355,7 +352,7 @@ class AzureBackend:
         """The rollout, with this backend's Azure seam, retries, messages, clock and step timeout."""
         return BlueGreenRollout(self.ml, self._call, say=self.say, timeout_s=self.deploy_timeout_s, clock=self.clock)
 
-    # -- monitoring (jobs/monitoring/azure.py) --------------------------------------------
+    # -- monitoring (jobs/azure/monitoring.py) --------------------------------------------
 
     def monitor(
         self,
@@ -372,6 +369,42 @@ class AzureBackend:
                 "asset named by the model's data_version tag"
             )
         endpoint_name = self.outputs.need("endpoint_name", "monitor", self.stack)
+        live, deployment, assets = self._collecting_deployment(endpoint_name)
+        if version is None:
+            version = str(deployment.model).rstrip("/").split(":")[-1].split("/")[-1]
+        data_version = self._training_data_version(version)
+        spec = monitoring.schedule(
+            endpoint_name,
+            live,
+            f"azureml:{dataset.ASSET_NAME}:{data_version}",
+            thresholds,
+            emails,
+            window_hours,
+            assets,
+        )
+        self._call(
+            "creating the monitoring schedule",
+            lambda: wait_for(
+                self.ml.schedules.begin_create_or_update(spec),
+                "the monitoring schedule",
+                self.deploy_timeout_s,
+                "The monitoring schedule is still being created in Azure.",
+            ),
+        )
+        self.say(
+            f"monitoring schedule {monitoring.MONITOR_NAME}: deployment {live} of {endpoint_name} "
+            f"({MODEL_NAME} version {version}) against {dataset.ASSET_NAME}:{data_version}, daily at 03:15 UTC"
+            + (
+                f"; alert mails to {', '.join(emails)} on failed runs (a breached threshold fails the run)"
+                if emails
+                else "; no alert emails (add --email)"
+            )
+        )
+        return monitoring.MONITOR_NAME
+
+    def _collecting_deployment(self, endpoint_name: str) -> tuple[str, Any, dict[str, str]]:
+        """The endpoint's one live deployment (all the traffic): its name, itself and the data assets it records its
+        collected data in; JobsError when no single deployment is live or it collects nothing."""
         endpoint = self._call("reading the endpoint", lambda: self.ml.online_endpoints.get(endpoint_name))
         live = [name for name, share in (endpoint.traffic or {}).items() if share > 0]
         if len(live) != 1:
@@ -391,8 +424,10 @@ class AzureBackend:
                 f"deployment {live[0]} collects no data ({' and '.join(missing)} not recorded); deploy with "
                 f"`{JOBS} deploy --target azure --collect` first, then run monitor again"
             )
-        if version is None:
-            version = str(deployment.model).rstrip("/").split(":")[-1].split("/")[-1]
+        return live[0], deployment, assets
+
+    def _training_data_version(self, version: str) -> str:
+        """The data_version tag of the model's `version`: which training data asset is the reference."""
         model = self._call("reading the model", lambda: self.ml.models.get(MODEL_NAME, version=version))
         data_version = (model.tags or {}).get("data_version")
         if not data_version or data_version == UNKNOWN:  # model_tags writes UNKNOWN when the job had none
@@ -400,34 +435,7 @@ class AzureBackend:
                 f"{MODEL_NAME} version {version} has no data_version tag, so its training data is "
                 f"unknown; register it with `{JOBS} register --target azure`"
             )
-        spec = monitoring.schedule(
-            endpoint_name,
-            live[0],
-            f"azureml:{dataset.ASSET_NAME}:{data_version}",
-            thresholds,
-            emails,
-            window_hours,
-            assets,
-        )
-        self._call(
-            "creating the monitoring schedule",
-            lambda: wait_for(
-                self.ml.schedules.begin_create_or_update(spec),
-                "the monitoring schedule",
-                self.deploy_timeout_s,
-                "The monitoring schedule is still being created in Azure.",
-            ),
-        )
-        self.say(
-            f"monitoring schedule {monitoring.MONITOR_NAME}: deployment {live[0]} of {endpoint_name} "
-            f"({MODEL_NAME} version {version}) against {dataset.ASSET_NAME}:{data_version}, daily at 03:15 UTC"
-            + (
-                f"; alert mails to {', '.join(emails)} on failed runs (a breached threshold fails the run)"
-                if emails
-                else "; no alert emails (add --email)"
-            )
-        )
-        return monitoring.MONITOR_NAME
+        return str(data_version)
 
     # -- invocation ----------------------------------------------------------------------
 

@@ -20,12 +20,12 @@ import yaml
 from azure.ai.ml import load_data, load_job, load_model, load_online_deployment
 
 from jobs import dataset
-from jobs.azure import specs
+from jobs.azure import monitoring, specs
+from jobs.azure.lineage import azure_budget
 from jobs.azure.stack_outputs import StackOutputs
 from jobs.backend import DeployOptions
 from jobs.errors import JobsError
-from jobs.lineage import LINEAGE_METRICS, MODEL_NAME, TrainingRun, azure_budget, model_tags, training_tags
-from jobs.monitoring import azure as monitoring
+from jobs.lineage import LINEAGE_METRICS, MODEL_NAME, TrainingRun, model_tags, training_tags
 from jobs.monitoring.check import Thresholds
 from jobs.paths import ROOT
 from jobs.training import TrainingSettings

@@ -21,16 +21,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from jobs.azure.lineage import azure_baseline, azure_budget, azure_children
 from jobs.errors import JobsError
-from jobs.lineage import (
-    TrainingRun,
-    azure_baseline,
-    azure_budget,
-    azure_children,
-    champion,
-    model_tags,
-    quality_gate,
-)
+from jobs.lineage import TrainingRun, champion, model_tags, quality_gate
 
 REGISTRATION_FILE = "registration.json"
 

@@ -24,13 +24,12 @@ from typing import Any, Protocol, TypeVar
 import yaml
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-from jobs.azure import specs
+from jobs.azure import monitoring, specs
 from jobs.azure.retry import wait_for
 from jobs.backend import DeployOptions
 from jobs.errors import Interrupted, JobsError, first_line, log_error
 from jobs.invocation import SAMPLE_REQUEST, check_answer, contract_request
 from jobs.lineage import MODEL_NAME
-from jobs.monitoring import azure as monitoring
 
 SLOTS = ("blue", "green")
 # How long each long-running step (create the deployment, move traffic, delete the old slot) may take.

@@ -28,13 +28,12 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from jobs import dataset
-from jobs.azure import server_pins
+from jobs.azure import monitoring, server_pins
 from jobs.backend import DeployOptions
 from jobs.commands import JOBS
 from jobs.dataset import ASSET_NAME, DATA_DIR, DEFAULT_CSV, columns, content_version, rows
 from jobs.errors import JobsError
 from jobs.lineage import MODEL_NAME
-from jobs.monitoring import azure as monitoring
 from jobs.paths import ROOT
 from jobs.training import TrainingSettings
 from jobs.user_files import normalized_csv

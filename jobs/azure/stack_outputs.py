@@ -10,49 +10,39 @@ which has the workspace but not the compute or the endpoint.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from infra.naming import ML_REGISTRY_NAME
+from infra.environments import SHARED, WORKSPACE
+from infra.outputs import BY_KEY, READ_BY_JOBS, kind_of
 from jobs.errors import JobsError
 from jobs.paths import ROOT
 from jobs.user_files import parse_json, read_json
 
-REQUIRED = ("subscription_id", "resource_group", "workspace_name")
-ENV = {
-    "subscription_id": "AZUREML_SUBSCRIPTION_ID",
-    "resource_group": "AZUREML_RESOURCE_GROUP",
-    "workspace_name": "AZUREML_WORKSPACE_NAME",
-    "compute_name": "AZUREML_COMPUTE_NAME",
-    "endpoint_name": "AZUREML_ENDPOINT_NAME",
-}
-# Subscription and tenant ids are GUIDs in their 8-4-4-4-12 hex form. Source: Az PowerShell reference,
-# "Your Azure subscription ID. This is a GUID-formatted string (e.g. 00000000-0000-0000-0000-000000000000)"
-# (learn.microsoft.com/dotnet/api/microsoft.azure.powershell.cmdlets.websites.models.iwebsitesidentity.subscriptionid);
-# tenant ids "in GUID format" (learn.microsoft.com/dotnet/api/azure.storage.sas.queuesasqueryparameters.keytenantid).
-_GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
-_GUIDS = ("subscription_id", "tenant_id")
-_NAMES = ("resource_group", "workspace_name", "compute_name", "endpoint_name", "location", "studio_url")
-# An Azure ML registry's name, as Azure takes it (infra/naming.py ML_REGISTRY_NAME: the REST spec's registryName
-# pattern and the docs' 2-32 characters, both); the stack exports null for a stack without a registry.
-_REGISTRY_NAME = re.compile(ML_REGISTRY_NAME)
+# Which outputs the workspace cannot be located without, and the variables that override single ones: from the
+# contract (infra/outputs.py), which also says what each is and the shape it must have.
+REQUIRED = tuple(output.key for output in READ_BY_JOBS if output.required)
+ENV = {output.key: output.env for output in READ_BY_JOBS if output.env}
 
 
 @dataclass(frozen=True)
 class StackOutputs:
+    """The outputs the job scripts read (infra/outputs.py READ_BY_JOBS), typed: the REQUIRED ones first. Checked
+    at import against the contract (`_matches_contract`), so a key added there without a field here fails every
+    run and test at once instead of being dropped silently."""
+
     subscription_id: str
     resource_group: str
     workspace_name: str
+    tenant_id: str | None = None
     compute_name: str | None = None
     compute_max_nodes: int | None = None
     endpoint_name: str | None = None
     location: str | None = None
     studio_url: str | None = None
-    tenant_id: str | None = None
     # The shared Azure ML registry the stack shares models to and deploys from (docs/environments.md).
     registry_name: str | None = None
 
@@ -61,7 +51,7 @@ class StackOutputs:
         if not value:
             raise JobsError(
                 f"{for_what} needs the stack output '{key}', which is missing. Run `pulumi up --stack {stack}` "
-                f"so the stack exports it, or pass it with {ENV.get(key, key)}=..."
+                f"so the stack exports it, or pass it with {ENV.get(key) or key}=..."
             )
         return str(value)
 
@@ -132,17 +122,23 @@ def resolve(
 ) -> StackOutputs:
     """The stack's outputs from config.json, the stack (or --outputs), the environment and flags, in that order.
 
-    JobsError when a value is invalid, or when the workspace's coordinates are missing, unless `allow_missing`
-    (a dry run, which connects to nothing: its specs then name placeholders)."""
+    JobsError when the outputs are a shared stack's (no workspace: infra/outputs.py says which kind exports
+    what), when a value is invalid (every one listed), or when the workspace's coordinates are missing, unless
+    `allow_missing` (a dry run, which connects to nothing: its specs then name placeholders)."""
     environ = dict(os.environ if environ is None else environ)
+    stack_label = f"--outputs {outputs_file}" if outputs_file else f"the Pulumi stack '{stack}'"
+    own = from_file(outputs_file) if outputs_file else from_pulumi(stack)
+    if kind_of(own) == SHARED:
+        raise JobsError(
+            f"{stack_label} holds the outputs of a {SHARED} stack (the Azure ML registry, no workspace); the job "
+            f"scripts run against a {WORKSPACE} stack such as dev or prod (docs/environments.md): pass --stack dev, "
+            f"or save that stack's outputs with `pulumi stack output --json --stack dev > FILE`"
+        )
     merged: dict[str, Any] = {}
     origin: dict[str, str] = {}  # where each value came from, for messages
     for found, label in (
         (from_config_json(cwd or Path.cwd()), "config.json"),
-        (
-            from_file(outputs_file) if outputs_file else from_pulumi(stack),
-            f"--outputs {outputs_file}" if outputs_file else f"the Pulumi stack '{stack}'",
-        ),
+        (own, stack_label),
         ({key: environ[var] for key, var in ENV.items() if environ.get(var)}, "the environment"),
         ({key: value for key, value in (overrides or {}).items() if value}, "a flag"),
     ):
@@ -152,46 +148,50 @@ def resolve(
     if missing and allow_missing:
         merged.update({key: "" for key in missing})
     elif missing:
-        how = (
-            f"--outputs {outputs_file} has no {', '.join(missing)}"
-            if outputs_file
-            else f"the Pulumi stack '{stack}' gave no {', '.join(missing)}"
-            + ("" if shutil.which("pulumi") else " (the Pulumi CLI is not installed)")
-        )
-        raise JobsError(
-            f"cannot locate the Azure ML workspace: {how}. Create the platform with `pulumi up --stack {stack}`, "
-            f"choose the right stack with --stack, or point at saved outputs with `--outputs FILE` "
-            f"(from `pulumi stack output --json`); --subscription-id, --resource-group and --workspace "
-            f"override single values."
-        )
-    known = {f.name for f in fields(StackOutputs)}
-    values = {key: value for key, value in merged.items() if key in known}
+        _refuse_missing(stack, outputs_file, missing)
+    values = {output.key: merged[output.key] for output in READ_BY_JOBS if output.key in merged}
     problems = [
         f"{problem} (from {origin[key]})"
         for key, value in values.items()
         if key in origin and (problem := _problem(key, value))
     ]
     if problems:
-        source = (
-            f"--outputs {outputs_file}"
-            if outputs_file
-            else f"the outputs of the Pulumi stack '{stack}' (or the environment, or config.json)"
-        )
-        how = (
-            f"correct it in the file, or save it again with `pulumi stack output --json > {outputs_file}`"
-            if outputs_file
-            else f"check `pulumi stack output --json --stack {stack}`, the AZUREML_* variables and config.json"
-        )
-        raise JobsError(
-            f"{source} has values the job scripts cannot use:\n  - "
-            + "\n  - ".join(problems)
-            + f"\n{how[0].upper()}{how[1:]}; --subscription-id, --resource-group and --workspace "
-            "override single values."
-        )
-    values = {key: value.strip() if isinstance(value, str) else value for key, value in values.items()}
-    if values.get("compute_max_nodes") is not None:
-        values["compute_max_nodes"] = int(float(values["compute_max_nodes"]))
-    return StackOutputs(**values)
+        _refuse_values(stack, outputs_file, problems)
+    return StackOutputs(**{key: _parsed(key, value) for key, value in values.items()})
+
+
+def _refuse_missing(stack: str, outputs_file: Path | None, missing: list[str]) -> None:
+    how = (
+        f"--outputs {outputs_file} has no {', '.join(missing)}"
+        if outputs_file
+        else f"the Pulumi stack '{stack}' gave no {', '.join(missing)}"
+        + ("" if shutil.which("pulumi") else " (the Pulumi CLI is not installed)")
+    )
+    raise JobsError(
+        f"cannot locate the Azure ML workspace: {how}. Create the platform with `pulumi up --stack {stack}`, "
+        f"choose the right stack with --stack, or point at saved outputs with `--outputs FILE` "
+        f"(from `pulumi stack output --json`); --subscription-id, --resource-group and --workspace "
+        f"override single values."
+    )
+
+
+def _refuse_values(stack: str, outputs_file: Path | None, problems: list[str]) -> None:
+    source = (
+        f"--outputs {outputs_file}"
+        if outputs_file
+        else f"the outputs of the Pulumi stack '{stack}' (or the environment, or config.json)"
+    )
+    how = (
+        f"correct it in the file, or save it again with `pulumi stack output --json > {outputs_file}`"
+        if outputs_file
+        else f"check `pulumi stack output --json --stack {stack}`, the AZUREML_* variables and config.json"
+    )
+    raise JobsError(
+        f"{source} has values the job scripts cannot use:\n  - "
+        + "\n  - ".join(problems)
+        + f"\n{how[0].upper()}{how[1:]}; --subscription-id, --resource-group and --workspace "
+        "override single values."
+    )
 
 
 def _shown(value: Any) -> str:
@@ -203,33 +203,30 @@ def _shown(value: Any) -> str:
 
 
 def _problem(key: str, value: Any) -> str | None:
-    """What is wrong with one stack output's value (key, value, what is allowed); None when it is usable."""
-    if value is None:
+    """What is wrong with one stack output's value (key, value, what its Shape allows); None when it is usable.
+
+    A null is an output the stack does not export (the registry of a stack without `sharedStack`)."""
+    output = BY_KEY[key]
+    if value is None or output.jobs is None or output.jobs.accepts(value):
         return None
-    if key in _GUIDS:
-        if not (isinstance(value, str) and _GUID.fullmatch(value.strip())):
-            return (
-                f"'{key}' is {_shown(value)}; it must be a GUID such as 00000000-0000-0000-0000-000000000000 "
-                "(`az account show` prints yours)"
-            )
-        return None
-    if key in _NAMES:
-        if not (isinstance(value, str) and value.strip()):
-            return f"'{key}' is {_shown(value)}; it must be a non-empty string: a name"
-        return None
-    if key == "registry_name":
-        if not (isinstance(value, str) and _REGISTRY_NAME.fullmatch(value.strip())):
-            return (
-                f"'{key}' is {_shown(value)}; it must be an Azure ML registry name: 3 to 32 letters, digits, '-' "
-                "or '_', starting with a letter or digit (`pulumi stack output registry_name --stack shared`)"
-            )
-        return None
-    if key == "compute_max_nodes":
-        whole = (
-            (isinstance(value, int) and not isinstance(value, bool))
-            or (isinstance(value, float) and value.is_integer())
-            or (isinstance(value, str) and value.strip().isdigit())
+    hint = f" ({output.hint})" if output.hint else ""
+    return f"'{key}' is {_shown(value)}; it must be {output.jobs.allowed}{hint}"
+
+
+def _parsed(key: str, value: Any) -> Any:
+    shape = BY_KEY[key].jobs
+    return value if value is None or shape is None else shape.parse(value)
+
+
+def _matches_contract() -> None:
+    """StackOutputs has a field for each output the contract says the job scripts read, and no other."""
+    declared = {output.key for output in READ_BY_JOBS}
+    typed = {f.name for f in fields(StackOutputs)}
+    if declared != typed:
+        raise ImportError(
+            f"jobs/azure/stack_outputs.py StackOutputs differs from infra/outputs.py READ_BY_JOBS: "
+            f"{sorted(declared ^ typed)}"
         )
-        if not whole or int(float(value)) < 1:
-            return f"'{key}' is {_shown(value)}; it must be a whole number of nodes, 1 or more"
-    return None
+
+
+_matches_contract()

@@ -9,8 +9,9 @@ from typing import Any
 from jobs.backend import DeployOptions, RequestRefused, StatusText
 from jobs.commands import jobs_command
 from jobs.errors import JobsError, read_json
-from jobs.lineage import MODEL_NAME, champion, local_baseline, local_noise, local_run, model_tags, quality_gate
+from jobs.lineage import MODEL_NAME, champion, model_tags, quality_gate
 from jobs.local.endpoint import LocalEndpoint, describe_broken
+from jobs.local.lineage import local_baseline, local_noise, local_run
 from jobs.local.registry import LocalRegistry
 from jobs.monitoring.check import Thresholds
 from jobs.paths import ROOT
@@ -198,8 +199,8 @@ class LocalBackend:
         reference: Path | None,
         emails: list[str],
     ) -> object:
-        """Drift of the collected records against the training data (jobs/monitoring/local.py)."""
-        from jobs.monitoring.local import monitor
+        """Drift of the collected records against the training data (jobs/local/monitoring.py)."""
+        from jobs.local.monitoring import monitor
 
         if emails:
             raise JobsError("--email is for the Azure target's alerts; locally, act on the exit code (1 on drift)")

@@ -165,25 +165,7 @@ def write_report(
     operating point (scoring/contract.py OperatingPoint; the highest threshold keeping out-of-fold sensitivity
     at `target_sensitivity` when None) and `card` the model card (jobs/local/model_card.py Card), shown first.
     """
-    from sklearn.metrics import brier_score_loss
-
-    y_arr, proba = np.asarray(y), np.asarray(proba)
-    if point is None:
-        from scoring.contract import OperatingPoint, sensitivity_rule
-
-        point = OperatingPoint(
-            threshold_for_sensitivity(y_arr, proba, target_sensitivity), sensitivity_rule(target_sensitivity)
-        )
-    run = _Run(
-        run_dir,
-        y_arr,
-        proba,
-        metrics,
-        bootstrap_auc_ci(y_arr, proba, seed),
-        float(brier_score_loss(y_arr, proba)),
-        point.threshold,
-        point.rule,
-    )
+    run = _evaluated(run_dir, y, proba, metrics, seed, point, target_sensitivity)
     plt = _figure()
     images = dict(
         [
@@ -213,6 +195,38 @@ def write_report(
     report = run_dir / "report.html"
     report.write_text(page)
     return report
+
+
+def _evaluated(
+    run_dir: Path,
+    y: pd.Series,
+    proba: np.ndarray,
+    metrics: dict[str, float],
+    seed: int,
+    point: Any,
+    target_sensitivity: float,
+) -> _Run:
+    """The figures every section reads: the AUC's bootstrap interval (seeded), the Brier score, and the
+    operating point (`point`, else the highest threshold keeping out-of-fold sensitivity at the target)."""
+    from sklearn.metrics import brier_score_loss
+
+    y_arr, proba = np.asarray(y), np.asarray(proba)
+    if point is None:
+        from scoring.contract import OperatingPoint, sensitivity_rule
+
+        point = OperatingPoint(
+            threshold_for_sensitivity(y_arr, proba, target_sensitivity), sensitivity_rule(target_sensitivity)
+        )
+    return _Run(
+        run_dir,
+        y_arr,
+        proba,
+        metrics,
+        bootstrap_auc_ci(y_arr, proba, seed),
+        float(brier_score_loss(y_arr, proba)),
+        point.threshold,
+        point.rule,
+    )
 
 
 # -- plots: each writes one PNG into the run folder and returns (file name, caption) ---------

@@ -91,6 +91,17 @@ def write_report(
     """report.html, summary.json and the plots in `folder`; returns the report's path."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "summary.json").write_text(json.dumps(result.summary(), indent=2))
+    images = _plots(folder, result, reference, reference_predictions)
+    report = folder / "report.html"
+    report.write_text(_page(result, images, reference_label))
+    return report
+
+
+def _plots(
+    folder: Path, result: Result, reference: dict[str, np.ndarray], reference_predictions: np.ndarray
+) -> list[tuple[str, str]]:
+    """Draw the summary, each drifted feature's distributions and the predictions' into `folder`:
+    (file name, caption) of each, in the page's order."""
     window = result.window
     images: list[tuple[str, str]] = []
     if result.features:
@@ -122,6 +133,11 @@ def write_report(
                 "against its answers in production.",
             )
         )
+    return images
+
+
+def _status(result: Result) -> str:
+    """The verdict's paragraphs: each alert, or that nothing crossed; and when drift was not computed, why."""
     esc = html.escape
     status = (
         "<p class='bad'>" + "<br>".join(esc(a) for a in result.alerts) + "</p>"
@@ -130,10 +146,16 @@ def write_report(
     )
     if result.prediction is None:
         status += (
-            f"<p class='bad'>Only {window.scored} scored record(s) in the window, fewer than "
+            f"<p class='bad'>Only {result.window.scored} scored record(s) in the window, fewer than "
             f"{result.thresholds.min_records} (--min-records): drift was not computed.</p>"
         )
-    rows = "".join(
+    return status
+
+
+def _rows(result: Result) -> tuple[str, str]:
+    """The table rows: each drift metric against its threshold; the refused records by field and reason."""
+    esc = html.escape
+    drift = "".join(
         f"<tr class='{'bad' if d.drifted else ''}'><td>{esc(d.feature)}</td><td>{d.kind}</td><td>{d.metric}</td>"
         f"<td>{d.value:.4f}</td><td>{'&lt;' if d.metric in P_VALUE_METRICS else '&gt;'} {d.threshold:g}</td>"
         f"<td>{'drift' if d.drifted else ''}</td></tr>"
@@ -142,15 +164,23 @@ def write_report(
     reasons = (
         "".join(
             f"<tr><td>{esc(f)}</td><td>{esc(r)}</td><td>{c}</td></tr>"
-            for (f, r), c in sorted(window.refusal_reasons.items())
+            for (f, r), c in sorted(result.window.refusal_reasons.items())
         )
         or "<tr><td colspan=3>none</td></tr>"
     )
+    return drift, reasons
+
+
+def _page(result: Result, images: list[tuple[str, str]], reference_label: str) -> str:
+    """The report's HTML: the window and what was left out of it, the verdict, the tables and the plots."""
+    esc = html.escape
+    window = result.window
+    drift, reasons = _rows(result)
     figures = "".join(
         f"<figure><img src='{file}' alt='{esc(caption)}'><figcaption>{esc(caption)}</figcaption></figure>"
         for file, caption in images
     )
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Monitoring: {esc(result.model)}</title>
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>Monitoring: {esc(result.model)}</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto;color:#222}}td,th{{padding:2px 10px;
 text-align:left}}tr.bad td{{background:#fdecea}}p.bad{{color:#a93226;font-weight:bold}}p.good{{color:#1e8449;
 font-weight:bold}}figure{{display:inline-block;margin:0 1em 1em 0}}img{{max-width:100%}}</style></head><body>
@@ -159,13 +189,10 @@ font-weight:bold}}figure{{display:inline-block;margin:0 1em 1em 0}}img{{max-widt
 refused ({window.refused_share:.1%}; threshold {result.thresholds.max_refused_share:.1%}).
 Reference: {esc(reference_label)}. {window.other_models} record(s) of other model versions and
 {window.unreadable_lines} unreadable line(s) left out.</p>
-{status}
+{_status(result)}
 <h2>Drift</h2><table><tr><th>feature</th><th>type</th><th>metric</th><th>value</th><th>drift when</th><th></th></tr>
-{rows}</table>
+{drift}</table>
 {figures}
 <h2>Refused records, by field and reason</h2><table><tr><th>field</th><th>reason</th><th>problems</th></tr>
 {reasons}</table>
 </body></html>"""
-    report = folder / "report.html"
-    report.write_text(page)
-    return report

@@ -84,6 +84,7 @@ class FakeRunner:
             ),
             ("pulumi", "stack", "output"): json.dumps(
                 {
+                    "subscription_id": "00000000-0000-0000-0000-000000000001",
                     "workspace_name": "mlw-heart-accept-abc123",
                     "resource_group": "rg-heart-accept-abc123",
                     "compute_name": "cluster-abc",

@@ -3,7 +3,9 @@
 import pulumi
 import pytest
 
+from infra.environments import WORKSPACE as WORKSPACE_STACK
 from infra.naming import invalid_names
+from infra.outputs import keys_of
 from tests.azure_rules import ACR, APPI, BUDGET, COMPUTE, ENDPOINT, LOGS, RG, ROLE, STORAGE, VAULT, WORKSPACE
 from tests.fakes import SUBSCRIPTION_ID, run_program
 
@@ -189,22 +191,8 @@ def test_the_random_suffixes_are_lowercase_alphanumeric(dev):
 
 def test_outputs_give_the_jobs_what_they_need_and_no_secret(dev):
     out = dev.exports
-    assert set(out) == {
-        "subscription_id",
-        "tenant_id",
-        "resource_group",
-        "workspace_name",
-        "compute_name",
-        "compute_max_nodes",
-        "endpoint_name",
-        "endpoint_auth_mode",
-        "scoring_uri",
-        "location",
-        "studio_url",
-        "registry_name",
-        "registry_id",
-        "registry_regions",
-    }
+    # Exactly the workspace stack's keys of the one contract (infra/outputs.py), which jobs/ reads too.
+    assert list(out) == list(keys_of(WORKSPACE_STACK))
     # A stack without `sharedStack` has no registry (tests/infra/test_stacks.py covers the ones with one).
     assert (out["registry_name"], out["registry_id"], out["registry_regions"]) == (None, None, None)
     assert out["subscription_id"] == SUBSCRIPTION_ID

@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from infra.environments import load_config
 from infra.settings import DEFAULTS, ConfigError, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -181,3 +182,57 @@ def test_one_bad_value_reads_as_before():
     with pytest.raises(ConfigError) as error:
         load_settings({"minNodes": "x"}.get, "heart-failure", "dev")
     assert str(error.value).startswith("config 'minNodes' is 'x': ")
+
+
+def _problems(config: dict[str, str], stack: str = "dev") -> list[str]:
+    """The lines of the one ConfigError load_config raises for `config` (the Pulumi program's own call)."""
+    with pytest.raises(ConfigError) as error:
+        load_config(config.get, "heart-failure", stack)
+    message = str(error.value)
+    lines = message.splitlines()
+    texts = [problem.text for problem in error.value.problems]
+    assert texts == (lines[1:] if lines[0] == "invalid config:" else [message])
+    assert all(problem.text.startswith(f"config '{problem.key}'") for problem in error.value.problems)
+    return texts
+
+
+def test_a_settings_problem_and_an_environment_problem_come_out_in_one_error():
+    problems = _problems({"maxNodes": "0", "sharedStack": "no such/stack/at all/here"})
+    assert [p.split(" is ")[0] for p in problems] == ["config 'maxNodes'", "config 'sharedStack'"]
+
+
+def test_every_environment_problem_is_listed_at_once():
+    config = {
+        "stackKind": "shared",
+        "vmSize": "Standard_D4s_v5",
+        "budgetEmails": '["a@example.com"]',
+        "registryRegions": '["westeurope", "westeurope"]',
+        "ciPrincipalId": "ci-bot",
+        "logRetentionDays": "31",
+    }
+    problems = _problems(config, stack="shared")
+    for key in ("vmSize", "budgetEmails", "registryRegions", "ciPrincipalId", "logRetentionDays"):
+        assert sum(f"config '{key}'" in p for p in problems) == 1, (key, problems)
+    assert len(problems) == 5
+    # A workspace key on the shared stack is refused for being there, not also for its value (31 days is not a
+    # retention Log Analytics takes, but the shared stack has no Log Analytics).
+    (retention,) = [p for p in problems if "'logRetentionDays'" in p]
+    assert "only a workspace stack reads it" in retention
+
+
+def test_a_wrong_region_is_listed_once_and_not_again_as_a_registry_region():
+    # registryRegions must include the stack's region; with that region wrong, saying so would be a second,
+    # misleading line about the same mistake.
+    problems = _problems({"stackKind": "shared", "location": "westeuropa", "registryRegions": '["northeurope"]'})
+    assert len(problems) == 1 and problems[0].startswith("config 'location' is 'westeuropa'"), problems
+
+
+def test_a_consumer_is_checked_for_its_form_even_when_the_regions_are_wrong():
+    config = {"stackKind": "shared", "registryRegions": "westeurope", "registryConsumers": '["dev"]'}
+    problems = _problems(config, stack="shared")
+    assert [p.split(" is ")[0] for p in problems] == ["config 'registryRegions'", "config 'registryConsumers'"]
+
+
+def test_a_good_config_gives_the_settings_and_the_environment():
+    settings, environment = load_config({"sharedStack": "shared"}.get, "heart-failure", "dev")
+    assert settings.stack == "dev" and environment.shared_stack == "shared"

@@ -390,3 +390,12 @@ def test_each_workspace_stacks_endpoint_and_workspace_may_read_the_registry(stac
     assert rules.registry_pull_violations(dev, registry) == [
         "OnlineEndpoint 'heartfailure-endpoint': its identity may not read the registry's assets"
     ]
+
+
+def test_one_preview_names_a_settings_and_an_environment_problem_together(registrations):
+    with pytest.raises(pulumi.RunError) as refused:
+        run_shared({"ciPrincipalId": "ci-bot", "location": "westeuropa"})
+    lines = str(refused.value).splitlines()
+    assert lines[0] == "invalid config:" and len(lines) == 3, lines
+    assert lines[1].startswith("config 'location' is 'westeuropa'") and lines[2].startswith("config 'ciPrincipalId'")
+    assert registrations == []

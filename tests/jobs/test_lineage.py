@@ -20,11 +20,10 @@ from jobs.lineage import (
     TrainingRun,
     Yardstick,
     champion,
-    local_baseline,
-    local_run,
     quality_gate,
 )
 from jobs.local.backend import LocalBackend
+from jobs.local.lineage import local_baseline, local_run
 from jobs.training import TrainingSettings
 from tests.fakes import FakeSession
 
@@ -425,7 +424,7 @@ def test_by_default_the_command_line_registers_the_honest_model_without_time(tmp
 
 def test_azures_baseline_is_compared_on_the_jobs_primary_metric():
     trials = [type("Job", (), {"properties": {"run_algorithm": "LogisticRegression", "score": "0.70"}})()]
-    from jobs.lineage import azure_baseline, azure_children
+    from jobs.azure.lineage import azure_baseline, azure_children
 
     _, best = azure_children(trials)
     found = azure_baseline(

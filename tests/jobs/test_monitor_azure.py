@@ -7,10 +7,10 @@ import yaml
 from azure.core.exceptions import HttpResponseError
 
 from jobs import cli
+from jobs.azure import monitoring
 from jobs.backend import DeployOptions
 from jobs.dataset import DEFAULT_CSV, content_version
 from jobs.errors import JobsError
-from jobs.monitoring import azure as monitoring
 from jobs.monitoring.check import Thresholds
 from tests.jobs.test_azure_backend import backend, registered_model, session  # noqa: F401 (fixtures)
 

@@ -20,9 +20,10 @@ import pandas as pd
 import pytest
 
 from jobs.dataset import content_version
-from jobs.lineage import MODEL_NAME, local_run, model_tags
+from jobs.lineage import MODEL_NAME, model_tags
 from jobs.local import inference_server
 from jobs.local.endpoint import post_json
+from jobs.local.lineage import local_run
 from jobs.local.registry import LocalRegistry
 from testing.scoring import write_contract
 

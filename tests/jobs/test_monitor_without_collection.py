@@ -12,7 +12,7 @@ def test_monitor_warns_when_the_deployed_version_collects_nothing(tmp_path, monk
     backend = LocalBackend(tmp_path / ".local", tmp_path / "runs", say=said.append)
     deployed = EndpointState(1234, 5501, "heart-failure-automl", 2, "v2.log", "now", 0.0, collect_dir=None)
     monkeypatch.setattr(backend.endpoint, "state", lambda: deployed)
-    monkeypatch.setattr("jobs.monitoring.local.monitor", lambda *args, **kwargs: "compared")
+    monkeypatch.setattr("jobs.local.monitoring.monitor", lambda *args, **kwargs: "compared")
     assert backend.monitor(None, Thresholds(), 24, None, []) == "compared"
     assert said and said[0].startswith("warning: the deployed version 2 collects nothing")
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,7 +113,24 @@ def test_the_components_load_and_upload_only_what_they_need():
         assert component.type == "command"
         assert "python -m jobs.azure.pipeline_step" in component.command
     rules = [line for line in (ROOT / ".amlignore").read_text().splitlines() if line and not line.startswith("#")]
-    assert rules[:3] == ["/*", "!/jobs/", "!/scoring/"]
+    assert rules[:4] == ["/*", "!/jobs/", "!/scoring/", "!/infra/"]
+
+
+def test_the_steps_import_nothing_of_the_repository_that_is_not_uploaded():
+    """Each step's module, with every module of the repository it imports (its deploy step goes through the
+    Azure backend and the stack-output contract in infra/), lies in a folder .amlignore uploads: an import
+    from another folder is "No module named ..." inside the job, after the training it waited for."""
+    rules = (ROOT / ".amlignore").read_text().splitlines()
+    uploaded = [line[2:].rstrip("/") for line in rules if line.startswith("!/")]
+    probe = (
+        "import sys, json; import jobs.azure.pipeline_step as s, jobs.azure.backend, jobs.azure.session, jobs.backend; "
+        "print(json.dumps([getattr(m, '__file__', None) for m in list(sys.modules.values())]))"
+    )
+    found = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    ours = [Path(f).relative_to(ROOT) for f in json.loads(found.stdout) if f and Path(f).is_relative_to(ROOT)]
+    ours = [path for path in ours if path.parts[0] not in (".venv", ".venv-scoring")]
+    assert any(path.parts[0] == "infra" for path in ours)  # the contract, so the check below means something
+    assert [str(path) for path in ours if path.parts[0] not in uploaded] == []
 
 
 # --- the register step's logic, on its own -------------------------------------------------

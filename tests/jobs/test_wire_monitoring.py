@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from jobs.azure import monitoring
 from jobs.backend import DeployOptions
-from jobs.monitoring import azure as monitoring
 from jobs.monitoring.check import Thresholds
 from tests.jobs.wire import fixtures, scenario
 

@@ -6,7 +6,7 @@ Sources (one line each):
 - the schedule's shape (trigger, serverless Spark compute, monitoring_target.endpoint_deployment_id,
   data_drift with training reference_data, alert_notification.emails): azureml-examples
   cli/monitoring/advanced-model-monitoring.yaml and out-of-box-monitoring.yaml.
-- the metric names and defaults: azure-ai-ml 1.35.2 entities/_monitoring/thresholds.py (see drift.py).
+- the metric names and defaults: azure-ai-ml 1.35.2 entities/_monitoring/thresholds.py (see jobs/monitoring/drift.py).
 - the production data assets: what the deployment records (data_collector.collections[c].data, the ARM id of
   the data asset azure-ai-ml registers for each collection at deploy time: operations/_online_deployment_
   operations.py _register_collection_data_assets, and read back the same way by

@@ -72,35 +72,11 @@ def monitor(
             f"(`{jobs_command('deploy --collect')}`) and let it answer requests first"
         )
     run_dir = runs_dir / model.tags.get("training_run", "?")
-    drop = tuple(filter(None, model.tags.get("setting.drop_columns", "").split(",")))
-    tagged_version = model.tags.get("data_version", UNKNOWN)
-    if reference_csv is not None:
-        if not reference_csv.exists():
-            raise JobsError(f"--reference {reference_csv} does not exist; pass the CSV the model was trained on")
-        if not reference_csv.is_file():
-            raise JobsError(f"--reference {reference_csv} is a folder, not a file; pass the training CSV itself")
-        # The same check as for the file the run names: another file would report drift that is only the
-        # difference between two data sets.
-        known = None if tagged_version == UNKNOWN else tagged_version
-        reference = load_reference(reference_csv, known, drop, given="--reference")
-        label = f"{reference_csv} (given with --reference" + (f", data version {known} as tagged)" if known else ")")
-    else:
-        info_path = run_dir / "run.json"
-        if not info_path.is_file():
-            raise JobsError(
-                f"version {model.version}'s training run {run_dir.name} is not under {runs_dir}, so its "
-                "training data is unknown; pass the CSV it was trained on with --reference FILE"
-            )
-        csv = Path(read_json(info_path)["data"])
-        data_version = tagged_version
-        if data_version == UNKNOWN:
-            # jobs/lineage.py model_tags writes "unknown" when the run did not record it.
-            raise JobsError(
-                f"version {model.version} has no data_version tag, so the file its run names cannot be "
-                "checked against what it was trained on; pass the training CSV with --reference FILE"
-            )
-        reference = load_reference(csv, data_version, drop)
-        label = f"{csv} (data version {data_version}, training run {run_dir.name})"
+    reference, label = (
+        _given_reference(model, reference_csv)
+        if reference_csv is not None
+        else _run_reference(model, runs_dir, run_dir)
+    )
     name = f"{model.name}:{model.version}"
     window = read_window(folder, name, window_hours)
     predictions = _reference_predictions(model, reference)
@@ -109,9 +85,58 @@ def monitor(
     result.report = write_report(
         base / "monitoring" / time.strftime("%Y%m%d-%H%M%S"), result, reference, predictions, label
     )
+    _tell(result, window_hours, say)
+    return result
+
+
+def _dropped(model: ModelVersion) -> tuple[str, ...]:
+    return tuple(filter(None, model.tags.get("setting.drop_columns", "").split(",")))
+
+
+def _given_reference(model: ModelVersion, reference_csv: Path) -> tuple[dict[str, np.ndarray], str]:
+    """--reference FILE's columns and the report's label for it; JobsError when it is missing, a folder, or
+    (when the model's data version is tagged) not the data the model was trained on."""
+    if not reference_csv.exists():
+        raise JobsError(f"--reference {reference_csv} does not exist; pass the CSV the model was trained on")
+    if not reference_csv.is_file():
+        raise JobsError(f"--reference {reference_csv} is a folder, not a file; pass the training CSV itself")
+    # The same check as for the file the run names: another file would report drift that is only the
+    # difference between two data sets.
+    tagged = model.tags.get("data_version", UNKNOWN)
+    known = None if tagged == UNKNOWN else tagged
+    reference = load_reference(reference_csv, known, _dropped(model), given="--reference")
+    return reference, f"{reference_csv} (given with --reference" + (
+        f", data version {known} as tagged)" if known else ")"
+    )
+
+
+def _run_reference(model: ModelVersion, runs_dir: Path, run_dir: Path) -> tuple[dict[str, np.ndarray], str]:
+    """The training data the model's run names (run.json's data file, checked against the data_version tag) and
+    the report's label for it; JobsError saying to pass --reference when either cannot be known."""
+    info_path = run_dir / "run.json"
+    if not info_path.is_file():
+        raise JobsError(
+            f"version {model.version}'s training run {run_dir.name} is not under {runs_dir}, so its "
+            "training data is unknown; pass the CSV it was trained on with --reference FILE"
+        )
+    csv = Path(read_json(info_path)["data"])
+    data_version = model.tags.get("data_version", UNKNOWN)
+    if data_version == UNKNOWN:
+        # jobs/lineage.py model_tags writes "unknown" when the run did not record it.
+        raise JobsError(
+            f"version {model.version} has no data_version tag, so the file its run names cannot be "
+            "checked against what it was trained on; pass the training CSV with --reference FILE"
+        )
+    reference = load_reference(csv, data_version, _dropped(model))
+    return reference, f"{csv} (data version {data_version}, training run {run_dir.name})"
+
+
+def _tell(result: Result, window_hours: float, say: Callable[[str], None]) -> None:
+    """What was compared and where the report is; DriftDetected (exit 1) listing every alert."""
+    window, thresholds = result.window, result.thresholds
     say(
-        f"monitored {name}: {window.scored} scored and {window.refused_records} refused record(s) in the last "
-        f"{window_hours:g} h; report: {result.report}"
+        f"monitored {result.model}: {window.scored} scored and {window.refused_records} refused record(s) in the "
+        f"last {window_hours:g} h; report: {result.report}"
     )
     if window.scored < thresholds.min_records:
         say(
@@ -122,4 +147,3 @@ def monitor(
         raise DriftDetected(
             f"{len(result.alerts)} threshold(s) crossed (report: {result.report}):\n  - " + "\n  - ".join(result.alerts)
         )
-    return result
