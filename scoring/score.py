@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from collect import collector, whole_number_columns  # opt-in data collection (jobs deploy --collect)
 from contract import ModelContract, OperatingPoint, find_contract
 from encoding import EncodingError, decoded_body
+from fast_path import load as load_fast_path
 from schema import BodyError, RequestError, RequestSchema, SchemaError, parse_body
 
 logger = logging.getLogger("heart_failure_scoring")
@@ -41,6 +42,7 @@ _request: RequestSchema | None = None  # the model's request contract (its field
 _point: OperatingPoint | None = None  # the threshold `result` is decided at
 _low: Any = None  # numpy arrays: the training rows' lowest and highest value per column of _columns
 _high: Any = None
+_serving = "not loaded"  # which path answers (ONNX Runtime or scikit-learn) and why (fast_path.load)
 
 
 def install_body_guard(input_parsers: Any = None) -> str:
@@ -236,6 +238,7 @@ def _signature_dtypes(signature: Any, count: int) -> list[Any]:
 def init() -> None:
     """Load the model and its contract (scoring/contract.py); ModelLoadError saying what is missing or wrong."""
     global _model, _columns, _names, _dtypes, _whole, _positive_index, _thread_limits, _request, _point, _low, _high
+    global _serving
     import mlflow.sklearn
     import numpy as np
     from mlflow.models import Model
@@ -256,7 +259,6 @@ def init() -> None:
         point = contract.deployed_point()
     except SchemaError as error:
         raise ModelLoadError(str(error)) from None
-    _model = mlflow.sklearn.load_model(str(model_dir))
     signature = meta.get_input_schema()
     # The model's own signature decides what a request must carry; the contract's list is the fallback.
     _columns = signature.input_names() if signature is not None else list(contract.inputs)
@@ -265,6 +267,11 @@ def init() -> None:
             f"the contract in {contract_file} is for a model with inputs {list(contract.inputs)}, but this model's "
             f"signature has {_columns}: they were not written together"
         )
+    # The fast path when the model has one that checks out here (fast_path.py); else the MLflow model, as before.
+    serving = load_fast_path(model_dir, meta.metadata, _columns)
+    _serving = serving.text
+    logger.log(logging.WARNING if serving.fell_back else logging.INFO, "answering with %s", _serving)
+    _model = serving.model if serving.model is not None else mlflow.sklearn.load_model(str(model_dir))
     try:
         _request = contract.dataset.request_schema(_columns)
     except ValueError as error:
@@ -286,7 +293,8 @@ def init() -> None:
             "the endpoint answers at a threshold on that probability"
         )
     _describe_swagger(_request)
-    changed = single_threaded(_model)
+    # An ONNX Runtime session was made single-threaded when it was opened; the walk is for scikit-learn's.
+    changed = single_threaded(_model) if serving.model is None else ["ONNX Runtime session (opened so)"]
     _thread_limits = _limit_native_thread_pools()
     logger.info(
         "loaded model from %s with columns %s (types %s), contract %s, threshold %s (%s); set to one thread: %s",
