@@ -223,7 +223,10 @@ def measure(args: argparse.Namespace, work: Path) -> None:
     print(f"answers with: {score._serving}")
     fast = type(score._model).__name__ == "OnnxClassifier"
     records = patients(score._columns)
-    features = score.frame(score._request.parse_request(copy.deepcopy(records)).rows)
+    import pandas as pd
+
+    # A frame, which scikit-learn takes with its column names and the fast path as its numbers.
+    features = pd.DataFrame(score._request.parse_request(copy.deepcopy(records)).rows, columns=score._columns)
     targets = [faithfulness(score, trained, records, features)]
     if args.oof_folds and fast:
         targets.append(out_of_fold(trained, features, labels(score), args.oof_folds))

@@ -114,6 +114,8 @@ def probabilities(sess: Any, rows: Any) -> Any:
 class OnnxClassifier:
     """The fast path in the shape score.py uses of a scikit-learn classifier: `classes_` and `predict_proba`."""
 
+    takes_arrays = True  # score.frame gives it the float64 rows as they are, without building a frame
+
     def __init__(self, sess: Any, classes: list[str], record: FastPathRecord) -> None:
         import numpy as np
 

@@ -413,7 +413,8 @@ def outside_training_range(rows: list[list[float]]) -> list[list[str]]:
 
 
 def frame(rows: list[list[float]]) -> Any:
-    """The model's input: one row per record, the model's columns in its signature's order and types.
+    """The model's input: one row per record, the model's columns in its signature's order and types (a frame;
+    for the fast path, float64 rows x columns as they are).
 
     Raises RequestError when a value cannot be given the signature's type (a fraction for a column
     the model was trained on as whole numbers).
@@ -424,6 +425,10 @@ def frame(rows: list[list[float]]) -> Any:
     values = np.array(rows, dtype=np.float64)
     float64 = np.dtype("float64")
     if all(dtype == float64 for dtype in _dtypes):
+        if getattr(_model, "takes_arrays", False):
+            # The fast path reads the numbers themselves, in the signature's order (fast_path.OnnxClassifier):
+            # a frame would cost it more than its own predict (0.03 ms to build, 0.07 ms to read back).
+            return values
         return pd.DataFrame(values, columns=_columns, copy=False)  # one block: the cheapest to build and to read
     columns: dict[str, Any] = {}
     problems = []
