@@ -353,9 +353,9 @@ def over_http(score: Any, model_dir: Path, work: Path, fast: bool, args: argpars
     finally:
         for server in servers.values():
             inference_server.stop(server.pid)
-    print(f"\n{'over HTTP, 1 worker each, in turns':<52} {'p50 ms':>9} {'p99 ms':>9}")
-    for label, (median, p99) in p50.items():
-        print(f"{label:<52} {median:>9.3f} {p99:>9.3f}")
+    print(f"\n{'over HTTP, 1 worker each, in turns':<52} {'p50 ms':>9} {'p99 ms':>9} {'server CPU ms':>14}")
+    for label, (median, p99, cpu) in p50.items():
+        print(f"{label:<52} {median:>9.3f} {p99:>9.3f} {cpu:>14.3f}")
     floor, one, large = (p50[f"{name}, {size}"][0] for name, size in _HEADLINE)
     lines = [
         f"one record over HTTP: p50 {one:.2f} ms, floor (the same server, trivial entry script) {floor:.2f} ms: "
@@ -363,6 +363,11 @@ def over_http(score: Any, model_dir: Path, work: Path, fast: bool, args: argpars
         f"1000 records over HTTP: p50 {large:.2f} ms ({large / p50['trivial entry script, 1000 records'][0]:.2f}x "
         f"the floor's), target under {LARGE_P50_MS:.0f} ms " + verdict(large < LARGE_P50_MS),
     ]
+    cpu_floor, cpu_one = p50["trivial entry script, 1 record"][2], p50["score.py, 1 record"][2]
+    print(
+        f"  one record, CPU in the server's processes: score.py {cpu_one:.2f} ms, trivial entry script "
+        f"{cpu_floor:.2f} ms ({cpu_one / cpu_floor:.2f}x; less affected by other load than the wall times)"
+    )
     if fast:
         slow = p50["score.py on scikit-learn, 1 record"][0]
         print(f"  one record: the fast path answers in {one:.2f} ms, scikit-learn in {slow:.2f} ms ({slow / one:.0f}x)")
@@ -372,21 +377,29 @@ def over_http(score: Any, model_dir: Path, work: Path, fast: bool, args: argpars
 _HEADLINE = (("trivial entry script", "1 record"), ("score.py", "1 record"), ("score.py", "1000 records"))
 
 
-def in_turns(servers: dict[str, Any], payload: dict, size: int, count: int) -> dict[str, tuple[float, float]]:
-    """(p50 ms, p99 ms) per server of `count` requests of `payload`, taking turns request by request."""
+def in_turns(servers: dict[str, Any], payload: dict, size: int, count: int) -> dict[str, tuple[float, float, float]]:
+    """(p50 ms, p99 ms, CPU ms per request in the server's processes) per server of `count` requests of
+    `payload`, taking turns request by request. The CPU time depends far less on other load than the wall time."""
     body = json.dumps(payload).encode()
     clients = {label: Client(server.port) for label, server in servers.items()}
     for _ in range(5):
         for client in clients.values():
             client.post(body)
     samples: dict[str, list[float]] = {label: [] for label in clients}
+    cpu = {label: server_cpu_seconds(server.pid) for label, server in servers.items()}
     for _ in range(count):
         for label, client in clients.items():
             t0 = time.perf_counter()
             client.post(body)
             samples[label].append(time.perf_counter() - t0)
     unit = "record" if size == 1 else "records"
-    return {f"{label}, {size} {unit}": percentiles(values) for label, values in samples.items()}
+    return {
+        f"{label}, {size} {unit}": (
+            *percentiles(values),
+            (server_cpu_seconds(servers[label].pid) - cpu[label]) * 1000 / count,
+        )
+        for label, values in samples.items()
+    }
 
 
 def workers_table(args: argparse.Namespace, model_root: Path, work: Path) -> None:
