@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, replace
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,8 +26,9 @@ import pandas as pd
 
 from scoring.fast_path import FILE, INPUT_NAME, OUTPUT_NAME, TOLERANCE, FastPathRecord, probabilities, session
 
-# Steps allowed in front of the estimator, by class name: each is written as float64 nodes (_float64_steps).
-FLOAT64_STEPS = ("StandardScaler",)
+# Steps allowed in front of the estimator (scikit-learn's, by class name), each as the float64 nodes it becomes:
+# (ONNX operator, the fitted attribute it applies), in order; an attribute that is None (with_mean=False) is skipped.
+FLOAT64_STEPS = {"StandardScaler": (("Sub", "mean_"), ("Div", "scale_"))}
 CHECK_ROWS = 20  # synthetic rows inside the training ranges, which the endpoint reproduces before serving
 CHECK_SEED = 0
 # ONNX opsets: the default domain's for the Sub/Div/Cast nodes and skl2onnx, ai.onnx.ml 3 for the tree ensembles.
@@ -48,8 +50,8 @@ class FastModel:
         """The model card's Markdown section on how the endpoint answers."""
         return f"## Serving\n\n- {self.record.summary()}\n"
 
-    def write(self, folder: Any) -> None:
-        """Write model.onnx into the MLflow model's `folder` (a pathlib.Path) when the fast path is used."""
+    def write(self, folder: Path) -> None:
+        """Write model.onnx into the MLflow model's `folder` when the fast path is used."""
         if self.onnx_bytes is not None:
             (folder / FILE).write_bytes(self.onnx_bytes)
 
@@ -95,7 +97,7 @@ def package(pipeline: Any, X: pd.DataFrame, tolerance: float = TOLERANCE) -> Fas
     if not record.used:
         reason = (
             f"the ONNX conversion's probabilities differ from scikit-learn's by up to {worst:.2e} on the training "
-            f"rows, more than the tolerance {tolerance:g}"
+            f"and check rows, more than the tolerance {tolerance:g}"
         )
         return FastModel(replace(record, reason=reason))
     return FastModel(
@@ -118,7 +120,7 @@ def _split(pipeline: Any) -> tuple[list[tuple[str, Any]], Any]:
     for name, step in prefix:
         if step is None or step == "passthrough":
             continue
-        if type(step).__name__ not in FLOAT64_STEPS:
+        if type(step).__name__ not in FLOAT64_STEPS or not type(step).__module__.startswith("sklearn."):
             raise NotConvertible(
                 f"step {name!r} ({type(step).__name__}) has no float64 conversion here; in front of the model only "
                 + ", ".join(FLOAT64_STEPS)
@@ -139,7 +141,7 @@ def _onnx_model(prefix: list[tuple[str, Any]], estimator: Any, inputs: int) -> A
     estimator_input = graph.input[0].name
     nodes, initializers, current = [], [], INPUT_NAME
     for index, (name, step) in enumerate(prefix):
-        for operation, attribute in (("Sub", "mean_"), ("Div", "scale_")):
+        for operation, attribute in FLOAT64_STEPS[type(step).__name__]:
             value = getattr(step, attribute, None)
             if value is None:  # with_mean=False / with_std=False: that half is not applied
                 continue
