@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from collect import collector, whole_number_columns  # opt-in data collection (jobs deploy --collect)
 from contract import ModelContract, OperatingPoint, find_contract
 from encoding import EncodingError, decoded_body
+from fast_path import OnnxClassifier
 from fast_path import load as load_fast_path
 from schema import BodyError, RequestError, RequestSchema, SchemaError, parse_body
 
@@ -238,8 +239,6 @@ def _signature_dtypes(signature: Any, count: int) -> list[Any]:
 def init() -> None:
     """Load the model and its contract (scoring/contract.py); ModelLoadError saying what is missing or wrong."""
     global _model, _columns, _names, _dtypes, _whole, _positive_index, _thread_limits, _request, _point, _low, _high
-    global _serving
-    import mlflow.sklearn
     import numpy as np
     from mlflow.models import Model
 
@@ -267,11 +266,7 @@ def init() -> None:
             f"the contract in {contract_file} is for a model with inputs {list(contract.inputs)}, but this model's "
             f"signature has {_columns}: they were not written together"
         )
-    # The fast path when the model has one that checks out here (fast_path.py); else the MLflow model, as before.
-    serving = load_fast_path(model_dir, meta.metadata, _columns)
-    _serving = serving.text
-    logger.log(logging.WARNING if serving.fell_back else logging.INFO, "answering with %s", _serving)
-    _model = serving.model if serving.model is not None else mlflow.sklearn.load_model(str(model_dir))
+    _model = _answering_model(model_dir, meta.metadata)
     try:
         _request = contract.dataset.request_schema(_columns)
     except ValueError as error:
@@ -294,7 +289,7 @@ def init() -> None:
         )
     _describe_swagger(_request)
     # An ONNX Runtime session was made single-threaded when it was opened; the walk is for scikit-learn's.
-    changed = single_threaded(_model) if serving.model is None else ["ONNX Runtime session (opened so)"]
+    changed = ["ONNX Runtime session (opened so)"] if isinstance(_model, OnnxClassifier) else single_threaded(_model)
     _thread_limits = _limit_native_thread_pools()
     logger.info(
         "loaded model from %s with columns %s (types %s), contract %s, threshold %s (%s); set to one thread: %s",
@@ -311,6 +306,18 @@ def init() -> None:
     # docs). Measured with bench/collection.py: a 1000-record request with collection on, spaced
     # requests, p50 7.9 ms without this, 3.4 ms with it (3.3 ms with collection off).
     gc.freeze()
+
+
+def _answering_model(model_dir: Path, metadata: Any) -> Any:
+    """The fast path when the model has one that checks out here (fast_path.py), else the MLflow model as before;
+    sets _serving to which one and why, and logs it (a warning when a recorded fast path could not be used)."""
+    global _serving
+    import mlflow.sklearn
+
+    serving = load_fast_path(model_dir, metadata, _columns)
+    _serving = serving.text
+    logger.log(logging.WARNING if serving.fell_back else logging.INFO, "answering with %s", _serving)
+    return serving.model if serving.model is not None else mlflow.sklearn.load_model(str(model_dir))
 
 
 class _RecordsParameter(AbstractParameterType):
