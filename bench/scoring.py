@@ -303,10 +303,13 @@ def in_process(score: Any, trained: Any, features: Any, args: argparse.Namespace
     thousand = features.iloc[[i % len(features) for i in range(1000)]].reset_index(drop=True)
     records = {1: SAMPLE_REQUEST["data"], 1000: SAMPLE_REQUEST["data"] * 1000}
     n, m = args.requests, args.large_requests
+    # What score.frame hands each: the fast path the bare numbers, scikit-learn a frame.
+    arrays = getattr(score._model, "takes_arrays", False)
+    one_served, thousand_served = (one.to_numpy(), thousand.to_numpy()) if arrays else (one, thousand)
     rows = {
-        "serving model, predict_proba, 1 row": time_calls(lambda: score._model.predict_proba(one), n),
+        "serving model, predict_proba, 1 row": time_calls(lambda: score._model.predict_proba(one_served), n),
         "scikit-learn n_jobs=1, predict_proba, 1 row": time_calls(lambda: trained.predict_proba(one), max(5, n // 10)),
-        "serving model, predict_proba, 1000 rows": time_calls(lambda: score._model.predict_proba(thousand), m),
+        "serving model, predict_proba, 1000 rows": time_calls(lambda: score._model.predict_proba(thousand_served), m),
         "scikit-learn n_jobs=1, predict_proba, 1000 rows": time_calls(lambda: trained.predict_proba(thousand), 5),
         "validation, 1 record": time_calls(lambda: score._request.parse_request(records[1]), n),
         "validation, 1000 records": time_calls(lambda: score._request.parse_request(records[1000]), m),
