@@ -48,7 +48,7 @@ lint: $(VENV)/.installed .venv-scoring/.inputs-sha256
 	$(PY) -m ruff format --check .
 	$(PY) -m jobs.reference --check
 	$(PY) -m mypy
-	$(PY) -m mypy --config-file scoring/mypy.ini --python-executable $(SCORING_PY) scoring/score.py scoring/schema.py scoring/collect.py scoring/contract.py scoring/encoding.py
+	$(PY) -m mypy --config-file scoring/mypy.ini --python-executable $(SCORING_PY) scoring/score.py scoring/schema.py scoring/collect.py scoring/contract.py scoring/encoding.py scoring/fast_path.py
 
 test-main: setup
 	$(PY) -m pytest tests --ignore=tests/scoring

@@ -43,8 +43,9 @@ LINEAGE_METRICS = (
     "recall_score_binary",
     "f1_score_binary",
 )
-# Run tags carried onto the model as they are: the training settings and the budget the run used.
-RUN_TAG_PREFIXES = ("setting.", "budget.", "operating_point.", "headline.")
+# Run tags carried onto the model as they are: the training settings, the budget the run used, and (local runs)
+# how the endpoint answers (serving.*, jobs/local/fast_model.py).
+RUN_TAG_PREFIXES = ("setting.", "budget.", "operating_point.", "headline.", "serving.")
 # The budget facts every model carries, "unknown" where a target does not record one.
 BUDGET_TAGS = ("budget.mode", "budget.trials", "budget.search_seconds", "budget.selection_seconds")
 

@@ -50,10 +50,14 @@ def train_model(
     ensemble: bool = False,
     reverse_columns: bool = False,
     threshold: float | None = 0.5,
+    forest: bool = False,
+    fast_path: bool = False,
 ) -> Path:
     """A small real MLflow model from the shipped CSV: a standardized logistic regression, or with
     `ensemble` the shape local AutoML deploys (a soft vote of a random forest and LightGBM, each
-    with n_jobs=2). `dtypes` overrides column types (float64 otherwise), and so the signature's.
+    with n_jobs=2), or with `forest` the honest default's shape (a standardized 50-tree random forest, n_jobs=2).
+    `dtypes` overrides column types (float64 otherwise), and so the signature's. With `fast_path`, packaged as
+    local training packages it (jobs/local/fast_model.py: model.onnx and its record, when the check passes).
     Its contract (write_contract) answers at `threshold` (None: the model records no operating point)."""
     import mlflow.sklearn
     import pandas as pd
@@ -79,16 +83,28 @@ def train_model(
             ],
             voting="soft",
         )
+    elif forest:
+        from sklearn.ensemble import RandomForestClassifier
+
+        learner = RandomForestClassifier(n_estimators=50, n_jobs=2, random_state=0)
     else:
         learner = LogisticRegression(max_iter=1000)
     model = make_pipeline(StandardScaler(), learner).fit(features, label)
+    fast = None
+    if fast_path:
+        from jobs.local.fast_model import package
+
+        fast = package(model, features)
     mlflow.sklearn.save_model(
         model,
         str(target),
         signature=infer_signature(features, label),
         pip_requirements=["scikit-learn"],
         skops_trusted_types=skops.io.get_untrusted_types(data=skops.io.dumps(model)),
+        metadata=fast.record.metadata() if fast else None,
     )
+    if fast:
+        fast.write(target)
     ranges = {name: [float(features[name].min()), float(features[name].max())] for name in features.columns}
     write_contract(target, list(features.columns), ranges, threshold)
     return target

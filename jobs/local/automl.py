@@ -33,6 +33,7 @@ from jobs.contract import accuracy_table, contract_document, default_point, trai
 from jobs.dataset import Table, content_version, load, load_schema
 from jobs.errors import JobsError
 from jobs.lineage import git_commit
+from jobs.local.fast_model import package as package_fast_path
 from jobs.local.model_card import build_card
 from jobs.local.report import write_report
 from jobs.training import DEFAULT_LOCAL_BUDGET_S, TrainingSettings
@@ -195,10 +196,16 @@ def pip_requirements() -> list[str]:
 
 
 def save_mlflow_model(
-    pipeline: Any, X: pd.DataFrame, y: pd.Series, target: Path, extra: Callable[[Path], None] = lambda _: None
+    pipeline: Any,
+    X: pd.DataFrame,
+    y: pd.Series,
+    target: Path,
+    extra: Callable[[Path], None] = lambda _: None,
+    metadata: dict[str, Any] | None = None,
 ) -> None:
     """Write the MLflow model to `target` atomically: a failure leaves no folder behind. `extra` writes what
-    travels with the model (its contract, its card) into the folder before it appears."""
+    travels with the model (its contract, its card, its fast path) into the folder before it appears;
+    `metadata` goes into the MLmodel file (the fast path's record, scoring/fast_path.py)."""
     import mlflow.sklearn
     import skops.io
     from mlflow.models import infer_signature
@@ -211,6 +218,7 @@ def save_mlflow_model(
             signature=infer_signature(X, y),
             input_example=X.head(1),
             pip_requirements=pip_requirements(),
+            metadata=metadata,
             # We trained this object a moment ago; its own types are the ones to trust on load.
             skops_trusted_types=skops.io.get_untrusted_types(data=skops.io.dumps(pipeline)),
         )
@@ -603,6 +611,8 @@ def train(
         if leak:
             progress("WARNING: " + leak)
         best.fit(X, y)
+        fast = package_fast_path(best, X)  # checked against scikit-learn on every row, or refused with why
+        progress(f"serving: {fast.record.summary()}")
         table = accuracy_table(y, found.proba)
         point = default_point(table)
         ranges = training_ranges(X, list(X.columns))
@@ -612,17 +622,18 @@ def train(
 
         def travelling(folder: Path) -> None:
             write_contract(folder, contract)
-            (folder / "model_card.md").write_text(card.markdown(), encoding="utf-8")
+            (folder / "model_card.md").write_text(card.markdown() + "\n" + fast.card_section(), encoding="utf-8")
+            fast.write(folder)
 
         model_dir = run_dir / "model"
-        save_mlflow_model(best, X, y, model_dir, travelling)
+        save_mlflow_model(best, X, y, model_dir, travelling, metadata=fast.record.metadata())
         progress(
             f"headline: {card.headline()}; operating point {point.threshold:g} ({point.rule}): sensitivity "
             f"{card.at_point['sensitivity'].text()}, specificity {card.at_point['specificity'].text()}"
         )
         leaderboard = _leaderboard(run_dir / "flaml.log", settings.primary_metric)
         data_version = content_version(data, settings.drop_columns)
-        settings_tags = {**settings.as_tags(), **budget_tags(found.budget, budget_s)}
+        settings_tags = {**settings.as_tags(), **budget_tags(found.budget, budget_s), **fast.tags()}
         facts = {
             "data": str(data),
             "data_version": data_version,
@@ -633,6 +644,7 @@ def train(
             "budget": found.budget,
             "settings": settings_tags,
             "leaking_columns": list(leaky_columns(X.columns, schema.leaking)),
+            "serving": fast.record.summary(),
         }
         report = write_report(
             run_dir,

@@ -133,6 +133,7 @@ class LocalBackend:
                 else ""
             )
             + ")"
+            + (f"; it answers with {training.tags['serving.path']}" if "serving.path" in training.tags else "")
         )
         return str(version.version)
 

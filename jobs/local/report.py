@@ -557,6 +557,7 @@ def _facts_table(facts: dict[str, Any]) -> str:
         ["budget", spent],
         ["data", f"{facts.get('data')} ({facts.get('rows')} rows), version {facts.get('data_version')}"],
         ["commit", facts.get("commit")],
+        ["serving", facts.get("serving", "not recorded")],
         [
             "settings",
             Markup(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -9,8 +10,10 @@ import shutil
 import socket
 
 import pytest
+import yaml
 
 from jobs.local import inference_server
+from scoring.fast_path import TOLERANCE, FastPathRecord
 from tests.jobs.conftest import run_jobs as jobs
 from tests.jobs.conftest import servers_of
 
@@ -51,6 +54,16 @@ def test_train_writes_a_model_and_a_report(training):
     assert info["settings"]["leaking_columns_used"] == "none" and info["leak_warning"] is None
     assert "WARNING" not in trained.stdout + trained.stderr
     assert info["settings"]["setting.primary_metric"] == "AUC_weighted"
+    # The fast path: written only when checked equal on every row, else refused with the reason; said either way.
+    record = FastPathRecord.from_metadata(yaml.safe_load((run / "model" / "MLmodel").read_text())["metadata"])
+    assert record is not None and f"serving: {record.summary()}" in trained.stdout
+    assert (run / "model" / "model.onnx").is_file() == record.used
+    if record.used:
+        assert record.max_abs_diff is not None and record.max_abs_diff <= TOLERANCE and not record.reason
+    else:
+        assert record.reason, record
+    assert record.summary() in (run / "model" / "model_card.md").read_text()
+    assert html.escape(record.summary()) in report
 
 
 def test_register_deploy_invoke_stop(workspace, trained):
@@ -65,6 +78,8 @@ def test_register_deploy_invoke_stop(workspace, trained):
     assert tags["git_commit"] != "unknown"
     again = jobs(env, "register")
     assert "already registered: heart-failure-automl version 1" in again.stdout
+    assert f"it answers with {tags['serving.path']}" in registered.stdout
+    assert tags["serving.fast_path"] in ("used", "refused")
 
     port = inference_server.free_port()
     deployed = jobs(env, "deploy", "--port", str(port))

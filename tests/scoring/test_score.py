@@ -183,12 +183,14 @@ def test_the_request_schema_runs_on_python_3_9_as_in_automls_environment():
     if python39 is None:
         pytest.skip("no Python 3.9 on this machine")
     code = (
-        "import sys, json; sys.path.insert(0, 'scoring'); import schema, contract; "
+        "import sys, json; sys.path.insert(0, 'scoring'); import schema, contract, fast_path; "
         "d = schema.DatasetSchema.load(__import__('pathlib').Path("
         "'data/heart_failure_clinical_records_dataset.schema.json')); q = d.request_schema(); "
         "r = q.parse_request(data=[d.example]); "
         "s = q.parse_request(input_data={'columns': list(d.feature_names), "
         "'data': [[d.example[c] for c in d.feature_names]]}); "
+        "f = fast_path.FastPathRecord(used=False, reason='why'); "
+        "assert fast_path.FastPathRecord.from_metadata(f.metadata()) == f; "
         "compile(open('scoring/score.py').read(), 'score.py', 'exec'); print(json.dumps(r.rows == s.rows))"
     )
     result = subprocess.run([python39, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
