@@ -28,8 +28,11 @@ from typing import Any
 
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+# The project instead of this folder: this folder's scoring.py would shadow the `scoring` package, which has
+# no __init__.py (a namespace package loses to a plain module anywhere on sys.path); timing is bench.timing.
+sys.path[:] = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != HERE)]
 
 from jobs.dataset import DEFAULT_CSV  # noqa: E402
 from jobs.local.automl import baselines, features, search  # noqa: E402

@@ -33,6 +33,7 @@ from jobs.contract import accuracy_table, contract_document, default_point, trai
 from jobs.dataset import Table, content_version, load, load_schema
 from jobs.errors import JobsError
 from jobs.lineage import git_commit
+from jobs.local.background import Background
 from jobs.local.model_card import build_card
 from jobs.local.report import write_report
 from jobs.training import DEFAULT_LOCAL_BUDGET_S, TrainingSettings
@@ -325,6 +326,40 @@ class Candidate:
         return float(np.std(diff, ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
 
 
+def fold_fits(pipeline: Any, X: pd.DataFrame, y: pd.Series, splits: list[tuple[Any, Any]]) -> tuple[list[Any], Any]:
+    """Fit a clone of `pipeline` on each split's training rows: each split's predict_proba on its test rows
+    (arrays of shape (test rows, 2)), and the first split's fitted model (to time a prediction)."""
+    from sklearn.base import clone
+
+    probas, first = [], None
+    for train_rows, test_rows in splits:
+        fitted = clone(pipeline).fit(X.iloc[train_rows], y.iloc[train_rows])
+        probas.append(fitted.predict_proba(X.iloc[test_rows]))
+        first = fitted if first is None else first
+    return probas, first
+
+
+def candidate_of(
+    name: str,
+    kind: str,
+    pipeline: Any,
+    probas: list[Any],
+    y: pd.Series,
+    splits: list[tuple[Any, Any]],
+    metric: str,
+    folds: int,
+    ms: float,
+) -> Candidate:
+    """The candidate from each split's test-row probabilities (fold_fits' first answer)."""
+    proba = np.zeros(len(y))
+    scores = []
+    for index, ((_, test_rows), fold_proba) in enumerate(zip(splits, probas, strict=True)):
+        scores.append(_primary(metric, y.iloc[test_rows], fold_proba[:, 1]))
+        if index < folds:
+            proba[test_rows] = fold_proba[:, 1]
+    return Candidate(name, kind, pipeline, np.array(scores), proba, ms)
+
+
 def score_candidate(
     name: str,
     kind: str,
@@ -336,19 +371,67 @@ def score_candidate(
     folds: int,
 ) -> Candidate:
     """Fit `pipeline` on each split's training rows and score it on the rest."""
+    probas, first = fold_fits(pipeline, X, y, splits)
+    return candidate_of(name, kind, pipeline, probas, y, splits, metric, folds, predict_ms(first, X))
+
+
+def soft_vote_members(pipeline: Any) -> list[Any] | None:
+    """The member pipelines (same featurizer, one learner each) of a pipeline whose model is an unweighted
+    soft VotingClassifier, else None. Such an ensemble's predict_proba is np.average of its members' on the
+    same rows (sklearn's VotingClassifier.predict_proba), so its fold scores follow from the members' fits."""
+    from sklearn.base import clone
+    from sklearn.ensemble import VotingClassifier
+
+    step, model = pipeline.steps[-1]
+    if not isinstance(model, VotingClassifier) or model.voting != "soft" or model.weights is not None:
+        return None
+    return [clone(pipeline).set_params(**{step: clone(member)}) for _, member in model.estimators]
+
+
+def score_sharing_fits(
+    pipelines: list[tuple[str, str, Any]],
+    X: pd.DataFrame,
+    y: pd.Series,
+    splits: list[tuple[Any, Any]],
+    metric: str,
+    folds: int,
+) -> list[Candidate]:
+    """score_candidate for each (name, kind, pipeline), fitting each distinct pipeline once per split: the
+    searched learner and a soft-voting ensemble that contains it share its fits.
+
+    The ensemble's fold probabilities are its members' averaged, as VotingClassifier averages them; it is
+    fitted whole once, on the first split, to time its prediction and to check that average on that
+    split's rows; when they differ (a learner that does not refit identically), it is scored whole.
+    """
+    import joblib
     from sklearn.base import clone
 
-    proba = np.zeros(len(y))
-    scores, timing = [], None
-    for index, (train_rows, test_rows) in enumerate(splits):
-        fitted = clone(pipeline).fit(X.iloc[train_rows], y.iloc[train_rows])
-        fold_proba = fitted.predict_proba(X.iloc[test_rows])[:, 1]
-        scores.append(_primary(metric, y.iloc[test_rows], fold_proba))
-        if index < folds:
-            proba[test_rows] = fold_proba
-        if timing is None:
-            timing = predict_ms(fitted, X)
-    return Candidate(name, kind, pipeline, np.array(scores), proba, timing or 0.0)
+    fits: dict[str, tuple[list[Any], Any]] = {}
+
+    def shared(pipeline: Any) -> tuple[list[Any], Any]:
+        key = joblib.hash(pipeline)
+        if key not in fits:
+            fits[key] = fold_fits(pipeline, X, y, splits)
+        return fits[key]
+
+    candidates = []
+    for name, kind, pipeline in pipelines:
+        members = soft_vote_members(pipeline)
+        if members is None:
+            probas, first = shared(pipeline)
+            candidates.append(
+                candidate_of(name, kind, pipeline, probas, y, splits, metric, folds, predict_ms(first, X))
+            )
+            continue
+        member_probas = [shared(member)[0] for member in members]
+        probas = [np.average(np.asarray(fold), axis=0) for fold in zip(*member_probas, strict=True)]
+        train_rows, test_rows = splits[0]
+        whole = clone(pipeline).fit(X.iloc[train_rows], y.iloc[train_rows])
+        if not np.array_equal(whole.predict_proba(X.iloc[test_rows]), probas[0]):
+            candidates.append(score_candidate(name, kind, pipeline, X, y, splits, metric, folds))
+            continue
+        candidates.append(candidate_of(name, kind, pipeline, probas, y, splits, metric, folds, predict_ms(whole, X)))
+    return candidates
 
 
 def choose(candidates: list[Candidate]) -> tuple[Candidate, str]:
@@ -400,12 +483,91 @@ class SearchResult:
     candidates: list[Candidate]  # the final selection, all on the same folds
     chosen: Candidate
     rule: str  # why `chosen` won, in words
-    budget: dict[str, Any]  # what the search was given and what it used
+    budget: dict[str, Any]  # what the search was given and what it used, and each phase's seconds
     honest: dict[str, Any] | None  # when a leaking column is used: the best baseline without it, same folds
+    fitted: Any = None  # the chosen pipeline already fitted on every row (a baseline, beside the search), or None
 
     @property
     def final_scores(self) -> dict[str, float]:
         return {c.name: c.score for c in self.candidates}
+
+
+@dataclass(frozen=True)
+class BaselineScores:
+    """What the baseline process answers: the baselines scored on the selection folds, each also fitted
+    on every row (so a baseline that is picked needs no refit), and the honest figure when asked for."""
+
+    candidates: list[Candidate]
+    fitted: dict[str, Any]  # name -> the pipeline fitted on every row
+    honest: dict[str, Any] | None
+    seconds: float  # wall time of this work, in its own process, beside the search
+
+
+def _threads(pipeline: Any) -> dict[str, Any]:
+    """The pipeline's n_jobs parameters that ask for more than one thread (None, the default, is left alone:
+    setting it makes LogisticRegression warn)."""
+    params = pipeline.get_params(deep=True)
+    return {key: value for key, value in params.items() if key.endswith("n_jobs") and value not in (None, 1)}
+
+
+def score_baselines(
+    settings: TrainingSettings, X: pd.DataFrame, y: pd.Series, splits: list[tuple[Any, Any]], leaks: list[str]
+) -> BaselineScores:
+    """The baselines on the selection folds and on every row, one thread each (FLAML has the other core).
+
+    A forest's trees do not depend on n_jobs (each tree's seed is drawn from random_state before the
+    trees are spread over threads), so these are the fits the main process would make; the fitted
+    pipelines get their declared n_jobs back for prediction.
+    """
+    from sklearn.base import clone
+
+    started = time.perf_counter()
+    metric, folds = settings.primary_metric, settings.n_cross_validations
+    candidates, fitted = [], {}
+    for name, pipeline in baselines(settings).items():
+        one_thread = clone(pipeline).set_params(**dict.fromkeys(_threads(pipeline), 1))
+        candidates.append(
+            replace(score_candidate(name, "baseline", one_thread, X, y, splits, metric, folds), pipeline=pipeline)
+        )
+        fitted[name] = one_thread.fit(X, y).set_params(**_threads(pipeline))
+    honest = honest_figure(settings, X.drop(columns=leaks), y, splits, leaks) if leaks else None
+    return BaselineScores(candidates, fitted, honest, time.perf_counter() - started)
+
+
+def honest_figure(
+    settings: TrainingSettings, honest_X: pd.DataFrame, y: pd.Series, splits: list[tuple[Any, Any]], leaks: list[str]
+) -> dict[str, Any]:
+    """The best baseline on the same folds without the leaking columns: cheaper than a second search, and
+    the search rarely beats the baselines by much here."""
+    yardsticks = baselines(settings)
+    if not yardsticks:  # every baseline blocked: logistic regression still gives the figure, as a yardstick
+        yardsticks = {
+            name: pipeline
+            for name, pipeline in baselines(replace(settings, blocked_models=())).items()
+            if "LogisticRegression" in name
+        }
+    metric, folds = settings.primary_metric, settings.n_cross_validations
+    scored = [
+        score_candidate(
+            name,
+            "baseline",
+            pipeline.set_params(**dict.fromkeys(_threads(pipeline), 1)),
+            honest_X,
+            y,
+            splits,
+            metric,
+            folds,
+        )
+        for name, pipeline in yardsticks.items()
+    ]
+    best = max(scored, key=lambda c: c.score)
+    return {
+        "columns": leaks,
+        "model": best.name,
+        "score": best.score,
+        "noise": float(np.std(best.fold_scores, ddof=1) / np.sqrt(len(best.fold_scores))),
+        "metric": metric,
+    }
 
 
 def search_budget(settings: TrainingSettings, cap_s: float) -> tuple[str, float]:
@@ -415,16 +577,8 @@ def search_budget(settings: TrainingSettings, cap_s: float) -> tuple[str, float]
     return "time", time_budget(settings, cap_s)
 
 
-def search(
-    settings: TrainingSettings,
-    X: pd.DataFrame,
-    y: pd.Series,
-    budget_s: float,
-    log_file: Path,
-    progress: Callable[[str], None] = lambda _: None,
-    leaking: dict[str, str] | None = None,
-) -> SearchResult:
-    """Run FLAML, then choose among the baselines, its best learner and a voting ensemble on the same folds.
+def run_flaml(settings: TrainingSettings, X: pd.DataFrame, y: pd.Series, budget_s: float, log_file: Path) -> Any:
+    """FLAML's search on the featurized rows; the fitted AutoML object. JobsError when it found no model.
 
     With settings.max_trials the search stops after that many trials and has no time limit; learners
     then take turns (FLAML's round robin) instead of being drawn by their measured speed, so the same
@@ -438,7 +592,6 @@ def search(
     featurizer = _pipeline(settings, None).steps[0][1]
     X_fit = X if featurizer == "passthrough" else pd.DataFrame(featurizer.fit_transform(X), columns=X.columns)
     automl = AutoML()
-    started = time.perf_counter()
     automl.fit(
         X_fit,
         y,
@@ -462,58 +615,60 @@ def search(
         log_type="all",
         verbose=0,
     )
-    search_s = time.perf_counter() - started
-    trials = sum(1 for line in log_file.read_text().splitlines() if '"learner"' in line) if log_file.exists() else 0
     if automl.model is None:
         if mode == "trials":
             raise JobsError(f"FLAML found no model in {settings.max_trials} trials; allow more with --max-trials")
         raise JobsError(
             f"FLAML found no model within {flaml_budget:.0f} s; give it more time with --local-budget-seconds"
         )
-    metric = settings.primary_metric
-    splits = selection_folds(y, settings.n_cross_validations, settings.seed)
-    progress(
-        f"search: {trials} trials in {search_s:.0f} s; final selection on {SELECTION_REPEATS}x"
-        f"{settings.n_cross_validations} folds"
-    )
-    started = time.perf_counter()
-    pipelines = [(name, "baseline", pipeline) for name, pipeline in baselines(settings).items()]
-    pipelines.append((automl.best_estimator, "search", _pipeline(settings, _unfitted(automl.model))))
+    return automl
+
+
+def searched_pipelines(settings: TrainingSettings, automl: Any) -> list[tuple[str, str, Any]]:
+    """(name, kind, unfitted pipeline) of FLAML's best learner and, when two or more learners are close,
+    their soft-voting ensemble."""
+    pipelines = [(automl.best_estimator, "search", _pipeline(settings, _unfitted(automl.model)))]
     ensemble, members = _vote_ensemble(settings, automl)
     if ensemble is not None:
         # Azure AutoML ends with a soft-voting ensemble of its best models (enable_voting_ensemble defaults to True:
         # learn.microsoft.com/python/api/azureml-train-automl-client/azureml.train.automl.automlconfig.automlconfig).
         pipelines.append((f"VotingEnsemble({', '.join(members)})", "ensemble", ensemble))
-    candidates = [
-        score_candidate(name, kind, pipeline, X, y, splits, metric, settings.n_cross_validations)
-        for name, kind, pipeline in pipelines
-    ]
+    return pipelines
+
+
+def search(
+    settings: TrainingSettings,
+    X: pd.DataFrame,
+    y: pd.Series,
+    budget_s: float,
+    log_file: Path,
+    progress: Callable[[str], None] = lambda _: None,
+    leaking: dict[str, str] | None = None,
+) -> SearchResult:
+    """Run FLAML, then choose among the baselines, its best learner and a voting ensemble on the same folds.
+
+    The baselines do not depend on the search: a second process scores them (and the honest figure)
+    while FLAML searches on one core, so the final selection after the search scores only the searched
+    models, each learner fitted once per fold. What it picks is what scoring every candidate on its
+    own after the search picked (same folds, same fits, same rule: bench/training.py compares them).
+    """
+    mode, flaml_budget = search_budget(settings, budget_s)
+    metric, folds = settings.primary_metric, settings.n_cross_validations
+    splits = selection_folds(y, folds, settings.seed)
+    leaks = list(leaky_columns(X.columns, leaking or {}))
+    with Background(score_baselines, settings, X, y, splits, leaks) as beside:
+        started = time.perf_counter()
+        automl = run_flaml(settings, X, y, budget_s, log_file)
+        search_s = time.perf_counter() - started
+        trials = sum(1 for line in log_file.read_text().splitlines() if '"learner"' in line) if log_file.exists() else 0
+        progress(f"search: {trials} trials in {search_s:.0f} s; final selection on {SELECTION_REPEATS}x{folds} folds")
+        started = time.perf_counter()
+        searched = score_sharing_fits(searched_pipelines(settings, automl), X, y, splits, metric, folds)
+        waiting = time.perf_counter()
+        scored = beside.result()
+        wait_s = time.perf_counter() - waiting
+    candidates = [*scored.candidates, *searched]
     chosen, rule = choose(candidates)
-    honest = None
-    leaks = leaky_columns(X.columns, leaking or {})
-    if leaks:
-        # The honest figure: the same baselines on the same folds without the leaking columns. Cheaper
-        # than a second search, and the search rarely beats the baselines by much here.
-        honest_X = X.drop(columns=list(leaks))
-        yardsticks = baselines(settings)
-        if not yardsticks:  # every baseline blocked: logistic regression still gives the figure, as a yardstick
-            yardsticks = {
-                name: pipeline
-                for name, pipeline in baselines(replace(settings, blocked_models=())).items()
-                if "LogisticRegression" in name
-            }
-        scored = [
-            score_candidate(name, "baseline", pipeline, honest_X, y, splits, metric, settings.n_cross_validations)
-            for name, pipeline in yardsticks.items()
-        ]
-        best = max(scored, key=lambda c: c.score)
-        honest = {
-            "columns": list(leaks),
-            "model": best.name,
-            "score": best.score,
-            "noise": float(np.std(best.fold_scores, ddof=1) / np.sqrt(len(best.fold_scores))),
-            "metric": metric,
-        }
     budget = {
         "mode": mode,
         "time_budget_s": flaml_budget if mode == "time" else None,
@@ -521,18 +676,14 @@ def search(
         "trials": trials,
         "search_s": round(search_s, 1),
         "selection_s": round(time.perf_counter() - started, 1),
-        "selection_folds": f"{SELECTION_REPEATS}x{settings.n_cross_validations}",
+        "baselines_s": round(scored.seconds, 1),
+        "baselines_wait_s": round(wait_s, 1),
+        "selection_folds": f"{SELECTION_REPEATS}x{folds}",
     }
+    fitted = scored.fitted.get(chosen.name) if chosen.kind == "baseline" else None
+    metrics = metrics_of(y, chosen.proba)
     return SearchResult(
-        chosen.pipeline,
-        chosen.name,
-        metrics_of(y, chosen.proba),
-        chosen.proba,
-        candidates,
-        chosen,
-        rule,
-        budget,
-        honest,
+        chosen.pipeline, chosen.name, metrics, chosen.proba, candidates, chosen, rule, budget, scored.honest, fitted
     )
 
 
@@ -602,7 +753,11 @@ def train(
         leak = leak_warning(found.honest, found.chosen.score, settings.primary_metric, schema.leaking)
         if leak:
             progress("WARNING: " + leak)
-        best.fit(X, y)
+        started = time.perf_counter()
+        best = found.fitted if found.fitted is not None else best.fit(X, y)
+        found.budget["refit_s"] = round(time.perf_counter() - started, 1)
+        found.budget["refit_beside_search"] = found.fitted is not None
+        started = time.perf_counter()
         table = accuracy_table(y, found.proba)
         point = default_point(table)
         ranges = training_ranges(X, list(X.columns))
@@ -616,6 +771,7 @@ def train(
 
         model_dir = run_dir / "model"
         save_mlflow_model(best, X, y, model_dir, travelling)
+        found.budget["packaging_s"] = round(time.perf_counter() - started, 1)
         progress(
             f"headline: {card.headline()}; operating point {point.threshold:g} ({point.rule}): sensitivity "
             f"{card.at_point['sensitivity'].text()}, specificity {card.at_point['specificity'].text()}"
@@ -634,6 +790,7 @@ def train(
             "settings": settings_tags,
             "leaking_columns": list(leaky_columns(X.columns, schema.leaking)),
         }
+        started = time.perf_counter()
         report = write_report(
             run_dir,
             best,
@@ -651,6 +808,8 @@ def train(
             point=point,
             card=card,
         )
+        found.budget["report_s"] = round(time.perf_counter() - started, 1)
+        progress(phases_line(found.budget))
         # run.json last: its presence is what marks a run as finished for `register`.
         (run_dir / "run.json").write_text(
             json.dumps(
@@ -696,6 +855,21 @@ def budget_tags(budget: dict[str, Any], cap_s: float) -> dict[str, str]:
     else:
         tags["setting.timeout_minutes"] = "none (trial count)"
     return tags
+
+
+def phases_line(budget: dict[str, Any]) -> str:
+    """Where training's time went, phase by phase (seconds of wall time), as `train` prints it."""
+    refit = (
+        "already done beside the search (the baseline was fitted on every row there)"
+        if budget.get("refit_beside_search")
+        else f"{budget['refit_s']:.1f} s"
+    )
+    return (
+        f"time spent: search {budget['search_s']:.1f} s; final selection {budget['selection_s']:.1f} s "
+        f"({budget['baselines_wait_s']:.1f} s of it waiting for the baselines, which took "
+        f"{budget['baselines_s']:.1f} s in their own process beside the search); refit on every row {refit}; "
+        f"MLflow model, contract and card {budget['packaging_s']:.1f} s; report {budget['report_s']:.1f} s"
+    )
 
 
 def selection_table(found: SearchResult) -> list[dict[str, Any]]:
