@@ -40,6 +40,8 @@ sys.path[:] = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != H
 import jobs.local.automl as automl  # noqa: E402
 from bench.timing import at_least  # noqa: E402
 from jobs.dataset import DEFAULT_CSV, load_schema  # noqa: E402
+from jobs.local import selection  # noqa: E402
+from jobs.local.features import features, read_data  # noqa: E402
 from jobs.training import TrainingSettings  # noqa: E402
 
 PHASES = [
@@ -73,10 +75,10 @@ def train_capturing(settings: TrainingSettings, runs: Path, budget_s: float) -> 
 def old_way(found: Any, X: Any, y: Any, settings: TrainingSettings) -> tuple[list[Any], float]:
     """Every candidate scored on its own after the search, as before: its candidates and seconds."""
     folds = settings.n_cross_validations
-    splits = automl.selection_folds(y, folds, settings.seed)
+    splits = selection.selection_folds(y, folds, settings.seed)
     started = time.perf_counter()
     scored = [
-        automl.score_candidate(c.name, c.kind, c.pipeline, X, y, splits, settings.primary_metric, folds)
+        selection.score_candidate(c.name, c.kind, c.pipeline, X, y, splits, settings.primary_metric, folds)
         for c in found.candidates
     ]
     return scored, time.perf_counter() - started
@@ -87,7 +89,7 @@ def one_run(budget_s: float) -> list[bool]:
     from sklearn.base import clone
 
     settings = TrainingSettings().for_schema(load_schema(DEFAULT_CSV))
-    X, y = automl.features(automl.read_data(DEFAULT_CSV), settings)
+    X, y = features(read_data(DEFAULT_CSV), settings)
     with tempfile.TemporaryDirectory() as folder:
         found, info = train_capturing(settings, Path(folder), budget_s)
     budget = info["budget"]
@@ -104,9 +106,9 @@ def one_run(budget_s: float) -> list[bool]:
     same_scores = all(
         np.array_equal(new.fold_scores, was.fold_scores) for new, was in zip(found.candidates, old, strict=True)
     )
-    old_pick = automl.choose(old)[0].name
+    old_pick = selection.choose(old)[0].name
     timed_alike = [replace(was, predict_ms=new.predict_ms) for new, was in zip(found.candidates, old, strict=True)]
-    alike_pick = automl.choose(timed_alike)[0].name
+    alike_pick = selection.choose(timed_alike)[0].name
     same_pick = old_pick == alike_pick == found.chosen.name
     print(
         f"  fold scores equal: {'yes' if same_scores else 'NO'}; pick: new {found.chosen.name}, old {old_pick} "

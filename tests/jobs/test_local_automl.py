@@ -15,20 +15,11 @@ import pytest
 
 from jobs.dataset import DEFAULT_CSV
 from jobs.errors import JobsError
-from jobs.local.automl import (
-    Candidate,
-    budget_tags,
-    choose,
-    features,
-    leak_warning,
-    read_data,
-    round_config,
-    score_candidate,
-    search,
-    selection_folds,
-    train,
-)
+from jobs.local.automl import budget_tags, leak_warning, search, train
 from jobs.local.background import Background
+from jobs.local.features import features, read_data
+from jobs.local.search import round_config
+from jobs.local.selection import Candidate, choose, score_candidate, selection_folds
 from jobs.training import TrainingSettings
 
 pytestmark = pytest.mark.filterwarnings("ignore")
