@@ -186,7 +186,7 @@ def score_sharing_fits(
     fitted whole once, on the first split, to time its prediction and to check that average on that
     split's rows; when they differ (a learner that does not refit identically), it is scored whole.
     """
-    import joblib
+    import joblib  # type: ignore[import-untyped]
     from sklearn.base import clone
 
     fits: dict[str, tuple[list[Any], Any]] = {}

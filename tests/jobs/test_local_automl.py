@@ -173,13 +173,22 @@ def test_the_default_model_is_honest_and_carries_its_contract_and_card(tmp_path)
     assert "in their own process beside the search" in report and "MLflow model, contract and card" in report
 
 
-def test_the_final_selection_sharing_fits_scores_and_picks_as_scoring_each_candidate_alone(tmp_path):
+def test_the_final_selection_sharing_fits_scores_and_picks_as_scoring_each_candidate_alone(tmp_path, monkeypatch):
     """The baselines scored in their own process and the searched learner's fits shared with the ensemble give
     the very fold scores of fitting every candidate on its own, hence the same pick by the same rule."""
+    import jobs.local.selection as selection
+
+    fitted: list[str] = []  # the pipelines fitted on the folds in this process (the baselines are not)
+    fold_fits = selection.fold_fits
+    monkeypatch.setattr(
+        selection, "fold_fits", lambda pipeline, *args: fitted.append(repr(pipeline)) or fold_fits(pipeline, *args)
+    )
     settings = TrainingSettings(drop_columns=("time",), **{**FAST, "max_trials": 6})
     X, y = features(read_data(DEFAULT_CSV), settings)
     found = search(settings, X, y, 60, tmp_path / "flaml.log")
     assert [c.kind for c in found.candidates] == ["baseline", "search", "ensemble"]  # what is shared is there
+    # Learners lgbm and lrl1: the ensemble of both and FLAML's best, one of them, cost two learners' fits.
+    assert len(fitted) == 2
     splits = selection_folds(y, settings.n_cross_validations, settings.seed)
     alone = [
         score_candidate(c.name, c.kind, c.pipeline, X, y, splits, settings.primary_metric, 5) for c in found.candidates
