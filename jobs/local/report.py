@@ -538,7 +538,8 @@ def _facts_table(facts: dict[str, Any]) -> str:
     )
     if "baselines_s" in budget:  # facts given without the phases (a caller of write_report other than train)
         spent += (
-            f" (the baselines took {budget['baselines_s']} s in their own process beside the search; "
+            f" (the baselines took {budget['baselines_s']} s in their own process beside the search, its start "
+            f"included; "
             f"the selection waited {budget['baselines_wait_s']} s for them)"
         )
     if "refit_s" in budget:
