@@ -40,6 +40,7 @@ demo-port: $(VENV)/.installed
 bench: setup
 	$(SCORING_PY) bench/scoring.py
 	$(PY) bench/model_quality.py
+	$(PY) bench/training.py
 
 # mypy twice: our packages on 3.11 (pyproject.toml), the endpoint's scripts on 3.9 against the
 # scoring venv's packages (scoring/mypy.ini; mypy's python_version cannot differ per module).

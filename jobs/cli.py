@@ -40,7 +40,7 @@ DEFAULTS = TrainingSettings()
 # option's one declaration (jobs/options.py).
 AZURE_ONLY = only_on("azure")
 LOCAL_ONLY = only_on("local")
-# Reproducible mode (--max-trials) has no time limit locally (jobs/local/automl.py search_budget): these
+# Reproducible mode (--max-trials) has no time limit locally (jobs/local/search.py search_budget): these
 # would be ignored there. In Azure both limits apply, whichever comes first.
 TIME_LIMITS = {"local_budget_seconds": "--local-budget-seconds", "timeout_minutes": "--timeout-minutes"}
 

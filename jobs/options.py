@@ -148,7 +148,7 @@ OPTIONS: dict[str, Option] = _options(
     # Training. The timeout's week is a project cap (a run nobody waits for), not Azure's.
     Option("timeout_minutes", "--timeout-minutes", Bounded(float, Gt(0), Le(A_WEEK_MINUTES), note="a week")),
     Option("trial_timeout_minutes", "--trial-timeout-minutes", Bounded(float, Gt(0), Le(A_WEEK_MINUTES))),
-    # jobs/local/automl.py: FLAML runs one trial at a time without Ray.
+    # jobs/local/search.py: FLAML runs one trial at a time without Ray.
     Option(
         "max_concurrent_trials",
         "--max-concurrent-trials",

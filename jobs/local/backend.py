@@ -63,8 +63,9 @@ class LocalBackend:
         self.endpoint = LocalEndpoint(home, say=say)
 
     def train(self, settings: TrainingSettings, data: Path, wait: bool = True) -> str:
-        from jobs.local.automl import time_budget, train  # heavy (FLAML, pandas): only when training
+        from jobs.local.automl import train  # heavy (FLAML, pandas): only when training
         from jobs.local.progress import FlamlLogWatcher, TrainingProgress
+        from jobs.local.search import time_budget
 
         settings = settings.for_data(data)
 

@@ -127,7 +127,7 @@ def read_trials(log_file: Path) -> tuple[int, float | None]:
     """Trials logged in a FLAML log so far and the best score (1 - the lowest validation loss).
 
     FLAML minimises a loss; for the metrics used here (roc_auc_weighted, accuracy, ap) it is
-    1 - the metric, as jobs/local/automl.py's leaderboard reads it too. A line still being
+    1 - the metric, as jobs/local/search.py's leaderboard reads it too. A line still being
     written (no newline yet) is left for the next read.
     """
     try:

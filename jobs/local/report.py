@@ -550,6 +550,20 @@ def _facts_table(facts: dict[str, Any]) -> str:
         f"; used: {budget.get('trials')} trials in {budget.get('search_s')} s of search, "
         f"{budget.get('selection_s')} s of final selection"
     )
+    if "baselines_s" in budget:  # facts given without the phases (a caller of write_report other than train)
+        spent += (
+            f" (the baselines took {budget['baselines_s']} s in their own process beside the search, its start "
+            f"included; "
+            f"the selection waited {budget['baselines_wait_s']} s for them)"
+        )
+    if "refit_s" in budget:
+        spent += (
+            "; refit on every row: done beside the search"
+            if budget.get("refit_beside_search")
+            else f"; refit on every row: {budget['refit_s']} s"
+        )
+    if "packaging_s" in budget:
+        spent += f"; MLflow model, contract and card: {budget['packaging_s']} s"
     settings = facts.get("settings", {})
     rows: list[list[Any]] = [
         ["features used", ", ".join(facts.get("features_used", []))],

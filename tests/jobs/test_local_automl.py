@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from jobs.dataset import DEFAULT_CSV
-from jobs.local.automl import (
-    Candidate,
-    budget_tags,
-    choose,
-    leak_warning,
-    round_config,
-    train,
-)
+from jobs.errors import JobsError
+from jobs.local.automl import budget_tags, leak_warning, search, train
+from jobs.local.background import Background
+from jobs.local.features import features, read_data
+from jobs.local.search import round_config
+from jobs.local.selection import Candidate, choose, score_candidate, selection_folds
 from jobs.training import TrainingSettings
 
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -159,3 +162,128 @@ def test_the_default_model_is_honest_and_carries_its_contract_and_card(tmp_path)
     headline = next(line for line in said if line.startswith("headline: out-of-fold AUC"))
     report = result.report.read_text()
     assert "Model card" in report and headline.removeprefix("headline: ").split(";")[0] in report
+    # Each phase's cost, said, recorded and in the report.
+    spent = next(line for line in said if line.startswith("time spent: search "))
+    for phase in ("final selection", "waiting for the baselines", "refit on every row", "MLflow model", "report"):
+        assert phase in spent, phase
+    budget = json.loads((result.run_dir / "run.json").read_text())["budget"]
+    assert {"search_s", "selection_s", "baselines_s", "baselines_wait_s", "refit_s", "packaging_s", "report_s"} <= set(
+        budget
+    )
+    assert "in their own process beside the search" in report and "MLflow model, contract and card" in report
+
+
+def test_the_final_selection_sharing_fits_scores_and_picks_as_scoring_each_candidate_alone(tmp_path, monkeypatch):
+    """The baselines scored in their own process and the searched learner's fits shared with the ensemble give
+    the very fold scores of fitting every candidate on its own, hence the same pick by the same rule."""
+    import jobs.local.selection as selection
+
+    fitted: list[str] = []  # the pipelines fitted on the folds in this process (the baselines are not)
+    fold_fits = selection.fold_fits
+    monkeypatch.setattr(
+        selection, "fold_fits", lambda pipeline, *args: fitted.append(repr(pipeline)) or fold_fits(pipeline, *args)
+    )
+    settings = TrainingSettings(drop_columns=("time",), **{**FAST, "max_trials": 6})
+    X, y = features(read_data(DEFAULT_CSV), settings)
+    found = search(settings, X, y, 60, tmp_path / "flaml.log")
+    assert [c.kind for c in found.candidates] == ["baseline", "search", "ensemble"]  # what is shared is there
+    # Learners lgbm and lrl1: the ensemble of both and FLAML's best, one of them, cost two learners' fits.
+    assert len(fitted) == 2
+    splits = selection_folds(y, settings.n_cross_validations, settings.seed)
+    alone = [
+        score_candidate(c.name, c.kind, c.pipeline, X, y, splits, settings.primary_metric, 5) for c in found.candidates
+    ]
+    for shared, own in zip(found.candidates, alone, strict=True):
+        assert shared.name == own.name
+        np.testing.assert_array_equal(shared.fold_scores, own.fold_scores)
+        np.testing.assert_array_equal(shared.proba, own.proba)
+    # Timing is measured, not computed: with the same timings the rule picks the same candidate.
+    timed = [replace(own, predict_ms=shared.predict_ms) for shared, own in zip(found.candidates, alone, strict=True)]
+    assert choose(timed)[0].name == found.chosen.name and choose(timed)[1] == found.rule
+    if found.fitted is not None:  # a baseline picked: the fit from beside the search is the one a refit gives
+        from sklearn.base import clone
+
+        np.testing.assert_array_equal(found.fitted.predict_proba(X), clone(found.pipeline).fit(X, y).predict_proba(X))
+
+
+# --- the baselines' process ------------------------------------------------------------------------------------
+# Module-level functions: the spawned child imports them by name.
+
+
+def _fails() -> None:
+    raise ValueError("the child's own reason")
+
+
+def _dies() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _sleeps(pid_file: Path) -> None:
+    written = pid_file.with_suffix(".partial")
+    written.write_text(str(os.getpid()))
+    written.rename(pid_file)  # whole or absent for the reader
+    time.sleep(120)
+
+
+def _gone(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE  # ended, not yet reaped by its new parent
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_the_background_process_gives_its_value_and_raises_its_error_here():
+    with Background(sum, [1, 2, 3]) as beside:
+        assert beside.result() == 6
+    with Background(_fails) as beside, pytest.raises(ValueError, match="the child's own reason"):
+        beside.result()
+
+
+def test_a_background_process_that_dies_without_an_answer_is_a_clear_error_not_a_hang():
+    with (
+        Background(_dies) as beside,
+        pytest.raises(JobsError, match=r"computing _dies ended without an answer \(exit code -9\)"),
+    ):
+        beside.result()
+
+
+def test_leaving_the_block_early_ends_the_background_process(tmp_path):
+    pid_file = tmp_path / "pid"
+    with pytest.raises(KeyboardInterrupt), Background(_sleeps, pid_file):
+        deadline = time.monotonic() + 60
+        while not pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        raise KeyboardInterrupt
+    assert _gone(int(pid_file.read_text()))
+
+
+def test_a_background_process_ends_itself_when_its_parent_is_killed_outright(tmp_path):
+    import subprocess
+    import sys
+
+    pid_file = tmp_path / "pid"
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time\nfrom pathlib import Path\nfrom jobs.local.background import Background\n"
+            "from tests.jobs.test_local_automl import _sleeps\n"
+            f"with Background(_sleeps, Path({str(pid_file)!r})):\n    time.sleep(120)\n",
+        ],
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        child = int(pid_file.read_text())
+        parent.kill()  # SIGKILL: no clean-up in the parent
+        parent.wait(10)
+        deadline = time.monotonic() + 15
+        while not _gone(child) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _gone(child)
+    finally:
+        parent.kill()

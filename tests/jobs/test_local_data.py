@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from jobs.errors import JobsError
-from jobs.local.automl import features, read_data
+from jobs.local.features import features, read_data
 from jobs.training import TrainingSettings
 
 

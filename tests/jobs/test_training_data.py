@@ -120,7 +120,7 @@ def test_drop_is_the_way_out_on_both_targets(make, drop, tmp_path):
     data = make(tmp_path)
     settings = TrainingSettings(drop_columns=(drop,))
     settings.validate(columns(data))
-    from jobs.local.automl import features, read_data
+    from jobs.local.features import features, read_data
 
     X, _ = features(read_data(data), settings)
     assert drop not in X.columns and set(X.columns) <= set(HEADER)
@@ -141,7 +141,7 @@ def test_excel_csv_utf8_reads_the_same_on_both_targets(tmp_path, outputs_file, c
     assert data.read_bytes().startswith(b"\xef\xbb\xbfage,") and b"\r\n" in data.read_bytes()
     assert columns(data) == HEADER
     TrainingSettings().validate(columns(data))
-    from jobs.local.automl import read_data
+    from jobs.local.features import read_data
 
     assert list(read_data(data).columns) == HEADER
     # The data asset Azure reads: the staged CSV and its MLTable agree on the columns.
@@ -241,7 +241,7 @@ def test_every_allowed_name_survives_the_sdks_conversion_at_submit():
 
 
 def test_the_local_learners_are_sdk_names():
-    from jobs.local.automl import LEARNERS
+    from jobs.local.search import LEARNERS
 
     assert set(LEARNERS) <= set(known_models())
 
@@ -438,7 +438,7 @@ def test_every_problem_is_listed_not_only_the_first_and_the_list_is_capped(tmp_p
 def test_the_file_that_passes_is_what_both_targets_read(tmp_path, outputs_file, capsys):
     # A flag written "1.0" and a number with spaces pass the endpoint, so they pass here, and train.
     data = variant(tmp_path, lambda i, r: cell("anaemia", "1.0")(i, cell("age", " 60 ", 3)(i, r)))
-    from jobs.local.automl import features, read_data
+    from jobs.local.features import features, read_data
 
     X, _ = features(read_data(data), TrainingSettings())
     assert (X["anaemia"].iloc[5], X["age"].iloc[2]) == (1.0, 60.0)
