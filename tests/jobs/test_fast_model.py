@@ -44,7 +44,7 @@ def lightgbm(trees=50):
         lambda: ExtraTreesClassifier(n_estimators=100, random_state=0, n_jobs=1),
         lightgbm,
         lambda: LogisticRegression(max_iter=2000),
-        # local AutoML's ensemble (jobs/local/automl.py _vote_ensemble)
+        # local AutoML's ensemble (jobs/local/search.py _vote_ensemble)
         lambda: VotingClassifier(
             [("rf", RandomForestClassifier(n_estimators=20, random_state=0)), ("lgbm", lightgbm(20))], voting="soft"
         ),
