@@ -8,9 +8,11 @@ from typing import Any
 
 from jobs.backend import DeployOptions, RequestRefused, StatusText
 from jobs.commands import jobs_command
+from jobs.environments import REGISTERED_IN, environment
 from jobs.errors import JobsError, read_json
 from jobs.lineage import MODEL_NAME, champion, local_baseline, local_noise, local_run, model_tags, quality_gate
-from jobs.local.endpoint import LocalEndpoint, describe_broken
+from jobs.local.endpoint import EndpointState, LocalEndpoint, describe_broken
+from jobs.local.places import endpoint_home, registry_root
 from jobs.local.registry import LocalRegistry
 from jobs.monitoring.check import Thresholds
 from jobs.paths import ROOT
@@ -46,20 +48,45 @@ def operating_point(model_dir: Path, options: DeployOptions, what: str) -> tuple
     return point, {THRESHOLD_VARIABLE: repr(point.threshold), THRESHOLD_RULE_VARIABLE: point.rule}
 
 
+# The registry aliases that follow an environment's endpoint: the version it serves, and the one it served before
+# (what `rollback` goes back to).
+SERVING, PREVIOUS = "serving", "previous"
+
+
 class LocalBackend:
+    """This machine, in environment `env` (jobs/environments.py): `deploy`, `invoke`, `status` and `stop` use that
+    environment's registry and endpoint; `train` and `register` always the one versions are registered in (dev).
+    `port`: where an endpoint that is not running yet starts when no deploy options say (default: its declared)."""
+
     def __init__(
         self,
         home: Path = ROOT / ".local",
         runs_dir: Path = ROOT / "runs",
         budget_s: float = DEFAULT_LOCAL_BUDGET_S,
         say: Callable[[str], None] = print,
+        env: str = REGISTERED_IN,
+        port: int | None = None,
     ) -> None:
         self.home = home
         self.runs_dir = runs_dir
         self.budget_s = budget_s
         self.say = say
-        self.registry = LocalRegistry(home / "registry")
-        self.endpoint = LocalEndpoint(home, say=say)
+        self.env = environment(env).name
+        self.port = port
+        self.registry = LocalRegistry(registry_root(home, self.env), say)
+        self.endpoint = self._endpoint(self.env)
+
+    def _registry(self, env: str) -> LocalRegistry:
+        return self.registry if env == self.env else LocalRegistry(registry_root(self.home, env), self.say)
+
+    def _endpoint(self, env: str) -> LocalEndpoint:
+        """`env`'s endpoint; each switch of what it serves moves the aliases of `env`'s registry (record_serving)."""
+        registry = self._registry(env)
+        return LocalEndpoint(
+            endpoint_home(self.home, env),
+            say=self.say,
+            on_change=lambda state: record_serving(registry, state),
+        )
 
     def train(self, settings: TrainingSettings, data: Path, wait: bool = True) -> str:
         from jobs.local.automl import time_budget, train  # heavy (FLAML, pandas): only when training
@@ -74,6 +101,10 @@ class LocalBackend:
             result = train(settings, data, self.runs_dir, self.budget_s, progress=self.say)
         self.say(f"best model: {result.best_learner} (its figures: the headline line above, and the report)")
         self.say(f"report: {result.report}")
+        dev = self._registry(REGISTERED_IN)
+        run_dir = self.runs_dir / result.run_id
+        mlflow_run = dev.log_training_run(run_dir, read_json(run_dir / "run.json"))
+        self.say(f"MLflow run {mlflow_run} in {dev.uri}")
         return result.run_id
 
     def _run_info(self, run: str | None) -> dict[str, Any]:
@@ -104,7 +135,8 @@ class LocalBackend:
         """
         info = self._run_info(run)
         training = local_run(info)
-        versions = self.registry.versions(MODEL_NAME)
+        registry = self._registry(REGISTERED_IN)
+        versions = registry.versions(MODEL_NAME)
         # The gate runs first, also for a run registered already (as on Azure); a version from the
         # same run is never its own champion.
         verdict = quality_gate(
@@ -116,9 +148,8 @@ class LocalBackend:
         if not any(v.tags.get("training_run") == training.name for v in versions):
             self.say(verdict.summary())
         tags = model_tags(training, verdict, registered_by="jobs register")
-        version, created = self.registry.register(
-            MODEL_NAME, self.runs_dir / training.name / "model", tags, say=self.say
-        )
+        mlflow_run = registry.log_training_run(self.runs_dir / training.name, info)
+        version, created = registry.register(MODEL_NAME, mlflow_run, tags)
         self.say(
             f"{'registered' if created else 'already registered'}: {MODEL_NAME} version {version.version} "
             f"(run {training.name}, "
@@ -259,6 +290,8 @@ class LocalBackend:
             )
         if survey.busy:
             lines.append("a deploy or stop is under way right now; this may change in a moment")
+        if self.env != REGISTERED_IN:
+            lines = [f"{self.env}: {line}" for line in lines]
         text = StatusText("\n".join(lines))
         # Recorded as deployed but not serving (exited, or only workers left): `status` exits 1.
         text.serving_properly = state is None or serving is None or serving.master_alive
@@ -266,8 +299,32 @@ class LocalBackend:
 
     def stop(self) -> str:
         state, leftovers = self.endpoint.stop()
+        where = "" if self.env == REGISTERED_IN else f"{self.env}: "
         if state is None and not leftovers:
-            return "nothing was running"
+            return f"{where}nothing was running"
         if state is None:
-            return "nothing was deployed"
-        return f"stopped {state.model_name} version {state.model_version} (pid {state.pid})"
+            return f"{where}nothing was deployed"
+        return f"{where}stopped {state.model_name} version {state.model_version} (pid {state.pid})"
+
+
+def record_serving(registry: LocalRegistry, state: EndpointState | None) -> None:
+    """Move `registry`'s aliases after its endpoint switched to `state` (None: stopped), with the endpoint lock held.
+
+    `serving` names what the endpoint serves (removed on stop); `previous` what it served before the current
+    version (kept on stop, so `rollback` brings it back). A deploy of the `previous` version itself after a stop
+    leaves no previous: both aliases would name one version.
+    """
+    versions = registry.versions(MODEL_NAME)
+    current = next((v.version for v in versions if SERVING in v.aliases), None)
+    before = next((v.version for v in versions if PREVIOUS in v.aliases), None)
+    moves: dict[str, int | None] = {}
+    if state is None:
+        moves[SERVING] = None
+    elif any(v.version == state.model_version for v in versions):
+        if current is not None and current != state.model_version:
+            moves[PREVIOUS] = current
+        elif current is None and before == state.model_version:
+            moves[PREVIOUS] = None
+        moves[SERVING] = state.model_version
+    if moves and versions:
+        registry.move_aliases(MODEL_NAME, moves)

@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from jobs.local import inference_server
-from tests.jobs.conftest import ROOT, run_jobs, servers_of
+from tests.jobs.conftest import ROOT, registered, run_jobs, servers_of
 
 pytestmark = pytest.mark.slow
 
@@ -42,10 +42,7 @@ def test_concurrent_registers_of_one_run_register_it_once(local_home):
     for code, _, err in results:
         assert code == 0, err
         assert "Traceback" not in err
-    versions = sorted(
-        p.name for p in (home / ".local/registry/heart-failure-automl").iterdir() if not p.name.startswith(".")
-    )
-    assert versions == ["1"]
+    assert [v.version for v in registered(home)] == [1]
     outputs = [out for _, out, _ in results]
     assert sum("registered: heart-failure-automl version 1" in out and "already" not in out for out in outputs) == 1
     assert sum("already registered: heart-failure-automl version 1" in out for out in outputs) == 3
