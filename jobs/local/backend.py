@@ -8,12 +8,12 @@ from typing import Any
 
 from jobs.backend import DeployOptions, RequestRefused, StatusText
 from jobs.commands import jobs_command
-from jobs.environments import REGISTERED_IN, environment
+from jobs.environments import REGISTERED_IN, environment, promotion_target
 from jobs.errors import JobsError, read_json
 from jobs.lineage import MODEL_NAME, champion, local_baseline, local_noise, local_run, model_tags, quality_gate
 from jobs.local.endpoint import EndpointState, LocalEndpoint, describe_broken
 from jobs.local.places import endpoint_home, registry_root
-from jobs.local.registry import LocalRegistry
+from jobs.local.registry import LocalRegistry, ModelVersion
 from jobs.monitoring.check import Thresholds
 from jobs.paths import ROOT
 from jobs.training import DEFAULT_LOCAL_BUDGET_S, TrainingSettings
@@ -56,7 +56,7 @@ SERVING, PREVIOUS = "serving", "previous"
 class LocalBackend:
     """This machine, in environment `env` (jobs/environments.py): `deploy`, `invoke`, `status` and `stop` use that
     environment's registry and endpoint; `train` and `register` always the one versions are registered in (dev).
-    `port`: where an endpoint that is not running yet starts when no deploy options say (default: its declared)."""
+    `port`: where `promote` and `rollback` start an endpoint that is not running yet (default: its declared)."""
 
     def __init__(
         self,
@@ -104,7 +104,7 @@ class LocalBackend:
         dev = self._registry(REGISTERED_IN)
         run_dir = self.runs_dir / result.run_id
         mlflow_run = dev.log_training_run(run_dir, read_json(run_dir / "run.json"))
-        self.say(f"MLflow run {mlflow_run} in {dev.uri}")
+        self.say(f"MLflow run {mlflow_run} in {dev.uri} (`{jobs_command('ui')}` shows it)")
         return result.run_id
 
     def _run_info(self, run: str | None) -> dict[str, Any]:
@@ -172,12 +172,93 @@ class LocalBackend:
         model = self.registry.get(MODEL_NAME, int(version) if version else None)
         point, env = operating_point(model.model_dir, options, f"version {model.version}")
         state = self.endpoint.deploy(model, options.port, collect=options.collect, threshold_env=env)
+        where = "" if self.env == REGISTERED_IN else f"{self.env} "
         self.say(
-            f"deployed {MODEL_NAME} version {state.model_version} at {state.score_url} (pid {state.pid}); it answers "
-            f"result=true at probability >= {point.threshold:g} ({point.rule})"
+            f"deployed {MODEL_NAME} {where}version {state.model_version} at {state.score_url} (pid {state.pid}); it "
+            f"answers result=true at probability >= {point.threshold:g} ({point.rule})"
             + (f"; collecting scored records in {state.collect_dir}" if state.collect_dir else "")
         )
         return str(state.model_version)
+
+    def promote(self, version: str, to: str) -> str:
+        """Copy version `version` of the environment `to` is promoted from (dev) into `to`'s registry, then deploy
+        it blue/green on `to`'s endpoint; return what was done, as lines.
+
+        Refuses (PromotionRefused, nothing copied) a version without a passed gate or using a leaking column
+        (jobs/promotion.py); JobsError for an unknown environment or version. The copy keeps the MLflow model and
+        every tag, adding promoted.* (where from, who, when). Idempotent: a version promoted already is not
+        copied again, and one that already serves there is not deployed again; a deploy that failed (nothing
+        switched) is retried by promoting again.
+        """
+        from jobs.promotion import check_promotable, origin_tags
+
+        target = promotion_target(to)
+        source = str(target.promoted_from)
+        if not version.isdigit():
+            raise JobsError(f"--version {version!r} is not a version number; local versions are 1, 2, 3, ...")
+        model = self._registry(source).get(MODEL_NAME, int(version))
+        check_promotable(version, model.tags, to)
+        origin = origin_tags(source, version)
+
+        def same(candidate: ModelVersion) -> bool:
+            return (
+                candidate.tags.get("promoted.from") == source
+                and candidate.tags.get("promoted.from_version") == version
+                and candidate.tags.get("training_run") == model.tags.get("training_run")
+            )
+
+        copy, created = self._registry(to).copy_in(MODEL_NAME, model, {**model.tags, **origin}, same)
+        lines = [
+            (
+                f"promoted {MODEL_NAME} {source} version {version} to {to} as version {copy.version}"
+                if created
+                else f"already promoted: {source} version {version} is {to} version {copy.version} (promoted by "
+                f"{copy.tags.get('promoted.by')} at {copy.tags.get('promoted.at')}); nothing was copied"
+            ),
+            f"  its gate: baseline {copy.tags.get('gate.baseline')}; champion {copy.tags.get('gate.champion')}; "
+            f"floor {copy.tags.get('gate.min_auc')}"
+            + (f"; {copy.tags['headline.auc']}" if "headline.auc" in copy.tags else ""),
+        ]
+        lines.append(self._deploy_in(to, copy, f"{to} version {copy.version} is registered there"))
+        return "\n".join(lines)
+
+    def rollback(self, to: str) -> str:
+        """Put `to`'s endpoint back on the version it served before (the registry's `previous` alias), blue/green
+        with the smoke test; return what was done. NothingToRollBack when there is none; the deploy's errors."""
+        from jobs.promotion import NothingToRollBack
+
+        promotion_target(to)
+        registry = self._registry(to)
+        previous = registry.by_alias(MODEL_NAME, PREVIOUS)
+        if previous is None:
+            raise NothingToRollBack(
+                f"{to} has no previous version to roll back to: its endpoint has served one version at most "
+                f"(promote another with `{jobs_command(f'promote --version N --to {to}')}` first); nothing was changed"
+            )
+        serving = registry.by_alias(MODEL_NAME, SERVING)
+        done = self._deploy_in(to, previous, "nothing was switched")
+        came_from = f" from version {serving.version}" if serving is not None else ""
+        return f"rolled {to} back{came_from} to version {previous.version}\n{done}"
+
+    def _deploy_in(self, env: str, model: ModelVersion, context: str) -> str:
+        """Deploy `model` (of `env`'s registry) on `env`'s endpoint at the model's recorded operating point, unless
+        it serves there already; return the line that says which."""
+        endpoint = self.endpoint if env == self.env else self._endpoint(env)
+        state = endpoint.state()
+        if state is not None and state.model_version == model.version:
+            return f"{env} version {model.version} already serves at {state.score_url}; nothing was deployed"
+        port = state.port if state is not None else self.port or environment(env).port
+        point, threshold_env = operating_point(
+            model.model_dir, DeployOptions(port=port), f"{env} version {model.version}"
+        )
+        try:
+            state = endpoint.deploy(model, port, threshold_env=threshold_env)
+        except JobsError as error:
+            raise type(error)(f"{error}\n({context}.)") from None
+        return (
+            f"deployed {MODEL_NAME} {env} version {state.model_version} at {state.score_url} (pid {state.pid}); "
+            f"it answers result=true at probability >= {point.threshold:g} ({point.rule})"
+        )
 
     def sample_request(self) -> dict[str, Any]:
         """The deployed version's example record (its contract), else the lesson's sample."""
