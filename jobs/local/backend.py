@@ -73,11 +73,17 @@ class LocalBackend:
         self.say = say
         self.env = environment(env).name
         self.port = port
-        self.registry = LocalRegistry(registry_root(home, self.env), say)
+        self.registry = self._new_registry(self.env)
         self.endpoint = self._endpoint(self.env)
 
     def _registry(self, env: str) -> LocalRegistry:
-        return self.registry if env == self.env else LocalRegistry(registry_root(self.home, env), self.say)
+        return self.registry if env == self.env else self._new_registry(env)
+
+    def _new_registry(self, env: str) -> LocalRegistry:
+        """`env`'s registry, whose "none registered" message names the command that fills it."""
+        source = environment(env).promoted_from
+        filled_by = f"`{jobs_command(f'promote --version N --to {env}')}` from {source}" if source else None
+        return LocalRegistry(registry_root(self.home, env), self.say, filled_by)
 
     def _endpoint(self, env: str) -> LocalEndpoint:
         """`env`'s endpoint; each switch of what it serves moves the aliases of `env`'s registry (record_serving)."""

@@ -97,8 +97,13 @@ def _blank_store(db: Path) -> None:
 class LocalRegistry:
     """The MLflow store under `root`; every method holds `root`/registry.lock for its whole access."""
 
-    def __init__(self, root: Path, say: Callable[[str], None] = print) -> None:
+    def __init__(self, root: Path, say: Callable[[str], None] = print, filled_by: str | None = None) -> None:
+        """`filled_by`: the commands that put versions here, for the message when there are none (default:
+        `train` and `register`)."""
         self.root = root
+        self.filled_by = filled_by or (
+            f"`{jobs_command('train --target local')}` and `{jobs_command('register --target local')}`"
+        )
         self.db = root / "mlflow.db"
         self.artifacts = root / "artifacts"
         self.lock_file = root / "registry.lock"
@@ -132,7 +137,7 @@ class LocalRegistry:
 
     def get(self, name: str, version: int | None = None) -> ModelVersion:
         """Version `version` of `name` (None: the latest); JobsError naming the registered ones otherwise."""
-        return pick(self.versions(name), name, version, self.root)
+        return pick(self.versions(name), name, version, f"{self.root}; {self.filled_by} put versions there")
 
     def by_alias(self, name: str, alias: str) -> ModelVersion | None:
         """The version `alias` points at, or None."""
@@ -196,13 +201,11 @@ class LocalRegistry:
                 shutil.rmtree(staging, ignore_errors=True)
 
 
-def pick(versions: list[ModelVersion], name: str, version: int | None, where: Path) -> ModelVersion:
-    """`version` among `versions` of `name` (None: the latest); JobsError naming the registered ones."""
+def pick(versions: list[ModelVersion], name: str, version: int | None, where: str) -> ModelVersion:
+    """`version` among `versions` of `name` (None: the latest); JobsError naming the registered ones, or `where`
+    (the store, and what fills it) when there are none."""
     if not versions:
-        raise JobsError(
-            f"no model named {name} is registered in {where}; run "
-            f"`{jobs_command('train --target local')}` and `{jobs_command('register --target local')}` first"
-        )
+        raise JobsError(f"no model named {name} is registered in {where}")
     if version is None:
         return versions[-1]
     for candidate in versions:
