@@ -8,7 +8,7 @@ PIP_VERSION := 26.3
 # `make demo PORT=5002` deploys on another port; unset, the command's own default (jobs/options.py, the port's
 # one declaration).
 
-.PHONY: setup demo demo-port test lint test-main test-scoring bench lock clean
+.PHONY: setup ui-setup demo demo-port test lint test-main test-scoring bench lock clean
 
 setup: $(VENV)/.installed .venv-scoring/.inputs-sha256
 
@@ -26,6 +26,11 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 
 .venv-scoring/.inputs-sha256: $(VENV)/.installed scoring/conda.yaml scoring/constraints.txt scoring/requirements-test.txt
 	$(PY) -m jobs.local.scoring_env
+
+# MLflow's UI for `jobs ui` (jobs/local/ui.py): the optional extra `ui` (pyproject.toml), the full mlflow package of
+# the pinned mlflow-skinny's version, installed under the lock's pins (-c) so that nothing else changes version.
+ui-setup: $(VENV)/.installed
+	$(PY) -m pip install -q -c requirements.txt "mlflow==$$($(PY) -c 'import importlib.metadata as m; print(m.version("mlflow-skinny"))')"
 
 # The whole local pipeline: train (60 s budget), register, deploy on 127.0.0.1 (PORT, or the default), invoke.
 # The port is checked before training starts.

@@ -1,7 +1,7 @@
 """Scoring speed of the model `make demo` deploys against its floor, and the fast path's faithfulness, in one run.
 
 Run it in the scoring environment:  .venv-scoring/bin/python bench/scoring.py
-The model is, in this order: --model DIR; the latest version in .local/registry (what `make demo`
+The model is, in this order: --model DIR; the latest version in dev's MLflow registry (what `make demo`
 registered); or a fresh local AutoML run (jobs/local/automl.py's train, in the project venv, about
 a minute). It prints:
 - which path answers (ONNX Runtime's fast path or scikit-learn, and why: scoring/fast_path.py);
@@ -131,12 +131,19 @@ def find_model(explicit: Path | None, work: Path) -> tuple[Path, str]:
     """A folder holding one MLflow model, and where it came from."""
     if explicit is not None:
         return explicit, f"--model {explicit}"
-    registry = ROOT / ".local" / "registry" / "heart-failure-automl"
-    versions = sorted((int(p.name), p) for p in registry.glob("*") if p.name.isdigit() and (p / "model").is_dir())
-    if versions:
-        version, path = versions[-1]
-        return path / "model", f"registered version {version} ({path / 'model'})"
-    print("no registered model in .local/registry: training one as `make demo` does (about a minute)...", flush=True)
+    # dev's MLflow registry (jobs/local/registry.py) is read in the project venv: this one has no SQLAlchemy.
+    latest = (
+        "from jobs.local.places import registry_root; from jobs.local.registry import LocalRegistry; "
+        "from jobs.paths import ROOT; found = LocalRegistry(registry_root(ROOT / '.local', 'dev'), say=lambda _: None)"
+        ".versions('heart-failure-automl'); print(f'{found[-1].version} {found[-1].model_dir}' if found else '')"
+    )
+    shown = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), "-c", latest], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    if shown.returncode == 0 and shown.stdout.strip():
+        version, model_dir = shown.stdout.strip().splitlines()[-1].split(" ", 1)
+        return Path(model_dir), f"registered version {version} ({model_dir})"
+    print("no model registered in dev: training one as `make demo` does (about a minute)...", flush=True)
     code = (
         "import sys; from pathlib import Path; from jobs.local.automl import train; "
         "from jobs.training import TrainingSettings; "

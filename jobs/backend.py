@@ -164,6 +164,26 @@ class Backend(Protocol):
         """
         ...
 
+    def promote(self, version: str, to: str) -> str:
+        """Promote model version `version` into the environment `to` (jobs/environments.py PROMOTION_TARGETS), then
+        deploy it on `to`'s endpoint (blue/green, the same smoke test, nothing switched on failure); return the
+        lines shown to the user.
+
+        Raises jobs.promotion.PromotionRefused (a JobsError; nothing copied, nothing deployed) for a version that
+        did not pass the quality gate or whose model uses a column that leaks the outcome; JobsError for an
+        unknown version or environment and for a failed deploy. The promoted version keeps its MLflow model and
+        every lineage tag, adding promoted.from, promoted.from_version, promoted.by and promoted.at.
+        Idempotent: promoting the same version again copies nothing and says so.
+        """
+        ...
+
+    def rollback(self, to: str) -> str:
+        """Put the endpoint of environment `to` back on the version it served before, in one call (blue/green,
+        smoke test); return the lines shown to the user. Raises jobs.promotion.NothingToRollBack (a JobsError,
+        nothing changed) when there is no previous version; JobsError for an unknown environment or a failed
+        deploy (the serving version then stays)."""
+        ...
+
     def sample_request(self) -> dict[str, Any]:
         """The request `invoke` sends by default (and `--set` edits): {"data": [the deployed model's example
         record]}, from its contract where the target can read it, else the shipped dataset's (the lesson's)."""

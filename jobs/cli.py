@@ -1,4 +1,4 @@
-"""The command line: `python -m jobs {train,register,deploy,invoke,all,pipeline,monitor,status,stop}`.
+"""The command line: `python -m jobs COMMAND` (train, register, deploy, invoke, promote, rollback, all, ...).
 
 Thin: it parses flags into settings and calls a backend (jobs/backend.py, the contract every target
 keeps). One function per command (`train`, `register`, ... below, listed in COMMANDS); `all` and the
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from jobs import environments
 from jobs.backend import Backend, DeployOptions, LocalEndpointControl, RequestRefused, training_failure
 from jobs.commands import JOBS
 from jobs.dataset import DEFAULT_CSV
@@ -35,6 +36,8 @@ from jobs.paths import ROOT
 from jobs.training import DEFAULT_LOCAL_BUDGET_S, TrainingSettings
 
 DEFAULTS = TrainingSettings()
+# `mlflow ui`'s own default port (its --port).
+UI_PORT = 5000
 
 # Flags that mean something for one target only, with why (the refusal says it): `dest: (flag, why)`, from each
 # option's one declaration (jobs/options.py).
@@ -216,6 +219,53 @@ def _version_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--version", type=_version, default=None, help="model version to deploy; default: the latest")
 
 
+def _env_flag(parser: argparse.ArgumentParser, what: str = "whose registry and endpoint to use") -> None:
+    parser.add_argument_group("environment, local target only").add_argument(
+        "--env",
+        type=environments.argument_type("--env"),
+        default=environments.REGISTERED_IN,
+        help=f"the environment {what} ({environments.allowed('--env')}; docs/promotion.md)",
+    )
+
+
+def _promotion_flags(parser: argparse.ArgumentParser, version: bool = True) -> None:
+    g = parser.add_argument_group("promotion (both targets)")
+    if version:
+        g.add_argument(
+            "--version",
+            type=_version,
+            required=True,
+            help=f"the {environments.REGISTERED_IN} model version to promote",
+        )
+    g.add_argument(
+        "--to",
+        type=environments.argument_type("--to"),
+        required=True,
+        help=f"the environment ({environments.allowed('--to')})",
+    )
+    parser.add_argument_group("promotion, local target only").add_argument(
+        "--port",
+        type=argument_type("port"),
+        default=None,
+        help="port on 127.0.0.1 for the environment's endpoint when it is not running (default: the environment's "
+        f"own, {_environment_ports()}); a running endpoint keeps its port",
+    )
+
+
+def _environment_ports() -> str:
+    return ", ".join(f"{e.name} {e.port}" for e in environments.ENVIRONMENTS.values())
+
+
+def _ui_flags(parser: argparse.ArgumentParser) -> None:
+    _env_flag(parser, "whose MLflow store to show")
+    parser.add_argument(
+        "--port",
+        type=argument_type("port"),
+        default=UI_PORT,
+        help=f"port on 127.0.0.1 for the MLflow UI ({allowed('port')})",
+    )
+
+
 def _deploy_flags(parser: argparse.ArgumentParser) -> None:
     azure = parser.add_argument_group("deploy, Azure target only")
     azure.add_argument("--instance-type", default=DeployOptions.instance_type, help="Azure VM size per instance")
@@ -229,8 +279,8 @@ def _deploy_flags(parser: argparse.ArgumentParser) -> None:
     local.add_argument(
         "--port",
         type=argument_type("port"),
-        default=DeployOptions.port,
-        help=f"port on 127.0.0.1 ({allowed('port')})",
+        default=None,
+        help=f"port on 127.0.0.1 ({allowed('port')}; default: the environment's, {_environment_ports()})",
     )
     both = parser.add_argument_group("deploy, both targets")
     both.add_argument(
@@ -462,17 +512,30 @@ def make_backend(args: argparse.Namespace) -> Backend:
     if args.target == "local":
         from jobs.local.backend import LocalBackend
 
-        home = Path(os.environ.get("JOBS_LOCAL_HOME", ROOT / ".local"))
         runs = Path(os.environ.get("JOBS_RUNS_DIR", ROOT / "runs"))
-        return LocalBackend(home, runs, budget_s=getattr(args, "local_budget_seconds", DEFAULT_LOCAL_BUDGET_S))
+        return LocalBackend(
+            local_home(),
+            runs,
+            budget_s=getattr(args, "local_budget_seconds", DEFAULT_LOCAL_BUDGET_S),
+            env=getattr(args, "env", environments.REGISTERED_IN),
+            port=getattr(args, "port", None),
+        )
     from jobs.azure.backend import AzureBackend
 
     return AzureBackend.from_args(args)
 
 
+def local_home() -> Path:
+    """The local target's state folder: $JOBS_LOCAL_HOME, else the checkout's .local/."""
+    return Path(os.environ.get("JOBS_LOCAL_HOME", ROOT / ".local"))
+
+
 def _deploy_options(args: argparse.Namespace) -> DeployOptions:
+    """The deploy flags; no --port: the environment's endpoint port (jobs/environments.py)."""
+    env = environments.ENVIRONMENTS[getattr(args, "env", environments.REGISTERED_IN)]
+    port = env.port if args.port is None else args.port
     return DeployOptions(
-        args.instance_type, args.instance_count, args.port, args.collect, args.threshold, args.min_sensitivity
+        args.instance_type, args.instance_count, port, args.collect, args.threshold, args.min_sensitivity
     )
 
 
@@ -595,6 +658,31 @@ def stop(backend: Backend, args: argparse.Namespace) -> str:
     return text
 
 
+def promote(backend: Backend, args: argparse.Namespace) -> str:
+    """`promote`: copy a gated, honest version into `--to`'s registry and deploy it there; print what was done."""
+    text = backend.promote(args.version, args.to)
+    print(text)
+    return text
+
+
+def rollback(backend: Backend, args: argparse.Namespace) -> str:
+    """`rollback`: put `--to`'s endpoint back on the version it served before; print what was done."""
+    text = backend.rollback(args.to)
+    print(text)
+    return text
+
+
+def ui(backend: Backend, args: argparse.Namespace) -> int:
+    """`ui`: MLflow's UI on `--env`'s store, on 127.0.0.1, until Ctrl-C (JobsError when full mlflow is missing)."""
+    from jobs.local.places import registry_root
+    from jobs.local.ui import serve
+
+    code = serve(registry_root(local_home(), args.env), args.port)
+    if code != 0:
+        raise JobsError(f"the MLflow UI exited with code {code}; its own messages are above")
+    return code
+
+
 Adder = Callable[[argparse.ArgumentParser], None]
 
 
@@ -627,14 +715,27 @@ COMMANDS: dict[str, Command] = {
     "deploy": Command(
         "serve a registered model version at the endpoint",
         "deploy a registered model to the online endpoint (blue/green)",
-        (_azure_flags, _version_flag, _deploy_flags),
+        (_azure_flags, _version_flag, _env_flag, _deploy_flags),
         lambda backend, args: deploy(backend, args, args.version),
     ),
     "invoke": Command(
         "score records at the endpoint; print the answer",
         "send the lesson's sample (or your records) to the endpoint",
-        (_azure_flags, _invoke_flags),
+        (_azure_flags, _env_flag, _invoke_flags),
         invoke,
+    ),
+    "promote": Command(
+        "promote a gated version to prod and deploy it there",
+        "copy a model version that passed the quality gate and uses no leaking column into the environment's "
+        "registry, with its lineage and origin, then deploy it there (blue/green, smoke test); idempotent",
+        (_azure_flags, _promotion_flags),
+        promote,
+    ),
+    "rollback": Command(
+        "put prod's endpoint back on its previous version",
+        "put the environment's endpoint back on the version it served before (blue/green, smoke test)",
+        (_azure_flags, lambda p: _promotion_flags(p, version=False)),
+        rollback,
     ),
     "all": Command(
         "train, register, deploy and invoke, in order",
@@ -661,15 +762,23 @@ COMMANDS: dict[str, Command] = {
     "status": Command(
         "local: what runs of the local endpoint",
         "local: show what really runs of the local endpoint",
-        (),
+        (_env_flag,),
         status,
         local_only=True,
     ),
     "stop": Command(
         "local: stop the local endpoint",
         "local: stop the local endpoint (and anything an interrupted command left)",
-        (),
+        (_env_flag,),
         stop,
+        local_only=True,
+    ),
+    "ui": Command(
+        "local: MLflow's UI on an environment's registry",
+        "local: start MLflow's UI on 127.0.0.1 on the environment's runs and registry, until Ctrl-C (needs the "
+        "optional full mlflow package: make ui-setup)",
+        (_ui_flags,),
+        ui,
         local_only=True,
     ),
 }

@@ -27,6 +27,9 @@ MODEL_NAME = "heart-failure-automl"
 # own features (an honest model without `time` scores about 0.78 and is a good model). --min-auc adds one.
 DEFAULT_MIN_AUC: float | None = None
 UNKNOWN = "unknown"
+# The gate tags of a model whose gate has not run yet (a dry run's model.yml): decided when it is registered.
+GATE_UNDECIDED = "<decided at register time>"
+GATE_TAGS = ("gate.baseline", "gate.champion", "gate.min_auc")
 # The shipped data's schema name (data/*.schema.json): what runs and versions from before datasets had names used.
 SHIPPED_DATASET = "heart-failure-clinical-records"
 
@@ -261,7 +264,7 @@ def model_tags(run: TrainingRun, verdict: Verdict | None, registered_by: str) ->
         "registered_by": registered_by,
     }
     if verdict is None:
-        tags.update(dict.fromkeys(("gate.baseline", "gate.champion", "gate.min_auc"), "<decided at register time>"))
+        tags.update(dict.fromkeys(GATE_TAGS, GATE_UNDECIDED))
     else:
         tags.update(verdict.tags())
     return tags

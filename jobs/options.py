@@ -187,6 +187,8 @@ OPTIONS: dict[str, Option] = _options(
         "the Azure endpoint's address comes from the stack",
         default=5001,
     ),
+    # The environment (jobs/environments.py): locally a registry and an endpoint of its own.
+    Option("env", "--env", None, ("local",), "in Azure, --stack names the environment's workspace"),
     Option("threshold", "--threshold", Bounded(float, Gt(THRESHOLD_ABOVE), Lt(THRESHOLD_BELOW))),
     Option("min_sensitivity", "--min-sensitivity", Bounded(float, Gt(0), Le(1))),
     # Monitoring; the thresholds' defaults are Azure ML's (jobs/monitoring/drift.py).

@@ -348,6 +348,14 @@ class AzureBackend:
         endpoint_name = self.outputs.need("endpoint_name", "deploy", self.stack)
         return self.rollout().run(endpoint_name, version, options)
 
+    def promote(self, version: str, to: str) -> str:
+        """Not in this build on this target (the local target has it: jobs/local/backend.py)."""
+        raise JobsError(f"`promote --to {to}` is not available on this target in this build; it runs locally")
+
+    def rollback(self, to: str) -> str:
+        """Not in this build on this target (the local target has it: jobs/local/backend.py)."""
+        raise JobsError(f"`rollback --to {to}` is not available on this target in this build; it runs locally")
+
     def rollout(self) -> BlueGreenRollout:
         """The rollout, with this backend's Azure seam, retries, messages, clock and step timeout."""
         return BlueGreenRollout(self.ml, self._call, say=self.say, timeout_s=self.deploy_timeout_s, clock=self.clock)

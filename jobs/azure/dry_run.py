@@ -212,6 +212,14 @@ class DryRunBackend:
         )
         return "blue"
 
+    def promote(self, version: str, to: str) -> str:
+        """Not in this build on this target (the local target has it: jobs/local/backend.py)."""
+        raise JobsError(f"`promote --to {to}` is not available on this target in this build; it runs locally")
+
+    def rollback(self, to: str) -> str:
+        """Not in this build on this target (the local target has it: jobs/local/backend.py)."""
+        raise JobsError(f"`rollback --to {to}` is not available on this target in this build; it runs locally")
+
     def monitor(
         self,
         version: str | None,

@@ -8,11 +8,13 @@ from typing import Any
 
 from jobs.backend import DeployOptions, RequestRefused, StatusText
 from jobs.commands import jobs_command
+from jobs.environments import REGISTERED_IN, environment, promotion_target
 from jobs.errors import JobsError, read_json
 from jobs.lineage import MODEL_NAME, champion, model_tags, quality_gate
-from jobs.local.endpoint import LocalEndpoint, describe_broken
+from jobs.local.endpoint import EndpointState, LocalEndpoint, describe_broken
 from jobs.local.lineage import local_baseline, local_noise, local_run
-from jobs.local.registry import LocalRegistry
+from jobs.local.places import endpoint_home, registry_root
+from jobs.local.registry import LocalRegistry, ModelVersion
 from jobs.monitoring.check import Thresholds
 from jobs.paths import ROOT
 from jobs.training import DEFAULT_LOCAL_BUDGET_S, TrainingSettings
@@ -47,20 +49,51 @@ def operating_point(model_dir: Path, options: DeployOptions, what: str) -> tuple
     return point, {THRESHOLD_VARIABLE: repr(point.threshold), THRESHOLD_RULE_VARIABLE: point.rule}
 
 
+# The registry aliases that follow an environment's endpoint: the version it serves, and the one it served before
+# (what `rollback` goes back to).
+SERVING, PREVIOUS = "serving", "previous"
+
+
 class LocalBackend:
+    """This machine, in environment `env` (jobs/environments.py): `deploy`, `invoke`, `status` and `stop` use that
+    environment's registry and endpoint; `train` and `register` always the one versions are registered in (dev).
+    `port`: where `promote` and `rollback` start an endpoint that is not running yet (default: its declared)."""
+
     def __init__(
         self,
         home: Path = ROOT / ".local",
         runs_dir: Path = ROOT / "runs",
         budget_s: float = DEFAULT_LOCAL_BUDGET_S,
         say: Callable[[str], None] = print,
+        env: str = REGISTERED_IN,
+        port: int | None = None,
     ) -> None:
         self.home = home
         self.runs_dir = runs_dir
         self.budget_s = budget_s
         self.say = say
-        self.registry = LocalRegistry(home / "registry")
-        self.endpoint = LocalEndpoint(home, say=say)
+        self.env = environment(env).name
+        self.port = port
+        self.registry = self._new_registry(self.env)
+        self.endpoint = self._endpoint(self.env)
+
+    def _registry(self, env: str) -> LocalRegistry:
+        return self.registry if env == self.env else self._new_registry(env)
+
+    def _new_registry(self, env: str) -> LocalRegistry:
+        """`env`'s registry, whose "none registered" message names the command that fills it."""
+        source = environment(env).promoted_from
+        filled_by = f"`{jobs_command(f'promote --version N --to {env}')}` from {source}" if source else None
+        return LocalRegistry(registry_root(self.home, env), self.say, filled_by)
+
+    def _endpoint(self, env: str) -> LocalEndpoint:
+        """`env`'s endpoint; each switch of what it serves moves the aliases of `env`'s registry (record_serving)."""
+        registry = self._registry(env)
+        return LocalEndpoint(
+            endpoint_home(self.home, env),
+            say=self.say,
+            on_change=lambda state: record_serving(registry, state),
+        )
 
     def train(self, settings: TrainingSettings, data: Path, wait: bool = True) -> str:
         from jobs.local.automl import train  # heavy (FLAML, pandas): only when training
@@ -76,6 +109,10 @@ class LocalBackend:
             result = train(settings, data, self.runs_dir, self.budget_s, progress=self.say)
         self.say(f"best model: {result.best_learner} (its figures: the headline line above, and the report)")
         self.say(f"report: {result.report}")
+        dev = self._registry(REGISTERED_IN)
+        run_dir = self.runs_dir / result.run_id
+        mlflow_run = dev.log_training_run(run_dir, read_json(run_dir / "run.json"))
+        self.say(f"MLflow run {mlflow_run} in {dev.uri} (`{jobs_command('ui')}` shows it)")
         return result.run_id
 
     def _run_info(self, run: str | None) -> dict[str, Any]:
@@ -106,7 +143,8 @@ class LocalBackend:
         """
         info = self._run_info(run)
         training = local_run(info)
-        versions = self.registry.versions(MODEL_NAME)
+        registry = self._registry(REGISTERED_IN)
+        versions = registry.versions(MODEL_NAME)
         # The gate runs first, also for a run registered already (as on Azure); a version from the
         # same run is never its own champion.
         verdict = quality_gate(
@@ -118,9 +156,8 @@ class LocalBackend:
         if not any(v.tags.get("training_run") == training.name for v in versions):
             self.say(verdict.summary())
         tags = model_tags(training, verdict, registered_by="jobs register")
-        version, created = self.registry.register(
-            MODEL_NAME, self.runs_dir / training.name / "model", tags, say=self.say
-        )
+        mlflow_run = registry.log_training_run(self.runs_dir / training.name, info)
+        version, created = registry.register(MODEL_NAME, mlflow_run, tags)
         self.say(
             f"{'registered' if created else 'already registered'}: {MODEL_NAME} version {version.version} "
             f"(run {training.name}, "
@@ -144,12 +181,93 @@ class LocalBackend:
         model = self.registry.get(MODEL_NAME, int(version) if version else None)
         point, env = operating_point(model.model_dir, options, f"version {model.version}")
         state = self.endpoint.deploy(model, options.port, collect=options.collect, threshold_env=env)
+        where = "" if self.env == REGISTERED_IN else f"{self.env} "
         self.say(
-            f"deployed {MODEL_NAME} version {state.model_version} at {state.score_url} (pid {state.pid}); it answers "
-            f"result=true at probability >= {point.threshold:g} ({point.rule})"
+            f"deployed {MODEL_NAME} {where}version {state.model_version} at {state.score_url} (pid {state.pid}); it "
+            f"answers result=true at probability >= {point.threshold:g} ({point.rule})"
             + (f"; collecting scored records in {state.collect_dir}" if state.collect_dir else "")
         )
         return str(state.model_version)
+
+    def promote(self, version: str, to: str) -> str:
+        """Copy version `version` of the environment `to` is promoted from (dev) into `to`'s registry, then deploy
+        it blue/green on `to`'s endpoint; return what was done, as lines.
+
+        Refuses (PromotionRefused, nothing copied) a version without a passed gate or using a leaking column
+        (jobs/promotion.py); JobsError for an unknown environment or version. The copy keeps the MLflow model and
+        every tag, adding promoted.* (where from, who, when). Idempotent: a version promoted already is not
+        copied again, and one that already serves there is not deployed again; a deploy that failed (nothing
+        switched) is retried by promoting again.
+        """
+        from jobs.promotion import check_promotable, origin_tags
+
+        target = promotion_target(to)
+        source = str(target.promoted_from)
+        if not version.isdigit():
+            raise JobsError(f"--version {version!r} is not a version number; local versions are 1, 2, 3, ...")
+        model = self._registry(source).get(MODEL_NAME, int(version))
+        check_promotable(version, model.tags, to)
+        origin = origin_tags(source, version)
+
+        def same(candidate: ModelVersion) -> bool:
+            return (
+                candidate.tags.get("promoted.from") == source
+                and candidate.tags.get("promoted.from_version") == version
+                and candidate.tags.get("training_run") == model.tags.get("training_run")
+            )
+
+        copy, created = self._registry(to).copy_in(MODEL_NAME, model, {**model.tags, **origin}, same)
+        lines = [
+            (
+                f"promoted {MODEL_NAME} {source} version {version} to {to} as version {copy.version}"
+                if created
+                else f"already promoted: {source} version {version} is {to} version {copy.version} (promoted by "
+                f"{copy.tags.get('promoted.by')} at {copy.tags.get('promoted.at')}); nothing was copied"
+            ),
+            f"  its gate: baseline {copy.tags.get('gate.baseline')}; champion {copy.tags.get('gate.champion')}; "
+            f"floor {copy.tags.get('gate.min_auc')}"
+            + (f"; {copy.tags['headline.auc']}" if "headline.auc" in copy.tags else ""),
+        ]
+        lines.append(self._deploy_in(to, copy, f"{to} version {copy.version} is registered there"))
+        return "\n".join(lines)
+
+    def rollback(self, to: str) -> str:
+        """Put `to`'s endpoint back on the version it served before (the registry's `previous` alias), blue/green
+        with the smoke test; return what was done. NothingToRollBack when there is none; the deploy's errors."""
+        from jobs.promotion import NothingToRollBack
+
+        promotion_target(to)
+        registry = self._registry(to)
+        previous = registry.by_alias(MODEL_NAME, PREVIOUS)
+        if previous is None:
+            raise NothingToRollBack(
+                f"{to} has no previous version to roll back to: its endpoint has served one version at most "
+                f"(promote another with `{jobs_command(f'promote --version N --to {to}')}` first); nothing was changed"
+            )
+        serving = registry.by_alias(MODEL_NAME, SERVING)
+        done = self._deploy_in(to, previous, "nothing was switched")
+        came_from = f" from version {serving.version}" if serving is not None else ""
+        return f"rolled {to} back{came_from} to version {previous.version}\n{done}"
+
+    def _deploy_in(self, env: str, model: ModelVersion, context: str) -> str:
+        """Deploy `model` (of `env`'s registry) on `env`'s endpoint at the model's recorded operating point, unless
+        it serves there already; return the line that says which."""
+        endpoint = self.endpoint if env == self.env else self._endpoint(env)
+        state = endpoint.state()
+        if state is not None and state.model_version == model.version:
+            return f"{env} version {model.version} already serves at {state.score_url}; nothing was deployed"
+        port = state.port if state is not None else self.port or environment(env).port
+        point, threshold_env = operating_point(
+            model.model_dir, DeployOptions(port=port), f"{env} version {model.version}"
+        )
+        try:
+            state = endpoint.deploy(model, port, threshold_env=threshold_env)
+        except JobsError as error:
+            raise type(error)(f"{error}\n({context}.)") from None
+        return (
+            f"deployed {MODEL_NAME} {env} version {state.model_version} at {state.score_url} (pid {state.pid}); "
+            f"it answers result=true at probability >= {point.threshold:g} ({point.rule})"
+        )
 
     def sample_request(self) -> dict[str, Any]:
         """The deployed version's example record (its contract), else the lesson's sample."""
@@ -262,6 +380,8 @@ class LocalBackend:
             )
         if survey.busy:
             lines.append("a deploy or stop is under way right now; this may change in a moment")
+        if self.env != REGISTERED_IN:
+            lines = [f"{self.env}: {line}" for line in lines]
         text = StatusText("\n".join(lines))
         # Recorded as deployed but not serving (exited, or only workers left): `status` exits 1.
         text.serving_properly = state is None or serving is None or serving.master_alive
@@ -269,8 +389,32 @@ class LocalBackend:
 
     def stop(self) -> str:
         state, leftovers = self.endpoint.stop()
+        where = "" if self.env == REGISTERED_IN else f"{self.env}: "
         if state is None and not leftovers:
-            return "nothing was running"
+            return f"{where}nothing was running"
         if state is None:
-            return "nothing was deployed"
-        return f"stopped {state.model_name} version {state.model_version} (pid {state.pid})"
+            return f"{where}nothing was deployed"
+        return f"{where}stopped {state.model_name} version {state.model_version} (pid {state.pid})"
+
+
+def record_serving(registry: LocalRegistry, state: EndpointState | None) -> None:
+    """Move `registry`'s aliases after its endpoint switched to `state` (None: stopped), with the endpoint lock held.
+
+    `serving` names what the endpoint serves (removed on stop); `previous` what it served before the current
+    version (kept on stop, so `rollback` brings it back). A deploy of the `previous` version itself after a stop
+    leaves no previous: both aliases would name one version.
+    """
+    versions = registry.versions(MODEL_NAME)
+    current = next((v.version for v in versions if SERVING in v.aliases), None)
+    before = next((v.version for v in versions if PREVIOUS in v.aliases), None)
+    moves: dict[str, int | None] = {}
+    if state is None:
+        moves[SERVING] = None
+    elif any(v.version == state.model_version for v in versions):
+        if current is not None and current != state.model_version:
+            moves[PREVIOUS] = current
+        elif current is None and before == state.model_version:
+            moves[PREVIOUS] = None
+        moves[SERVING] = state.model_version
+    if moves and versions:
+        registry.move_aliases(MODEL_NAME, moves)

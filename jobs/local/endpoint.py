@@ -72,7 +72,16 @@ def check_port(port: int) -> None:
 
 
 class LocalEndpoint:
-    def __init__(self, home: Path, scoring_python: Path | None = None, say: Callable[[str], None] = print) -> None:
+    def __init__(
+        self,
+        home: Path,
+        scoring_python: Path | None = None,
+        say: Callable[[str], None] = print,
+        on_change: Callable[[EndpointState | None], None] | None = None,
+    ) -> None:
+        """`on_change` is called, with the endpoint lock held, whenever what serves changes: with the new state
+        after a deploy's switch, with None after a stop (the registry's aliases follow it: jobs/local/backend.py)."""
+        self.on_change = on_change or (lambda state: None)
         self.home = home
         self.state_file = home / "endpoint.json"
         self.servers_dir = home / "servers"
@@ -252,7 +261,13 @@ class LocalEndpoint:
             before = self._recorded_state()
             try:
                 env = {**(collection_env(self.home, model) if collect else {}), **(threshold_env or {})}
-                return self._deploy(python, model, port, env)
+                state = self._deploy(python, model, port, env)
+                self.on_change(state)
+                return state
+            except JobsError:
+                if before is not None and self._recorded_state() is None:
+                    self.on_change(None)  # the same-port path stopped the running version, and the new one failed
+                raise
             except KeyboardInterrupt:
                 old = self._recorded_state()
                 if (
@@ -264,7 +279,9 @@ class LocalEndpoint:
                     # Interrupted after the new server was recorded as serving: the switch is done, so the
                     # deploy is finished (the replaced server stopped), not undone; the exit code still says
                     # Ctrl-C (130), so that `all` stops here as the user asked.
-                    raise Interrupted(self._finish_interrupted(old, before)) from None
+                    message = self._finish_interrupted(old, before)
+                    self.on_change(old)
+                    raise Interrupted(message) from None
                 # start() and the smoke test stop their own server; this catches the gaps in between.
                 self._clean_up(keep=old.pid if old is not None else None)
                 running = (
@@ -273,6 +290,7 @@ class LocalEndpoint:
                     else "nothing is deployed"
                 )
                 if old is None and before is not None:
+                    self.on_change(None)
                     # The same-port path stops the running version before starting the new one on its port.
                     running += (
                         f" (version {before.model_version} was stopped to free port {before.port}; bring it "
@@ -402,8 +420,11 @@ class LocalEndpoint:
             if state is not None and processes.group(state.pid, state.started).master_alive:
                 self._stop_server(state.pid)
                 self.state_file.unlink(missing_ok=True)
-                return state, self._clean_up()
-            leftovers = self._clean_up()
+                leftovers = self._clean_up()
+            else:
+                leftovers = self._clean_up()
+            if state is not None:
+                self.on_change(None)
             return state, leftovers
 
     def invoke(self, payload: dict[str, Any]) -> Any:

@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from jobs.commands import jobs_command
+from jobs.environments import REGISTERED_IN
 from jobs.errors import JobsError, read_json
 from jobs.lineage import MODEL_NAME, UNKNOWN
+from jobs.local.places import registry_root
 from jobs.local.registry import LocalRegistry, ModelVersion
 from jobs.monitoring.check import Result, Thresholds, compare, load_reference, read_window
 from jobs.monitoring.report import write_report
@@ -64,7 +66,7 @@ def monitor(
         problems.append(f"--window-hours {window_hours} must be above 0")
     if problems:
         raise JobsError("invalid monitoring settings:\n  - " + "\n  - ".join(problems))
-    model = _model(LocalRegistry(home / "registry"), deployed_version, version)
+    model = _model(LocalRegistry(registry_root(home, REGISTERED_IN), say), deployed_version, version)
     folder = home / "collected"
     if not any(folder.glob("scored*.jsonl")):
         raise JobsError(

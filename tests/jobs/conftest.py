@@ -11,6 +11,10 @@ from pathlib import Path
 import psutil
 import pytest
 
+from jobs.lineage import MODEL_NAME
+from jobs.local.places import registry_root
+from jobs.local.registry import LocalRegistry, ModelVersion
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -39,6 +43,16 @@ def servers_of(home: Path) -> list[psutil.Process]:
         ):
             found.append(proc)
     return found
+
+
+def registry(home: Path, env: str = "dev") -> LocalRegistry:
+    """The MLflow registry of `env` under `home` (the folder holding .local/)."""
+    return LocalRegistry(registry_root(home / ".local", env), say=lambda _: None)
+
+
+def registered(home: Path, env: str = "dev") -> list[ModelVersion]:
+    """The versions of the model registered in `env` under `home`, oldest first."""
+    return registry(home, env).versions(MODEL_NAME)
 
 
 @pytest.fixture(scope="session")

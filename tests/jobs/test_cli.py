@@ -87,8 +87,10 @@ INVOKE = {"--file", "--set", "--probability"}
 OWN_FLAGS = {
     "train": AZURE_CONNECTION | TRAINING | {"--wait", "--label", "--include-leaking-columns"},
     "register": AZURE_CONNECTION | {"--run", "--min-auc"},
-    "deploy": AZURE_CONNECTION | DEPLOY | {"--version", "--threshold", "--min-sensitivity"},
-    "invoke": AZURE_CONNECTION | INVOKE,
+    "deploy": AZURE_CONNECTION | DEPLOY | {"--version", "--threshold", "--min-sensitivity", "--env"},
+    "invoke": AZURE_CONNECTION | INVOKE | {"--env"},
+    "promote": AZURE_CONNECTION | {"--version", "--to", "--port"},
+    "rollback": AZURE_CONNECTION | {"--to", "--port"},
     "all": AZURE_CONNECTION
     | TRAINING
     | {"--min-auc", "--label", "--include-leaking-columns", "--threshold", "--min-sensitivity"}
@@ -113,8 +115,9 @@ OWN_FLAGS = {
         "--reference",
         "--email",
     },
-    "status": set(),
-    "stop": set(),
+    "status": {"--env"},
+    "stop": {"--env"},
+    "ui": {"--env", "--port"},
 }
 
 

@@ -26,6 +26,7 @@ from jobs.local.backend import LocalBackend
 from jobs.local.lineage import local_baseline, local_run
 from jobs.training import TrainingSettings
 from tests.fakes import FakeSession
+from tests.jobs.conftest import registered
 
 OUTPUTS = StackOutputs(
     subscription_id="sub",
@@ -162,7 +163,8 @@ def test_the_four_registration_paths_write_the_same_tags(tmp_path, monkeypatch):
     # 4. jobs register --target local
     local = local_backend(tmp_path / "local", run_json("20260101-000000-abcdef", 0.88))
     local.register(None, None)
-    local_tags = json.loads((tmp_path / "local/.local/registry/heart-failure-automl/1/tags.json").read_text())
+    (version,) = registered(tmp_path / "local")
+    local_tags = version.tags
 
     paths = {"azure": azure, "pipeline": step, "dry run": dry_tags, "local": local_tags}
 

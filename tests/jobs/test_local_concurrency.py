@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from jobs.local import inference_server
-from tests.jobs.conftest import ROOT, run_jobs, servers_of
+from tests.jobs.conftest import ROOT, registered, run_jobs, servers_of
 
 pytestmark = pytest.mark.slow
 
@@ -42,13 +42,30 @@ def test_concurrent_registers_of_one_run_register_it_once(local_home):
     for code, _, err in results:
         assert code == 0, err
         assert "Traceback" not in err
-    versions = sorted(
-        p.name for p in (home / ".local/registry/heart-failure-automl").iterdir() if not p.name.startswith(".")
-    )
-    assert versions == ["1"]
+    assert [v.version for v in registered(home)] == [1]
     outputs = [out for _, out, _ in results]
     assert sum("registered: heart-failure-automl version 1" in out and "already" not in out for out in outputs) == 1
     assert sum("already registered: heart-failure-automl version 1" in out for out in outputs) == 3
+
+
+def test_concurrent_promotions_of_one_version_copy_it_once(local_home):
+    home, env = local_home
+    assert run_jobs(env, "register").returncode == 0
+    port = inference_server.free_port()
+    racers = [start_jobs(env, "promote", "--version", "1", "--to", "prod", "--port", str(port)) for _ in range(2)]
+    results = [finish(p) for p in racers]
+    for code, _, err in results:
+        assert code == 0, err
+        assert "Traceback" not in err
+    assert [v.version for v in registered(home, "prod")] == [1]
+    outputs = [out for _, out, _ in results]
+    assert sum("to prod as version 1" in out for out in outputs) == 1
+    assert sum("already promoted: dev version 1 is prod version 1" in out for out in outputs) == 1
+    # One server serves prod, the one its endpoint.json names; dev's endpoint was never touched.
+    state = json.loads((home / ".local/prod/endpoint.json").read_text())
+    assert {os.getpgid(p.pid) for p in servers_of(home)} == {state["pid"]} and state["port"] == port
+    assert not (home / ".local/endpoint.json").exists()
+    assert run_jobs(env, "stop", "--env", "prod").returncode == 0
 
 
 def test_concurrent_deploys_and_a_stop_leave_consistent_state(local_home):

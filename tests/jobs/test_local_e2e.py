@@ -12,10 +12,13 @@ import socket
 import pytest
 import yaml
 
+from jobs.lineage import MODEL_NAME
 from jobs.local import inference_server
 from scoring.fast_path import TOLERANCE, FastPathRecord
+from jobs.local.registry import ModelVersion
+from tests.jobs.conftest import registered as versions_in
+from tests.jobs.conftest import registry, servers_of
 from tests.jobs.conftest import run_jobs as jobs
-from tests.jobs.conftest import servers_of
 
 pytestmark = pytest.mark.slow
 
@@ -71,7 +74,9 @@ def test_register_deploy_invoke_stop(workspace, trained):
     registered = jobs(env, "register")
     assert registered.returncode == 0, registered.stderr
     assert "registered: heart-failure-automl version 1" in registered.stdout
-    tags = json.loads((home / ".local/registry/heart-failure-automl/1/tags.json").read_text())
+    (version,) = versions_in(home)
+    tags = version.tags
+    assert version.version == 1 and (version.model_dir / "MLmodel").is_file()
     assert {"training_run", "data_version", "git_commit", "metric.AUC_weighted", "setting.timeout_minutes"} <= set(tags)
     # The commit the run was trained from, recorded in run.json (not "unknown", not the checkout at register time).
     assert tags["git_commit"] == json.loads((home / "runs" / tags["training_run"] / "run.json").read_text())["commit"]
@@ -107,9 +112,12 @@ def test_register_deploy_invoke_stop(workspace, trained):
     assert "version 1 is serving" in jobs(env, "status").stdout
 
     # A version that cannot load fails its deploy and leaves the running one serving.
-    broken = home / ".local/registry/heart-failure-automl/2"
-    shutil.copytree(home / ".local/registry/heart-failure-automl/1", broken)
+    broken = home / "broken"
+    shutil.copytree(version.model_dir, broken / "model")
     (broken / "model" / "MLmodel").write_text("flavors: {}\n")
+    registry(home).copy_in(
+        MODEL_NAME, ModelVersion(MODEL_NAME, 0, broken, {}), {"training_run": "broken"}, lambda _: False
+    )
     failed = jobs(env, "deploy", "--version", "2", "--port", str(port))
     assert failed.returncode != 0
     assert "version 2 did not start" in failed.stderr and "The running version 1 is untouched" in failed.stderr
@@ -118,7 +126,8 @@ def test_register_deploy_invoke_stop(workspace, trained):
     assert "Error" in why and "UserScript" not in why, why
     assert json.loads((home / ".local/endpoint.json").read_text()) == new_state
     assert json.loads(jobs(env, "invoke").stdout) == lessons
-    shutil.rmtree(broken)
+    with registry(home).session("removing the broken version") as client:
+        client.delete_model_version(MODEL_NAME, "2")
 
     stopped = jobs(env, "stop")
     assert stopped.returncode == 0 and "stopped" in stopped.stdout
@@ -129,8 +138,7 @@ def test_register_deploy_invoke_stop(workspace, trained):
 
 def test_bad_input_fails_clearly_and_changes_nothing(workspace, trained):
     home, env = workspace
-    registry = home / ".local/registry/heart-failure-automl"
-    before = sorted(p.name for p in registry.iterdir()) if registry.exists() else []
+    before = versions_in(home)
 
     unknown = jobs(env, "deploy", "--version", "99")
     assert unknown.returncode != 0
@@ -159,8 +167,7 @@ def test_bad_input_fails_clearly_and_changes_nothing(workspace, trained):
     nothing = jobs(env, "invoke")
     assert nothing.returncode != 0 and "nothing is deployed locally" in nothing.stderr
 
-    after = sorted(p.name for p in registry.iterdir()) if registry.exists() else []
-    assert after == before
+    assert versions_in(home) == before
 
 
 def test_the_local_pipeline_runs_train_then_register(tmp_path):
@@ -168,6 +175,6 @@ def test_the_local_pipeline_runs_train_then_register(tmp_path):
     result = jobs(env, "pipeline", "--local-budget-seconds", "5", "--drop", "time", "--min-auc", "0.6")
     assert result.returncode == 0, result.stderr
     assert "registered: heart-failure-automl version 1" in result.stdout
-    tags = json.loads((tmp_path / ".local/registry/heart-failure-automl/1/tags.json").read_text())
-    assert tags["setting.drop_columns"] == "time"
+    (version,) = versions_in(tmp_path)
+    assert version.version == 1 and version.tags["setting.drop_columns"] == "time"
     assert not (tmp_path / ".local/endpoint.json").exists()  # no deploy step unless --with-deploy

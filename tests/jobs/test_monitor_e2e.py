@@ -24,6 +24,7 @@ from jobs.lineage import MODEL_NAME, model_tags
 from jobs.local import inference_server
 from jobs.local.endpoint import post_json
 from jobs.local.lineage import local_run
+from jobs.local.places import registry_root
 from jobs.local.registry import LocalRegistry
 from testing.scoring import write_contract
 
@@ -74,7 +75,8 @@ def register_small_model(home: Path, runs: Path) -> None:
     (run / "run.json").write_text(json.dumps(info))
     # The tags `register` writes (jobs/lineage.py), without its gate: the model here is a fixture.
     tags = model_tags(local_run(info), None, registered_by="test")
-    LocalRegistry(home / "registry").register(MODEL_NAME, run / "model", tags)
+    registry = LocalRegistry(registry_root(home, "dev"))
+    registry.register(MODEL_NAME, registry.log_training_run(run, info), tags)
 
 
 @pytest.fixture(scope="module")

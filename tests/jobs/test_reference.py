@@ -16,7 +16,7 @@ def test_every_command_and_flag_is_in_the_reference_with_its_target():
     for name in cli.COMMANDS:
         assert f"\n## {name}\n" in text, name
     # A flag refused on the other target says so in its row.
-    assert "| `--port` `PORT` | `5001` | local |" in text
+    assert "| `--port` `PORT` |  | local | port on 127.0.0.1 (a whole number from 1024 to 65535; default: the " in text
     assert "| `--instance-type` `INSTANCE_TYPE` | `Standard_DS3_v2` | azure |" in text
 
 

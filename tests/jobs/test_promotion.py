@@ -1,0 +1,110 @@
+"""The promotion rules on a version's tags, the environments' one declaration, and the MLflow UI's command line."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import sys
+
+import pytest
+
+from jobs import environments
+from jobs.errors import JobsError
+from jobs.lineage import GATE_UNDECIDED
+from jobs.options import OPTIONS
+from jobs.paths import ROOT
+from jobs.promotion import PromotionRefused, check_promotable, origin_tags, refusals
+
+GATED = {
+    "gate.baseline": "baseline RandomForest(500 trees) 0.786700",
+    "gate.champion": "none",
+    "gate.min_auc": "off",
+    "leaking_columns_used": "none",
+}
+
+
+def test_a_gated_honest_version_may_be_promoted():
+    assert refusals("1", GATED) == []
+    check_promotable("1", GATED, "prod")
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"gate.champion": None}, "version 7 has no record of passing the quality gate (gate.champion is missing"),
+        ({"gate.baseline": GATE_UNDECIDED, "gate.min_auc": GATE_UNDECIDED}, "(gate.baseline, gate.min_auc missing"),
+        ({"leaking_columns_used": "time"}, "version 7 uses time, which leaks the outcome"),
+        ({"leaking_columns_used": None}, "lineage does not say whether its model uses a column that leaks"),
+    ],
+)
+def test_each_refusal_names_the_tag_and_what_to_do(change, why):
+    tags = {k: v for k, v in {**GATED, **change}.items() if v is not None}
+    with pytest.raises(PromotionRefused, match="refused to promote version 7 to prod") as refused:
+        check_promotable("7", tags, "prod")
+    assert why in str(refused.value)
+
+
+def test_every_reason_is_listed_at_once():
+    assert len(refusals("2", {"leaking_columns_used": "time"})) == 2
+
+
+def test_origin_tags_say_where_from_who_and_when_in_utc():
+    at = datetime.datetime(2026, 12, 3, 18, 0, 5, tzinfo=datetime.timezone(datetime.timedelta(hours=2)))
+    assert origin_tags("dev", "3", by="ana", at=at) == {
+        "promoted.from": "dev",
+        "promoted.from_version": "3",
+        "promoted.by": "ana",
+        "promoted.at": "2026-12-03T16:00:05Z",
+    }
+    assert origin_tags("dev", "3")["promoted.by"]  # this machine's user
+
+
+def test_the_environments_are_the_pulumi_stacks_and_their_ports_are_allowed():
+    for name, environment in environments.ENVIRONMENTS.items():
+        assert (ROOT / f"Pulumi.{name}.yaml").is_file(), name
+        assert OPTIONS["port"].problem(environment.port) is None, name
+    ports = [e.port for e in environments.ENVIRONMENTS.values()]
+    assert len(set(ports)) == len(ports)  # two endpoints on one machine
+    assert environments.REGISTERED_IN == "dev" and environments.PROMOTION_TARGETS == ("prod",)
+
+
+@pytest.mark.parametrize(
+    ("flag", "text", "problem"),
+    [
+        ("--to", "dev", "'dev' cannot be given to --to; allowed: prod (dev is where `register` puts versions"),
+        ("--to", "Prod", "'Prod' is not an environment; allowed: prod"),
+        ("--env", "", "'' is not an environment; allowed: dev, prod"),
+    ],
+)
+def test_a_name_outside_the_declaration_is_refused_with_what_is_allowed(flag, text, problem):
+    with pytest.raises(argparse.ArgumentTypeError) as refused:
+        environments.argument_type(flag)(text)
+    assert str(refused.value).startswith(problem)
+    with pytest.raises(JobsError, match=f"argument {flag}: "):
+        (environments.promotion_target if flag == "--to" else environments.environment)(text)
+
+
+def test_the_ui_listens_on_loopback_on_the_environments_store(tmp_path):
+    from jobs.local.ui import ui_command
+
+    command = ui_command(tmp_path / "prod", 5123)
+    assert command[:4] == [sys.executable, "-m", "mlflow", "ui"]
+    assert command[command.index("--backend-store-uri") + 1] == f"sqlite:///{tmp_path / 'prod' / 'mlflow.db'}"
+    assert command[command.index("--host") + 1] == "127.0.0.1" and command[-1] == "5123"
+
+
+def test_the_ui_refuses_an_environment_without_a_store(tmp_path, monkeypatch):
+    from jobs.local import ui
+
+    monkeypatch.setattr(ui, "ui_installed", lambda: True)
+    with pytest.raises(JobsError, match="there is no MLflow store in"):
+        ui.serve(tmp_path / "prod", 5123)
+
+
+def test_the_ui_extra_is_the_pinned_mlflow_skinnys_version():
+    import re
+    import tomllib
+
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["ui"]
+    pinned = re.search(r"^mlflow-skinny==(\S+)$", (ROOT / "requirements.txt").read_text(), re.MULTILINE)
+    assert pinned is not None and extra == [f"mlflow=={pinned.group(1)}"]
