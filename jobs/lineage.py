@@ -46,6 +46,9 @@ LINEAGE_METRICS = (
 RUN_TAG_PREFIXES = ("setting.", "budget.", "operating_point.", "headline.")
 # The budget facts every model carries, "unknown" where a target does not record one.
 BUDGET_TAGS = ("budget.mode", "budget.trials", "budget.search_seconds", "budget.selection_seconds")
+# The gate's figures on a registered model (Verdict.tags), and what a dry run writes there before any gate ran.
+GATE_TAGS = ("gate.baseline", "gate.champion", "gate.min_auc")
+GATE_UNDECIDED = "<decided at register time>"
 
 
 def git_commit(root: Path = ROOT) -> str:
@@ -258,7 +261,7 @@ def model_tags(run: TrainingRun, verdict: Verdict | None, registered_by: str) ->
         "registered_by": registered_by,
     }
     if verdict is None:
-        tags.update(dict.fromkeys(("gate.baseline", "gate.champion", "gate.min_auc"), "<decided at register time>"))
+        tags.update(dict.fromkeys(GATE_TAGS, GATE_UNDECIDED))
     else:
         tags.update(verdict.tags())
     return tags
