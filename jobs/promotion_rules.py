@@ -144,6 +144,16 @@ def same_promotion(existing: Mapping[str, str], source: str, version: str, tags:
     )
 
 
+# Metrics that rank the probabilities without a threshold; the rest are counted at AutoML's 0.5.
+_THRESHOLD_FREE = ("AUC_weighted", "average_precision_score_weighted")
+
+
+def _metric_kind(name: str) -> str:
+    if name in _THRESHOLD_FREE:
+        return "cross-validated, no threshold"
+    return "cross-validated, at probability 0.5 (AutoML's convention), not at the operating point"
+
+
 def review_markdown(what: str, tags: Mapping[str, str]) -> str:
     """The reviewer's page for a promotion, as GitHub-flavoured Markdown: the verdict of each rule, the gate's
     figures and the model card's facts, each saying what it is (all from the version's tags)."""
@@ -152,7 +162,8 @@ def review_markdown(what: str, tags: Mapping[str, str]) -> str:
         problem = rule.problem(tags)
         lines.append(f"- {'yes' if problem is None else 'NO'}: {rule.name}" + (f": {problem}" if problem else ""))
     lines += ["", "### Quality gate (recorded when it was registered)", "", "| comparison | figure |", "|---|---|"]
-    lines.append(f"| {GATE_METRIC} of the model (AutoML's cross-validation) | {tags.get(f'metric.{GATE_METRIC}', UNKNOWN)} |")
+    score = tags.get(f"metric.{GATE_METRIC}", UNKNOWN)
+    lines.append(f"| {GATE_METRIC} of the model (its training run's cross-validation) | {score} |")
     for tag in GATE_TAGS:
         lines.append(f"| {tag} | {tags.get(tag, UNKNOWN)} |")
     lines += ["", "### Model card (from the model's tags)", "", "| fact | value |", "|---|---|"]
@@ -172,7 +183,7 @@ def review_markdown(what: str, tags: Mapping[str, str]) -> str:
         lines.append(f"| {label} | {tags.get(tag, 'not recorded')} |")
     for name in LINEAGE_METRICS:
         if f"metric.{name}" in tags and name != GATE_METRIC:
-            lines.append(f"| {name} (AutoML's convention: at probability 0.5, not the operating point) | {tags[f'metric.{name}']} |")
+            lines.append(f"| {name} ({_metric_kind(name)}) | {tags[f'metric.{name}']} |")
     lines += [
         "",
         "The cohort, intended use and subgroup figures are in the model card of the run's report; these figures hold "

@@ -64,6 +64,25 @@ def serving_tags(tags: Mapping[str, str] | None, slot: str, version: str, previo
     }
 
 
+def with_operating_point(options: DeployOptions, tags: Mapping[str, str], version: str) -> DeployOptions:
+    """`options` with the operating point a promoted deployment serves: --threshold, else the one the model's tags
+    record (operating_point.threshold, a local model's). JobsError when neither exists: Azure AutoML's models
+    carry none (docs/clinical.md)."""
+    recorded = tags.get("operating_point.threshold")
+    if options.threshold is None and recorded not in (None, "", "unknown"):
+        try:
+            return replace(options, threshold=float(str(recorded)))
+        except ValueError:
+            pass
+    if options.threshold is None:
+        raise JobsError(
+            f"{MODEL_NAME} version {version} records no operating point, and none was given: pass --threshold T "
+            "(0 < T < 1), the one dev serves with (the deploy workflow's OPERATING_THRESHOLD). Nothing was shared "
+            "or deployed."
+        )
+    return options
+
+
 @contextmanager
 def staged(contract: dict[str, Any]) -> Iterator[Path]:
     """A temporary code folder: score.py and the deploy's contract beside it (specs.staged_code), removed after."""
@@ -178,16 +197,8 @@ class BlueGreenRollout:
         The operating point is options.threshold, else the one the model's tags record (a local model's); none:
         JobsError, nothing created. Same errors and guarantees as `run`.
         """
-        recorded = tags.get("operating_point.threshold")
-        if options.threshold is None and recorded not in (None, "", "unknown"):
-            options = replace(options, threshold=float(str(recorded)))
+        options = with_operating_point(options, tags, version)
         contract = specs.azure_contract(tags, options, f"version {version}")
-        if contract["operating_point"] is None:
-            raise JobsError(
-                f"{MODEL_NAME} version {version} records no operating point, and none was given: pass --threshold "
-                "T (0 < T < 1), the one dev serves with (the deploy workflow's OPERATING_THRESHOLD). Nothing was "
-                "shared to prod's endpoint."
-            )
         with staged(contract) as code:
             return self._run(endpoint_name, version, options, code, model_ref, environment, keep_previous=True)
 
@@ -286,7 +297,7 @@ class BlueGreenRollout:
         (azureml-examples cli/deploy-safe-rollout-online-endpoints.sh, `--traffic "blue=0 green=100"`).
         """
         endpoint = self.call("reading the endpoint", lambda: self.ml.online_endpoints.get(endpoint_name))
-        tags = dict(endpoint.tags or {})
+        tags = {str(k): str(v) for k, v in (endpoint.tags or {}).items()}
         previous, serving = tags.get(PREVIOUS_SLOT, ""), tags.get(SERVING_SLOT, "")
         if not previous:
             raise JobsError(
