@@ -172,6 +172,24 @@ class Backend(Protocol):
         """
         ...
 
+    def promote(self, version: str, to: str) -> str:
+        """Promote registered `version` to the environment `to` (e.g. "prod"): the same artifact, not a retrained
+        one, with every lineage tag and its origin (promoted.from, promoted.from_version, promoted.by,
+        promoted.at); then deploy it blue/green there, keeping the slot that served before for `rollback`; return
+        the slot (or version) that now serves in `to`.
+
+        Raises JobsError, with nothing promoted or deployed, for an unknown version and for one the promotion rule
+        refuses (jobs/promotion_rules.py: it did not pass the quality gate, or it uses a leaking column), and
+        when the target already holds another model under that name and version; the deploy's errors after it
+        (a failed smoke test moves no traffic). Idempotent: promoting the same version again reuses the copy.
+        """
+        ...
+
+    def rollback(self, to: str) -> str:
+        """Put the traffic of environment `to` back on the deployment that served before the last promotion, in
+        one step; return what serves now. Raises JobsError, changing nothing, when there is no previous one."""
+        ...
+
     def monitor(
         self,
         version: str | None,
