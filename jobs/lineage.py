@@ -218,7 +218,7 @@ def champion(
         and tags.get("training_run") != run.name
         and tags.get("dropped_columns", dropped_columns(tags)) == features
         and tags.get("dataset", SHIPPED_DATASET) == run.tags.get("dataset", SHIPPED_DATASET)
-        and _number(tags.get(f"metric.{metric}")) is not None
+        and finite_number(tags.get(f"metric.{metric}")) is not None
     ]
     if not same or metric not in run.metrics:
         return None
@@ -228,7 +228,8 @@ def champion(
     )
 
 
-def _number(text: str | None) -> float | None:
+def finite_number(text: str | None) -> float | None:
+    """`text` as a float; None when it is None, not a number, or NaN (a tag that records no figure)."""
     try:
         value = float(text) if text is not None else None
     except ValueError:
@@ -289,7 +290,7 @@ def azure_children(children: Iterable[Any]) -> tuple[int, dict[str, float]]:
     best: dict[str, float] = {}
     for child in children:
         properties = getattr(child, "properties", None) or {}
-        algorithm, score = properties.get("run_algorithm"), _number(properties.get("score"))
+        algorithm, score = properties.get("run_algorithm"), finite_number(properties.get("score"))
         if not algorithm or score is None:
             continue
         trials += 1
@@ -376,8 +377,8 @@ def local_baseline(info: Mapping[str, Any], metric: str = "AUC_weighted") -> Yar
     """
     rows = [r for r in info.get("selection") or () if isinstance(r, Mapping)]
     chosen = next((r for r in rows if r.get("chosen")), None)
-    baselines = [r for r in rows if r.get("kind") == "baseline" and _number(r.get("score")) is not None]
-    if chosen is None or not baselines or _number(chosen.get("score")) is None:
+    baselines = [r for r in rows if r.get("kind") == "baseline" and finite_number(r.get("score")) is not None]
+    if chosen is None or not baselines or finite_number(chosen.get("score")) is None:
         return None
     best = max(baselines, key=lambda r: float(r["score"]))
     folds = (info.get("budget") or {}).get("selection_folds")
@@ -387,7 +388,7 @@ def local_baseline(info: Mapping[str, Any], metric: str = "AUC_weighted") -> Yar
         f"{best.get('name', 'baseline')} ({where}{itself})",
         float(best["score"]),
         float(chosen["score"]),
-        _number(best.get("noise_vs_pick")) or 0.0,
+        finite_number(best.get("noise_vs_pick")) or 0.0,
     )
 
 
@@ -395,7 +396,7 @@ def local_noise(info: Mapping[str, Any]) -> float:
     """The chosen model's standard error over the selection folds (0 when the run does not say)."""
     chosen = next((r for r in info.get("selection") or () if isinstance(r, Mapping) and r.get("chosen")), None)
     folds = str((info.get("budget") or {}).get("selection_folds", ""))
-    sd = _number(chosen.get("fold_sd")) if chosen else None
+    sd = finite_number(chosen.get("fold_sd")) if chosen else None
     try:
         count = math.prod(int(n) for n in folds.split("x")) if folds else 0
     except ValueError:

@@ -10,13 +10,12 @@ reviewer's summary of a version (the CI approval page, .github/workflows/promote
 from __future__ import annotations
 
 import getpass
-import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from jobs.errors import JobsError
-from jobs.lineage import GATE_TAGS, GATE_UNDECIDED, LINEAGE_METRICS, UNKNOWN
+from jobs.lineage import GATE_TAGS, GATE_UNDECIDED, LINEAGE_METRICS, UNKNOWN, finite_number
 
 # What TrainingSettings.as_tags writes in `leaking_columns_used` for a model that uses no leaking column.
 HONEST = "none"
@@ -27,14 +26,6 @@ PROMOTED_FROM_VERSION = "promoted.from_version"  # the version number in the sou
 PROMOTED_BY = "promoted.by"  # who: the GitHub actor and run in CI, else the operating-system user
 PROMOTED_AT = "promoted.at"  # when: UTC, ISO 8601 to the second
 PROMOTION_TAGS = (PROMOTED_FROM, PROMOTED_FROM_VERSION, PROMOTED_BY, PROMOTED_AT)
-
-
-def _number(text: str | None) -> float | None:
-    try:
-        value = float(text) if text is not None else None
-    except ValueError:
-        return None
-    return None if value is None or math.isnan(value) else value
 
 
 def gate_problem(tags: Mapping[str, str]) -> str | None:
@@ -52,11 +43,11 @@ def gate_problem(tags: Mapping[str, str]) -> str | None:
         )
     if any(tags[tag] == GATE_UNDECIDED for tag in GATE_TAGS):
         return f"its gate tags say {GATE_UNDECIDED!r}: a dry run's model, never gated"
-    score = _number(tags.get(f"metric.{GATE_METRIC}"))
+    score = finite_number(tags.get(f"metric.{GATE_METRIC}"))
     if score is None:
         return f"it records no metric.{GATE_METRIC}, the figure its gate judged"
     floor = tags["gate.min_auc"]
-    if floor != "off" and (_number(floor) is None or score < float(floor)):
+    if floor != "off" and (finite_number(floor) is None or score < float(floor)):
         return f"its metric.{GATE_METRIC} {score:.4f} is below the floor its gate records (gate.min_auc {floor})"
     return None
 

@@ -238,3 +238,41 @@ def test_rollback_to_a_deployment_deleted_by_hand_is_refused(backend, session):
     with pytest.raises(JobsError, match="previous deployment blue of hf-prod-def456 no longer exists"):
         backend.rollback("prod")
     assert prod(session).endpoints[PROD.endpoint_name].traffic == {"green": 100}
+
+
+# -- the dry run and the reviewer's page -------------------------------------------------------------------
+
+
+def test_a_dry_run_writes_what_would_be_shared_and_deployed_without_azure(tmp_path):
+    import yaml
+
+    from jobs.azure.dry_run import DryRunBackend
+
+    said: list[str] = []
+    dry = DryRunBackend(
+        DEV, tmp_path, say=said.append, promote_options=DeployOptions(threshold=0.3), stack_outputs={"prod": PROD}.get
+    )
+    assert dry.promote("3", "prod") == "blue"
+    deployment = yaml.safe_load((tmp_path / "promote-deployment.yml").read_text())
+    assert deployment["model"] == f"azureml://registries/{REGISTRY}/models/heart-failure-automl/versions/3"
+    assert deployment["environment"].startswith(f"azureml://registries/{REGISTRY}/environments/heart-failure-scoring/")
+    assert deployment["endpoint_name"] == PROD.endpoint_name
+    environment = yaml.safe_load((tmp_path / "promote-environment.yml").read_text())
+    assert deployment["environment"].endswith(f"/versions/{environment['version']}")
+    text = "\n".join(said)
+    assert f"would share it to registry {REGISTRY}" in text and "promoted.from" in text
+    assert "would smoke-test blue alone" in text
+    assert "previous.slot" in dry.rollback("prod")
+
+
+def test_the_review_page_reads_the_versions_tags_and_says_whether_it_may_go(backend, session):
+    from jobs.azure.review import page
+
+    version = registered(backend, session)
+    text, allowed = page(session.ml, version, "mlw-dev")
+    assert allowed and "## Promote heart-failure-automl version 1 (workspace mlw-dev) to prod?" in text
+    session.ml.registered[0].tags["leaking_columns_used"] = "time"
+    text, allowed = page(session.ml, version, "mlw-dev")
+    assert not allowed and "- NO: uses no leaking column" in text
+    with pytest.raises(JobsError, match="version 9 is not registered in the workspace mlw-dev"):
+        page(session.ml, "9", "mlw-dev")
