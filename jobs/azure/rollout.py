@@ -318,7 +318,10 @@ class BlueGreenRollout:
                 f"the previous deployment {previous} of {endpoint_name} no longer exists (deleted by hand?); "
                 "promote the version you want instead. Nothing was changed."
             ) from None
-        state = str(getattr(kept, "provisioning_state", None) or "Succeeded")
+        # azure-ai-ml 1.35.2 hands the state back as its REST enum (DeploymentProvisioningState, a str Enum that
+        # formats as "DeploymentProvisioningState.SUCCEEDED"): its value is Azure's word.
+        raw = getattr(kept, "provisioning_state", None) or "Succeeded"
+        state = str(getattr(raw, "value", raw))
         if state != "Succeeded":
             raise JobsError(
                 f"the previous deployment {previous} of {endpoint_name} is {state}, not Succeeded; it cannot take "

@@ -276,3 +276,13 @@ def test_the_review_page_reads_the_versions_tags_and_says_whether_it_may_go(back
     assert not allowed and "- NO: uses no leaking column" in text
     with pytest.raises(JobsError, match="version 9 is not registered in the workspace mlw-dev"):
         page(session.ml, "9", "mlw-dev")
+
+
+def test_rollback_to_a_deployment_that_is_not_succeeded_is_refused(backend, session):
+    version = registered(backend, session)
+    backend.promote(version, "prod")
+    backend.promote(version, "prod")
+    prod(session).deployments["blue"]._provisioning_state = "Failed"  # what a GET of a failed one says
+    with pytest.raises(JobsError, match="previous deployment blue of hf-prod-def456 is Failed, not Succeeded"):
+        backend.rollback("prod")
+    assert prod(session).endpoints[PROD.endpoint_name].traffic == {"green": 100}
