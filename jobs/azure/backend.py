@@ -394,7 +394,7 @@ class AzureBackend:
         registry = self._registry(target, to)
         places = Places(
             dev=self.ml,
-            registry=self.session.registry_client(registry),
+            registry=self._registry_client(registry),
             prod=ml,
             registry_name=registry,
             source=workspace_uri(
@@ -424,6 +424,18 @@ class AzureBackend:
             return self.outputs, self.ml
         target = self.stack_outputs(to)
         return target, self.session.workspace_client(target)
+
+    def _registry_client(self, registry: str) -> Any:
+        """An MLClient on the registry; MLClient asks the registry discovery service where it lives as it is built
+        (azure-ai-ml 1.35.2 RegistryDiscovery), which answers 404 for a name it does not know."""
+        try:
+            return self._call("finding the registry", lambda: self.session.registry_client(registry))
+        except ResourceNotFoundError:
+            raise JobsError(
+                f"Azure ML knows no registry named {registry} (the stacks' registry_name): check "
+                "`pulumi stack output registry_name --stack shared` and that the shared stack is up. Nothing was "
+                "shared or deployed."
+            ) from None
 
     def _registry(self, target: StackOutputs, to: str) -> str:
         """The registry both stacks read (docs/environments.md); JobsError when either has none or they differ."""

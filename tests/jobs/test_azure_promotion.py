@@ -286,3 +286,37 @@ def test_rollback_to_a_deployment_that_is_not_succeeded_is_refused(backend, sess
     with pytest.raises(JobsError, match="previous deployment blue of hf-prod-def456 is Failed, not Succeeded"):
         backend.rollback("prod")
     assert prod(session).endpoints[PROD.endpoint_name].traffic == {"green": 100}
+
+
+def test_the_target_stacks_outputs_are_its_own_not_this_commands_overrides(tmp_path, monkeypatch):
+    from jobs.azure.stack_outputs import resolve
+
+    prod_file = tmp_path / "prod.json"
+    prod_file.write_text(json.dumps({**PROD.__dict__, "subscription_id": "00000000-0000-0000-0000-0000000000bb"}))
+    (tmp_path / "config.json").write_text(
+        json.dumps(
+            {"subscription_id": "00000000-0000-0000-0000-0000000000aa", "resource_group": "r", "workspace_name": "w"}
+        )
+    )
+    monkeypatch.setenv("AZUREML_WORKSPACE_NAME", "mlw-dev-from-env")
+    monkeypatch.setenv("AZUREML_ENDPOINT_NAME", "hf-dev-from-env")
+    target = resolve("prod", prod_file, {"workspace_name": "mlw-dev-flag"}, cwd=tmp_path, only_stack=True)
+    assert (target.resource_group, target.workspace_name, target.endpoint_name) == (
+        "rg-prod",
+        "mlw-prod",
+        PROD.endpoint_name,
+    )
+    # Without only_stack the same call is this command's own workspace, overrides and all.
+    assert resolve("prod", prod_file, {"workspace_name": "mlw-dev-flag"}, cwd=tmp_path).workspace_name == "mlw-dev-flag"
+
+
+def test_promotion_deploys_with_the_deploy_flags_the_command_line_gives_it():
+    import argparse
+
+    from jobs.azure.backend import _promote_options
+
+    given = argparse.Namespace(threshold=0.2, instance_type="Standard_D4s_v5", instance_count=2, collect=True)
+    assert _promote_options(given) == DeployOptions(
+        instance_type="Standard_D4s_v5", instance_count=2, collect=True, threshold=0.2
+    )
+    assert _promote_options(argparse.Namespace()) == DeployOptions()  # a command line without those flags

@@ -142,3 +142,12 @@ def test_an_import_that_keeps_no_tags_still_ends_with_every_lineage_tag(backend,
         == wire.azure.resource("/models/heart-failure-automl/versions/1")["properties"]["tags"]["training_run"]
     )
     assert tags["promoted.from_version"] == "1"
+
+
+def test_a_registry_the_discovery_service_does_not_know_is_a_message(backend, wire):
+    misnamed = replace(PROD, registry_name="mlr-typo")
+    backend.outputs = replace(DEV, registry_name="mlr-typo")
+    backend.stack_outputs = {"prod": misnamed}.__getitem__
+    with pytest.raises(JobsError, match=r"Azure ML knows no registry named mlr-typo"):
+        backend.promote("1", "prod")
+    assert wire.azure.calls("POST", r"/import$") == []
