@@ -251,12 +251,19 @@ class BlueGreenRollout:
             raise Interrupted(still_there) from None
         if answer is not None:
             self._fail(endpoint_name, slot, f"it failed its smoke test ({answer})")
+        self._switch(endpoint, traffic, slot, version, live[0] if live and keep_previous else "")
+        self._repoint_monitor(endpoint_name, slot)
+        return slot
+
+    def _switch(self, endpoint: Any, traffic: dict[str, int], slot: str, version: str, previous: str) -> None:
+        """All of the endpoint's traffic to `slot` (serving `version`), with the tags saying so in the same update;
+        every other deployment is deleted, except `previous` ("" for none), kept at 0% for a rollback."""
+        endpoint_name = endpoint.name
         # Every other deployment named at 0%, as azureml-examples' safe-rollout sets
         # {"blue": 0, "green": 100}. azure-ai-ml strips zero shares before the PUT
         # (_strip_zeroes_from_traffic in operations/_online_endpoint_operations.py), so the
         # wire carries {slot: 100} either way; naming them keeps the intent explicit.
         endpoint.traffic = {**{name: 0 for name in traffic if name != slot}, slot: 100}
-        previous = live[0] if live and keep_previous else ""
         endpoint.tags = serving_tags(endpoint.tags, slot, version, previous)
         self.call(
             "moving traffic",
@@ -283,8 +290,6 @@ class BlueGreenRollout:
 
             self.call(f"deleting deployment {old}", delete)
             self.say(f"deleted the previous deployment {old}")
-        self._repoint_monitor(endpoint_name, slot)
-        return slot
 
     def rollback(self, endpoint_name: str) -> str:
         """Put all of `endpoint_name`'s traffic back on the deployment that served before the last promotion, in one
