@@ -165,23 +165,23 @@ class Backend(Protocol):
         ...
 
     def promote(self, version: str, to: str) -> str:
-        """Promote model version `version` into the environment `to` (jobs/environments.py PROMOTION_TARGETS), then
-        deploy it on `to`'s endpoint (blue/green, the same smoke test, nothing switched on failure); return the
-        lines shown to the user.
+        """Promote registered `version` to the environment `to` (jobs/environments.py; "prod"): the same artifact,
+        not a retrained one, with its MLflow model, every lineage tag and its origin (promoted.from,
+        promoted.from_version, promoted.by, promoted.at); then deploy it blue/green on `to`'s endpoint with the
+        same smoke test, keeping what served before for `rollback`; return the lines shown to the user.
 
-        Raises jobs.promotion.PromotionRefused (a JobsError; nothing copied, nothing deployed) for a version that
-        did not pass the quality gate or whose model uses a column that leaks the outcome; JobsError for an
-        unknown version or environment and for a failed deploy. The promoted version keeps its MLflow model and
-        every lineage tag, adding promoted.from, promoted.from_version, promoted.by and promoted.at.
-        Idempotent: promoting the same version again copies nothing and says so.
+        Raises JobsError (nothing copied, nothing deployed) for an unknown version or environment and for a
+        version the promotion rule refuses (jobs/promotion_rules.py: it did not pass the quality gate, or it uses a
+        leaking column), and when `to` already holds another model under that name and version; the deploy's
+        errors after it (a failed smoke test moves no traffic). Idempotent: promoting the same version again
+        copies nothing and says so.
         """
         ...
 
     def rollback(self, to: str) -> str:
-        """Put the endpoint of environment `to` back on the version it served before, in one call (blue/green,
-        smoke test); return the lines shown to the user. Raises jobs.promotion.NothingToRollBack (a JobsError,
-        nothing changed) when there is no previous version; JobsError for an unknown environment or a failed
-        deploy (the serving version then stays)."""
+        """Put the endpoint of environment `to` back on what it served before the last promotion, in one call;
+        return the lines shown to the user. Raises JobsError, changing nothing, when there is no previous version
+        (or it no longer exists); JobsError for an unknown environment or a failed deploy (what serves stays)."""
         ...
 
     def sample_request(self) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import Any
 
 from jobs import environments
 from jobs.backend import Backend, DeployOptions, LocalEndpointControl, RequestRefused, training_failure
-from jobs.commands import JOBS
+from jobs.commands import JOBS, jobs_command
 from jobs.dataset import DEFAULT_CSV
 from jobs.errors import JobsError
 from jobs.invocation import build_request
@@ -243,7 +243,39 @@ def _promotion_flags(parser: argparse.ArgumentParser, version: bool = True) -> N
         required=True,
         help=f"the environment ({environments.allowed('--to')})",
     )
-    parser.add_argument_group("promotion, local target only").add_argument(
+    if version:
+        _promotion_deploy_flags(parser)
+        return
+    parser.add_argument_group("rollback, local target only").add_argument(
+        "--port",
+        type=argument_type("port"),
+        default=None,
+        help="port on 127.0.0.1 for the environment's endpoint when it is not running (default: the environment's "
+        f"own, {_environment_ports()}); a running endpoint keeps its port",
+    )
+
+
+def _promotion_deploy_flags(parser: argparse.ArgumentParser) -> None:
+    """How `promote` deploys in the environment it promotes to. Locally the version serves at the operating point
+    it recorded, like the tested artifact it is; Azure AutoML's versions record none, so Azure takes --threshold."""
+    azure = parser.add_argument_group("promotion's deploy, Azure target only")
+    azure.add_argument("--instance-type", default=DeployOptions.instance_type, help="Azure VM size per instance")
+    azure.add_argument(
+        "--instance-count",
+        type=argument_type("instance_count"),
+        default=DeployOptions.instance_count,
+        help="Azure instances (each reserves 120%% of its cores in quota)",
+    )
+    azure.add_argument(
+        "--threshold",
+        type=argument_type("threshold"),
+        default=None,
+        help="operating point: result=true at probability >= THRESHOLD (default: the one the version recorded; "
+        "required for Azure AutoML's versions, which record none)",
+    )
+    azure.add_argument("--collect", action="store_true", help="collect each scored record in prod (docs/monitoring.md)")
+    local = parser.add_argument_group("promotion, local target only")
+    local.add_argument(
         "--port",
         type=argument_type("port"),
         default=None,
@@ -660,6 +692,15 @@ def stop(backend: Backend, args: argparse.Namespace) -> str:
 
 def promote(backend: Backend, args: argparse.Namespace) -> str:
     """`promote`: copy a gated, honest version into `--to`'s registry and deploy it there; print what was done."""
+    if args.target == "local" and (args.threshold is not None or args.collect):
+        given = " and ".join(
+            f for f, v in (("--threshold", args.threshold is not None), ("--collect", args.collect)) if v
+        )
+        raise JobsError(
+            f"{given}: a local promotion deploys the version at the operating point it recorded, without collection "
+            f"(the artifact dev tested); change either afterwards with "
+            f"`{jobs_command(f'deploy --env {args.to} --threshold T --collect')}`"
+        )
     text = backend.promote(args.version, args.to)
     print(text)
     return text

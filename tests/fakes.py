@@ -316,6 +316,7 @@ def shared_stacks() -> dict[str, dict[str, Any]]:
 def _real_operations() -> dict[str, type]:
     from azure.ai.ml.operations import (
         DataOperations,
+        EnvironmentOperations,
         JobOperations,
         ModelOperations,
         OnlineDeploymentOperations,
@@ -325,6 +326,7 @@ def _real_operations() -> dict[str, type]:
 
     return {
         "data": DataOperations,
+        "environments": EnvironmentOperations,
         "jobs": JobOperations,
         "models": ModelOperations,
         "online_endpoints": OnlineEndpointOperations,
@@ -372,6 +374,7 @@ class FakeModel:
     version: str
     tags: dict[str, str]
     path: str = ""
+    type: str = "mlflow_model"
 
 
 class _Operations:
@@ -478,16 +481,56 @@ class _Models(_Operations):
 
     def create_or_update(self, *args: Any, **kwargs: Any) -> FakeModel:
         model = self._bind("create_or_update", args, kwargs)["model"]
+        if isinstance(model, FakeModel):
+            # An entity read back and sent again: its version exists, and the PUT replaces its mutable metadata
+            # (tags), as Azure/azureml-assets PR 1098 updates a registry model's tags.
+            stored = next(m for m in self._client.registered if (m.name, m.version) == (model.name, model.version))
+            stored.tags = dict(model.tags or {})
+            return copy.deepcopy(stored)
         model._to_rest_object()
         created = FakeModel(model.name, str(len(self._client.registered) + 1), dict(model.tags or {}), model.path)
         self._client.registered.append(created)
         return created
+
+    def share(self, *args: Any, **kwargs: Any) -> FakeModel:
+        """ModelOperations.share (azure-ai-ml 1.35.2): the workspace version imported into the registry under
+        share_with_name/share_with_version; the SDK refuses a version the registry has already."""
+        from azure.ai.ml.exceptions import ValidationException
+
+        a = self._bind("share", args, kwargs)
+        source = next(m for m in self._client.registered if (m.name, m.version) == (a["name"], str(a["version"])))
+        registry = self._client.registries[a["registry_name"]]
+        if any((m.name, m.version) == (a["share_with_name"], a["share_with_version"]) for m in registry.registered):
+            raise ValidationException(
+                message="A model with this name and version already exists in registry", no_personal_data_message=""
+            )
+        # Whether the import copies the workspace version's tags is not documented; share_keeps_tags plays both.
+        tags = dict(source.tags) if self._client.share_keeps_tags else {}
+        shared = FakeModel(a["share_with_name"], a["share_with_version"], tags, f"registry/{source.path}", source.type)
+        registry.registered.append(shared)
+        return copy.deepcopy(shared)
 
     def download(self, *args: Any, **kwargs: Any) -> None:
         a = self._bind("download", args, kwargs)
         folder = Path(a["download_path"]) / a["name"] / "mlflow-model"
         folder.mkdir(parents=True)
         (folder / "conda.yaml").write_text(self._client.model_conda)
+
+
+class _Environments(_Operations):
+    def get(self, *args: Any, **kwargs: Any) -> Any:
+        a = self._bind("get", args, kwargs)
+        if (a["name"], a["version"]) not in self._client.environments_created:
+            from azure.core.exceptions import ResourceNotFoundError
+
+            raise ResourceNotFoundError(f"environment {a['name']}:{a['version']} not found")
+        return self._client.environments_created[(a["name"], a["version"])]
+
+    def create_or_update(self, *args: Any, **kwargs: Any) -> Any:
+        env = self._bind("create_or_update", args, kwargs)["environment"]
+        env._to_rest_object()  # validates: an image or a build context is required
+        self._client.environments_created[(env.name, env.version)] = env
+        return env
 
 
 class _Endpoints(_Operations):
@@ -646,7 +689,12 @@ class FakeMLClient:
             "  - azureml-automl-runtime==1.60.0\n  - scikit-learn==1.5.1\n  - mlflow-skinny==2.9.2\n"
         )
         self.deployment_log = "Traceback: ModuleNotFoundError: No module named 'azureml.automl'"
+        # Registries by name (ModelOperations.share's target), and whether a share copies the source's tags.
+        self.registries: dict[str, FakeMLClient] = {}
+        self.share_keeps_tags = True
+        self.environments_created: dict[tuple[str, str], Any] = {}
         self.data = _Data(self, "data")
+        self.environments = _Environments(self, "environments")
         self.jobs = _Jobs(self, "jobs")
         self.online_endpoints = _Endpoints(self, "online_endpoints")
         self.online_deployments = _Deployments(self, "online_deployments")
@@ -664,6 +712,7 @@ class FakeSession:
         from jobs.azure.session import RunDetails
 
         self.ml = ml or FakeMLClient()
+        self.workspaces: dict[str, FakeMLClient] = {}  # other stacks' workspaces, by workspace name
         self.runs: dict[str, RunDetails] = {}
         self._details = RunDetails
 
@@ -690,3 +739,11 @@ class FakeSession:
 
     def run_details(self, run_id: str) -> Any:
         return self.runs[run_id]
+
+    def workspace_client(self, outputs: Any) -> FakeMLClient:
+        """Another stack's workspace (AzureSession.workspace_client): one of `workspaces`, by workspace name."""
+        return self.workspaces[outputs.workspace_name]
+
+    def registry_client(self, registry_name: str) -> FakeMLClient:
+        """The registry's client (AzureSession.registry_client): the one the dev fake shares to."""
+        return self.ml.registries.setdefault(registry_name, FakeMLClient())

@@ -16,6 +16,7 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from jobs import dataset
 from jobs.azure import monitoring, specs
 from jobs.azure.lineage import azure_baseline, azure_budget, azure_children
+from jobs.azure.promotion import AzurePromotion, Places, workspace_uri
 from jobs.azure.retry import retry, wait_for
 from jobs.azure.rollout import DEPLOY_TIMEOUT_S, BlueGreenRollout, invoke_endpoint
 from jobs.azure.session import AzureSession, authentication_error
@@ -34,6 +35,7 @@ from jobs.lineage import (
 )
 from jobs.monitoring.check import Thresholds
 from jobs.paths import ROOT
+from jobs.promotion_rules import promoted_by
 from jobs.training import TrainingSettings
 
 T = TypeVar("T")
@@ -85,6 +87,25 @@ def _status(job: Any) -> str:
     return str(getattr(status, "value", status))
 
 
+def _outputs_of(stack: str) -> StackOutputs:
+    """Another stack's own outputs (`pulumi stack output --json --stack NAME`), as a promotion's target."""
+    from jobs.azure.stack_outputs import resolve
+
+    return resolve(stack, only_stack=True)
+
+
+def _promote_options(args: argparse.Namespace) -> DeployOptions:
+    """How a promotion deploys, from the deploy flags the command line gives `promote` (the defaults without)."""
+    defaults = DeployOptions()
+    return DeployOptions(
+        instance_type=getattr(args, "instance_type", None) or defaults.instance_type,
+        instance_count=getattr(args, "instance_count", None) or defaults.instance_count,
+        collect=bool(getattr(args, "collect", False)),
+        threshold=getattr(args, "threshold", None),
+        data=getattr(args, "data", None),
+    )
+
+
 def _wait_limit_s(settings: TrainingSettings) -> float:
     """How long --wait waits: twice AutoML's own timeout plus half an hour for queueing and node start-up."""
     return settings.timeout_minutes * 60 * 2 + 30 * 60
@@ -103,6 +124,8 @@ class AzureBackend:
         poll_s: float = 30.0,
         deploy_timeout_s: float = DEPLOY_TIMEOUT_S,
         clock: Callable[[], float] = time.monotonic,
+        stack_outputs: Callable[[str], StackOutputs] | None = None,
+        promote_options: DeployOptions | None = None,
     ) -> None:
         self.session = session
         self.ml = session.ml
@@ -114,6 +137,10 @@ class AzureBackend:
         self.poll_s = poll_s
         self.deploy_timeout_s = deploy_timeout_s
         self.clock = clock
+        # Another stack's outputs (promote's and rollback's `to`): that stack's own, never this one's overrides.
+        self.stack_outputs = stack_outputs or _outputs_of
+        # How a promotion deploys on prod (threshold, data, VM size): the command line's deploy flags when it has them.
+        self.promote_options = promote_options or DeployOptions()
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Backend:
@@ -130,13 +157,14 @@ class AzureBackend:
             },
             allow_missing=args.dry_run,
         )
+        options = _promote_options(args)
         if args.dry_run:
             from jobs.azure.dry_run import DryRunBackend
 
-            return DryRunBackend(outputs, args.out)
+            return DryRunBackend(outputs, args.out, stack=args.stack, promote_options=options)
         from jobs.azure.session import connect
 
-        return cls(connect(outputs), outputs, args.stack)
+        return cls(connect(outputs), outputs, args.stack, promote_options=options)
 
     def _call(self, what: str, call: Callable[[], T]) -> T:
         """Call Azure with retries; a refusal becomes a message, not a traceback.
@@ -348,17 +376,79 @@ class AzureBackend:
         endpoint_name = self.outputs.need("endpoint_name", "deploy", self.stack)
         return self.rollout().run(endpoint_name, version, options)
 
-    def promote(self, version: str, to: str) -> str:
-        """Not in this build on this target (the local target has it: jobs/local/backend.py)."""
-        raise JobsError(f"`promote --to {to}` is not available on this target in this build; it runs locally")
-
-    def rollback(self, to: str) -> str:
-        """Not in this build on this target (the local target has it: jobs/local/backend.py)."""
-        raise JobsError(f"`rollback --to {to}` is not available on this target in this build; it runs locally")
-
     def rollout(self) -> BlueGreenRollout:
         """The rollout, with this backend's Azure seam, retries, messages, clock and step timeout."""
         return BlueGreenRollout(self.ml, self._call, say=self.say, timeout_s=self.deploy_timeout_s, clock=self.clock)
+
+    # -- promotion through the shared registry (jobs/azure/promotion.py) ----------------------
+
+    def promote(self, version: str, to: str) -> str:
+        """Share dev's `version` to the registry and deploy it blue/green on the `to` stack's endpoint from there;
+        return the slot that now serves (jobs/azure/promotion.py). JobsError for a refused version, stacks that
+        do not share one registry, or a `to` without an endpoint; nothing is shared before the checks pass."""
+        target, ml = self._target(to, "promote")
+        registry = self._registry(target, to)
+        places = Places(
+            dev=self.ml,
+            registry=self._registry_client(registry),
+            prod=ml,
+            registry_name=registry,
+            source=workspace_uri(
+                self.outputs.subscription_id, self.outputs.resource_group, self.outputs.workspace_name
+            ),
+            endpoint_name=target.need("endpoint_name", "promote", to),
+        )
+        rollout = BlueGreenRollout(ml, self._call, say=self.say, timeout_s=self.deploy_timeout_s, clock=self.clock)
+        promotion = AzurePromotion(places, self._call, rollout, promoted_by(), say=self.say)
+        return promotion.run(version, self.promote_options.validated())
+
+    def rollback(self, to: str) -> str:
+        """Put the `to` stack's endpoint traffic back on the deployment that served before the last promotion, in
+        one update; return that slot (BlueGreenRollout.rollback). JobsError, nothing changed, when there is none."""
+        target, ml = self._target(to, "rollback")
+        rollout = BlueGreenRollout(ml, self._call, say=self.say, timeout_s=self.deploy_timeout_s, clock=self.clock)
+        return rollout.rollback(target.need("endpoint_name", "rollback", to))
+
+    def _target(self, to: str, what: str) -> tuple[StackOutputs, Any]:
+        """The `to` stack's outputs and an MLClient on its workspace (this one's when `to` is this stack)."""
+        if to == self.stack:
+            if what == "promote":
+                raise JobsError(
+                    f"--to {to} is the stack this command runs on (--stack {self.stack}); promotion goes from the "
+                    f"workspace that trained the model to another one: `{JOBS} promote --stack dev --to prod`"
+                )
+            return self.outputs, self.ml
+        target = self.stack_outputs(to)
+        return target, self.session.workspace_client(target)
+
+    def _registry_client(self, registry: str) -> Any:
+        """An MLClient on the registry; MLClient asks the registry discovery service where it lives as it is built
+        (azure-ai-ml 1.35.2 RegistryDiscovery), which answers 404 for a name it does not know."""
+        try:
+            return self._call("finding the registry", lambda: self.session.registry_client(registry))
+        except ResourceNotFoundError:
+            raise JobsError(
+                f"Azure ML knows no registry named {registry} (the stacks' registry_name): check "
+                "`pulumi stack output registry_name --stack shared` and that the shared stack is up. Nothing was "
+                "shared or deployed."
+            ) from None
+
+    def _registry(self, target: StackOutputs, to: str) -> str:
+        """The registry both stacks read (docs/environments.md); JobsError when either has none or they differ."""
+        mine, theirs = self.outputs.registry_name, target.registry_name
+        if not mine or not theirs:
+            lacking = " and ".join(s for s, name in ((self.stack, mine), (to, theirs)) if not name)
+            raise JobsError(
+                f"promotion goes through the shared Azure ML registry, and the stack {lacking} exports no "
+                "registry_name: set `sharedStack: shared` in its Pulumi.<stack>.yaml and run `pulumi up` "
+                "(docs/environments.md). Nothing was shared or deployed."
+            )
+        if mine != theirs:
+            raise JobsError(
+                f"the stacks {self.stack} and {to} read different registries ({mine} and {theirs}); a promotion "
+                "shares to one registry that both read. Nothing was shared or deployed."
+            )
+        return mine
 
     # -- monitoring (jobs/azure/monitoring.py) --------------------------------------------
 

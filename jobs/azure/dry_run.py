@@ -24,6 +24,7 @@ from jobs.azure import monitoring, specs
 from jobs.azure.lineage import azure_budget
 from jobs.azure.stack_outputs import StackOutputs
 from jobs.backend import DeployOptions
+from jobs.commands import JOBS
 from jobs.errors import JobsError
 from jobs.lineage import LINEAGE_METRICS, MODEL_NAME, TrainingRun, model_tags, training_tags
 from jobs.monitoring.check import Thresholds
@@ -44,10 +45,22 @@ COMPUTE_NOTE = (
 
 
 class DryRunBackend:
-    def __init__(self, outputs: StackOutputs, out: Path, say: Callable[[str], None] = print) -> None:
+    def __init__(
+        self,
+        outputs: StackOutputs,
+        out: Path,
+        say: Callable[[str], None] = print,
+        *,
+        stack: str = "dev",
+        promote_options: DeployOptions | None = None,
+        stack_outputs: Callable[[str], StackOutputs] | None = None,
+    ) -> None:
         self.outputs = outputs
         self.out = out
         self.say = say
+        self.stack = stack
+        self.promote_options = promote_options or DeployOptions()
+        self.stack_outputs = stack_outputs or _placeholder_outputs
         self.written: dict[str, Path] = {}
         self.placeholder_version: str | None = None  # what a dry `register` returned, not a real version
         self.dropped: tuple[str, ...] = tuple(dataset.default_schema().leaking)  # what a dry `train` left out
@@ -212,14 +225,6 @@ class DryRunBackend:
         )
         return "blue"
 
-    def promote(self, version: str, to: str) -> str:
-        """Not in this build on this target (the local target has it: jobs/local/backend.py)."""
-        raise JobsError(f"`promote --to {to}` is not available on this target in this build; it runs locally")
-
-    def rollback(self, to: str) -> str:
-        """Not in this build on this target (the local target has it: jobs/local/backend.py)."""
-        raise JobsError(f"`rollback --to {to}` is not available on this target in this build; it runs locally")
-
     def monitor(
         self,
         version: str | None,
@@ -250,6 +255,69 @@ class DryRunBackend:
         self._write("monitor.yml", spec, load_schedule, {}, placeholders=tuple(notes))
         return monitoring.MONITOR_NAME
 
+    def promote(self, version: str, to: str) -> str:
+        """What `promote` would share and deploy, without Azure: promote-environment.yml (the registry environment)
+        and promote-deployment.yml (prod's deployment of the registry model), and the steps as lines of output.
+
+        The version's tags, and so the promotion rule (jobs/promotion_rules.py), are read only by a real run."""
+        from azure.ai.ml import load_environment
+
+        from jobs.azure.promotion import environment_version, registry_uri, workspace_uri
+
+        target = self.stack_outputs(to)
+        registry = self.outputs.registry_name or target.registry_name or "<registry_name from the shared stack>"
+        endpoint = target.endpoint_name or f"<endpoint_name of the {to} stack>"
+        options = self.promote_options
+        source = workspace_uri(
+            self.outputs.subscription_id or "<subscription>",
+            self.outputs.resource_group or "<resource group>",
+            self.outputs.workspace_name or "<workspace>",
+        )
+        env = specs.environment(monitoring.with_collection(specs.scoring_conda(), options.collect))
+        env.version = environment_version(env)
+        model_ref = registry_uri(registry, "models", MODEL_NAME, version)
+        env_ref = registry_uri(registry, "environments", specs.ENVIRONMENT_NAME, env.version)
+        self.say(f"would check {MODEL_NAME} version {version} of {source}: passed the quality gate, no leaking column")
+        self.say(
+            f"would share it to registry {registry} as {model_ref} (type mlflow_model), with every lineage tag "
+            "and promoted.from, promoted.from_version, promoted.by, promoted.at"
+        )
+        self._write("promote-environment.yml", env, load_environment, {}, placeholders=(_CONDA_NOTE,))
+        tags = {"dropped_columns": ",".join(self.dropped) or "none", "leaking_columns_used": self.leaking}
+        tags["data_version"] = dataset.content_version(options.data or dataset.DEFAULT_CSV, self.dropped)
+        contract = specs.azure_contract(tags, options, f"version {version}")
+        code = specs.staged_code(self.out / "promote-code", contract)
+        slot = "blue"
+        spec = specs.deployment(slot, endpoint, model_ref, env_ref, options, code)
+        notes = [
+            f"{slot} stands for prod's free slot (the one without traffic); the slot serving now is kept at 0% for "
+            f"`{JOBS} rollback`",
+            f"{env_ref}: the version is the content hash of the environment a real run builds from the model's own "
+            "conda.yaml, so it differs from this one",
+        ]
+        if contract["operating_point"] is None:
+            notes.append("no operating point: promote with --threshold T (0 < T < 1), as dev's deploy")
+        self._write(
+            "promote-deployment.yml",
+            spec,
+            load_online_deployment,
+            {"code_configuration.code": code.resolve()},
+            placeholders=tuple(notes),
+        )
+        self.say(f"would smoke-test {slot} alone, then move all of {endpoint}'s traffic to it")
+        return slot
+
+    def rollback(self, to: str) -> str:
+        """What `rollback` would do, without Azure: one update of the endpoint's traffic, to the slot its tags name."""
+        from jobs.azure.rollout import PREVIOUS_SLOT
+
+        endpoint = self.stack_outputs(to).endpoint_name or f"<endpoint_name of the {to} stack>"
+        self.say(
+            f"would move all of {endpoint}'s traffic to the deployment its {PREVIOUS_SLOT} tag names (the slot "
+            "that served before the last promotion), in one update of the endpoint; none named: refused"
+        )
+        return f"<the {PREVIOUS_SLOT} tag of {endpoint}>"
+
     def sample_request(self) -> dict[str, Any]:
         """The shipped dataset's example (the lesson's sample)."""
         from jobs.invocation import SAMPLE_REQUEST
@@ -265,6 +333,23 @@ class DryRunBackend:
             f"{self.outputs.endpoint_name or '<endpoint>'} --request-file {target}`)"
         )
         return {"dry_run": sorted(str(p) for p in [*self.written.values(), target])}
+
+
+_CONDA_NOTE = (
+    "conda_file is scoring/conda.yaml, not the model's environment: `promote` builds it from the dev model's own "
+    "conda.yaml (its Python and pins) with what score.py needs"
+)
+
+
+def _placeholder_outputs(stack: str) -> StackOutputs:
+    """The other stack's outputs when Pulumi can give them; placeholders (empty names) otherwise: a dry run reads
+    what it can and connects to no Azure service."""
+    from jobs.azure.stack_outputs import resolve
+
+    try:
+        return resolve(stack, only_stack=True, allow_missing=True)
+    except JobsError:
+        return StackOutputs("", "", "")
 
 
 def _set(spec: dict[str, Any], dotted: str, value: str) -> None:

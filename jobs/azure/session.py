@@ -32,6 +32,21 @@ class AzureSession:
         self._credential = credential
         self._tracking_base: str | None = None
 
+    def workspace_client(self, outputs: StackOutputs) -> Any:
+        """An MLClient on another stack's workspace (prod, for a promotion), with this session's credential."""
+        from azure.ai.ml import MLClient
+
+        return MLClient(self._credential, outputs.subscription_id, outputs.resource_group, outputs.workspace_name)
+
+    def registry_client(self, registry_name: str) -> Any:
+        """An MLClient on an Azure ML registry, with this session's credential. azure-ai-ml finds the registry's
+        subscription, resource group and region through its discovery service (1.35.2 _ml_client.py: "the
+        subscription, resource group, if provided, will be ignored and replaced by whatever is received from the
+        registry discovery service"); the docs build it as MLClient(credential, registry_name=...)."""
+        from azure.ai.ml import MLClient
+
+        return MLClient(self._credential, registry_name=registry_name)
+
     def run_details(self, run_id: str) -> RunDetails:
         """Tags and latest metrics of a run, from the workspace's MLflow tracking API.
 

@@ -278,10 +278,10 @@ def staged_code(folder: Path, contract: dict[str, Any]) -> Path:
 
 
 def deployment(
-    name: str, endpoint: str, model_ref: str, env: Environment, options: DeployOptions, code: Path = SCORING_DIR
+    name: str, endpoint: str, model_ref: str, env: Environment | str, options: DeployOptions, code: Path = SCORING_DIR
 ) -> Any:
     """The managed online deployment; `code` is the folder uploaded as its code (staged_code: score.py and the
-    model's contract)."""
+    model's contract); `env` an inline Environment, or a registered one's reference (azureml://registries/...)."""
     return ManagedOnlineDeployment(
         name=name,
         endpoint_name=endpoint,

@@ -119,13 +119,17 @@ def resolve(
     environ: dict[str, str] | None = None,
     cwd: Path | None = None,
     allow_missing: bool = False,
+    only_stack: bool = False,
 ) -> StackOutputs:
     """The stack's outputs from config.json, the stack (or --outputs), the environment and flags, in that order.
 
+    `only_stack`: the stack's (or the file's) outputs alone, for a second stack beside the one the command runs
+    on (a promotion's prod): config.json, the AZUREML_* variables and the flags locate the command's own
+    workspace, and would otherwise point prod's coordinates at dev's.
     JobsError when the outputs are a shared stack's (no workspace: infra/outputs.py says which kind exports
     what), when a value is invalid (every one listed), or when the workspace's coordinates are missing, unless
     `allow_missing` (a dry run, which connects to nothing: its specs then name placeholders)."""
-    environ = dict(os.environ if environ is None else environ)
+    environ = {} if only_stack else dict(os.environ if environ is None else environ)
     stack_label = f"--outputs {outputs_file}" if outputs_file else f"the Pulumi stack '{stack}'"
     own = from_file(outputs_file) if outputs_file else from_pulumi(stack)
     if kind_of(own) == SHARED:
@@ -137,10 +141,10 @@ def resolve(
     merged: dict[str, Any] = {}
     origin: dict[str, str] = {}  # where each value came from, for messages
     for found, label in (
-        (from_config_json(cwd or Path.cwd()), "config.json"),
+        ({} if only_stack else from_config_json(cwd or Path.cwd()), "config.json"),
         (own, stack_label),
         ({key: environ[var] for key, var in ENV.items() if environ.get(var)}, "the environment"),
-        ({key: value for key, value in (overrides or {}).items() if value}, "a flag"),
+        ({key: value for key, value in (overrides or {}).items() if value and not only_stack}, "a flag"),
     ):
         merged.update(found)
         origin.update(dict.fromkeys(found, label))

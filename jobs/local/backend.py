@@ -194,29 +194,25 @@ class LocalBackend:
         it blue/green on `to`'s endpoint; return what was done, as lines.
 
         Refuses (PromotionRefused, nothing copied) a version without a passed gate or using a leaking column
-        (jobs/promotion.py); JobsError for an unknown environment or version. The copy keeps the MLflow model and
-        every tag, adding promoted.* (where from, who, when). Idempotent: a version promoted already is not
-        copied again, and one that already serves there is not deployed again; a deploy that failed (nothing
-        switched) is retried by promoting again.
+        (jobs/promotion_rules.py, the rule Azure applies too); JobsError for an unknown environment or version.
+        The copy keeps the MLflow model and every tag, adding promoted.* (where from, who, when). Idempotent: a
+        version promoted already is not copied again, and one that already serves there is not deployed again; a
+        deploy that failed (nothing switched) is retried by promoting again.
         """
-        from jobs.promotion import check_promotable, origin_tags
+        from jobs.promotion_rules import check_promotable, promoted_at, promoted_by, promotion_tags, same_promotion
 
         target = promotion_target(to)
         source = str(target.promoted_from)
         if not version.isdigit():
             raise JobsError(f"--version {version!r} is not a version number; local versions are 1, 2, 3, ...")
         model = self._registry(source).get(MODEL_NAME, int(version))
-        check_promotable(version, model.tags, to)
-        origin = origin_tags(source, version)
+        check_promotable(f"{MODEL_NAME} {source} version {version}", model.tags, to)
+        tags = promotion_tags(model.tags, source, version, promoted_by(), promoted_at())
 
         def same(candidate: ModelVersion) -> bool:
-            return (
-                candidate.tags.get("promoted.from") == source
-                and candidate.tags.get("promoted.from_version") == version
-                and candidate.tags.get("training_run") == model.tags.get("training_run")
-            )
+            return same_promotion(candidate.tags, source, version, model.tags)
 
-        copy, created = self._registry(to).copy_in(MODEL_NAME, model, {**model.tags, **origin}, same)
+        copy, created = self._registry(to).copy_in(MODEL_NAME, model, tags, same)
         lines = [
             (
                 f"promoted {MODEL_NAME} {source} version {version} to {to} as version {copy.version}"
@@ -234,7 +230,7 @@ class LocalBackend:
     def rollback(self, to: str) -> str:
         """Put `to`'s endpoint back on the version it served before (the registry's `previous` alias), blue/green
         with the smoke test; return what was done. NothingToRollBack when there is none; the deploy's errors."""
-        from jobs.promotion import NothingToRollBack
+        from jobs.promotion_rules import NothingToRollBack
 
         promotion_target(to)
         registry = self._registry(to)

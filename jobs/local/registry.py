@@ -258,7 +258,7 @@ def _experiment_id(client: MlflowClient, artifacts: Path) -> str:
 def _logged_run(client: MlflowClient, artifacts: Path, run_dir: Path, info: Mapping[str, Any]) -> str:
     from mlflow.entities import Metric, RunTag
 
-    from jobs.lineage import local_run
+    from jobs.local.lineage import local_run
 
     training = local_run(info)
     experiment = _experiment_id(client, artifacts)

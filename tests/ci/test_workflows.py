@@ -35,7 +35,7 @@ STACKS = sorted(path.name.split(".")[1] for path in ROOT.glob("Pulumi.*.yaml"))
 
 def test_every_workflow_validates_against_githubs_schema():
     files = sorted(str(p) for p in WORKFLOWS.glob("*.yml"))
-    assert len(files) == 5
+    assert len(files) == 6
     result = subprocess.run(
         [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *files],
         capture_output=True,
@@ -82,7 +82,7 @@ def test_pull_requests_get_a_preview_with_the_policy_pack():
     assert (ROOT / pulumi["with"]["policyPacks"] / "PulumiPolicy.yaml").is_file()
 
 
-@pytest.mark.parametrize("name", ["preview.yml", "deploy.yml", "destroy.yml", "acceptance.yml"])
+@pytest.mark.parametrize("name", ["preview.yml", "deploy.yml", "destroy.yml", "acceptance.yml", "promote.yml"])
 def test_azure_access_is_oidc_only(name):
     workflow = load(name)
     assert workflow["permissions"] == {}
@@ -223,7 +223,7 @@ def test_the_deploy_workflow_outlasts_the_worst_case_of_the_waits_it_contains():
     assert limited < job["timeout-minutes"] <= 360  # GitHub's cap for a hosted runner
 
 
-@pytest.mark.parametrize("name", ["preview.yml", "deploy.yml", "destroy.yml"])
+@pytest.mark.parametrize("name", ["preview.yml", "deploy.yml", "destroy.yml", "promote.yml"])
 def test_missing_credentials_are_named_before_azure_login_tries_them(name, tmp_path):
     workflow = load(name)
     check_name = "Check that the credentials reach this job"
@@ -294,3 +294,66 @@ def test_the_acceptance_run_registers_the_providers_the_deploy_workflow_lists():
     namespaces = provider_namespaces(WORKFLOWS / "deploy.yml")
     assert namespaces and all(namespace in register for namespace in namespaces)
     assert set(NAMESPACES.values()) - {None} <= set(namespaces)
+
+
+# -- promote.yml: one version from dev to prod, reviewed, approved (docs/environments.md, Promotion) ----------
+
+
+def test_promotion_is_manual_for_one_version_and_starts_from_main_only():
+    workflow = load("promote.yml")
+    assert set(workflow["on"]) == {"workflow_dispatch"}
+    assert workflow["on"]["workflow_dispatch"]["inputs"]["version"]["required"] is True
+    review = workflow["jobs"]["review"]
+    assert review["if"] == "github.ref == 'refs/heads/main'"
+    # The input reaches every script through env, never spliced into one (a template injection otherwise).
+    for job in workflow["jobs"].values():
+        assert job["env"]["VERSION"] == "${{ inputs.version }}"
+        assert all("${{" not in step.get("run", "") for step in job["steps"])
+
+
+def test_the_reviewer_page_is_written_before_the_approval_by_a_job_without_an_environment():
+    jobs = load("promote.yml")["jobs"]
+    review, promote = jobs["review"], jobs["promote"]
+    assert "environment" not in review  # nobody approves reading the tags
+    summary = next(step for step in review["steps"] if "GITHUB_STEP_SUMMARY" in step.get("run", ""))
+    assert "python -m jobs.azure.review --stack dev" in summary["run"] and '--version "$VERSION"' in summary["run"]
+    assert "set -o pipefail" in summary["run"]  # a refused version fails the job, so promote never starts
+    assert promote["needs"] == "review" and promote["environment"] == "prod"
+
+
+def test_the_promotion_runs_the_cli_in_the_prod_environment_apart_from_prods_pulumi_runs():
+    promote = load("promote.yml")["jobs"]["promote"]
+    assert promote["concurrency"] == {"group": "pulumi-prod", "cancel-in-progress": False}
+    step = next(step for step in promote["steps"] if "python -m jobs promote" in step.get("run", ""))
+    assert "--target azure" in step["run"] and "--to prod" in step["run"] and '--version "$VERSION"' in step["run"]
+    login = next(i for i, s in enumerate(promote["steps"]) if s.get("uses", "").startswith("azure/login@"))
+    assert promote["steps"].index(step) > login
+
+
+def test_the_promotion_outlasts_the_rollouts_waits():
+    from jobs.azure.rollout import DEPLOY_TIMEOUT_S
+
+    promote = load("promote.yml")["jobs"]["promote"]
+    step = next(step for step in promote["steps"] if "python -m jobs promote" in step.get("run", ""))
+    assert step["timeout-minutes"] * 60 > 3 * DEPLOY_TIMEOUT_S  # create, move traffic, (delete) per rollout
+    assert sum(s.get("timeout-minutes", 0) for s in promote["steps"]) < promote["timeout-minutes"] <= 360
+
+
+@pytest.mark.parametrize(
+    ("version", "ok"), [("3", True), ("12", True), ("", False), ("3; rm -rf /", False), ("v3", False)]
+)
+def test_a_version_that_is_not_a_whole_number_stops_the_run_first(version, ok, tmp_path):
+    review = load("promote.yml")["jobs"]["review"]
+    assert review["steps"][0]["name"] == "Check the version"
+    script = tmp_path / "check.sh"
+    script.write_text(review["steps"][0]["run"])
+    result = subprocess.run(["bash", "-e", str(script)], env={"VERSION": version}, capture_output=True, text=True)
+    assert (result.returncode == 0) is ok
+    if not ok:
+        assert "is not a whole number" in result.stdout
+
+
+def test_the_ci_page_says_prods_reviewers_are_a_repository_setting():
+    text = (ROOT / "docs" / "ci.md").read_text()
+    assert "promote.yml" in text and "required reviewers" in text
+    assert "repo:OWNER/REPO:ref:refs/heads/main" in text  # the review job's OIDC subject

@@ -14,8 +14,8 @@ import yaml
 
 from jobs.lineage import MODEL_NAME
 from jobs.local import inference_server
-from scoring.fast_path import TOLERANCE, FastPathRecord
 from jobs.local.registry import ModelVersion
+from scoring.fast_path import TOLERANCE, FastPathRecord
 from tests.jobs.conftest import registered as versions_in
 from tests.jobs.conftest import registry, servers_of
 from tests.jobs.conftest import run_jobs as jobs

@@ -1,4 +1,4 @@
-"""The promotion rules on a version's tags, the environments' one declaration, and the MLflow UI's command line."""
+"""The promotion time stamp, the environments' one declaration, and the MLflow UI's command line."""
 
 from __future__ import annotations
 
@@ -10,53 +10,14 @@ import pytest
 
 from jobs import environments
 from jobs.errors import JobsError
-from jobs.lineage import GATE_UNDECIDED
 from jobs.options import OPTIONS
 from jobs.paths import ROOT
-from jobs.promotion import PromotionRefused, check_promotable, origin_tags, refusals
-
-GATED = {
-    "gate.baseline": "baseline RandomForest(500 trees) 0.786700",
-    "gate.champion": "none",
-    "gate.min_auc": "off",
-    "leaking_columns_used": "none",
-}
+from jobs.promotion_rules import promoted_at
 
 
-def test_a_gated_honest_version_may_be_promoted():
-    assert refusals("1", GATED) == []
-    check_promotable("1", GATED, "prod")
-
-
-@pytest.mark.parametrize(
-    ("change", "why"),
-    [
-        ({"gate.champion": None}, "version 7 has no record of passing the quality gate (gate.champion is missing"),
-        ({"gate.baseline": GATE_UNDECIDED, "gate.min_auc": GATE_UNDECIDED}, "(gate.baseline, gate.min_auc missing"),
-        ({"leaking_columns_used": "time"}, "version 7 uses time, which leaks the outcome"),
-        ({"leaking_columns_used": None}, "lineage does not say whether its model uses a column that leaks"),
-    ],
-)
-def test_each_refusal_names_the_tag_and_what_to_do(change, why):
-    tags = {k: v for k, v in {**GATED, **change}.items() if v is not None}
-    with pytest.raises(PromotionRefused, match="refused to promote version 7 to prod") as refused:
-        check_promotable("7", tags, "prod")
-    assert why in str(refused.value)
-
-
-def test_every_reason_is_listed_at_once():
-    assert len(refusals("2", {"leaking_columns_used": "time"})) == 2
-
-
-def test_origin_tags_say_where_from_who_and_when_in_utc():
-    at = datetime.datetime(2026, 12, 3, 18, 0, 5, tzinfo=datetime.timezone(datetime.timedelta(hours=2)))
-    assert origin_tags("dev", "3", by="ana", at=at) == {
-        "promoted.from": "dev",
-        "promoted.from_version": "3",
-        "promoted.by": "ana",
-        "promoted.at": "2026-12-03T16:00:05Z",
-    }
-    assert origin_tags("dev", "3")["promoted.by"]  # this machine's user
+def test_promoted_at_is_utc_to_the_second():
+    at = datetime.datetime(2026, 12, 3, 18, 0, 5, 700, tzinfo=datetime.timezone(datetime.timedelta(hours=2)))
+    assert promoted_at(at) == "2026-12-03T16:00:05Z"
 
 
 def test_the_environments_are_the_pulumi_stacks_and_their_ports_are_allowed():

@@ -13,7 +13,7 @@ from jobs.lineage import GATE_TAGS, MODEL_NAME
 from jobs.local import inference_server
 from jobs.local.registry import ModelVersion
 from jobs.local.ui import ui_installed
-from jobs.promotion import ORIGIN_TAGS
+from jobs.promotion_rules import PROMOTION_TAGS
 from tests.jobs.conftest import registered, registry, servers_of
 from tests.jobs.conftest import run_jobs as jobs
 
@@ -59,12 +59,12 @@ def test_each_refusal_says_why_and_changes_nothing(workspace):
     home, env, port = workspace
     leaking = jobs(env, "promote", "--version", "3", "--to", "prod", "--port", str(port))
     assert leaking.returncode == 2 and "Traceback" not in leaking.stderr
-    assert "refused to promote version 3 to prod" in leaking.stderr
-    assert "version 3 uses time, which leaks the outcome" in leaking.stderr
+    assert "heart-failure-automl dev version 3 may not be promoted to prod" in leaking.stderr
+    assert "it uses time, which leaks the outcome" in leaking.stderr
 
     ungated = jobs(env, "promote", "--version", "4", "--to", "prod", "--port", str(port))
     assert ungated.returncode == 2
-    assert "version 4 has no record of passing the quality gate (gate.baseline, gate.champion" in ungated.stderr
+    assert "it carries no quality-gate record (gate.baseline, gate.champion" in ungated.stderr
 
     unknown = jobs(env, "promote", "--version", "99", "--to", "prod", "--port", str(port))
     assert unknown.returncode == 2 and "has no version 99; registered versions are 1, 2, 3, 4" in unknown.stderr
@@ -95,7 +95,7 @@ def test_promote_copies_with_lineage_and_origin_deploys_and_is_idempotent(worksp
     (copy,) = registered(home, "prod")
     source = registered(home)[0]
     # Every lineage tag, unchanged, and where it came from; the MLflow model itself, in prod's own store.
-    assert {k: v for k, v in copy.tags.items() if k not in ORIGIN_TAGS} == source.tags
+    assert {k: v for k, v in copy.tags.items() if k not in PROMOTION_TAGS} == source.tags
     assert copy.tags["promoted.from"] == "dev" and copy.tags["promoted.from_version"] == "1"
     assert copy.tags["promoted.by"] and copy.tags["promoted.at"].endswith("Z")
     assert (copy.model_dir / "MLmodel").read_text() == (source.model_dir / "MLmodel").read_text()

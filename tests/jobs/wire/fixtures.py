@@ -18,7 +18,14 @@ from tests.jobs.wire import service
 from tests.jobs.wire.service import FakeAzureML
 
 # Azure Resource Manager, the workspace's storage account, the region's Azure ML API (MLflow), the scoring URIs.
-KNOWN_HOSTS = ("management.azure.com", ".blob.core.windows.net", ".api.azureml.ms", ".inference.ml.azure.com")
+# The registry's management front end (tests/jobs/wire/service.py REGISTRY_HOST) too.
+KNOWN_HOSTS = (
+    "management.azure.com",
+    ".blob.core.windows.net",
+    ".api.azureml.ms",
+    ".inference.ml.azure.com",
+    ".experiments.azureml.net",
+)
 
 
 class DummyCredential:

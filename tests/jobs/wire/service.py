@@ -50,6 +50,18 @@ ARM = "management.azure.com"
 PROVIDER = "Microsoft.MachineLearningServices"
 WS_PATH = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/{PROVIDER}/workspaces/{WORKSPACE}"
 TRACKING_HOST = f"{LOCATION}.api.azureml.ms"
+# The shared registry (docs/environments.md): its discovery answer and its temporary data reference follow
+# model/e2etests/test_model.pyTestModeltest_promote_model.json (GET .../registrymanagement/v1.0/registries/<name>/
+# discovery, 200) and ...test_create_get_download_model_registry.json (PUT .../registries/<name>/tempdatarefs/...,
+# 200 blobReferenceForConsumption); its MFE host is the one azure-ai-ml 1.35.2 derives for a workspace in the
+# registry's region (_utils/_registry_utils.py RegistryDiscovery: https://cert-<region>.experiments.azureml.net/).
+REC_PROMOTE = "model/e2etests/test_model.pyTestModeltest_promote_model.json"
+REC_REGISTRY_MODEL = "model/e2etests/test_model.pyTestModeltest_create_get_download_model_registry.json"
+REGISTRY = "mlr-hf-shared-abc123"
+REGISTRY_RG = "rg-hf-shared"
+REGISTRY_HOST = f"cert-{LOCATION}.experiments.azureml.net"
+REGISTRY_STORAGE = "sthfregistry"
+REGISTRY_PATH = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{REGISTRY_RG}/providers/{PROVIDER}/registries/{REGISTRY}"
 
 
 @dataclass
@@ -168,6 +180,9 @@ class FakeAzureML:
         )
         self.deployment_logs = "2026-11-29 INFO azmlinfsrv started\n"
         self.unrouted: list[str] = []
+        # The shared registry's versions by (kind, name, version), and whether an import copies the source's tags.
+        self.registry: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.import_keeps_tags = True
         self._routes: list[tuple[str, re.Pattern[str], Callable[..., Answer]]] = []
         self._route()
 
@@ -270,6 +285,20 @@ class FakeAzureML:
         add(("PUT", re.compile(blob + r"/([^/]+)/(.+)"), self._blob_put))
         add(("GET", re.compile(blob + r"/([^/]+)"), self._blob_list))
         add(("GET", re.compile(re.escape(TRACKING_HOST) + "/discovery"), self._discovery))
+        add(("GET", re.compile(r"[^.]+\.api\.azureml\.ms/registrymanagement/v1\.0/registries/([^/]+)/discovery"),
+             self._registry_discovery))  # fmt: skip
+        reg = (
+            re.escape(REGISTRY_HOST)
+            + r"/mferp/managementfrontend/subscriptions/[^/]+/resource[gG]roups/[^/]+/providers/"
+            + PROVIDER
+            + r"/registries/([^/]+)"
+        )
+        add(("GET", re.compile(reg + r"/(models|environments)/([^/]+)/versions/([^/]+)"), self._registry_get))
+        add(("PUT", re.compile(reg + r"/(models|environments)/([^/]+)/versions/([^/]+)"), self._registry_put))
+        add(("GET", re.compile(reg + r"/(models|environments)/([^/]+)/versions"), self._registry_list))
+        add(("PUT", re.compile(reg + r"/tempdatarefs/([^/]+)/versions/([^/]+)"), self._registry_tempdataref))
+        add(("POST", re.compile(reg + r"/import"), self._registry_import))
+        add(("GET", re.compile(reg + r"/operationResults/([^/]+)"), self._registry_operation))
         add(("GET", re.compile(re.escape(TRACKING_HOST) + r"/history/v1\.0/.*/runs/([^/]+)/children"), self._children))
         add(("GET", re.compile(re.escape(TRACKING_HOST) + r"/mlflow/v1\.0/.*/api/2\.0/mlflow/runs/get"), self._run))
         add(
@@ -532,6 +561,9 @@ class FakeAzureML:
             return arm_error(400, "UserError", f"Traffic {traffic} names unknown deployments or does not sum to 100.")
         body = copy.deepcopy(existing) if existing else {"id": path, "name": name}
         body["properties"].update({k: v for k, v in sent["properties"].items() if k != "properties"})
+        # A PUT of a tracked resource sets its tags to those sent (ARM's PUT replaces the resource; REC_DEPLOYMENT's
+        # endpoint PUT carries "tags" beside "properties").
+        body["tags"] = dict(sent.get("tags") or {})
         body["properties"]["provisioningState"] = "Updating"
         self.resources[path.lower()] = body
 
@@ -704,6 +736,114 @@ class FakeAzureML:
         # 1.35.2 reads `api` and `history` (operations/_job_operations.py _get_workspace_url).
         base = f"https://{TRACKING_HOST}"
         return Answer(200, {key: base for key in ("api", "catalog", "experimentation", "history", "modelmanagement")})
+
+    # -- the shared registry ----------------------------------------------------------------
+
+    def registry_asset(self, kind: str, name: str, version: str) -> dict[str, Any] | None:
+        return self.registry.get((kind, name, version))
+
+    def _registry_discovery(self, request: Request, name: str) -> Answer:
+        if name != REGISTRY:
+            return arm_error(404, "UserError", f"Registry {name} not found")  # SPEC_ERROR; wording illustrative
+        # REC_PROMOTE, first entry (GET .../registries/<name>/discovery, 200): the registry's ids, regions and hosts.
+        return Answer(
+            200,
+            {
+                "registryId": "3b513a6b-f110-4e7f-9ce3-472b5aa28170",
+                "registryName": name,
+                "tenantId": "00000000-0000-0000-0000-0000000000aa",
+                "primaryRegion": LOCATION,
+                "regions": [LOCATION],
+                "subscriptionId": SUBSCRIPTION,
+                "resourceGroup": REGISTRY_RG,
+                "workspaceName": None,
+                "primaryRegionResourceProviderUri": f"https://{REGISTRY_HOST}/",
+                "registryFqdns": {LOCATION: {"uri": f"https://{LOCATION}.api.azureml.ms"}},
+                "intellectualPropertyPublisher": None,
+            },
+        )
+
+    def _registry_path(self, kind: str, name: str, version: str) -> str:
+        # A registry version's id is its asset URI: azure-ai-ml 1.35.2 reads a body's id with AMLVersionedArmId,
+        # which takes a workspace ARM id or REGISTRY_VERSION_PATTERN (azureml://registries/<r>/<kind>/<n>/versions/<v>).
+        return f"azureml://registries/{REGISTRY}/{kind}/{name}/versions/{version}"
+
+    def _registry_get(self, request: Request, registry: str, kind: str, name: str, version: str) -> Answer:
+        found = self.registry.get((kind, name, version))
+        if found is None:
+            # SPEC_ERROR shape; the SDK reads a 404 as ResourceNotFoundError (get_registry_versioned_asset).
+            return arm_error(404, "UserError", f"Could not find asset with ID: {kind}/{name}/versions/{version}")
+        return Answer(200, found)
+
+    def _registry_list(self, request: Request, registry: str, kind: str, name: str) -> Answer:
+        # REC_REGISTRY_MODEL: GET .../registries/<r>/models/<name>/versions?$orderBy=createdtime desc&$top=1 on a
+        # name with no version yet is a 200 {"value": []}.
+        found = [body for (k, n, _), body in self.registry.items() if (k, n) == (kind, name)]
+        return Answer(200, {"value": found[::-1][: int(request.query.get("$top", len(found) or 1))]})
+
+    def _registry_put(self, request: Request, registry: str, kind: str, name: str, version: str) -> Answer:
+        # The same PUT body as a workspace version (REC_DEPLOYMENT's shape), answered with it and provisioningState
+        # Succeeded: the SDK's begin_create_or_update_registry_versioned_asset takes 200 or 201 and polls nothing more.
+        existed = (kind, name, version) in self.registry
+        properties = dict((request.json() or {}).get("properties", {}))
+        properties.setdefault("tags", {})
+        properties.update(provisioningState="Succeeded", isArchived=False)
+        if kind == "models":  # as a workspace version's answer: flavors always present (`{}` when none)
+            properties["flavors"] = properties.get("flavors") or {}
+        body = {"id": self._registry_path(kind, name, version), "name": version,
+                "type": f"{PROVIDER}/registries/{kind}/versions", "properties": properties,
+                "systemData": _system_data()}  # fmt: skip
+        self.registry[(kind, name, version)] = body
+        return Answer(200 if existed else 201, body)
+
+    def _registry_tempdataref(self, request: Request, registry: str, name: str, version: str) -> Answer:
+        # REC_REGISTRY_MODEL: PUT .../tempdatarefs/<name>/versions/<v>, 200, a container SAS in the registry's storage.
+        blob_uri = f"https://{REGISTRY_STORAGE}.blob.core.windows.net:443/{registry.lower()}-{uuid.uuid4()}"
+        return Answer(
+            200,
+            {
+                "blobReferenceForConsumption": {
+                    "blobUri": blob_uri,
+                    "storageAccountArmId": None,
+                    "credential": {"credentialType": "SAS", "sasUri": f"{blob_uri}?sv=2021-10-04&sr=c&sp=rcwl&sig=0"},
+                },
+                "imageReferenceForConsumption": None,
+                "temporaryDataReferenceId": str(uuid.uuid4()),
+                "temporaryDataReferenceType": None,
+            },
+        )
+
+    def _registry_import(self, request: Request, registry: str) -> Answer:
+        """POST .../registries/<r>/import of a workspace asset (ModelOperations.share): the workspace version copied
+        under destinationName/destinationVersion, as a long-running operation answered 202 with a Location to poll
+        (SPEC_ASYNC); no recording has the import itself. `import_keeps_tags` plays both readings of whether the
+        copy keeps the source's tags (undocumented)."""
+        sent = request.json()["properties"]
+        found = re.match(r"azureml://locations/[^/]+/workspaces/[^/]+/models/([^/]+)/versions/([^/]+)$",
+                         sent["sourceAssetId"])  # fmt: skip
+        source = self.resource(f"/models/{found.group(1)}/versions/{found.group(2)}") if found else None
+        if source is None:
+            return arm_error(404, "UserError", f"Source asset {sent['sourceAssetId']} not found")
+        name, version = sent["destinationName"], sent["destinationVersion"]
+        properties = copy.deepcopy(source["properties"])
+        properties["tags"] = properties.get("tags", {}) if self.import_keeps_tags else {}
+        properties["modelUri"] = (
+            f"https://{REGISTRY_STORAGE}.blob.core.windows.net/{registry.lower()}/models/{name}/{version}"
+        )
+        self.registry[("models", name, version)] = {
+            "id": self._registry_path("models", name, version), "name": version,
+            "type": f"{PROVIDER}/registries/models/versions", "properties": properties, "systemData": _system_data(),
+        }  # fmt: skip
+        op = str(uuid.uuid4())
+        location = (
+            f"https://{REGISTRY_HOST}/mferp/managementfrontend{REGISTRY_PATH}/operationResults/{op}"
+            "?api-version=2021-10-01-dataplanepreview"
+        )
+        return Answer(202, None, {"Location": location, "Retry-After": "1"})
+
+    def _registry_operation(self, request: Request, registry: str, op: str) -> Answer:
+        # SPEC_ASYNC: the Location of a finished operation answers 200 (here with no body: the import returns none).
+        return Answer(200, None)
 
     def _children(self, request: Request, parent: str) -> Answer:
         # Run history's child runs of an AutoML job: {"value": [run...], "continuationToken": null}.
