@@ -274,6 +274,8 @@ def _promotion_deploy_flags(parser: argparse.ArgumentParser) -> None:
         "required for Azure AutoML's versions, which record none)",
     )
     azure.add_argument("--collect", action="store_true", help="collect each scored record in prod (docs/monitoring.md)")
+    # No --min-sensitivity: a promotion serves the version's own point or --threshold, never a new rule's.
+    parser.set_defaults(min_sensitivity=None)
     local = parser.add_argument_group("promotion, local target only")
     local.add_argument(
         "--port",
@@ -566,8 +568,14 @@ def _deploy_options(args: argparse.Namespace) -> DeployOptions:
     """The deploy flags; no --port: the environment's endpoint port (jobs/environments.py)."""
     env = environments.ENVIRONMENTS[getattr(args, "env", environments.REGISTERED_IN)]
     port = env.port if args.port is None else args.port
+    # promote takes no --min-sensitivity: its operating point is the version's own or --threshold.
     return DeployOptions(
-        args.instance_type, args.instance_count, port, args.collect, args.threshold, args.min_sensitivity
+        args.instance_type,
+        args.instance_count,
+        port,
+        args.collect,
+        args.threshold,
+        getattr(args, "min_sensitivity", None),
     )
 
 

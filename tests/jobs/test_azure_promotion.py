@@ -123,7 +123,7 @@ def test_promoting_the_same_version_again_reuses_the_registry_copy_and_keeps_the
 
 def test_a_version_with_a_leaking_column_is_refused_before_anything_is_shared(backend, session):
     version = registered(backend, session, include_leaking_columns=True)
-    with pytest.raises(JobsError, match=r"may not be promoted:\n  - it uses time, which leaks the outcome"):
+    with pytest.raises(JobsError, match=r"may not be promoted to prod:\n  - it uses time, which leaks the outcome"):
         backend.promote(version, "prod")
     assert session.ml.ops("models.share") == [] and prod(session).deployments == {}
 

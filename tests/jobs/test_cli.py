@@ -89,7 +89,8 @@ OWN_FLAGS = {
     "register": AZURE_CONNECTION | {"--run", "--min-auc"},
     "deploy": AZURE_CONNECTION | DEPLOY | {"--version", "--threshold", "--min-sensitivity", "--env"},
     "invoke": AZURE_CONNECTION | INVOKE | {"--env"},
-    "promote": AZURE_CONNECTION | {"--version", "--to", "--port"},
+    "promote": AZURE_CONNECTION
+    | {"--version", "--to", "--port", "--instance-type", "--instance-count", "--threshold", "--collect"},
     "rollback": AZURE_CONNECTION | {"--to", "--port"},
     "all": AZURE_CONNECTION
     | TRAINING

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import sys
 
 import pytest
@@ -69,3 +70,17 @@ def test_the_ui_extra_is_the_pinned_mlflow_skinnys_version():
     extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["ui"]
     pinned = re.search(r"^mlflow-skinny==(\S+)$", (ROOT / "requirements.txt").read_text(), re.MULTILINE)
     assert pinned is not None and extra == [f"mlflow=={pinned.group(1)}"]
+
+
+@pytest.mark.parametrize(("flags", "named"), [(["--threshold", "0.3"], "--threshold"), (["--collect"], "--collect")])
+def test_a_local_promotion_refuses_deploy_settings_it_would_not_apply(tmp_path, flags, named):
+    """Locally the promoted version serves at the point it recorded; a flag that would change that is refused, not
+    dropped, and nothing is copied."""
+    from tests.jobs.conftest import run_jobs
+
+    env = {**os.environ, "JOBS_LOCAL_HOME": str(tmp_path / ".local"), "JOBS_RUNS_DIR": str(tmp_path / "runs")}
+    refused = run_jobs(env, "promote", "--version", "1", "--to", "prod", *flags)
+    assert refused.returncode == 2, refused.stderr
+    assert f"{named}: a local promotion deploys the version at the operating point it recorded" in refused.stderr
+    assert "deploy --env prod --threshold T" in refused.stderr and "Traceback" not in refused.stderr
+    assert not (tmp_path / ".local" / "mlflow" / "prod").exists()

@@ -43,7 +43,9 @@ def test_a_gated_honest_model_may_be_promoted():
 
 def test_a_model_registered_without_the_gate_is_refused():
     tags = {k: v for k, v in gated().items() if not k.startswith("gate.")}
-    with pytest.raises(JobsError, match=r"version 4 may not be promoted:\n  - it carries no quality-gate record"):
+    with pytest.raises(
+        JobsError, match=r"version 4 may not be promoted to prod:\n  - it carries no quality-gate record"
+    ):
         check_promotable("heart-failure-automl version 4", tags)
 
 
@@ -76,7 +78,7 @@ def test_every_failed_rule_is_named_at_once():
     with pytest.raises(JobsError) as refused:
         check_promotable("v", tags)
     assert "quality-gate record" in str(refused.value) and "leak" in str(refused.value)
-    assert str(refused.value).endswith("Nothing was shared or deployed.")
+    assert str(refused.value).endswith("Nothing was copied, shared or deployed.")
 
 
 def test_a_promoted_copy_keeps_every_tag_and_says_where_from_who_and_when():
