@@ -54,15 +54,10 @@ class DeployOptions:
     # None: the shipped data.
     data: Path | None = None
 
-    def validated(self) -> DeployOptions:
-        """These options with `instance_type` in its canonical spelling (Standard_DS3_v2 for STANDARD_DS3_V2),
-        after checking every value against its one declaration (jobs/options.py).
-
-        Azure compares VM size names without regard to case; infra/settings.py canonical_vm_size (the one
-        owner of that rule, with its source) gives the canonical spelling, as for the cluster's vmSize.
-        Raises JobsError listing every problem: a value out of its declared bounds (an instance count below 1,
-        a port outside 1024-65535, ...) or an instance type that is not a VM size name.
-        """
+    def problems(self) -> list[str]:
+        """Every reason these options cannot be used ([] when they can): a value out of its declared bounds
+        (jobs/options.py: an instance count below 1, a port outside 1024-65535, ...), a value of the wrong type,
+        or an instance type that is not an Azure VM size name."""
         from infra.settings import canonical_vm_size
 
         problems = bound_problems(
@@ -73,15 +68,26 @@ class DeployOptions:
                 "min_sensitivity": self.min_sensitivity,
             }
         )
-        size = canonical_vm_size(self.instance_type)
-        if size is None:
+        if not isinstance(self.instance_type, str) or canonical_vm_size(self.instance_type) is None:
             problems.append(
                 f"--instance-type {self.instance_type!r} is not an Azure VM size name; expected one such "
                 "as Standard_DS3_v2 or Standard_D4s_v5 (any case)"
             )
+        return problems
+
+    def validated(self) -> DeployOptions:
+        """These options with `instance_type` in its canonical spelling (Standard_DS3_v2 for STANDARD_DS3_V2).
+
+        Azure compares VM size names without regard to case; infra/settings.py canonical_vm_size (the one
+        owner of that rule, with its source) gives the canonical spelling, as for the cluster's vmSize.
+        Raises JobsError listing every problem (problems()).
+        """
+        from infra.settings import canonical_vm_size
+
+        problems = self.problems()
         if problems:
             raise JobsError("; ".join(problems))
-        return replace(self, instance_type=size or self.instance_type)
+        return replace(self, instance_type=canonical_vm_size(self.instance_type) or self.instance_type)
 
 
 class RequestRefused(JobsError):

@@ -482,8 +482,9 @@ def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
     return parser
 
 
-def refuse_flags_that_do_not_apply(args: argparse.Namespace, given: set[str]) -> None:
-    """A flag given where it means nothing is an error, never silently ignored."""
+def flags_that_do_not_apply(args: argparse.Namespace, given: set[str]) -> list[str]:
+    """Each flag in `given` that means nothing here (another target's, a time limit beside --max-trials, a deploy
+    flag of a pipeline without a deploy step): an error, listed with the rest by run(), never silently ignored."""
     problems = []
     wrong = AZURE_ONLY if args.target == "local" else LOCAL_ONLY
     other = "azure" if args.target == "local" else "local"
@@ -515,8 +516,7 @@ def refuse_flags_that_do_not_apply(args: argparse.Namespace, given: set[str]) ->
             f"--collect is not carried by the Azure pipeline's deploy step; run the pipeline without "
             f"it, then `{JOBS} deploy --target azure --collect`"
         )
-    if problems:
-        raise JobsError("flags that do not apply here:\n  - " + "\n  - ".join(problems))
+    return problems
 
 
 def _once(values: list[str]) -> tuple[str, ...]:
@@ -848,7 +848,8 @@ def run(args: argparse.Namespace, given: set[str] | None = None) -> object:
     command = COMMANDS[args.command]
     if command.local_only and args.target != "local":
         raise _local_only(args.command)  # before make_backend: no workspace lookup for a local-only command
-    found: list[str] = []
+    found: list[str] = flags_that_do_not_apply(args, given) if given is not None else []
+    not_here = len(found)
     settings = schema = None
     if command.trains:
         # The data's schema first (inferred and written for a CSV with --label and no schema file), then the
@@ -860,21 +861,32 @@ def run(args: argparse.Namespace, given: set[str] | None = None) -> object:
         found += settings.problems()
     if args.command == "monitor":
         found += _thresholds(args).problems()  # before a connection too
+        if args.target == "azure":
+            from jobs.azure.monitoring import email_problems
+
+            found += email_problems(args.emails)  # before the login, not after it
     covered = (_SETTINGS_CHECK if command.trains else set()) | (
         _THRESHOLDS_CHECK if args.command == "monitor" else set()
     )
-    found += bound_problems(vars(args), (set(vars(args)) if given is None else given) - covered)
+    values = vars(args)
+    if isinstance(values.get("version"), str):  # _version checked it as a whole number, kept the string
+        values = {**values, "version": int(values["version"])}
+    found += bound_problems(values, (set(values) if given is None else given) - covered)
+    if getattr(args, "threshold", None) is not None and getattr(args, "min_sensitivity", None) is not None:
+        # Each alone is bounded above; together they are one too many (jobs/contract.py chosen_point).
+        from jobs.contract import BOTH_POINT_FLAGS
+
+        found.append(BOTH_POINT_FLAGS)
+    if hasattr(args, "instance_type"):
+        found += _deploy_options(args).problems()
+    found = list(dict.fromkeys(found))  # one bound reached by two checks is one problem
     if found:
-        raise JobsError("invalid settings:\n  - " + "\n  - ".join(found))
+        heading = "flags that do not apply here" if len(found) == not_here else "invalid settings"
+        raise JobsError(f"{heading}:\n  - " + "\n  - ".join(found))
     if settings is not None and schema is not None:
         warning = settings.leak_warning(schema)
         if warning:
             print("WARNING: " + warning, file=sys.stderr)
-    if getattr(args, "threshold", None) is not None or getattr(args, "min_sensitivity", None) is not None:
-        # The operating point's flags alone, before any model is looked up (jobs/contract.py chosen_point).
-        from jobs.contract import check_point_flags
-
-        check_point_flags(args.threshold, args.min_sensitivity)
     if hasattr(args, "instance_type"):
         args.instance_type = _deploy_options(args).validated().instance_type
     if getattr(args, "dry_run", False):
@@ -957,7 +969,6 @@ def _main(argv: list[str]) -> int:
     logging.getLogger("azure.ai.ml._utils._experimental").setLevel(logging.ERROR)
     try:
         given = set(vars(build_parser(suppress_defaults=True).parse_args(argv)))
-        refuse_flags_that_do_not_apply(args, given)
         run(args, given)
     except JobsError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -69,16 +69,29 @@ def default_point(table: Sequence[Sequence[float]], min_sensitivity: float = DEF
     )
 
 
-def check_point_flags(threshold: float | None, min_sensitivity: float | None) -> None:
-    """JobsError for --threshold outside (0, 1), --min-sensitivity outside (0, 1], or both given."""
+BOTH_POINT_FLAGS = "give --threshold or --min-sensitivity, not both: each chooses the operating point"
+
+
+def point_flag_problems(threshold: float | None, min_sensitivity: float | None) -> list[str]:
+    """Why --threshold and --min-sensitivity cannot be used as given ([] when they can): outside (0, 1), outside
+    (0, 1], or both given."""
+    problems = []
     if threshold is not None and min_sensitivity is not None:
-        raise JobsError("give --threshold or --min-sensitivity, not both: each chooses the operating point")
+        problems.append(BOTH_POINT_FLAGS)
     problem = threshold_problem(threshold) if threshold is not None else None
     if problem:
-        raise JobsError(f"--threshold {problem}")
+        problems.append(f"--threshold {problem}")
     problem = OPTIONS["min_sensitivity"].problem(min_sensitivity)
     if problem:
-        raise JobsError(problem)
+        problems.append(problem)
+    return problems
+
+
+def check_point_flags(threshold: float | None, min_sensitivity: float | None) -> None:
+    """JobsError for --threshold outside (0, 1), --min-sensitivity outside (0, 1], or both given."""
+    problems = point_flag_problems(threshold, min_sensitivity)
+    if problems:
+        raise JobsError("; ".join(problems))
 
 
 def chosen_point(

@@ -77,6 +77,13 @@ class Bounded:
         constraints = [c for c in (self.low, self.high) if c is not None]
         return TypeAdapter(Annotated[(self.kind, *constraints)])  # type: ignore[arg-type]
 
+    def of_kind(self, value: Any) -> bool:
+        """Whether `value` is of `kind` as Python holds it: an int for a whole number (not a bool), an int or a
+        float for a number; a string such as '5001' is not, though pydantic's lax mode would read it."""
+        if isinstance(value, bool):
+            return False
+        return isinstance(value, int) if self.kind is int else isinstance(value, (int, float))
+
     def within(self, value: float) -> bool:
         """Whether `value` (already of `kind`) is finite and within the bounds."""
         from pydantic import ValidationError
@@ -116,7 +123,11 @@ class Option:
 
     def problem(self, value: Any) -> str | None:
         """None, or `argument --flag: VALUE is not allowed; allowed: ...` (the wording argparse uses)."""
-        if value is None or self.bounds is None or self.bounds.within(value):
+        if value is None or self.bounds is None:
+            return None
+        if not self.bounds.of_kind(value):  # a program's '5001' or True, which no flag can give
+            return f"argument {self.flag}: {value!r} is not {self.bounds.noun}; allowed: {self.bounds.allowed}"
+        if self.bounds.within(value):
             return None
         # As typed, for what argparse read from a flag: 99999999999, not 1e+11; 0, not 0.0.
         whole = isinstance(value, float) and value.is_integer() and abs(value) < 1e16

@@ -175,15 +175,17 @@ class TrainingSettings:
         problems = []
         if self.primary_metric not in PRIMARY_METRICS:
             problems.append(f"--metric {self.primary_metric!r} is not one of {', '.join(PRIMARY_METRICS)}")
-        problems += bound_problems(self.flag_values())  # each bound declared once, in jobs/options.py
-        if max_nodes is not None and self.max_concurrent_trials > max_nodes:
+        bounded = bound_problems(self.flag_values())  # each bound declared once, in jobs/options.py
+        problems += bounded
+        if not bounded and max_nodes is not None and self.max_concurrent_trials > max_nodes:
             problems.append(
                 f"--max-concurrent-trials {self.max_concurrent_trials} is more than the cluster's "
                 f"{max_nodes} nodes; lower it or raise maxNodes with `pulumi config set maxNodes N`"
             )
         if self.featurization not in FEATURIZATION_MODES:
             problems.append(f"--featurization {self.featurization!r} is not one of {', '.join(FEATURIZATION_MODES)}")
-        if self.trial_timeout_minutes is not None and self.trial_timeout_minutes > self.timeout_minutes:
+        # Comparisons between values only once each is a number in its bounds (a program may pass '5').
+        if not bounded and self.trial_timeout_minutes is not None and self.trial_timeout_minutes > self.timeout_minutes:
             problems.append(
                 f"--trial-timeout-minutes {self.trial_timeout_minutes:g} must be above 0 and at most "
                 f"--timeout-minutes ({self.timeout_minutes:g})"

@@ -45,7 +45,20 @@ _DATA_ARM_ID = re.compile(r"/workspaces/[^/]+/data/(?P<name>[^/]+)/versions/(?P<
 # Serverless Spark for the monitoring job, as the azureml-examples schedules use.
 SPARK_INSTANCE_TYPE = "standard_e4s_v3"
 SPARK_RUNTIME = "3.4"
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def email_problems(emails: list[str]) -> list[str]:
+    """Why `emails` cannot receive the schedule's alerts ([] when they can): each address that is not one (the
+    pattern infra/settings.py checks the budget's addresses with), and Azure ML's cap on their total length."""
+    from infra.settings import EMAIL_PATTERN
+
+    problems = [f"--email {e!r} is not an email address" for e in emails if not EMAIL_PATTERN.match(e)]
+    if len(",".join(emails)) > MAX_EMAIL_CHARS:
+        problems.append(
+            f"the --email addresses take {len(','.join(emails))} characters together; Azure ML allows at most "
+            f"{MAX_EMAIL_CHARS} in total: send the alerts to a distribution list instead"
+        )
+    return problems
 
 
 def with_collection(conda: dict[str, Any], collect: bool) -> dict[str, Any]:
@@ -199,14 +212,9 @@ def schedule(
         ServerlessSparkCompute,
     )
 
-    problems = thresholds.problems() + [f"--email {e!r} is not an email address" for e in emails if not _EMAIL.match(e)]
-    if len(",".join(emails)) > MAX_EMAIL_CHARS:
-        problems.append(
-            f"the --email addresses take {len(','.join(emails))} characters together; Azure ML allows at most "
-            f"{MAX_EMAIL_CHARS} in total: send the alerts to a distribution list instead"
-        )
-    if not window_hours > 0:
-        problems.append(f"--window-hours {window_hours} must be above 0")
+    from jobs.options import problems as bound_problems
+
+    problems = thresholds.problems() + email_problems(emails) + bound_problems({"window_hours": window_hours})
     if problems:
         raise JobsError("invalid monitoring settings:\n  - " + "\n  - ".join(problems))
     definition = MonitorDefinition(

@@ -56,7 +56,8 @@ def baselines(settings: TrainingSettings) -> dict[str, Any]:
 
 
 def selection_folds(y: pd.Series, folds: int, seed: int, repeats: int = SELECTION_REPEATS) -> list[tuple[Any, Any]]:
-    """(train, test) row indices: `repeats` stratified k-fold splits, shuffled with seed, seed+1, ...
+    """(train, test) row indices: `repeats` stratified k-fold splits, shuffled with seed, seed+1, ... (modulo 2**32,
+    the range scikit-learn takes, so that every --seed jobs/options.py allows works)
 
     The first repeat is the project's own folds, on which the reported out-of-fold metrics are computed.
     """
@@ -65,7 +66,7 @@ def selection_folds(y: pd.Series, folds: int, seed: int, repeats: int = SELECTIO
     return [
         split
         for repeat in range(repeats)
-        for split in StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed + repeat).split(y, y)
+        for split in StratifiedKFold(n_splits=folds, shuffle=True, random_state=(seed + repeat) % 2**32).split(y, y)
     ]
 
 

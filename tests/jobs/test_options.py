@@ -108,3 +108,77 @@ def test_the_module_command_checks_one_value():
     assert options.main(["port", "5001"]) == 0
     assert options.main(["port", "80"]) == 2
     assert options.main(["nonsense", "1"]) == 2
+
+
+def test_a_program_passing_strings_or_bools_gets_the_flags_wording_not_a_traceback_later():
+    """A script that builds the settings itself (not through the parser) is checked against the same declarations:
+    '5001' is not a port and True is not an instance count, even where pydantic's lax mode would read them."""
+    from jobs.backend import DeployOptions
+    from jobs.monitoring.check import Thresholds
+    from jobs.training import TrainingSettings
+
+    assert DeployOptions(port="5001", threshold="0.3").problems() == [
+        "argument --port: '5001' is not a whole number; allowed: a whole number from 1024 to 65535",
+        "argument --threshold: '0.3' is not a number; allowed: above 0 and below 1",
+    ]
+    assert DeployOptions(instance_count=True).problems() == [
+        "argument --instance-count: True is not a whole number; allowed: a whole number, at least 1"
+    ]
+    assert "--instance-type None is not an Azure VM size name" in DeployOptions(instance_type=None).problems()[0]
+    # The comparison between two values waits until each is a number: no TypeError.
+    assert TrainingSettings(trial_timeout_minutes="5").problems() == [
+        "argument --trial-timeout-minutes: '5' is not a number; allowed: above 0 and at most 10080"
+    ]
+    assert Thresholds(numerical="0.1").problems() == [
+        "argument --numerical-threshold: '0.1' is not a number; allowed: a number above 0"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (
+            ["train", "--target", "local", "--timeout-minutes", "-1", "--max-trials", "0", "--cv-folds", "1"],
+            [
+                "--timeout-minutes does not apply with --max-trials",
+                "--timeout-minutes: -1",
+                "--max-trials: 0",
+                "--cv-folds: 1",
+            ],
+        ),
+        (
+            [
+                "deploy",
+                "--target",
+                "local",
+                "--threshold",
+                "1",
+                "--version",
+                "0",
+                "--port",
+                "70000",
+                "--instance-count",
+                "2",
+            ],
+            ["--instance-count applies to --target azure only", "--version: 0", "--port: 70000", "--threshold: 1"],
+        ),
+        (
+            ["deploy", "--target", "azure", "--dry-run", "--instance-type", "bad type", "--instance-count", "0"],
+            ["--instance-count: 0", "--instance-type 'bad type' is not an Azure VM size name"],
+        ),
+        (
+            ["monitor", "--target", "azure", "--dry-run", "--email", "x", "--numerical-threshold", "0"],
+            ["--numerical-threshold: 0", "--email 'x' is not an email address"],
+        ),
+    ],
+)
+def test_every_kind_of_flag_problem_is_listed_in_one_error(argv, expected, tmp_path, capsys):
+    """Wrong-target flags, bounds, the instance type and the e-mail addresses come out together, once each: a user
+    fixes them all in one go, and nothing (no login, no training, no --out folder) happens first."""
+    from jobs.cli import main
+
+    assert main([*argv, *(["--out", str(tmp_path / "out")] if "--dry-run" in argv else [])]) == 2
+    error = capsys.readouterr().err
+    for text in expected:
+        assert error.count(text) == 1, (text, error)
+    assert "Traceback" not in error and not (tmp_path / "out").exists()
