@@ -287,3 +287,17 @@ def test_a_background_process_ends_itself_when_its_parent_is_killed_outright(tmp
         assert _gone(child)
     finally:
         parent.kill()
+
+
+def test_the_largest_seed_the_flag_allows_gives_folds():
+    """--seed allows up to 2**32 - 1; the repeats' seeds (seed + 1, seed + 2) wrap instead of failing late."""
+    from jobs.local.selection import selection_folds
+    from jobs.options import OPTIONS
+
+    y = pd.Series([0, 1] * 10)
+    largest = 2**32 - 1
+    assert OPTIONS["seed"].problem(largest) is None
+    folds = selection_folds(y, 2, largest, repeats=3)
+    assert len(folds) == 6
+    first = selection_folds(y, 2, largest, repeats=1)  # the project's own folds: the first repeat, unchanged
+    assert all((a == b).all() for fold, same in zip(folds[:2], first, strict=True) for a, b in zip(fold, same))
