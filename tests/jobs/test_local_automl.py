@@ -300,4 +300,5 @@ def test_the_largest_seed_the_flag_allows_gives_folds():
     folds = selection_folds(y, 2, largest, repeats=3)
     assert len(folds) == 6
     first = selection_folds(y, 2, largest, repeats=1)  # the project's own folds: the first repeat, unchanged
-    assert all((a == b).all() for fold, same in zip(folds[:2], first, strict=True) for a, b in zip(fold, same))
+    pairs = zip(folds[:2], first, strict=True)
+    assert all((a == b).all() for fold, same in pairs for a, b in zip(fold, same, strict=True))
