@@ -324,9 +324,11 @@ def load_settings(
     except ConfigError as error:
         problems.extend(error.problems)
         location = DEFAULTS["location"]
+    before = len(problems)
     min_nodes = value("minNodes", lambda v: _int("minNodes", v, 0, MAX_NODES_CAP))
     max_nodes = value("maxNodes", lambda v: _int("maxNodes", v, 1, MAX_NODES_CAP))
-    if max_nodes < min_nodes:
+    # Compared only when both are the user's valid values: a bad one's stand-in is its default, not theirs.
+    if len(problems) == before and max_nodes < min_nodes:
         problems.extend(_fail("maxNodes", max_nodes, f"must be at least minNodes ({min_nodes})").problems)
     settings = PlatformSettings(
         project=project,

@@ -148,23 +148,24 @@ def resolve(
     ):
         merged.update(found)
         origin.update(dict.fromkeys(found, label))
-    missing = [key for key in REQUIRED if not merged.get(key)]
+    # Missing: absent, null or empty. A 0, {} or false is there, and wrong: it is listed as a bad value.
+    missing = [key for key in REQUIRED if merged.get(key) in (None, "")]
     if missing and allow_missing:
         merged.update({key: "" for key in missing})
-    elif missing:
-        _refuse_missing(stack, outputs_file, missing)
     values = {output.key: merged[output.key] for output in READ_BY_JOBS if output.key in merged}
     problems = [
         f"{problem} (from {origin[key]})"
         for key, value in values.items()
         if key in origin and (problem := _problem(key, value))
     ]
+    if missing and not allow_missing:
+        _refuse_missing(stack, outputs_file, missing, problems)
     if problems:
-        _refuse_values(stack, outputs_file, problems)
+        _refuse_values(stack, outputs_file, problems, only_from=stack_label)
     return StackOutputs(**{key: _parsed(key, value) for key, value in values.items()})
 
 
-def _refuse_missing(stack: str, outputs_file: Path | None, missing: list[str]) -> None:
+def _refuse_missing(stack: str, outputs_file: Path | None, missing: list[str], problems: list[str]) -> None:
     how = (
         f"--outputs {outputs_file} has no {', '.join(missing)}"
         if outputs_file
@@ -176,20 +177,20 @@ def _refuse_missing(stack: str, outputs_file: Path | None, missing: list[str]) -
         f"choose the right stack with --stack, or point at saved outputs with `--outputs FILE` "
         f"(from `pulumi stack output --json`); --subscription-id, --resource-group and --workspace "
         f"override single values."
+        + ("\nIt also has values the job scripts cannot use:\n  - " + "\n  - ".join(problems) if problems else "")
     )
 
 
-def _refuse_values(stack: str, outputs_file: Path | None, problems: list[str]) -> None:
-    source = (
-        f"--outputs {outputs_file}"
-        if outputs_file
-        else f"the outputs of the Pulumi stack '{stack}' (or the environment, or config.json)"
-    )
-    how = (
-        f"correct it in the file, or save it again with `pulumi stack output --json > {outputs_file}`"
-        if outputs_file
-        else f"check `pulumi stack output --json --stack {stack}`, the AZUREML_* variables and config.json"
-    )
+def _refuse_values(stack: str, outputs_file: Path | None, problems: list[str], only_from: str) -> None:
+    # The file (or stack) is blamed only when every bad value came from it; else each item names its own source.
+    if not all(problem.endswith(f"(from {only_from})") for problem in problems):
+        source, how = "the workspace's coordinates", "correct each where it came from (named beside it)"
+    elif outputs_file:
+        source = f"--outputs {outputs_file}"
+        how = f"correct it in the file, or save it again with `pulumi stack output --json > {outputs_file}`"
+    else:
+        source = f"the outputs of the Pulumi stack '{stack}'"
+        how = f"check `pulumi stack output --json --stack {stack}`"
     raise JobsError(
         f"{source} has values the job scripts cannot use:\n  - "
         + "\n  - ".join(problems)

@@ -236,3 +236,11 @@ def test_a_consumer_is_checked_for_its_form_even_when_the_regions_are_wrong():
 def test_a_good_config_gives_the_settings_and_the_environment():
     settings, environment = load_config({"sharedStack": "shared"}.get, "heart-failure", "dev")
     assert settings.stack == "dev" and environment.shared_stack == "shared"
+
+
+def test_a_bad_node_count_is_not_compared_as_its_default():
+    """maxNodes 'abc' is reported as itself; no second message about a maxNodes of 3 the user never wrote."""
+    with pytest.raises(ConfigError) as error:
+        load_settings({"minNodes": "5", "maxNodes": "abc"}.get, "heart-failure", "dev")
+    message = str(error.value)
+    assert "config 'maxNodes' is 'abc'" in message and "at least minNodes" not in message

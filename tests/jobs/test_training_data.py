@@ -933,3 +933,28 @@ def test_a_compressed_csv_written_out_again_is_named_as_a_csv(name, staged):
     from jobs.user_files import staged_csv_name
 
     assert staged_csv_name(Path(name)) == staged
+
+
+@pytest.mark.parametrize("value", [0, {}, False])
+def test_a_required_output_that_is_there_but_wrong_is_a_bad_value_not_a_missing_one(tmp_path, value):
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({**OUTPUTS, "subscription_id": value}))
+    with pytest.raises(JobsError) as refused:
+        stack_outputs.resolve("dev", outputs_file=outputs, environ={}, cwd=tmp_path)
+    assert "has no subscription_id" not in str(refused.value) and "'subscription_id' is" in str(refused.value)
+
+
+def test_missing_outputs_and_bad_ones_come_out_together_and_a_flag_is_not_blamed_on_the_file(tmp_path):
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({"subscription_id": "nope", "resource_group": "r"}))
+    with pytest.raises(JobsError) as refused:
+        stack_outputs.resolve("dev", outputs_file=outputs, environ={}, cwd=tmp_path)
+    assert "has no workspace_name" in str(refused.value) and "'subscription_id' is 'nope'" in str(refused.value)
+    outputs.write_text(json.dumps(OUTPUTS))
+    with pytest.raises(JobsError) as refused:
+        stack_outputs.resolve(
+            "dev", outputs_file=outputs, environ={}, cwd=tmp_path, overrides={"subscription_id": "alsobad"}
+        )
+    message = str(refused.value)
+    assert message.startswith("the workspace's coordinates has values") and "(from a flag)" in message
+    assert "Correct it in the file" not in message
