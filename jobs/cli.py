@@ -258,14 +258,7 @@ def _promotion_flags(parser: argparse.ArgumentParser, version: bool = True) -> N
 def _promotion_deploy_flags(parser: argparse.ArgumentParser) -> None:
     """How `promote` deploys in the environment it promotes to. Locally the version serves at the operating point
     it recorded, like the tested artifact it is; Azure AutoML's versions record none, so Azure takes --threshold."""
-    azure = parser.add_argument_group("promotion's deploy, Azure target only")
-    azure.add_argument("--instance-type", default=DeployOptions.instance_type, help="Azure VM size per instance")
-    azure.add_argument(
-        "--instance-count",
-        type=argument_type("instance_count"),
-        default=DeployOptions.instance_count,
-        help="Azure instances (each reserves 120%% of its cores in quota)",
-    )
+    azure = _instance_flags(parser.add_argument_group("promotion's deploy, Azure target only"))
     azure.add_argument(
         "--threshold",
         type=argument_type("threshold"),
@@ -286,6 +279,18 @@ def _promotion_deploy_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _instance_flags(azure: Any) -> Any:
+    """--instance-type and --instance-count, on the argument group `azure` (returned, for more flags)."""
+    azure.add_argument("--instance-type", default=DeployOptions.instance_type, help="Azure VM size per instance")
+    azure.add_argument(
+        "--instance-count",
+        type=argument_type("instance_count"),
+        default=DeployOptions.instance_count,
+        help="Azure instances (each reserves 120%% of its cores in quota)",
+    )
+    return azure
+
+
 def _environment_ports() -> str:
     return ", ".join(f"{e.name} {e.port}" for e in environments.ENVIRONMENTS.values())
 
@@ -301,14 +306,7 @@ def _ui_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _deploy_flags(parser: argparse.ArgumentParser) -> None:
-    azure = parser.add_argument_group("deploy, Azure target only")
-    azure.add_argument("--instance-type", default=DeployOptions.instance_type, help="Azure VM size per instance")
-    azure.add_argument(
-        "--instance-count",
-        type=argument_type("instance_count"),
-        default=DeployOptions.instance_count,
-        help="Azure instances (each reserves 120%% of its cores in quota)",
-    )
+    _instance_flags(parser.add_argument_group("deploy, Azure target only"))
     local = parser.add_argument_group("deploy, local target only")
     local.add_argument(
         "--port",
