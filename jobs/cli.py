@@ -246,13 +246,7 @@ def _promotion_flags(parser: argparse.ArgumentParser, version: bool = True) -> N
     if version:
         _promotion_deploy_flags(parser)
         return
-    parser.add_argument_group("rollback, local target only").add_argument(
-        "--port",
-        type=argument_type("port"),
-        default=None,
-        help="port on 127.0.0.1 for the environment's endpoint when it is not running (default: the environment's "
-        f"own, {_environment_ports()}); a running endpoint keeps its port",
-    )
+    _environment_port_flag(parser.add_argument_group("rollback, local target only"))
 
 
 def _promotion_deploy_flags(parser: argparse.ArgumentParser) -> None:
@@ -269,14 +263,7 @@ def _promotion_deploy_flags(parser: argparse.ArgumentParser) -> None:
     azure.add_argument("--collect", action="store_true", help="collect each scored record in prod (docs/monitoring.md)")
     # No --min-sensitivity: a promotion serves the version's own point or --threshold, never a new rule's.
     parser.set_defaults(min_sensitivity=None)
-    local = parser.add_argument_group("promotion, local target only")
-    local.add_argument(
-        "--port",
-        type=argument_type("port"),
-        default=None,
-        help="port on 127.0.0.1 for the environment's endpoint when it is not running (default: the environment's "
-        f"own, {_environment_ports()}); a running endpoint keeps its port",
-    )
+    _environment_port_flag(parser.add_argument_group("promotion, local target only"))
 
 
 def _instance_flags(azure: Any) -> Any:
@@ -289,6 +276,17 @@ def _instance_flags(azure: Any) -> Any:
         help="Azure instances (each reserves 120%% of its cores in quota)",
     )
     return azure
+
+
+def _environment_port_flag(local: Any) -> None:
+    """promote's and rollback's --port, on the argument group `local`: used only when the endpoint is not running."""
+    local.add_argument(
+        "--port",
+        type=argument_type("port"),
+        default=None,
+        help="port on 127.0.0.1 for the environment's endpoint when it is not running (default: the environment's "
+        f"own, {_environment_ports()}); a running endpoint keeps its port",
+    )
 
 
 def _environment_ports() -> str:
